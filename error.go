@@ -1,0 +1,119 @@
+package dream
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error by what the caller can do about it. The edge
+// answers each kind with one HTTP status:
+//
+//	KindInvalid         400 Bad Request
+//	KindUnauthenticated 401 Unauthorized
+//	KindForbidden       403 Forbidden
+//	KindNotFound        404 Not Found
+//	KindMethod          405 Method Not Allowed
+//	KindConflict        409 Conflict
+//	KindTooLarge        413 Content Too Large
+//	KindRateLimited     429 Too Many Requests
+//	KindInternal        500 Internal Server Error
+//	KindUnavailable     503 Service Unavailable
+//	KindTimeout         504 Gateway Timeout
+type Kind int
+
+// The kinds of error.
+const (
+	KindInternal Kind = iota
+	KindInvalid
+	KindUnauthenticated
+	KindForbidden
+	KindNotFound
+	KindMethod
+	KindConflict
+	KindTooLarge
+	KindRateLimited
+	KindUnavailable
+	KindTimeout
+)
+
+// Error is the one error type users see. Code is the wire "error" string
+// that the SDK exposes as DreamAPIException.code; many codes are phrases
+// such as "Tier limit reached" because the published SDK and its users match
+// on them. Fields carries the extra members some errors have on the wire
+// (for example usageCount and limit). Lower-level errors are logged and
+// never shown: they become an internal error.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Fields  map[string]any
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Errorf returns an error of the given kind and code with a formatted message.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorKind returns the kind of err: its own if it is or wraps an *Error,
+// KindInternal otherwise.
+func ErrorKind(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// Errors of the request pipeline, with the exact wire strings of the
+// customer-facing API (spec api.md Part 2 §2).
+var (
+	ErrMissingAuthentication = &Error{Kind: KindUnauthenticated, Code: "Missing authentication",
+		Message: "Provide Authorization: Bearer {secret_key} or X-Publishable-Key header"}
+	ErrInvalidSecretKey = &Error{Kind: KindUnauthenticated, Code: "Invalid API key",
+		Message: "API key not found or expired"}
+	ErrInvalidPublishableKey = &Error{Kind: KindUnauthenticated, Code: "Invalid publishable key",
+		Message: "Publishable key not found or invalid"}
+	ErrSecretKeyRequired = &Error{Kind: KindForbidden, Code: "Forbidden",
+		Message: "This endpoint requires a secret key (backend only)"}
+	ErrForeignPublishableKey = &Error{Kind: KindForbidden, Code: "Forbidden",
+		Message: "Publishable key does not belong to this account"}
+	ErrSubscriptionExpired = &Error{Kind: KindForbidden, Code: "subscription_expired",
+		Message: "Subscription expired. Please renew at dashboard to restore API access."}
+	ErrMissingEndUserToken = &Error{Kind: KindUnauthenticated, Code: "Invalid or missing end-user token",
+		Message: "Missing end-user token (send X-Clerk-Token with a valid JWT)"}
+	ErrInvalidEndUserToken = &Error{Kind: KindUnauthenticated, Code: "Invalid or missing end-user token",
+		Message: "Token verification failed"}
+	ErrPublishableKeyMismatch = &Error{Kind: KindForbidden, Code: "Publishable key mismatch",
+		Message: "End-user token does not match this project"}
+	ErrInternal = &Error{Kind: KindInternal, Code: "internal_error", Message: "Internal error"}
+)
+
+// LimitReached is the refusal of a usage increment at the limit of the end
+// user's plan.
+func LimitReached(count int64, limit Limit) *Error {
+	return &Error{
+		Kind:    KindForbidden,
+		Code:    "Tier limit reached",
+		Message: "Please upgrade to unlock more requests",
+		Fields:  map[string]any{"usageCount": count, "limit": limit},
+	}
+}
+
+// RateLimitExceeded is the refusal of a request over the per-user rate
+// limit; retryAfter is in whole seconds.
+func RateLimitExceeded(perMinute int, retryAfter int) *Error {
+	return &Error{
+		Kind:    KindRateLimited,
+		Code:    "Rate limit exceeded",
+		Message: fmt.Sprintf("Maximum %d requests per minute", perMinute),
+		Fields:  map[string]any{"retryAfter": retryAfter},
+	}
+}

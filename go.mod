@@ -1,0 +1,14 @@
+module github.com/dream-api/dream
+
+go 1.26.0
+
+require (
+	github.com/clerk/clerk-sdk-go/v2 v2.4.2
+	github.com/go-jose/go-jose/v3 v3.0.4
+	github.com/hashicorp/golang-lru/v2 v2.0.7
+	github.com/julienschmidt/httprouter v1.3.0
+	github.com/mattn/go-sqlite3 v1.14.53
+	golang.org/x/time v0.16.0
+)
+
+require golang.org/x/crypto v0.59.0 // indirect
