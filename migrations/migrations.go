@@ -1,0 +1,132 @@
+// Package migrations holds the database schema as numbered SQL files
+// embedded in the binary, and the runner that applies them in order, each
+// in its own transaction. Only the primary applies migrations; replicas
+// receive the result through replication.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Migration is one numbered schema change.
+type Migration struct {
+	Version int
+	// Name is the file name, e.g. "0001_initial.sql".
+	Name string
+	SQL  string
+}
+
+// All returns the embedded migrations in version order.
+func All() ([]Migration, error) {
+	names, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var all []Migration
+	for _, name := range names {
+		prefix, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(prefix)
+		if !ok || err != nil || version <= 0 {
+			return nil, fmt.Errorf("migration %q: name must start with a positive number and '_'", name)
+		}
+		body, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, Migration{Version: version, Name: name, SQL: string(body)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Version < all[j].Version })
+	for i := 1; i < len(all); i++ {
+		if all[i].Version == all[i-1].Version {
+			return nil, fmt.Errorf("migrations %q and %q share version %d", all[i-1].Name, all[i].Name, all[i].Version)
+		}
+	}
+	return all, nil
+}
+
+// Pending returns the migrations not yet applied to db, in order.
+func Pending(ctx context.Context, db *sql.DB) ([]Migration, error) {
+	all, err := All()
+	if err != nil {
+		return nil, err
+	}
+	applied, err := appliedVersion(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var pending []Migration
+	for _, m := range all {
+		if m.Version > applied {
+			pending = append(pending, m)
+		}
+	}
+	return pending, nil
+}
+
+// Apply applies every pending migration to db, each in a transaction with
+// the record of its application, and returns the names of those it applied.
+// db must be the writable handle of the primary.
+func Apply(ctx context.Context, db *sql.DB) ([]string, error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version     INTEGER PRIMARY KEY,
+		name        TEXT NOT NULL,
+		applied_at  INTEGER NOT NULL
+	)`); err != nil {
+		return nil, fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	pending, err := Pending(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range pending {
+		if err := apply(ctx, db, m); err != nil {
+			return names, err
+		}
+		names = append(names, m.Name)
+	}
+	return names, nil
+}
+
+func apply(ctx context.Context, db *sql.DB, m Migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("recording migration %s: %w", m.Name, err)
+	}
+	return tx.Commit()
+}
+
+// appliedVersion is the highest version applied to db, 0 for a new database.
+func appliedVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var exists int
+	err := db.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
+	if err != nil || exists == 0 {
+		return 0, err
+	}
+	var version sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
+		return 0, err
+	}
+	return int(version.Int64), nil
+}

@@ -1,0 +1,112 @@
+package migrations_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dream-api/dream/migrations"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+func open(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "m.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestAll(t *testing.T) {
+	all, err := migrations.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 || all[0].Version != 1 || all[0].Name != "0001_initial.sql" {
+		t.Fatalf("got %+v", all)
+	}
+	for i, m := range all {
+		if m.Version != i+1 {
+			t.Errorf("migration %s has version %d, want %d: versions must have no gaps", m.Name, m.Version, i+1)
+		}
+		if strings.TrimSpace(m.SQL) == "" {
+			t.Errorf("migration %s is empty", m.Name)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	pending, err := migrations.Pending(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := migrations.All()
+	if len(pending) != len(all) {
+		t.Fatalf("new database: %d pending, want %d", len(pending), len(all))
+	}
+	applied, err := migrations.Apply(ctx, db)
+	if err != nil || len(applied) != len(all) {
+		t.Fatalf("applied %v, %v", applied, err)
+	}
+	again, err := migrations.Apply(ctx, db)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second apply: %v, %v", again, err)
+	}
+	if pending, err := migrations.Pending(ctx, db); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after apply: %v, %v", pending, err)
+	}
+
+	for _, table := range []string{"platforms", "stripe_accounts", "projects", "environments", "secret_keys", "tiers",
+		"end_users", "usage_counters", "subscriptions", "orders", "webhook_events", "assets", "applied_writes"} {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil || n != 1 {
+			t.Errorf("table %s missing", table)
+		}
+	}
+	// Every foreign key must name a real table and key.
+	rows, err := db.Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		t.Error("foreign key check reports problems")
+	}
+}
+
+func TestApply_ForeignKeysCascade(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	if _, err := migrations.Apply(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO platforms (id, owner, created_at) VALUES ('plt_1', 'o', 0)`,
+		`INSERT INTO projects (id, platform_id, name, type, created_at) VALUES ('prj_1', 'plt_1', 'p', 'saas', 0)`,
+		`INSERT INTO environments (id, project_id, mode, publishable_key, created_at) VALUES (1, 'prj_1', 'test', 'pk', 0)`,
+		`INSERT INTO end_users (environment_id, user_id, created_at, updated_at) VALUES (1, 'u', 0, 0)`,
+		`INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at) VALUES (1, 'u', '2025-01-01', '2025-01-30', 1, 'free', 0)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at)
+		VALUES (1, 'nobody', '2025-01-01', '2025-01-30', 1, 'free', 0)`); err == nil {
+		t.Fatal("usage counter without an end user")
+	}
+	if _, err := db.Exec(`DELETE FROM projects WHERE id = 'prj_1'`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	db.QueryRow(`SELECT (SELECT count(*) FROM environments) + (SELECT count(*) FROM end_users) + (SELECT count(*) FROM usage_counters)`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("deleting a project left %d rows behind", n)
+	}
+}

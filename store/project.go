@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dream-api/dream"
+)
+
+// environmentColumns are the columns scanEnvironment reads, from
+// environments e joined with projects p.
+const environmentColumns = `e.id, e.mode, e.publishable_key,
+	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.created_at`
+
+func scanEnvironment(row interface{ Scan(...any) error }, env *dream.Environment, extra ...any) error {
+	var rateLimit sql.NullInt64
+	var created int64
+	err := row.Scan(append([]any{&env.ID, &env.Mode, &env.PublishableKey,
+		&env.Project.ID, &env.Project.PlatformID, &env.Project.Name, &env.Project.Type,
+		&rateLimit, &created}, extra...)...)
+	if err != nil {
+		return err
+	}
+	if rateLimit.Valid {
+		n := int(rateLimit.Int64)
+		env.Project.RateLimitPerMinute = &n
+	}
+	env.Project.CreatedAt = time.UnixMilli(created).UTC()
+	return nil
+}
+
+// EnvironmentByPublishableKey returns the environment a publishable key
+// identifies, or nil if no environment has it.
+func (db *DB) EnvironmentByPublishableKey(ctx context.Context, pk string) (*dream.Environment, error) {
+	var env dream.Environment
+	err := scanEnvironment(db.read.QueryRowContext(ctx, `SELECT `+environmentColumns+`
+		FROM environments e JOIN projects p ON p.id = e.project_id
+		WHERE e.publishable_key = ?`, pk), &env)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("environment by publishable key: %w", err)
+	}
+	return &env, nil
+}
+
+// Environments returns the environments of every project of a platform,
+// oldest project first.
+func (db *DB) Environments(ctx context.Context, platformID string) ([]dream.Environment, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+environmentColumns+`
+		FROM environments e JOIN projects p ON p.id = e.project_id
+		WHERE p.platform_id = ? ORDER BY p.created_at, p.rowid, e.mode DESC`, platformID)
+	if err != nil {
+		return nil, fmt.Errorf("environments: %w", err)
+	}
+	defer rows.Close()
+	var envs []dream.Environment
+	for rows.Next() {
+		var env dream.Environment
+		if err := scanEnvironment(rows, &env); err != nil {
+			return nil, fmt.Errorf("environments: %w", err)
+		}
+		envs = append(envs, env)
+	}
+	return envs, rows.Err()
+}
+
+// SecretKey returns the stored secret key with this hash and the
+// environment it opens, or nil if none has it. Expired keys are returned
+// too; whether a key is valid now is the caller's rule.
+func (db *DB) SecretKey(ctx context.Context, hash dream.SecretKeyHash) (*dream.SecretKeyRecord, error) {
+	var key dream.SecretKeyRecord
+	var stored string
+	var created int64
+	var expires sql.NullInt64
+	err := scanEnvironment(db.read.QueryRowContext(ctx, `SELECT `+environmentColumns+`,
+			k.hash, k.created_at, k.expires_at
+		FROM secret_keys k
+		JOIN environments e ON e.id = k.environment_id
+		JOIN projects p ON p.id = e.project_id
+		WHERE k.hash = ?`, hash.String()), &key.Environment, &stored, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if key.Hash, err = dream.ParseSecretKeyHash(stored); err != nil {
+		return nil, err
+	}
+	key.CreatedAt = time.UnixMilli(created).UTC()
+	key.ExpiresAt = fromMillis(expires)
+	return &key, nil
+}
+
+// Platform returns the platform with this id, or nil.
+func (db *DB) Platform(ctx context.Context, id string) (*dream.Platform, error) {
+	return platform(ctx, db.read, `id = ?`, id)
+}
+
+// PlatformByOwner returns the platform of an identity, or nil.
+func (db *DB) PlatformByOwner(ctx context.Context, owner string) (*dream.Platform, error) {
+	return platform(ctx, db.read, `owner = ?`, owner)
+}
+
+func platform(ctx context.Context, q queryer, where string, arg any) (*dream.Platform, error) {
+	var p dream.Platform
+	var email sql.NullString
+	var ended sql.NullInt64
+	var created int64
+	err := q.QueryRowContext(ctx, `SELECT id, owner, email, subscription_status, subscription_ended_at, created_at
+		FROM platforms WHERE `+where, arg).
+		Scan(&p.ID, &p.Owner, &email, &p.Subscription.Status, &ended, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	p.Email = email.String
+	p.Subscription.EndedAt = fromMillis(ended)
+	p.CreatedAt = time.UnixMilli(created).UTC()
+	return &p, nil
+}
+
+// CreatePlatform inserts a developer account.
+func (tx *Tx) CreatePlatform(ctx context.Context, w dream.CreatePlatform, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO platforms (id, owner, email, created_at) VALUES (?, ?, ?, ?)`,
+		w.ID, w.Owner, nullString(w.Email), now.UnixMilli())
+	if isConstraint(err) {
+		return dream.Errorf(dream.KindConflict, "Platform exists", "a platform already exists for this account")
+	}
+	return err
+}
+
+// CreateProject inserts a project with its environments, their first
+// secret keys and their catalogues.
+func (tx *Tx) CreateProject(ctx context.Context, w dream.CreateProject, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO projects (id, platform_id, name, type, created_at)
+		VALUES (?, ?, ?, ?, ?)`, w.ID, w.PlatformID, w.Name, w.Type, now.UnixMilli())
+	if isConstraint(err) {
+		return dream.Errorf(dream.KindInvalid, "Invalid project", "unknown platform or duplicate project id")
+	}
+	if err != nil {
+		return fmt.Errorf("insert project: %w", err)
+	}
+	for _, env := range w.Environments {
+		var envID int64
+		err := tx.tx.QueryRowContext(ctx, `INSERT INTO environments (project_id, mode, publishable_key, created_at)
+			VALUES (?, ?, ?, ?) RETURNING id`, w.ID, env.Mode, env.PublishableKey, now.UnixMilli()).Scan(&envID)
+		if isConstraint(err) {
+			return dream.Errorf(dream.KindInvalid, "Invalid project", "duplicate environment or publishable key")
+		}
+		if err != nil {
+			return fmt.Errorf("insert environment: %w", err)
+		}
+		if err := tx.insertSecretKey(ctx, envID, env.SecretKeyHash, now); err != nil {
+			return err
+		}
+		for _, t := range env.Tiers {
+			if err := tx.insertTier(ctx, envID, t, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) insertSecretKey(ctx context.Context, envID int64, hash dream.SecretKeyHash, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO secret_keys (hash, environment_id, created_at) VALUES (?, ?, ?)`,
+		hash.String(), envID, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("insert secret key: %w", err)
+	}
+	return nil
+}
+
+// RotateSecretKey adds a secret key to an environment and makes the keys it
+// had expire at w.OldKeysExpireAt (now when zero), never later than they
+// already would.
+func (tx *Tx) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey, now time.Time) error {
+	expires := w.OldKeysExpireAt
+	if expires.IsZero() || expires.Before(now) {
+		expires = now
+	}
+	_, err := tx.tx.ExecContext(ctx, `UPDATE secret_keys SET expires_at = min(coalesce(expires_at, ?2), ?2)
+		WHERE environment_id = ?1`, w.EnvironmentID, expires.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("expire secret keys: %w", err)
+	}
+	err = tx.insertSecretKey(ctx, w.EnvironmentID, w.NewHash, now)
+	if isConstraint(err) {
+		return dream.Errorf(dream.KindNotFound, "Not found", "environment %d not found", w.EnvironmentID)
+	}
+	return err
+}

@@ -1,0 +1,168 @@
+// Package store is Dream API's SQLite database, through mattn/go-sqlite3.
+//
+// A DB has a pool of read-only connections for the queries every node
+// serves locally and, on the primary, one writable connection on which the
+// primary package runs its transactions. Nothing here knows about HTTP;
+// nothing outside it writes SQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/dream-api/dream/migrations"
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
+)
+
+// DB is the database of one node.
+type DB struct {
+	path string
+	// write is the single writable connection; nil on a read-only node.
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Open opens the database file at path. With readOnly false it is created
+// if missing and opened for writing too (the primary); with readOnly true
+// it must exist and only reads are possible (a replica, whose file the
+// replication layer writes).
+func Open(path string, readOnly bool) (*DB, error) {
+	db := &DB{path: path}
+	if !readOnly {
+		// One writable connection: SQLite has one writer at a time anyway,
+		// and queuing in database/sql is cheaper than SQLITE_BUSY retries.
+		// Write transactions begin IMMEDIATE so that a transaction which
+		// reads before it writes holds the write lock from its first read.
+		w, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL", "_synchronous=NORMAL",
+			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate"))
+		if err != nil {
+			return nil, err
+		}
+		w.SetMaxOpenConns(1)
+		w.SetConnMaxIdleTime(0)
+		if err := w.Ping(); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		db.write = w
+	}
+	r, err := sql.Open("sqlite3", dsn(path, "mode=ro", "_busy_timeout=5000", "_foreign_keys=on"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4 * runtime.GOMAXPROCS(0))
+	r.SetMaxIdleConns(4 * runtime.GOMAXPROCS(0))
+	if err := r.Ping(); err != nil {
+		r.Close()
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	db.read = r
+	return db, nil
+}
+
+// dsn builds a go-sqlite3 URI for path. Characters that end the path part
+// of a URI are escaped so any file name works.
+func dsn(path string, params ...string) string {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + escaped + "?" + strings.Join(params, "&")
+}
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Migrate applies pending schema migrations and returns their names. Only
+// the primary migrates.
+func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	if db.write == nil {
+		return nil, errors.New("store: cannot migrate a read-only database")
+	}
+	return migrations.Apply(ctx, db.write)
+}
+
+// PendingMigrations returns the names of migrations the database lacks.
+func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
+	pending, err := migrations.Pending(ctx, db.read)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(pending))
+	for i, m := range pending {
+		names[i] = m.Name
+	}
+	return names, nil
+}
+
+// Tx is a write transaction on the primary. Its reads see its own writes.
+type Tx struct {
+	tx *sql.Tx
+}
+
+// Begin starts a write transaction. It holds SQLite's write lock until
+// Commit or Rollback.
+func (db *DB) Begin(ctx context.Context) (*Tx, error) {
+	if db.write == nil {
+		return nil, errors.New("store: cannot write to a read-only database")
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx: tx}, nil
+}
+
+// Commit commits the transaction.
+func (tx *Tx) Commit() error { return tx.tx.Commit() }
+
+// Rollback abandons the transaction; after Commit it does nothing.
+func (tx *Tx) Rollback() error {
+	if err := tx.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
+
+// queryer is what read queries need; both the read pool and a write
+// transaction provide it, so each query is written once.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// fromMillis reads a stored time; NULL is the zero time.
+func fromMillis(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// isConstraint reports whether err is an SQLite constraint violation:
+// unique, foreign key, check or not null.
+func isConstraint(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && e.Code == sqlite3.ErrConstraint
+}

@@ -1,0 +1,113 @@
+// Package storetest builds real SQLite databases for tests: a migrated file
+// in a temporary directory and projects created through the write path, as
+// production creates them.
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
+)
+
+// Open returns a migrated database in a temporary directory, closed when
+// the test ends.
+func Open(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(filepath.Join(tb.TempDir(), "dream.db"), false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// Exec runs a statement directly on the database file, for state that no
+// write path creates yet (platform billing, project settings).
+func Exec(tb testing.TB, db *store.DB, query string, args ...any) {
+	tb.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?_foreign_keys=on&_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(query, args...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}
+
+// Keys are the plaintext keys of one environment of a test project.
+type Keys struct {
+	EnvironmentID  int64
+	PublishableKey string
+	SecretKey      string
+}
+
+// Project is a test project with both environments.
+type Project struct {
+	PlatformID string
+	ID         string
+	Test, Live Keys
+}
+
+// Platform creates a developer account and returns its id.
+func Platform(tb testing.TB, w dream.Writer) string {
+	tb.Helper()
+	id := dream.NewID("plt_")
+	if err := w.CreatePlatform(context.Background(), dream.CreatePlatform{ID: id, Owner: "test:" + id}); err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// CreateProject creates a project of typ on the platform, with tiers in
+// both environments, and returns its keys.
+func CreateProject(tb testing.TB, db *store.DB, w dream.Writer, platformID string, typ dream.ProjectType, tiers []dream.Tier) Project {
+	tb.Helper()
+	ctx := context.Background()
+	p := Project{PlatformID: platformID, ID: dream.NewID("prj_")}
+	var envs []dream.NewEnvironment
+	for _, k := range []*Keys{&p.Test, &p.Live} {
+		mode := dream.ModeTest
+		if k == &p.Live {
+			mode = dream.ModeLive
+		}
+		k.PublishableKey = dream.NewPublishableKey(mode)
+		var hash dream.SecretKeyHash
+		k.SecretKey, hash = dream.NewSecretKey(mode)
+		envs = append(envs, dream.NewEnvironment{Mode: mode, PublishableKey: k.PublishableKey, SecretKeyHash: hash, Tiers: tiers})
+	}
+	err := w.CreateProject(ctx, dream.CreateProject{ID: p.ID, PlatformID: platformID, Name: "Test " + string(typ), Type: typ, Environments: envs})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range []*Keys{&p.Test, &p.Live} {
+		env, err := db.EnvironmentByPublishableKey(ctx, k.PublishableKey)
+		if err != nil || env == nil {
+			tb.Fatalf("environment of %s: %v", k.PublishableKey, err)
+		}
+		k.EnvironmentID = env.ID
+	}
+	return p
+}
+
+// SaaSTiers is a SaaS catalogue: free (limit 100), pro (10,000) and
+// enterprise (unlimited), with price ids price_free, price_pro and
+// price_enterprise.
+func SaaSTiers() []dream.Tier {
+	tier := func(slug, name string, cents int64, limit dream.Limit) dream.Tier {
+		return dream.Tier{Slug: slug, DisplayName: name, BillingMode: dream.BillingSubscription, PriceCents: cents,
+			Limit: limit, Features: []string{name + " feature"}, StripePriceID: "price_" + slug, StripeProductID: "prod_" + slug}
+	}
+	return []dream.Tier{
+		tier("free", "Free", 0, 100),
+		tier("pro", "Pro Plan", 2900, 10_000),
+		tier("enterprise", "Enterprise", 9900, dream.Unlimited),
+	}
+}
