@@ -1,0 +1,237 @@
+package primary_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/store"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+var ctx = context.Background()
+
+// fixture is a primary over a fresh database with one SaaS project whose
+// free tier allows 100 units.
+func fixture(t *testing.T, now func() time.Time) (*primary.Primary, *store.DB, storetest.Project) {
+	t.Helper()
+	db := storetest.Open(t)
+	p := primary.New(db, now)
+	return p, db, storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+}
+
+func TestPrimary_TrackUsage(t *testing.T) {
+	now := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	p, db, proj := fixture(t, func() time.Time { return now })
+
+	t.Run("CountsAgainstTokenPlan", func(t *testing.T) {
+		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u1", Email: "a@example.com", TokenPlan: "pro"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.UserID != "u1" || u.Plan != "pro" || u.Count != 1 || u.Limit != 10_000 || u.Period.StartString() != "2025-01-15" {
+			t.Fatalf("got %+v", u)
+		}
+	})
+	t.Run("LimitReached", func(t *testing.T) {
+		for i := 0; i < 100; i++ {
+			if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"}); err != nil {
+				t.Fatalf("unit %d: %v", i+1, err)
+			}
+		}
+		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"})
+		var e *dream.Error
+		if !errors.As(err, &e) || e.Code != "Tier limit reached" || e.Fields["usageCount"] != int64(100) || e.Fields["limit"] != dream.Limit(100) {
+			t.Fatalf("got %+v, %v", u, err)
+		}
+		if u.Count != 100 || u.Plan != "free" {
+			t.Fatalf("usage with the refusal: %+v", u)
+		}
+		state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u2")
+		if state.Counter.Count != 100 {
+			t.Fatalf("stored count %d", state.Counter.Count)
+		}
+	})
+	t.Run("EnvironmentsAreSeparate", func(t *testing.T) {
+		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Live.EnvironmentID, UserID: "u2"})
+		if err != nil || u.Count != 1 {
+			t.Fatalf("got %+v, %v", u, err)
+		}
+	})
+	t.Run("NeedsUser", func(t *testing.T) {
+		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID}); dream.ErrorKind(err) != dream.KindInvalid {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("UnknownEnvironment", func(t *testing.T) {
+		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: 9999, UserID: "u"}); dream.ErrorKind(err) != dream.KindNotFound {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestPrimary_TrackUsage_ConcurrentAtLimit is the atomicity guarantee: 50
+// tracks racing at one unit below the limit admit exactly one.
+func TestPrimary_TrackUsage_ConcurrentAtLimit(t *testing.T) {
+	p, _, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	for i := 0; i < 99; i++ {
+		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "racer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 50
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "racer"})
+			results <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	admitted, refused := 0, 0
+	for err := range results {
+		var e *dream.Error
+		switch {
+		case err == nil:
+			admitted++
+		case errors.As(err, &e) && e.Code == "Tier limit reached":
+			refused++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if admitted != 1 || refused != n-1 {
+		t.Fatalf("admitted %d and refused %d of %d, want 1 and %d", admitted, refused, n, n-1)
+	}
+}
+
+func TestPrimary_WriteID(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	w := dream.TrackUsage{WriteID: "edge-1:42", EnvironmentID: env, UserID: "u1"}
+	first, err := p.TrackUsage(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.TrackUsage(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Fatalf("retry answered %+v, first answer was %+v", again, first)
+	}
+	state, _ := db.UserState(ctx, env, "u1")
+	if state.Counter.Count != 1 {
+		t.Fatalf("a retried write was applied %d times", state.Counter.Count)
+	}
+	w.WriteID = "edge-1:43"
+	if u, err := p.TrackUsage(ctx, w); err != nil || u.Count != 2 {
+		t.Fatalf("next write id: %+v, %v", u, err)
+	}
+}
+
+func TestPrimary_WriteID_RefusalNotRecorded(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	for i := 0; i < 100; i++ {
+		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := dream.TrackUsage{WriteID: "edge-1:1", EnvironmentID: env, UserID: "u1"}
+	if _, err := p.TrackUsage(ctx, w); dream.ErrorKind(err) != dream.KindForbidden {
+		t.Fatalf("at limit: %v", err)
+	}
+	// A refusal changed nothing, so its retry decides afresh: after an
+	// upgrade the same write is admitted.
+	w.TokenPlan = "pro"
+	u, err := p.TrackUsage(ctx, w)
+	if err != nil || u.Count != 101 {
+		t.Fatalf("retry after upgrade: %+v, %v", u, err)
+	}
+	state, _ := db.UserState(ctx, env, "u1")
+	if state.Counter.Count != 101 {
+		t.Fatalf("count %d", state.Counter.Count)
+	}
+}
+
+func TestPrimary_CreateProject(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	valid := func() dream.CreateProject {
+		_, hash := dream.NewSecretKey(dream.ModeTest)
+		return dream.CreateProject{ID: dream.NewID("prj_"), PlatformID: proj.PlatformID, Name: "New", Type: dream.ProjectStore,
+			Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: dream.NewPublishableKey(dream.ModeTest), SecretKeyHash: hash,
+				Tiers: []dream.Tier{{Slug: "mug", DisplayName: "Mug", BillingMode: dream.BillingOneOff, PriceCents: 100}}}}}
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*dream.CreateProject)
+		kind   dream.Kind
+	}{
+		{"Valid", func(*dream.CreateProject) {}, -1},
+		{"NoName", func(w *dream.CreateProject) { w.Name = "" }, dream.KindInvalid},
+		{"UnknownType", func(w *dream.CreateProject) { w.Type = "blog" }, dream.KindInvalid},
+		{"KeyOfOtherMode", func(w *dream.CreateProject) {
+			w.Environments[0].PublishableKey = dream.NewPublishableKey(dream.ModeLive)
+		}, dream.KindInvalid},
+		{"NegativePrice", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].PriceCents = -1 }, dream.KindInvalid},
+		{"UnknownBillingMode", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].BillingMode = "weekly" }, dream.KindInvalid},
+		{"UnknownPlatform", func(w *dream.CreateProject) { w.PlatformID = "plt_nope" }, dream.KindInvalid},
+		{"ExistingPublishableKey", func(w *dream.CreateProject) { w.Environments[0].PublishableKey = proj.Test.PublishableKey }, dream.KindInvalid},
+		{"DuplicateTierRollsBack", func(w *dream.CreateProject) {
+			w.Environments[0].Tiers = append(w.Environments[0].Tiers, w.Environments[0].Tiers[0])
+		}, dream.KindInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := valid()
+			tt.change(&w)
+			err := p.CreateProject(ctx, w)
+			if tt.kind < 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if dream.ErrorKind(err) != tt.kind {
+				t.Fatalf("got %v, want kind %d", err, tt.kind)
+			}
+			// Nothing of a refused project is left behind.
+			env, err := db.EnvironmentByPublishableKey(ctx, w.Environments[0].PublishableKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if env != nil && env.Project.ID == w.ID {
+				t.Fatalf("half-written project: %+v", env)
+			}
+		})
+	}
+}
+
+func TestPrimary_RotateSecretKey(t *testing.T) {
+	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	p, db, proj := fixture(t, func() time.Time { return now })
+	sk, hash := dream.NewSecretKey(dream.ModeLive)
+	if err := p.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: proj.Live.EnvironmentID, NewHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := db.SecretKey(ctx, dream.HashSecretKey(proj.Live.SecretKey))
+	if old.ValidAt(now) {
+		t.Fatal("the old key still works")
+	}
+	fresh, _ := db.SecretKey(ctx, dream.HashSecretKey(sk))
+	if fresh == nil || !fresh.ValidAt(now) || fresh.Environment.ID != proj.Live.EnvironmentID {
+		t.Fatalf("new key: %+v", fresh)
+	}
+}
