@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dream-api/dream"
+)
+
+// ClerkInstance is one Clerk instance (test or live) whose keys sign
+// end-user tokens.
+type ClerkInstance struct {
+	SecretKey string // sk_test_… / sk_live_… of the Clerk instance
+	APIURL    string // Backend API base, default "https://api.clerk.com/v1"; tests point it at httptest
+}
+
+// ClerkVerifier verifies end-user tokens signed by Clerk, the identity
+// provider of production. A project's test mode and live mode sign their end
+// users in with separate Clerk instances, so a token is only valid in the
+// mode whose instance signed it.
+type ClerkVerifier struct {
+	live     *keySet
+	test     *keySet
+	verifier tokenVerifier
+}
+
+// NewClerkVerifier verifies live-mode tokens against live and test-mode
+// tokens against test; a zero test instance means test-mode tokens are
+// verified against the live instance too. nil now means the system clock,
+// nil httpClient clerk-sdk-go's default client (5 s timeout), and nil logger
+// no logging.
+func NewClerkVerifier(live, test ClerkInstance, now func() time.Time, httpClient *http.Client, logger *slog.Logger) *ClerkVerifier {
+	// A nil issuer keeps clerk-sdk-go's issuer rule: iss must look like a
+	// Clerk Frontend API URL.
+	verifier := newTokenVerifier(nil, now, logger)
+	liveKeys := newKeySet(live, verifier.now, httpClient, verifier.logger)
+	testKeys := liveKeys
+	if test != (ClerkInstance{}) {
+		testKeys = newKeySet(test, verifier.now, httpClient, verifier.logger)
+	}
+	return &ClerkVerifier{live: liveKeys, test: testKeys, verifier: verifier}
+}
+
+// VerifyEndUserToken implements dream.TokenVerifier.
+func (c *ClerkVerifier) VerifyEndUserToken(ctx context.Context, mode dream.Mode, token string) (*dream.EndUserClaims, error) {
+	var keys *keySet
+	switch mode {
+	case dream.ModeLive:
+		keys = c.live
+	case dream.ModeTest:
+		keys = c.test
+	default:
+		c.verifier.logger.DebugContext(ctx, "end-user token refused", "reason", "unknown mode", "mode", string(mode))
+		return nil, dream.ErrInvalidEndUserToken
+	}
+	return c.verifier.verify(ctx, token, keys.key)
+}

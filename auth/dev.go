@@ -1,0 +1,235 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/go-jose/go-jose/v3"
+	"github.com/go-jose/go-jose/v3/jwt"
+
+	"github.com/dream-api/dream"
+)
+
+// DevIssuerName is the iss claim of dev tokens.
+const DevIssuerName = "dream-dev"
+
+const (
+	devKeyFile       = "dev-issuer-key.pem"
+	devUsersFile     = "dev-users.json"
+	devKeyBits       = 2048
+	devTokenLifetime = 24 * time.Hour
+)
+
+// DevIssuer is the built-in identity issuer of dev mode. `dream dev` runs
+// offline, without Clerk, so it signs end-user tokens itself with a local
+// RSA key and verifies them exactly as production verifies Clerk's: a front
+// end that works against dev mode works against production.
+type DevIssuer struct {
+	signer jose.Signer
+	// key is the public half of the signing key, the one tokens are verified
+	// against.
+	key      *clerk.JSONWebKey
+	jwks     []byte
+	users    *devUsers
+	verifier tokenVerifier
+}
+
+// OpenDevIssuer loads the issuer's RSA key (2048-bit, PKCS#8 PEM, file mode
+// 0600) from dir/dev-issuer-key.pem and its users from dir/dev-users.json,
+// creating either if missing, so tokens and user ids survive restarts. nil
+// now means the system clock.
+func OpenDevIssuer(dir string, now func() time.Time) (*DevIssuer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("auth: creating dev issuer directory: %w", err)
+	}
+	privateKey, err := openDevKey(filepath.Join(dir, devKeyFile))
+	if err != nil {
+		return nil, err
+	}
+
+	// The kid is the key's RFC 7638 thumbprint: stable across restarts, and
+	// a new key (the file deleted) gets a new kid, so old tokens are refused
+	// as signed by an unknown key rather than as a bad signature.
+	thumbprint, err := (&jose.JSONWebKey{Key: &privateKey.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer key thumbprint: %w", err)
+	}
+	kid := base64.RawURLEncoding.EncodeToString(thumbprint)
+
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: privateKey, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer signer: %w", err)
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &privateKey.PublicKey, KeyID: kid, Algorithm: algorithm, Use: "sig",
+	}}})
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer JWKS: %w", err)
+	}
+
+	verifier := newTokenVerifier(new(DevIssuerName), now, nil)
+	users, err := openDevUsers(filepath.Join(dir, devUsersFile), verifier.now)
+	if err != nil {
+		return nil, err
+	}
+	return &DevIssuer{
+		signer:   signer,
+		key:      &clerk.JSONWebKey{Key: &privateKey.PublicKey, KeyID: kid, Algorithm: algorithm, Use: "sig"},
+		jwks:     jwks,
+		users:    users,
+		verifier: verifier,
+	}, nil
+}
+
+// IssueToken returns a signed end-user token and the user's id for the end
+// user with this email in the project of publishableKey. The same
+// (publishableKey, email) — email compared case-insensitively — always gets
+// the same user id ("user_" + 24 random hex); a new pair creates a user. A
+// non-empty plan is stored as the user's plan; the token carries the user's
+// stored plan ("free" when never set). Empty email or publishableKey is a
+// dream.Error of KindInvalid.
+func (d *DevIssuer) IssueToken(publishableKey, email, plan string) (token, userID string, err error) {
+	if publishableKey == "" {
+		return "", "", dream.Errorf(dream.KindInvalid, "Missing required field", "publishableKey is required")
+	}
+	if email == "" {
+		return "", "", dream.Errorf(dream.KindInvalid, "Missing required field", "email is required")
+	}
+	user, err := d.users.user(publishableKey, email, plan)
+	if err != nil {
+		return "", "", err
+	}
+
+	now := d.verifier.now()
+	// The custom claims are top-level, the layout of Clerk's end-user-api
+	// JWT template, so dev tokens exercise the same claims path.
+	token, err = jwt.Signed(d.signer).
+		Claims(jwt.Claims{
+			Issuer:    DevIssuerName,
+			Subject:   user.ID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			Expiry:    jwt.NewNumericDate(now.Add(devTokenLifetime)),
+		}).
+		Claims(devClaims{Email: user.Email, Plan: user.Plan, PublishableKey: user.PublishableKey}).
+		CompactSerialize()
+	if err != nil {
+		return "", "", fmt.Errorf("auth: signing dev token: %w", err)
+	}
+	return token, user.ID, nil
+}
+
+// devClaims are the custom claims of a dev token.
+type devClaims struct {
+	Email          string `json:"email"`
+	Plan           string `json:"plan"`
+	PublishableKey string `json:"publishableKey"`
+}
+
+// JWKS returns the issuer's public JSON Web Key Set document
+// (`{"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":...,"n":...,"e":...}]}`),
+// served at /.well-known/jwks.json.
+func (d *DevIssuer) JWKS() []byte {
+	// A copy, so that no caller can change what the others serve.
+	return bytes.Clone(d.jwks)
+}
+
+// VerifyEndUserToken implements dream.TokenVerifier. mode is ignored: one
+// dev issuer serves both modes.
+func (d *DevIssuer) VerifyEndUserToken(ctx context.Context, mode dream.Mode, token string) (*dream.EndUserClaims, error) {
+	return d.verifier.verify(ctx, token, d.lookup)
+}
+
+// lookup is the keyLookup of dev tokens: the issuer has exactly one key.
+func (d *DevIssuer) lookup(_ context.Context, kid string) (*clerk.JSONWebKey, error) {
+	if kid != d.key.KeyID {
+		return nil, errUnknownKeyID
+	}
+	return d.key, nil
+}
+
+// openDevKey reads the RSA private key at path, generating and saving one
+// if the file does not exist.
+func openDevKey(path string) (*rsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createDevKey(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("auth: reading dev issuer key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("auth: %s holds no PKCS#8 PEM private key", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("auth: parsing dev issuer key: %w", err)
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("auth: %s holds a %T, not an RSA key", path, parsed)
+	}
+	return key, nil
+}
+
+// createDevKey generates the dev issuer's RSA key and saves it at path.
+func createDevKey(path string) (*rsa.PrivateKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, devKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("auth: generating dev issuer key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encoding dev issuer key: %w", err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := writeFileAtomic(path, data); err != nil {
+		return nil, fmt.Errorf("auth: saving dev issuer key: %w", err)
+	}
+	return key, nil
+}
+
+// writeFileAtomic replaces the file at path with data, mode 0600, through a
+// temporary file and a rename, so that a crash leaves either the old file
+// or the new one and never a truncated key or users file. 0600 because both
+// files are secrets: the key signs tokens, the users file holds emails.
+func writeFileAtomic(path string, data []byte) (err error) {
+	// os.CreateTemp creates the file with mode 0600.
+	file, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			file.Close()
+			os.Remove(file.Name())
+		}
+	}()
+	if _, err := file.Write(data); err != nil {
+		return err
+	}
+	if err := file.Sync(); err != nil {
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	return os.Rename(file.Name(), path)
+}
