@@ -1,0 +1,171 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dream-api/dream"
+)
+
+// authenticate resolves the credentials a route's access needs into req, in
+// the order of the spec's pipeline: credential detection, the publishable-key
+// allow-list, key validation, the secret key's publishable-key override, the
+// platform gate, and on end-user routes the token, the publishable-key
+// mismatch check and the per-user rate limit.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, req *request) error {
+	if a == public {
+		return nil
+	}
+	ctx := r.Context()
+	authorization := r.Header.Get("Authorization")
+	pk := r.Header.Get("X-Publishable-Key")
+	switch {
+	case strings.HasPrefix(authorization, "Bearer sk_"):
+		if err := s.resolveSecretKey(ctx, strings.TrimPrefix(authorization, "Bearer "), pk, req); err != nil {
+			return err
+		}
+	case pk != "":
+		// The allow-list is checked before the key: a front end must learn
+		// that a route is backend-only whatever key it holds.
+		if a == secretOnly {
+			return dream.ErrSecretKeyRequired
+		}
+		env, err := s.publishableKeyEnvironment(ctx, pk)
+		if err != nil {
+			return err
+		}
+		if env == nil {
+			return dream.ErrInvalidPublishableKey
+		}
+		req.key, req.scope = env, env
+	case !strings.HasPrefix(authorization, "Bearer "):
+		return dream.ErrMissingAuthentication
+	default:
+		return dream.ErrInvalidSecretKey
+	}
+
+	if err := s.checkPlatform(ctx, req.key); err != nil {
+		return err
+	}
+	if a == endUser {
+		return s.authenticateEndUser(w, r, req)
+	}
+	return nil
+}
+
+// publishableKeyEnvironment returns the environment of a publishable key,
+// nil for a malformed or unknown one.
+func (s *Server) publishableKeyEnvironment(ctx context.Context, pk string) (*dream.Environment, error) {
+	if _, err := dream.ParseKey(dream.PublishableKey, pk); err != nil {
+		return nil, nil
+	}
+	return s.db.EnvironmentByPublishableKey(ctx, pk)
+}
+
+// resolveSecretKey validates a secret key and the X-Publishable-Key
+// override that may come with it. The override must name an environment of
+// the same platform and mode; anything else would let one developer's key
+// reach another tenant's data.
+func (s *Server) resolveSecretKey(ctx context.Context, sk, overridePK string, req *request) error {
+	key, err := dream.ParseKey(dream.SecretKey, sk)
+	if err != nil {
+		return err
+	}
+	hash := dream.HashSecretKey(key.Value)
+	record, err := s.db.SecretKey(ctx, hash)
+	if err != nil {
+		return err
+	}
+	if record == nil || !record.Hash.Equal(hash) || !record.ValidAt(s.now()) || record.Environment.Mode != key.Mode {
+		return dream.ErrInvalidSecretKey
+	}
+	req.key, req.scope = &record.Environment, &record.Environment
+	if overridePK == "" || overridePK == record.Environment.PublishableKey {
+		return nil
+	}
+	env, err := s.publishableKeyEnvironment(ctx, overridePK)
+	if err != nil {
+		return err
+	}
+	if env == nil || env.Project.PlatformID != record.Environment.Project.PlatformID || env.Mode != record.Environment.Mode {
+		return dream.ErrForeignPublishableKey
+	}
+	req.scope = env
+	return nil
+}
+
+// checkPlatform applies the platform gate to the credential's environment.
+func (s *Server) checkPlatform(ctx context.Context, env *dream.Environment) error {
+	if env.Mode == dream.ModeTest {
+		return nil
+	}
+	p, err := s.db.Platform(ctx, env.Project.PlatformID)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fmt.Errorf("environment %d: platform %s missing", env.ID, env.Project.PlatformID)
+	}
+	return dream.CheckPlatformAccess(env.Mode, p.Subscription, s.now())
+}
+
+// endUserTokenHeaders are where an end-user token may come from, in order.
+// Browsers can only send the first, the one CORS has always allowed.
+var endUserTokenHeaders = []string{"X-Clerk-Token", "X-User-Token", "X-End-User-Token"}
+
+// authenticateEndUser verifies the end-user token against the identity
+// instance of the credential's mode, refuses a token issued for another
+// project, and applies the end user's rate limit.
+func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req *request) error {
+	var token string
+	for _, h := range endUserTokenHeaders {
+		if token = r.Header.Get(h); token != "" {
+			break
+		}
+	}
+	if token == "" {
+		return dream.ErrMissingEndUserToken
+	}
+	claims, err := s.tokens.VerifyEndUserToken(r.Context(), req.key.Mode, token)
+	if err != nil {
+		return err
+	}
+	if claims.PublishableKey != "" && claims.PublishableKey != req.key.PublishableKey {
+		return dream.ErrPublishableKeyMismatch
+	}
+	req.user = claims
+	return s.rateLimit(w, req.scope.Project, claims.UserID)
+}
+
+// rateLimit takes one request from the end user's bucket in the project and
+// reports the bucket in RateLimit-* headers.
+func (s *Server) rateLimit(w http.ResponseWriter, project dream.Project, userID string) error {
+	perMinute := s.rateLimitPerMinute
+	if project.RateLimitPerMinute != nil {
+		perMinute = *project.RateLimitPerMinute
+	}
+	if perMinute <= 0 {
+		return nil
+	}
+	d := s.limiter.Allow(project.ID+"\x00"+userID, perMinute, s.now())
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
+	if d.Allowed {
+		return nil
+	}
+	retryAfter := max(1, ceilSeconds(d.RetryAfter))
+	h.Set("Retry-After", strconv.Itoa(retryAfter))
+	return dream.RateLimitExceeded(perMinute, retryAfter)
+}
+
+// ceilSeconds rounds d up to whole seconds, the unit of rate-limit headers.
+func ceilSeconds(d time.Duration) int {
+	return int(math.Ceil(d.Seconds()))
+}

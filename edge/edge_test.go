@@ -1,0 +1,719 @@
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/auth"
+	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/ratelimit"
+	"github.com/dream-api/dream/store"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+// harness is a server over a real database with two developers: platform A
+// with a SaaS and a store project, platform B with a SaaS project.
+type harness struct {
+	t      *testing.T
+	db     *store.DB
+	issuer *auth.DevIssuer
+	server *edge.Server
+	logs   *syncBuffer
+
+	mu  sync.Mutex
+	now time.Time
+
+	saas, shop, other storetest.Project
+}
+
+type harnessOptions struct {
+	rateLimit int
+	writer    func(dream.Writer) dream.Writer
+	noDev     bool
+}
+
+func newHarness(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, db: storetest.Open(t), logs: &syncBuffer{}, now: time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)}
+	p := primary.New(h.db, h.clock)
+	platformA := storetest.Platform(t, p)
+	h.saas = storetest.CreateProject(t, h.db, p, platformA, dream.ProjectSaaS, storetest.SaaSTiers())
+	five, zero := int64(5), int64(0)
+	h.shop = storetest.CreateProject(t, h.db, p, platformA, dream.ProjectStore, []dream.Tier{
+		{Slug: "mug", DisplayName: "Mug", Description: "Big mug", BillingMode: dream.BillingOneOff, PriceCents: 1200, Currency: "usd",
+			Limit: dream.Unlimited, Inventory: &five, StripePriceID: "price_mug", StripeProductID: "prod_mug"},
+		{Slug: "poster", DisplayName: "Poster", BillingMode: dream.BillingOneOff, PriceCents: 500, Limit: dream.Unlimited, Inventory: &zero},
+		{Slug: "ebook", DisplayName: "E-book", BillingMode: dream.BillingOneOff, PriceCents: 900, Limit: dream.Unlimited, StripePriceID: "price_ebook"},
+	})
+	h.other = storetest.CreateProject(t, h.db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+
+	var err error
+	if h.issuer, err = auth.OpenDevIssuer(t.TempDir(), h.clock); err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := ratelimit.New(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w dream.Writer = p
+	if opts.writer != nil {
+		w = opts.writer(p)
+	}
+	o := edge.Options{
+		DB: h.db, Writer: w, Tokens: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
+		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer,
+	}
+	if opts.noDev {
+		o.Dev = nil
+	}
+	h.server = edge.New(o)
+	return h
+}
+
+func (h *harness) clock() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now = h.now.Add(d)
+}
+
+// response is a recorded answer with its body decoded.
+type response struct {
+	status int
+	header http.Header
+	raw    string
+	body   map[string]any
+}
+
+// do sends a request; headers alternate names and values.
+func (h *harness) do(method, path, body string, headers ...string) response {
+	h.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.server.ServeHTTP(rec, req)
+	res := response{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
+	if method != http.MethodHead && rec.Code != http.StatusNoContent {
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+			h.t.Fatalf("%s %s: Content-Type %q, body %s", method, path, ct, res.raw)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &res.body); err != nil {
+			h.t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, path, err, res.raw)
+		}
+	}
+	return res
+}
+
+// token mints a dev end-user token.
+func (h *harness) token(pk, email, plan string) string {
+	h.t.Helper()
+	tok, _, err := h.issuer.IssueToken(pk, email, plan)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// expectError checks an error response's status and wire strings.
+func expectError(t *testing.T, res response, status int, code, message string) {
+	t.Helper()
+	if res.status != status || res.body["error"] != code || (message != "" && res.body["message"] != message) {
+		t.Fatalf("got %d %s, want %d %q %q", res.status, res.raw, status, code, message)
+	}
+	if _, ok := res.body["message"].(string); !ok {
+		t.Fatalf("error without a message: %s", res.raw)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestHealth(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		res := h.do(method, "/health", "")
+		if res.status != 200 || res.body["status"] != "ok" {
+			t.Fatalf("%s /health: %d %s", method, res.status, res.raw)
+		}
+	}
+	if res := h.do(http.MethodHead, "/health", ""); res.status != 200 {
+		t.Fatalf("HEAD /health: %d", res.status)
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	t.Run("EveryResponse", func(t *testing.T) {
+		for _, res := range []response{
+			h.do("GET", "/health", ""),
+			h.do("GET", "/api/tiers", ""),
+			h.do("GET", "/no/such/route", ""),
+		} {
+			for name, want := range map[string]string{
+				"Access-Control-Allow-Origin":      "*",
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Max-Age":           "86400",
+				"Vary":                             "Origin",
+				"X-Content-Type-Options":           "nosniff",
+				"X-Frame-Options":                  "SAMEORIGIN",
+				"Referrer-Policy":                  "strict-origin-when-cross-origin",
+			} {
+				if got := res.header.Get(name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+			for _, name := range []string{"Content-Security-Policy", "Strict-Transport-Security", "Permissions-Policy", "X-Request-Id"} {
+				if res.header.Get(name) == "" {
+					t.Errorf("%s missing", name)
+				}
+			}
+			expose := res.header.Get("Access-Control-Expose-Headers")
+			for _, name := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {
+				if !strings.Contains(expose, name) {
+					t.Errorf("%s not exposed to browsers", name)
+				}
+			}
+		}
+	})
+	t.Run("OriginEchoed", func(t *testing.T) {
+		res := h.do("GET", "/health", "", "Origin", "https://app.example.com")
+		if got := res.header.Get("Access-Control-Allow-Origin"); got != "https://app.example.com" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("Preflight", func(t *testing.T) {
+		for _, path := range []string{"/api/data", "/anything/at/all"} {
+			res := h.do("OPTIONS", path, "", "Origin", "http://localhost:5173")
+			if res.status != http.StatusNoContent || res.raw != "" {
+				t.Fatalf("OPTIONS %s: %d %q", path, res.status, res.raw)
+			}
+			for _, want := range []string{"X-Clerk-Token", "X-Publishable-Key", "Authorization", "Content-Type"} {
+				if !strings.Contains(res.header.Get("Access-Control-Allow-Headers"), want) {
+					t.Errorf("preflight does not allow %s", want)
+				}
+			}
+			if !strings.Contains(res.header.Get("Access-Control-Allow-Methods"), "PATCH") {
+				t.Error("preflight does not allow PATCH")
+			}
+		}
+	})
+	t.Run("RequestID", func(t *testing.T) {
+		a, b := h.do("GET", "/health", ""), h.do("GET", "/health", "")
+		if a.header.Get("X-Request-Id") == b.header.Get("X-Request-Id") {
+			t.Fatal("two requests share an id")
+		}
+		if got := h.do("GET", "/health", "", "X-Request-Id", "fly-abc.123_x").header.Get("X-Request-Id"); got != "fly-abc.123_x" {
+			t.Fatalf("a caller's id was replaced: %q", got)
+		}
+		if got := h.do("GET", "/health", "", "X-Request-Id", "evil\nlog line").header.Get("X-Request-Id"); strings.ContainsAny(got, "\n ") {
+			t.Fatalf("an unsafe id was kept: %q", got)
+		}
+	})
+}
+
+func TestRouting(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, tt := range []struct {
+		name, method, path string
+		headers            []string
+		status             int
+		code               string
+	}{
+		{"UnknownWithoutCredentials", "GET", "/api/nothing", nil, 404, "Not found"},
+		{"UnknownWithSecretKey", "GET", "/api/nothing", []string{"Authorization", "Bearer " + h.saas.Test.SecretKey}, 404, "Not found"},
+		{"TrailingSlashIsExact", "GET", "/api/tiers/", nil, 404, "Not found"},
+		{"WrongMethod", "DELETE", "/api/tiers", nil, 405, "Method not allowed"},
+		{"HeadIsNotRouted", "PUT", "/api/data", nil, 405, "Method not allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := h.do(tt.method, tt.path, "", tt.headers...)
+			expectError(t, res, tt.status, tt.code, "")
+		})
+	}
+	if got := h.do("DELETE", "/api/tiers", "").header.Get("Allow"); !strings.Contains(got, "GET") {
+		t.Fatalf("405 without Allow: %q", got)
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	unknownSK, _ := dream.NewSecretKey(dream.ModeTest)
+	for _, tt := range []struct {
+		name    string
+		headers []string
+		status  int
+		code    string
+		message string
+	}{
+		{"Nothing", nil, 401, "Missing authentication", "Provide Authorization: Bearer {secret_key} or X-Publishable-Key header"},
+		{"NotBearer", []string{"Authorization", "Basic abc"}, 401, "Missing authentication", ""},
+		{"BearerNotSecretKey", []string{"Authorization", "Bearer pk_test_abc"}, 401, "Invalid API key", "API key not found or expired"},
+		{"MalformedSecretKey", []string{"Authorization", "Bearer sk_test_abc"}, 401, "Invalid API key", "API key not found or expired"},
+		{"UnknownSecretKey", []string{"Authorization", "Bearer " + unknownSK}, 401, "Invalid API key", ""},
+		{"SecretKeyWithWrongModePrefix", []string{"Authorization", "Bearer sk_live_" + strings.TrimPrefix(h.saas.Test.SecretKey, "sk_test_")}, 401, "Invalid API key", ""},
+		{"LowercaseBearer", []string{"Authorization", "bearer " + h.saas.Test.SecretKey}, 401, "Missing authentication", ""},
+		{"MalformedPublishableKey", []string{"X-Publishable-Key", "pk_test_nope"}, 401, "Invalid publishable key", "Publishable key not found or invalid"},
+		{"UnknownPublishableKey", []string{"X-Publishable-Key", dream.NewPublishableKey(dream.ModeLive)}, 401, "Invalid publishable key", ""},
+		{"SecretKeyAsPublishableKey", []string{"X-Publishable-Key", h.saas.Test.SecretKey}, 401, "Invalid publishable key", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expectError(t, h.do("GET", "/api/tiers", "", tt.headers...), tt.status, tt.code, tt.message)
+		})
+	}
+	t.Run("PublishableKeyIgnoresOtherBearer", func(t *testing.T) {
+		res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "Authorization", "Bearer something-else")
+		if res.status != 200 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+	})
+	t.Run("SecretKey", func(t *testing.T) {
+		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Test.SecretKey); res.status != 200 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+	})
+	t.Run("RotatedSecretKey", func(t *testing.T) {
+		p := primary.New(h.db, h.clock)
+		sk, hash := dream.NewSecretKey(dream.ModeTest)
+		if err := p.RotateSecretKey(context.Background(), dream.RotateSecretKey{EnvironmentID: h.saas.Test.EnvironmentID, NewHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Test.SecretKey), 401, "Invalid API key", "")
+		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+sk); res.status != 200 {
+			t.Fatalf("new key: %d %s", res.status, res.raw)
+		}
+	})
+}
+
+func TestSecretKeyOverride(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	sk := "Bearer " + h.saas.Test.SecretKey
+	t.Run("OwnKey", func(t *testing.T) {
+		res := h.do("GET", "/api/tiers", "", "Authorization", sk, "X-Publishable-Key", h.saas.Test.PublishableKey)
+		if res.status != 200 || len(res.body["tiers"].([]any)) != 3 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+	})
+	t.Run("SamePlatformAndMode", func(t *testing.T) {
+		res := h.do("GET", "/api/products", "", "Authorization", sk, "X-Publishable-Key", h.shop.Test.PublishableKey)
+		if res.status != 200 || len(res.body["products"].([]any)) != 3 {
+			t.Fatalf("override to own store: %d %s", res.status, res.raw)
+		}
+	})
+	for _, tt := range []struct{ name, pk string }{
+		{"OtherPlatform", h.other.Test.PublishableKey},
+		{"OtherMode", h.saas.Live.PublishableKey},
+		{"OtherModeOtherProject", h.shop.Live.PublishableKey},
+		{"Unknown", dream.NewPublishableKey(dream.ModeTest)},
+		{"Malformed", "pk_test_x"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := h.do("GET", "/api/tiers", "", "Authorization", sk, "X-Publishable-Key", tt.pk)
+			expectError(t, res, 403, "Forbidden", "Publishable key does not belong to this account")
+		})
+	}
+}
+
+func TestPlatformGate(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	setPlatform := func(status string, endedAgo time.Duration) {
+		var ended any
+		if endedAgo > 0 {
+			ended = h.clock().Add(-endedAgo).UnixMilli()
+		}
+		storetest.Exec(t, h.db, `UPDATE platforms SET subscription_status = ?, subscription_ended_at = ? WHERE id = ?`,
+			status, ended, h.saas.PlatformID)
+	}
+	live := func() []response {
+		tok := h.token(h.saas.Live.PublishableKey, "gate@example.com", "")
+		return []response{
+			h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Live.PublishableKey),
+			h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Live.SecretKey),
+			h.do("GET", "/api/usage", "", "X-Publishable-Key", h.saas.Live.PublishableKey, "X-Clerk-Token", tok),
+		}
+	}
+	for _, tt := range []struct {
+		name     string
+		status   string
+		endedAgo time.Duration
+		allowed  bool
+	}{
+		{"NeverSubscribed", "none", 0, false},
+		{"Trialing", "trialing", 0, true},
+		{"Active", "active", 0, true},
+		{"PastDue", "past_due", 0, true},
+		{"CanceledInGrace", "canceled", 6 * 24 * time.Hour, true},
+		{"CanceledAfterGrace", "canceled", 8 * 24 * time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			setPlatform(tt.status, tt.endedAgo)
+			for _, res := range live() {
+				if tt.allowed && res.status != 200 {
+					t.Fatalf("refused: %d %s", res.status, res.raw)
+				}
+				if !tt.allowed {
+					expectError(t, res, 403, "subscription_expired", "Subscription expired. Please renew at dashboard to restore API access.")
+				}
+			}
+			// Test keys always work: building on localhost is free.
+			if res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey); res.status != 200 {
+				t.Fatalf("test key refused: %d %s", res.status, res.raw)
+			}
+		})
+	}
+}
+
+func TestTiers(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey)
+	var body struct {
+		Tiers []json.RawMessage `json:"tiers"`
+	}
+	if err := json.Unmarshal([]byte(res.raw), &body); err != nil || len(body.Tiers) != 3 {
+		t.Fatalf("got %d %s", res.status, res.raw)
+	}
+	const wantPro = `{"id":"pro","name":"Pro Plan","displayName":"Pro Plan","price":2900,"limit":10000,"features":["Pro Plan feature"],` +
+		`"description":"","billingMode":"subscription","imageUrl":null,"inventory":null,"soldOut":false,"popular":false,` +
+		`"stripePriceId":"price_pro","priceId":"price_pro","productId":"prod_pro","trialDays":null}`
+	if string(body.Tiers[1]) != wantPro {
+		t.Fatalf("pro tier:\n got %s\nwant %s", body.Tiers[1], wantPro)
+	}
+	if !strings.Contains(string(body.Tiers[2]), `"limit":"unlimited"`) {
+		t.Fatalf("enterprise: %s", body.Tiers[2])
+	}
+	store := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.shop.Test.PublishableKey)
+	tiers := store.body["tiers"].([]any)
+	if poster := tiers[1].(map[string]any); poster["soldOut"] != true || poster["inventory"] != 0.0 || poster["billingMode"] != "one_off" {
+		t.Fatalf("poster: %v", poster)
+	}
+}
+
+func TestProducts(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	res := h.do("GET", "/api/products", "", "X-Publishable-Key", h.shop.Test.PublishableKey)
+	var body struct {
+		Products []json.RawMessage `json:"products"`
+	}
+	if err := json.Unmarshal([]byte(res.raw), &body); err != nil || len(body.Products) != 3 {
+		t.Fatalf("got %d %s", res.status, res.raw)
+	}
+	const wantMug = `{"id":"prod_mug","key":"mug","name":"Mug","displayName":"Mug","description":"Big mug","price":1200,"currency":"usd",` +
+		`"imageUrl":null,"inventory":5,"soldOut":false,"priceId":"price_mug","productId":"prod_mug","features":[]}`
+	if string(body.Products[0]) != wantMug {
+		t.Fatalf("mug:\n got %s\nwant %s", body.Products[0], wantMug)
+	}
+	if !strings.Contains(string(body.Products[1]), `"id":"poster"`) || !strings.Contains(string(body.Products[1]), `"soldOut":true`) {
+		t.Fatalf("poster without product id: %s", body.Products[1])
+	}
+	if saas := h.do("GET", "/api/products", "", "X-Publishable-Key", h.saas.Test.PublishableKey); len(saas.body["products"].([]any)) != 0 {
+		t.Fatalf("a SaaS project lists products: %s", saas.raw)
+	}
+}
+
+func TestEndUserToken(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	pk := h.saas.Test.PublishableKey
+	good := h.token(pk, "ada@example.com", "")
+	foreignIssuer, err := auth.OpenDevIssuer(t.TempDir(), h.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, _ := foreignIssuer.IssueToken(pk, "ada@example.com", "")
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+
+	for _, route := range []struct{ method, path string }{{"POST", "/api/data"}, {"GET", "/api/usage"}} {
+		t.Run(route.method+route.path, func(t *testing.T) {
+			expectError(t, h.do(route.method, route.path, "", "X-Publishable-Key", pk), 401,
+				"Invalid or missing end-user token", "Missing end-user token (send X-Clerk-Token with a valid JWT)")
+			for name, tok := range map[string]string{"Tampered": tampered, "OtherIssuer": foreign, "Garbage": "not.a.jwt"} {
+				res := h.do(route.method, route.path, "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+				if res.status != 401 || res.body["error"] != "Invalid or missing end-user token" {
+					t.Fatalf("%s token: %d %s", name, res.status, res.raw)
+				}
+			}
+			// A token for another project is refused even with valid keys.
+			otherTok := h.token(h.other.Test.PublishableKey, "ada@example.com", "")
+			expectError(t, h.do(route.method, route.path, "", "X-Publishable-Key", pk, "X-Clerk-Token", otherTok), 403,
+				"Publishable key mismatch", "End-user token does not match this project")
+			expectError(t, h.do(route.method, route.path, "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Clerk-Token", otherTok), 403,
+				"Publishable key mismatch", "")
+			for _, header := range []string{"X-Clerk-Token", "X-User-Token", "X-End-User-Token"} {
+				if res := h.do(route.method, route.path, "", "X-Publishable-Key", pk, header, good); res.status != 200 {
+					t.Fatalf("token in %s: %d %s", header, res.status, res.raw)
+				}
+			}
+		})
+	}
+	t.Run("Expired", func(t *testing.T) {
+		h.advance(25 * time.Hour)
+		res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", good)
+		expectError(t, res, 401, "Invalid or missing end-user token", "Token verification failed")
+	})
+}
+
+func TestTrackAndUsage(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	pk := h.saas.Test.PublishableKey
+	tok := h.token(pk, "ada@example.com", "")
+	track := func() response { return h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok) }
+	check := func() response { return h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok) }
+
+	res := check()
+	if res.body["usageCount"] != 0.0 || res.body["limit"] != 100.0 || res.body["remaining"] != 100.0 || res.body["plan"] != "free" ||
+		res.body["periodStart"] != "2025-01-15" || res.body["periodEnd"] != "2025-02-13" || res.body["userId"] == "" {
+		t.Fatalf("before use: %s", res.raw)
+	}
+	res = track()
+	want := `{"success":true,"data":{"message":"Request processed successfully"},"usage":{"count":1,"usageCount":1,"limit":100,` +
+		`"remaining":99,"plan":"free","periodStart":"2025-01-15","periodEnd":"2025-02-13"}}`
+	if res.status != 200 || res.raw != want {
+		t.Fatalf("track:\n got %d %s\nwant %s", res.status, res.raw, want)
+	}
+	for i := 2; i <= 100; i++ {
+		if res := track(); res.status != 200 {
+			t.Fatalf("unit %d: %d %s", i, res.status, res.raw)
+		}
+	}
+	res = track()
+	expectError(t, res, 403, "Tier limit reached", "Please upgrade to unlock more requests")
+	if res.body["usageCount"] != 100.0 || res.body["limit"] != 100.0 || res.body["success"] != nil {
+		t.Fatalf("limit body: %s", res.raw)
+	}
+	if res := check(); res.body["usageCount"] != 100.0 || res.body["remaining"] != 0.0 {
+		t.Fatalf("after limit: %s", res.raw)
+	}
+
+	t.Run("SecretKeyWithOverrideScopesUsage", func(t *testing.T) {
+		// The same end user in the developer's other project starts at zero.
+		res := h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Publishable-Key", h.shop.Test.PublishableKey, "X-Clerk-Token", tok)
+		if res.status != 200 || res.body["usageCount"] != 0.0 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+		res = h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Clerk-Token", tok)
+		if res.status != 200 || res.body["usageCount"] != 100.0 {
+			t.Fatalf("own scope: %d %s", res.status, res.raw)
+		}
+	})
+	t.Run("TokenPlanRaisesLimit", func(t *testing.T) {
+		pro := h.token(pk, "bob@example.com", "pro")
+		res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", pro)
+		if u := res.body["usage"].(map[string]any); u["plan"] != "pro" || u["limit"] != 10000.0 {
+			t.Fatalf("got %s", res.raw)
+		}
+		ent := h.token(pk, "cy@example.com", "Enterprise")
+		res = h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", ent)
+		if res.body["plan"] != "enterprise" || res.body["limit"] != "unlimited" || res.body["remaining"] != "unlimited" {
+			t.Fatalf("unlimited: %s", res.raw)
+		}
+	})
+	t.Run("NewPeriodOnReadAndWrite", func(t *testing.T) {
+		h.advance(30 * 24 * time.Hour) // 2025-02-14: the period has ended
+		tok = h.token(pk, "ada@example.com", "")
+		res := check()
+		if res.body["usageCount"] != 0.0 || res.body["periodStart"] != "2025-02-14" || res.body["periodEnd"] != "2025-03-15" {
+			t.Fatalf("read after period end: %s", res.raw)
+		}
+		res = track()
+		if u := res.body["usage"].(map[string]any); res.status != 200 || u["count"] != 1.0 || u["periodStart"] != "2025-02-14" {
+			t.Fatalf("write after period end: %s", res.raw)
+		}
+	})
+}
+
+func TestIsolation(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	// The same email in two developers' projects is two end users, and
+	// usage never crosses.
+	mine := h.token(h.saas.Test.PublishableKey, "same@example.com", "")
+	theirs := h.token(h.other.Test.PublishableKey, "same@example.com", "")
+	for i := 0; i < 3; i++ {
+		h.do("POST", "/api/data", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", mine)
+	}
+	res := h.do("GET", "/api/usage", "", "X-Publishable-Key", h.other.Test.PublishableKey, "X-Clerk-Token", theirs)
+	if res.body["usageCount"] != 0.0 {
+		t.Fatalf("usage crossed tenants: %s", res.raw)
+	}
+	// A test-mode key never reaches live data and vice versa.
+	storetest.Exec(t, h.db, `UPDATE platforms SET subscription_status = 'active' WHERE id = ?`, h.saas.PlatformID)
+	liveTok := h.token(h.saas.Live.PublishableKey, "same@example.com", "")
+	expectError(t, h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Live.SecretKey, "X-Clerk-Token", mine), 403, "Publishable key mismatch", "")
+	expectError(t, h.do("GET", "/api/usage", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", liveTok), 403, "Publishable key mismatch", "")
+	// Another developer's secret key cannot borrow this project's scope.
+	expectError(t, h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.other.Test.SecretKey,
+		"X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", mine), 403, "Forbidden", "Publishable key does not belong to this account")
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t, harnessOptions{rateLimit: 3})
+	pk := h.saas.Test.PublishableKey
+	tok := h.token(pk, "fast@example.com", "")
+	var res response
+	for i := 1; i <= 3; i++ {
+		res = h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+		if res.status != 200 || res.header.Get("RateLimit-Limit") != "3" || res.header.Get("RateLimit-Remaining") != string(rune('0'+3-i)) {
+			t.Fatalf("request %d: %d %v", i, res.status, res.header)
+		}
+	}
+	res = h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+	expectError(t, res, 429, "Rate limit exceeded", "Maximum 3 requests per minute")
+	if res.body["retryAfter"] != 20.0 || res.header.Get("Retry-After") != "20" || res.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("429: %s %v", res.raw, res.header)
+	}
+	// Other users and keyed routes are not affected.
+	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", h.token(pk, "slow@example.com", "")); res.status != 200 {
+		t.Fatalf("another user: %d", res.status)
+	}
+	if res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", pk); res.status != 200 || res.header.Get("RateLimit-Limit") != "" {
+		t.Fatalf("tiers are rate limited: %d %v", res.status, res.header)
+	}
+	h.advance(20 * time.Second)
+	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+		t.Fatalf("after Retry-After: %d %s", res.status, res.raw)
+	}
+
+	t.Run("ProjectSetting", func(t *testing.T) {
+		storetest.Exec(t, h.db, `UPDATE projects SET rate_limit_per_minute = 0 WHERE id = ?`, h.saas.ID)
+		for i := 0; i < 10; i++ {
+			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 || res.header.Get("RateLimit-Limit") != "" {
+				t.Fatalf("disabled for the project: %d %v", res.status, res.header)
+			}
+		}
+		storetest.Exec(t, h.db, `UPDATE projects SET rate_limit_per_minute = 50 WHERE id = ?`, h.saas.ID)
+		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.header.Get("RateLimit-Limit") != "50" {
+			t.Fatalf("project limit: %v", res.header)
+		}
+	})
+	t.Run("ServerDisabled", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{rateLimit: 0})
+		tok := h.token(h.saas.Test.PublishableKey, "x@example.com", "")
+		for i := 0; i < 150; i++ {
+			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", tok); res.status != 200 {
+				t.Fatalf("request %d: %d", i, res.status)
+			}
+		}
+	})
+}
+
+// failingWriter stands for a primary that breaks: it panics or fails.
+type failingWriter struct {
+	dream.Writer
+	panics bool
+}
+
+func (w failingWriter) TrackUsage(ctx context.Context, t dream.TrackUsage) (dream.Usage, error) {
+	if w.panics {
+		panic("primary exploded")
+	}
+	return dream.Usage{}, io.ErrUnexpectedEOF
+}
+
+func TestInternalErrors(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		h := newHarness(t, harnessOptions{writer: func(w dream.Writer) dream.Writer { return failingWriter{w, panics} }})
+		tok := h.token(h.saas.Test.PublishableKey, "x@example.com", "")
+		res := h.do("POST", "/api/data", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", tok)
+		expectError(t, res, 500, "internal_error", "Internal error")
+		id := res.header.Get("X-Request-Id")
+		logs := h.logs.String()
+		if !strings.Contains(logs, id) || (panics && !strings.Contains(logs, "primary exploded")) || (!panics && !strings.Contains(logs, "unexpected EOF")) {
+			t.Fatalf("the cause is not logged with request id %s:\n%s", id, logs)
+		}
+		if strings.Contains(res.raw, "EOF") || strings.Contains(res.raw, "exploded") {
+			t.Fatalf("details leaked to the client: %s", res.raw)
+		}
+	}
+}
+
+func TestRequestLog(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	tok := h.token(h.saas.Test.PublishableKey, "log@example.com", "")
+	res := h.do("POST", "/api/data", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Clerk-Token", tok)
+	if res.status != 200 {
+		t.Fatalf("got %d %s", res.status, res.raw)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		json.Unmarshal([]byte(l), &line)
+	}
+	if line["msg"] != "request" || line["method"] != "POST" || line["route"] != "/api/data" || line["status"] != 200.0 ||
+		line["request_id"] != res.header.Get("X-Request-Id") || line["project"] != h.saas.ID || line["duration"] == nil {
+		t.Fatalf("log line: %v", line)
+	}
+	logs := h.logs.String()
+	for _, secret := range []string{h.saas.Test.SecretKey, tok, h.saas.Test.PublishableKey} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log holds a credential: %s", logs)
+		}
+	}
+}
+
+func TestDevTokens(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	pk := h.saas.Test.PublishableKey
+	res := h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"Ada@Example.com","plan":"pro"}`)
+	if res.status != 200 || res.body["token"] == "" || res.body["userId"] == "" {
+		t.Fatalf("got %d %s", res.status, res.raw)
+	}
+	again := h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"ada@example.com"}`)
+	if again.body["userId"] != res.body["userId"] {
+		t.Fatalf("same email, different user: %s vs %s", res.raw, again.raw)
+	}
+	usage := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", again.body["token"].(string))
+	if usage.status != 200 || usage.body["plan"] != "pro" || usage.body["userId"] != res.body["userId"] {
+		t.Fatalf("the token's plan is not kept: %s", usage.raw)
+	}
+	expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`"}`), 400, "Missing required field", "")
+	expectError(t, h.do("POST", "/dev/tokens", `{"email":"a@b.c"}`), 400, "Missing required field", "publishableKey is required")
+	expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":"`+dream.NewPublishableKey(dream.ModeTest)+`","email":"a@b.c"}`), 401, "Invalid publishable key", "")
+	expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":`), 400, "Invalid JSON body", "")
+	expectError(t, h.do("POST", "/dev/tokens", ``), 400, "Invalid JSON body", "")
+	expectError(t, h.do("POST", "/dev/tokens", `{"email":"`+strings.Repeat("a", 2<<20)+`"}`), 413, "Request too large", "")
+
+	jwks := h.do("GET", "/.well-known/jwks.json", "")
+	keys, _ := jwks.body["keys"].([]any)
+	if jwks.status != 200 || len(keys) != 1 {
+		t.Fatalf("jwks: %d %s", jwks.status, jwks.raw)
+	}
+
+	t.Run("ProductionHasNone", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noDev: true})
+		expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"a@b.c"}`), 404, "Not found", "")
+		expectError(t, h.do("GET", "/.well-known/jwks.json", ""), 404, "Not found", "")
+	})
+}

@@ -1,0 +1,211 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/dream-api/dream"
+)
+
+// requestInfo follows a request through the pipeline for its log line.
+type requestInfo struct {
+	id string
+	// route is the matched route pattern, "" when none matched.
+	route string
+	// project is the id of the project the request was scoped to, if any.
+	project string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// Headers every API response carries (spec api.md §3), besides the CORS
+// headers that depend on the request.
+var securityHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline' https://*.clerk.accounts.dev https://js.stripe.com; " +
+		"style-src 'self' 'unsafe-inline' https://*.clerk.accounts.dev; img-src 'self' data: https://*.clerk.com https://*.clerk.accounts.dev; " +
+		"connect-src 'self' https://*.clerk.accounts.dev https://api.clerk.com https://api.stripe.com; font-src 'self' https://*.clerk.accounts.dev; " +
+		"frame-src 'self' https://*.clerk.accounts.dev https://checkout.stripe.com https://js.stripe.com; object-src 'none'; base-uri 'self'",
+	"X-Frame-Options":           "SAMEORIGIN",
+	"X-Content-Type-Options":    "nosniff",
+	"Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
+	"Referrer-Policy":           "strict-origin-when-cross-origin",
+	"Permissions-Policy":        "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+// CORS: any origin may call the API (keys, not origins, authorise it); the
+// origin is echoed so browsers accept credentials, hence Vary: Origin.
+const (
+	corsAllowMethods = "GET, POST, PATCH, DELETE, OPTIONS"
+	corsAllowHeaders = "Content-Type, Authorization, X-Platform-User-Id, X-User-Id, X-User-Plan, X-Env, " +
+		"X-Publishable-Key, X-Clerk-Token, X-User-Token, X-End-User-Token, X-Request-Id"
+	corsExposeHeaders = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id"
+)
+
+// ServeHTTP runs the pipeline every request goes through: request id,
+// headers, preflight, panic recovery and the request log, around the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	info := &requestInfo{id: requestID(r)}
+	rw := &statusWriter{ResponseWriter: w}
+	h := w.Header()
+	h.Set("X-Request-Id", info.id)
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		origin = "*"
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Add("Vary", "Origin")
+	for k, v := range securityHeaders {
+		h.Set(k, v)
+	}
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.logger.Error("panic serving request", "request_id", info.id, "panic", fmt.Sprint(p),
+				"stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				writeErrorBody(rw, dream.ErrInternal)
+			}
+		}
+		s.logger.Info("request", "method", r.Method, "route", info.route, "status", rw.status,
+			"duration", s.now().Sub(start), "request_id", info.id, "project", info.project)
+	}()
+
+	if r.Method == http.MethodOptions {
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.router.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+}
+
+// requestID keeps a caller's X-Request-Id when it is a short token safe to
+// log, so a request can be followed through a proxy; otherwise it makes one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 || strings.IndexFunc(id, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
+	}) >= 0 {
+		return dream.NewID("req_")
+	}
+	return id
+}
+
+// statusWriter remembers the status written, for the log and for panic
+// recovery, which can only answer if nothing was written yet.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// errorStatus is the HTTP status of each kind of error.
+var errorStatus = map[dream.Kind]int{
+	dream.KindInternal:        http.StatusInternalServerError,
+	dream.KindInvalid:         http.StatusBadRequest,
+	dream.KindUnauthenticated: http.StatusUnauthorized,
+	dream.KindForbidden:       http.StatusForbidden,
+	dream.KindNotFound:        http.StatusNotFound,
+	dream.KindMethod:          http.StatusMethodNotAllowed,
+	dream.KindConflict:        http.StatusConflict,
+	dream.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	dream.KindRateLimited:     http.StatusTooManyRequests,
+	dream.KindUnavailable:     http.StatusServiceUnavailable,
+	dream.KindTimeout:         http.StatusGatewayTimeout,
+}
+
+// writeError is the one error writer. A *dream.Error is answered with its
+// kind's status and its code, message and fields; anything else is logged
+// with the request id and answered as an internal error without details.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+		s.logger.Error("internal error", "request_id", infoFrom(r.Context()).id, "error", err)
+		e = dream.ErrInternal
+	}
+	writeErrorBody(w, e)
+}
+
+func writeErrorBody(w http.ResponseWriter, e *dream.Error) {
+	body := make(map[string]any, len(e.Fields)+2)
+	for k, v := range e.Fields {
+		body[k] = v
+	}
+	body["error"] = e.Code
+	body["message"] = e.Message
+	status, ok := errorStatus[e.Kind]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes v as the JSON response body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Our own response types always encode; reaching this is a bug,
+		// and the answer must still be JSON.
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"Internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// maxJSONBody bounds the JSON bodies the API reads.
+const maxJSONBody = 1 << 20
+
+// decodeJSON reads a request body holding one JSON value into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooLarge):
+		return dream.Errorf(dream.KindTooLarge, "Request too large", "The request body is larger than %d bytes", tooLarge.Limit)
+	default:
+		return dream.Errorf(dream.KindInvalid, "Invalid JSON body", "The request body must be a JSON object")
+	}
+}

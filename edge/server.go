@@ -1,0 +1,160 @@
+// Package edge is the HTTP API every node serves: the customer-facing API
+// the published SDK calls, its request pipeline (request ids, logs, CORS and
+// security headers, key and end-user token resolution, the platform gate,
+// per-user rate limits) and, in dev mode, the dev identity routes.
+//
+// Reads are answered from the node's own database; every write goes through
+// a dream.Writer, so a handler is the same on the primary and on a replica.
+package edge
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/ratelimit"
+	"github.com/dream-api/dream/store"
+	"github.com/julienschmidt/httprouter"
+)
+
+// Options configure a Server.
+type Options struct {
+	// DB is the node's database, read locally.
+	DB *store.DB
+	// Writer applies writes on the primary.
+	Writer dream.Writer
+	// Tokens verifies end-user tokens.
+	Tokens dream.TokenVerifier
+	// Limiter holds the per-user rate-limit buckets.
+	Limiter *ratelimit.Limiter
+	// RateLimitPerMinute is the per-user limit of projects that set none of
+	// their own; zero disables it.
+	RateLimitPerMinute int
+	Logger             *slog.Logger
+	Now                func() time.Time
+	// Dev, when set, mounts the dev-mode routes: POST /dev/tokens and
+	// GET /.well-known/jwks.json. It is nil in production.
+	Dev DevIdentity
+}
+
+// DevIdentity is the built-in identity issuer of dev mode, as its routes
+// need it.
+type DevIdentity interface {
+	// IssueToken signs an end-user token for the end user with this email
+	// in the project of publishableKey, storing plan when it is not empty.
+	IssueToken(publishableKey, email, plan string) (token, userID string, err error)
+	// JWKS is the issuer's public key set document.
+	JWKS() []byte
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	db                 *store.DB
+	writer             dream.Writer
+	tokens             dream.TokenVerifier
+	limiter            *ratelimit.Limiter
+	rateLimitPerMinute int
+	logger             *slog.Logger
+	now                func() time.Time
+	router             *httprouter.Router
+}
+
+// New returns a Server with its routes.
+func New(o Options) *Server {
+	s := &Server{
+		db:                 o.DB,
+		writer:             o.Writer,
+		tokens:             o.Tokens,
+		limiter:            o.Limiter,
+		rateLimitPerMinute: o.RateLimitPerMinute,
+		logger:             o.Logger,
+		now:                o.Now,
+		router:             httprouter.New(),
+	}
+	// Paths are matched exactly, as the SDK sends them: no redirects to a
+	// cleaned or slash-adjusted path, whose answers would not be JSON.
+	s.router.RedirectTrailingSlash = false
+	s.router.RedirectFixedPath = false
+	s.router.NotFound = http.HandlerFunc(s.notFound)
+	s.router.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
+
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		s.handle(method, "/health", public, s.handleHealth)
+	}
+	s.handle(http.MethodGet, "/api/tiers", keyed, s.handleTiers)
+	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)
+	s.handle(http.MethodPost, "/api/data", endUser, s.handleTrack)
+	s.handle(http.MethodGet, "/api/usage", endUser, s.handleUsage)
+	if o.Dev != nil {
+		s.mountDev(o.Dev)
+	}
+	return s
+}
+
+// access is what credentials a route takes.
+type access int
+
+const (
+	// public routes take none.
+	public access = iota
+	// keyed routes take a publishable or a secret key.
+	keyed
+	// endUser routes take a publishable or secret key and an end-user
+	// token, and are rate limited per end user.
+	endUser
+	// secretOnly routes take a secret key: the developer's backend.
+	secretOnly
+)
+
+// request is what the pipeline resolved for a handler.
+type request struct {
+	params httprouter.Params
+	// key is the environment of the credential presented. With a
+	// publishable key it is the only environment; with a secret key it
+	// scopes checkout, the token check and the customers routes.
+	key *dream.Environment
+	// scope is the environment whose catalogue and usage the request reads
+	// and writes: the secret key's validated X-Publishable-Key override
+	// when one is sent, otherwise key.
+	scope *dream.Environment
+	// user is the verified end user on endUser routes.
+	user *dream.EndUserClaims
+}
+
+// handlerFunc is a route handler. It writes its success response itself
+// and returns errors for the one error writer to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) error
+
+// handle registers a route behind the credential checks its access needs.
+func (s *Server) handle(method, path string, a access, h handlerFunc) {
+	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		info := infoFrom(r.Context())
+		info.route = path
+		req := &request{params: ps}
+		err := s.authenticate(w, r, a, req)
+		if req.scope != nil {
+			info.project = req.scope.Project.ID
+		}
+		if err == nil {
+			err = h(w, r, req)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, dream.Errorf(dream.KindNotFound, "Not found", "No route for %s %s", r.Method, r.URL.Path))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, dream.Errorf(dream.KindMethod, "Method not allowed",
+		"%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow")))
+}
