@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Config is the configuration of one dream command, read from flags and the
+// environment by loadConfig, the one config loader. A flag wins over its
+// environment variable; secrets are read from the environment only, so they
+// never show in a process list.
+type Config struct {
+	// Command is "serve", "dev" or "migrate".
+	Command string
+	// Addr is the HTTP listen address.
+	Addr string
+	// DataDir holds dev mode's database, issuer key and dev.json.
+	DataDir string
+	// Database is the SQLite file.
+	Database string
+	// RateLimitPerMinute is the default per-user rate limit; 0 disables it.
+	RateLimitPerMinute int
+	LogLevel           slog.Level
+	// ClerkSecretKey and ClerkSecretKeyTest are the secret keys of the Clerk
+	// instances that sign live and test end users' tokens.
+	ClerkSecretKey     string
+	ClerkSecretKeyTest string
+	// ClerkAPIURL is Clerk's Backend API.
+	ClerkAPIURL string
+}
+
+// setting is one configuration value: its flag, environment variable and
+// default, and the commands that take it and that cannot run without it.
+type setting struct {
+	flag, env   string
+	defaults    map[string]string // by command; "" key for all commands
+	commands    []string
+	requiredBy  []string
+	description string
+	dst         func(c *Config, v string) error
+}
+
+// settings is every setting of every command; the README's configuration
+// table describes the same list.
+var settings = []setting{
+	{flag: "addr", env: "DREAM_ADDR", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"serve": ":8080", "dev": "127.0.0.1:8787"},
+		description: "HTTP listen address",
+		dst:         func(c *Config, v string) error { c.Addr = v; return nil }},
+	{flag: "data", env: "DREAM_DATA", commands: []string{"dev"},
+		defaults:    map[string]string{"dev": "./data"},
+		description: "directory of dev mode's database, issuer key and dev.json",
+		dst:         func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{flag: "db", env: "DREAM_DB", commands: []string{"serve", "migrate", "dev"},
+		requiredBy:  []string{"serve", "migrate"},
+		description: "SQLite database file (in dev mode, default <data>/dream.db)",
+		dst:         func(c *Config, v string) error { c.Database = v; return nil }},
+	{flag: "rate-limit", env: "DREAM_RATE_LIMIT_PER_MINUTE", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "100"},
+		description: "requests per minute per end user per project, unless the project sets its own; 0 disables",
+		dst: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("must be a whole number of requests per minute, 0 or more")
+			}
+			c.RateLimitPerMinute = n
+			return nil
+		}},
+	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate"},
+		defaults:    map[string]string{"": "info"},
+		description: "debug, info, warn or error",
+		dst:         func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{env: "CLERK_SECRET_KEY", commands: []string{"serve"}, requiredBy: []string{"serve"},
+		description: "secret key of the live Clerk instance that signs end users' tokens",
+		dst:         func(c *Config, v string) error { c.ClerkSecretKey = v; return nil }},
+	{env: "CLERK_SECRET_KEY_TEST", commands: []string{"serve"},
+		description: "secret key of the test Clerk instance; without it test-mode tokens are verified against the live instance",
+		dst:         func(c *Config, v string) error { c.ClerkSecretKeyTest = v; return nil }},
+	{env: "CLERK_API_URL", commands: []string{"serve"},
+		defaults:    map[string]string{"serve": "https://api.clerk.com/v1"},
+		description: "Clerk Backend API base URL",
+		dst:         func(c *Config, v string) error { c.ClerkAPIURL = v; return nil }},
+}
+
+// errUsage reports bad command-line usage; its text has been printed.
+var errUsage = errors.New("usage")
+
+// loadConfig reads the configuration of command from args and getenv. A
+// setting the command needs but nobody set is an error that names every
+// such setting at once.
+func loadConfig(command string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("dream "+command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	values := map[string]*string{}
+	for _, s := range settings {
+		if s.flag == "" || !slices.Contains(s.commands, command) {
+			continue
+		}
+		values[s.flag] = fs.String(s.flag, "", s.description+" (env "+s.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: dream %s [flags]\n\nflags:\n", command)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, errUsage // the flag package has printed why
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dream %s: unexpected argument %q\n", command, fs.Arg(0))
+		fs.Usage()
+		return nil, errUsage
+	}
+
+	c := &Config{Command: command}
+	var missing, invalid []string
+	for _, s := range settings {
+		if !slices.Contains(s.commands, command) {
+			continue
+		}
+		v, name := "", s.env
+		if p := values[s.flag]; p != nil && *p != "" {
+			v, name = *p, "--"+s.flag
+		} else if e := getenv(s.env); e != "" {
+			v = e
+		} else if d, ok := s.defaults[command]; ok {
+			v = d
+		} else {
+			v = s.defaults[""]
+		}
+		if v == "" {
+			if slices.Contains(s.requiredBy, command) {
+				missing = append(missing, s.name())
+			}
+			continue
+		}
+		if err := s.dst(c, v); err != nil {
+			invalid = append(invalid, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	if len(missing) > 0 {
+		invalid = append(invalid, "missing required settings: "+strings.Join(missing, ", "))
+	}
+	if len(invalid) > 0 {
+		return nil, fmt.Errorf("dream %s: bad configuration:\n  %s", command, strings.Join(invalid, "\n  "))
+	}
+	if command == "dev" && c.Database == "" {
+		c.Database = filepath.Join(c.DataDir, "dream.db")
+	}
+	return c, nil
+}
+
+// name is how error messages name a setting: its variable and its flag.
+func (s setting) name() string {
+	if s.flag == "" {
+		return s.env
+	}
+	return s.env + " (--" + s.flag + ")"
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("ServeNamesEveryMissingSetting", func(t *testing.T) {
+		_, err := loadConfig("serve", nil, env(nil), io.Discard)
+		if err == nil {
+			t.Fatal("serve started without configuration")
+		}
+		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY"} {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("error does not name %s: %v", name, err)
+			}
+		}
+		if strings.Contains(err.Error(), "CLERK_SECRET_KEY_TEST") {
+			t.Errorf("an optional setting is reported missing: %v", err)
+		}
+	})
+	t.Run("Serve", func(t *testing.T) {
+		c, err := loadConfig("serve", []string{"--addr", ":9000"}, env(map[string]string{
+			"DREAM_ADDR": ":7000", "DREAM_DB": "/litefs/dream.db", "CLERK_SECRET_KEY": "sk_live_x",
+			"DREAM_RATE_LIMIT_PER_MINUTE": "0", "DREAM_LOG_LEVEL": "debug",
+		}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
+			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" {
+			t.Fatalf("got %+v", c)
+		}
+	})
+	t.Run("DevDefaults", func(t *testing.T) {
+		c, err := loadConfig("dev", nil, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Addr != "127.0.0.1:8787" || c.DataDir != "./data" || c.Database != filepath.Join("data", "dream.db") ||
+			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" {
+			t.Fatalf("got %+v", c)
+		}
+	})
+	t.Run("DevNeedsNoClerk", func(t *testing.T) {
+		// Dev mode must never read production secrets, even when set.
+		c, err := loadConfig("dev", []string{"--data", "/tmp/d"}, env(map[string]string{"CLERK_SECRET_KEY": "sk_live_x"}), io.Discard)
+		if err != nil || c.ClerkSecretKey != "" || c.Database != "/tmp/d/dream.db" {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	})
+	t.Run("InvalidValues", func(t *testing.T) {
+		_, err := loadConfig("dev", []string{"--rate-limit", "-3"}, env(map[string]string{"DREAM_LOG_LEVEL": "loud"}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--rate-limit") || !strings.Contains(err.Error(), "DREAM_LOG_LEVEL") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("Usage", func(t *testing.T) {
+		for _, args := range [][]string{{"--nope"}, {"extra"}, {"-h"}} {
+			if _, err := loadConfig("dev", args, env(nil), io.Discard); !errors.Is(err, errUsage) {
+				t.Errorf("%v: got %v", args, err)
+			}
+		}
+		// Secrets are not flags.
+		if _, err := loadConfig("serve", []string{"--clerk-secret-key", "x"}, env(nil), io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("a secret was accepted as a flag: %v", err)
+		}
+	})
+	t.Run("MigrateNeedsDatabase", func(t *testing.T) {
+		if _, err := loadConfig("migrate", nil, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "DREAM_DB") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -1,0 +1,212 @@
+// Command dream runs Dream API.
+//
+//	dream serve    production: configuration from flags and environment
+//	dream dev      one node with embedded defaults and a seeded demo developer
+//	dream migrate  apply pending schema migrations and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/dream-api/dream/auth"
+	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/ratelimit"
+	"github.com/dream-api/dream/store"
+)
+
+const usage = `usage: dream <command> [flags]
+
+commands:
+  serve    run in production (configuration from flags and environment)
+  dev      run one node offline with a seeded demo developer
+  migrate  apply pending database migrations and exit
+
+Run 'dream <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run runs the command in args until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve", "dev", "migrate":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "dream: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+	config, err := loadConfig(args[0], args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: config, Stdout: stdout, Logger: newLogger(config, stderr), Now: time.Now}
+	defer m.Close()
+	if config.Command == "migrate" {
+		return m.Migrate(ctx)
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	return m.Serve(ctx)
+}
+
+// newLogger logs JSON lines in production and readable text in dev mode.
+func newLogger(c *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.Command == "dev" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Main is the whole program, wired from a Config. Tests construct it
+// directly.
+type Main struct {
+	Config *Config
+	Stdout io.Writer
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	DB       *store.DB
+	Primary  *primary.Primary
+	Server   *edge.Server
+	Listener net.Listener
+	// DevIssuer is dev mode's identity issuer; nil in production.
+	DevIssuer *auth.DevIssuer
+}
+
+// Migrate applies pending migrations to the configured database.
+func (m *Main) Migrate(ctx context.Context) error {
+	db, err := store.Open(m.Config.Database, false)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	applied, err := db.Migrate(ctx)
+	for _, name := range applied {
+		fmt.Fprintf(m.Stdout, "applied %s\n", name)
+	}
+	if err == nil && len(applied) == 0 {
+		fmt.Fprintln(m.Stdout, "database is up to date")
+	}
+	return err
+}
+
+// Open opens and migrates the database, wires the parts for the command's
+// mode and starts listening. In dev mode it also seeds the demo developer.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Config.Command == "dev" {
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return err
+	}
+	m.Primary = primary.New(m.DB, m.Now)
+	limiter, err := ratelimit.New(rateLimitBuckets)
+	if err != nil {
+		return err
+	}
+	opts := edge.Options{
+		DB:                 m.DB,
+		Writer:             m.Primary,
+		Limiter:            limiter,
+		RateLimitPerMinute: m.Config.RateLimitPerMinute,
+		Logger:             m.Logger,
+		Now:                m.Now,
+	}
+	switch m.Config.Command {
+	case "dev":
+		if m.DevIssuer, err = auth.OpenDevIssuer(m.Config.DataDir, m.Now); err != nil {
+			return err
+		}
+		opts.Tokens, opts.Dev = m.DevIssuer, m.DevIssuer
+	case "serve":
+		opts.Tokens = auth.NewClerkVerifier(
+			auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL},
+			auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL},
+			m.Now, &http.Client{Timeout: 10 * time.Second}, m.Logger)
+	}
+	m.Server = edge.New(opts)
+	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return err
+	}
+	return nil
+}
+
+// rateLimitBuckets bounds the per-user rate-limit buckets a node keeps: at
+// about 200 bytes each, 100,000 active end users cost some 20 MB.
+const rateLimitBuckets = 100_000
+
+// Serve serves HTTP until ctx is done, then shuts down gracefully.
+func (m *Main) Serve(ctx context.Context) error {
+	if m.Config.Command == "dev" {
+		projects, err := seedDev(ctx, m.DB, m.Primary, m.Config.DataDir, m.Now())
+		if err != nil {
+			return fmt.Errorf("seeding dev data: %w", err)
+		}
+		printDevBanner(m.Stdout, "http://"+m.Listener.Addr().String(), m.Config.DataDir, projects)
+	}
+	m.Logger.Info("listening", "addr", m.Listener.Addr().String(), "mode", m.Config.Command, "db", m.DB.Path())
+	srv := &http.Server{
+		Handler:           m.Server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(m.Listener) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	m.Logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// Close releases what Open acquired.
+func (m *Main) Close() error {
+	var errs []error
+	if m.Listener != nil {
+		if err := m.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}

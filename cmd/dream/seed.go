@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
+)
+
+// devOwner is the identity of dev mode's demo developer.
+const devOwner = "dev:demo@localhost"
+
+// devProject is one demo project as dev.json lists it. dev.json is the only
+// place the demo secret keys exist in plaintext: the database holds their
+// hashes, as it does for every key.
+type devProject struct {
+	Type           dream.ProjectType `json:"type"`
+	Name           string            `json:"name"`
+	PublishableKey string            `json:"publishableKey"`
+	SecretKey      string            `json:"secretKey"`
+}
+
+// devFile is the document at <data>/dev.json.
+type devFile struct {
+	Projects []devProject `json:"projects"`
+}
+
+// demoProjects is the demo developer's catalogue: one project of each type,
+// in test mode.
+var demoProjects = []struct {
+	name  string
+	typ   dream.ProjectType
+	tiers []dream.Tier
+}{
+	{"Demo SaaS", dream.ProjectSaaS, []dream.Tier{
+		subscriptionTier("free", "Free", 0, 100, 0, "100 requests a month", "Community support"),
+		subscriptionTier("pro", "Pro", 2900, 10_000, 0, "10,000 requests a month", "Email support"),
+		subscriptionTier("enterprise", "Enterprise", 9900, dream.Unlimited, 0, "Unlimited requests", "Priority support"),
+	}},
+	{"Demo Store", dream.ProjectStore, []dream.Tier{
+		product("tshirt", "Dream T-shirt", "Soft cotton, one size.", 2500, inventory(5)),
+		product("poster", "Launch poster", "Signed print, sold out.", 1500, inventory(0)),
+		product("ebook", "Indie SaaS e-book", "Download after purchase.", 900, nil),
+	}},
+	{"Demo Membership", dream.ProjectMembership, []dream.Tier{
+		subscriptionTier("free", "Free", 0, 100, 0, "Public articles"),
+		subscriptionTier("member", "Member", 900, dream.Unlimited, 7, "Every article", "Members' forum"),
+	}},
+}
+
+func subscriptionTier(slug, name string, cents int64, limit dream.Limit, trialDays int, features ...string) dream.Tier {
+	t := catalogueEntry(slug, name, cents, dream.BillingSubscription)
+	t.Limit, t.TrialDays, t.Features = limit, trialDays, features
+	t.Popular = slug == "pro" || slug == "member"
+	return t
+}
+
+func product(slug, name, description string, cents int64, stock *int64) dream.Tier {
+	t := catalogueEntry(slug, name, cents, dream.BillingOneOff)
+	t.Description, t.Inventory, t.Limit = description, stock, dream.Unlimited
+	return t
+}
+
+// catalogueEntry gives a tier the price and product ids dev mode's payments
+// emulator knows it by.
+func catalogueEntry(slug, name string, cents int64, mode dream.BillingMode) dream.Tier {
+	return dream.Tier{
+		Slug: slug, DisplayName: name, PriceCents: cents, Currency: "usd", BillingMode: mode,
+		StripePriceID: dream.NewID("price_dev_"), StripeProductID: dream.NewID("prod_dev_"),
+	}
+}
+
+func inventory(n int64) *int64 { return &n }
+
+// seedDev makes sure the demo developer and its projects exist and that
+// dev.json holds working keys for them, and returns the projects. On first
+// start it creates everything. Later starts read dev.json; if it is missing
+// or its keys no longer open the database, the demo secret keys are rotated
+// and dev.json is written again, since the old secrets cannot be recovered
+// from their hashes.
+func seedDev(ctx context.Context, db *store.DB, w dream.Writer, dataDir string, now time.Time) ([]devProject, error) {
+	path := filepath.Join(dataDir, "dev.json")
+	p, err := db.PlatformByOwner(ctx, devOwner)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		projects, err := createDemo(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		return projects, writeDevFile(path, projects)
+	}
+	if projects, err := readDevFile(path); err == nil && keysWork(ctx, db, p.ID, projects, now) {
+		return projects, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	projects, err := rotateDemoKeys(ctx, db, w, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return projects, writeDevFile(path, projects)
+}
+
+func createDemo(ctx context.Context, w dream.Writer) ([]devProject, error) {
+	platformID := dream.NewID("plt_")
+	if err := w.CreatePlatform(ctx, dream.CreatePlatform{ID: platformID, Owner: devOwner, Email: "demo@localhost"}); err != nil {
+		return nil, err
+	}
+	var projects []devProject
+	for _, demo := range demoProjects {
+		pk := dream.NewPublishableKey(dream.ModeTest)
+		sk, hash := dream.NewSecretKey(dream.ModeTest)
+		err := w.CreateProject(ctx, dream.CreateProject{
+			ID: dream.NewID("prj_"), PlatformID: platformID, Name: demo.name, Type: demo.typ,
+			Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: pk, SecretKeyHash: hash, Tiers: demo.tiers}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		projects = append(projects, devProject{Type: demo.typ, Name: demo.name, PublishableKey: pk, SecretKey: sk})
+	}
+	return projects, nil
+}
+
+// keysWork reports whether every key of dev.json opens a project of the
+// demo platform.
+func keysWork(ctx context.Context, db *store.DB, platformID string, projects []devProject, now time.Time) bool {
+	if len(projects) == 0 {
+		return false
+	}
+	for _, p := range projects {
+		key, err := db.SecretKey(ctx, dream.HashSecretKey(p.SecretKey))
+		if err != nil || key == nil || !key.ValidAt(now) || key.Environment.PublishableKey != p.PublishableKey ||
+			key.Environment.Project.PlatformID != platformID {
+			return false
+		}
+	}
+	return true
+}
+
+func rotateDemoKeys(ctx context.Context, db *store.DB, w dream.Writer, platformID string) ([]devProject, error) {
+	envs, err := db.Environments(ctx, platformID)
+	if err != nil {
+		return nil, err
+	}
+	var projects []devProject
+	for _, env := range envs {
+		if env.Mode != dream.ModeTest {
+			continue
+		}
+		sk, hash := dream.NewSecretKey(env.Mode)
+		if err := w.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: env.ID, NewHash: hash}); err != nil {
+			return nil, err
+		}
+		projects = append(projects, devProject{Type: env.Project.Type, Name: env.Project.Name, PublishableKey: env.PublishableKey, SecretKey: sk})
+	}
+	return projects, nil
+}
+
+func readDevFile(path string) ([]devProject, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f devFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Projects, nil
+}
+
+// writeDevFile writes dev.json readable by its owner only: it holds secret
+// keys.
+func writeDevFile(path string, projects []devProject) error {
+	b, err := json.MarshalIndent(devFile{Projects: projects}, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// printDevBanner prints the demo keys and a ready-to-paste SDK snippet.
+func printDevBanner(w io.Writer, baseURL, dataDir string, projects []devProject) {
+	fmt.Fprintf(w, "\nDream API dev server listening on %s\n", baseURL)
+	fmt.Fprintf(w, "Data in %s (database dream.db, keys in dev.json)\n\n", dataDir)
+	fmt.Fprintln(w, "Demo projects (test mode):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range projects {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Type, p.Name, p.PublishableKey, p.SecretKey)
+	}
+	tw.Flush()
+	if len(projects) == 0 {
+		return
+	}
+	pk := projects[0].PublishableKey
+	fmt.Fprintf(w, `
+An end-user token for any email (dev mode only):
+  curl -s %[1]s/dev/tokens -H 'Content-Type: application/json' \
+    -d '{"publishableKey":"%[2]s","email":"ada@example.com"}'
+
+With the SDK (npm install @dream-api/sdk):
+  import { DreamAPI } from '@dream-api/sdk';
+  const api = new DreamAPI({ publishableKey: '%[2]s', baseUrl: '%[1]s' });
+  api.setUserToken(token); // the "token" from /dev/tokens
+  console.log(await api.products.listTiers());
+  console.log(await api.usage.track());
+  console.log(await api.usage.check());
+
+`, baseURL, pk)
+	fmt.Fprintln(w, strings.Repeat("-", 72))
+}
