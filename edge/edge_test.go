@@ -25,7 +25,7 @@ import (
 // harness is a server over a real database with two developers: platform A
 // with a SaaS and a store project, platform B with a SaaS project.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	issuer *auth.DevIssuer
 	server *edge.Server
@@ -43,7 +43,7 @@ type harnessOptions struct {
 	noDev     bool
 }
 
-func newHarness(t *testing.T, opts harnessOptions) *harness {
+func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.Open(t), logs: &syncBuffer{}, now: time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)}
 	p := primary.New(h.db, h.clock)

@@ -1,0 +1,88 @@
+package edge_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzAPI sends arbitrary requests, with and without real credentials, and
+// holds the server to its contract: no request crashes it or gets a 500,
+// and every error is a JSON object with an error code and a message.
+func FuzzAPI(f *testing.F) {
+	h := newHarness(f, harnessOptions{rateLimit: 1000})
+	methods := []string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"}
+	token := h.token(h.saas.Test.PublishableKey, "fuzz@example.com", "")
+	credentials := [][]string{
+		nil,
+		{"X-Publishable-Key", h.saas.Test.PublishableKey},
+		{"Authorization", "Bearer " + h.saas.Test.SecretKey},
+		{"X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", token},
+		{"Authorization", "Bearer " + h.saas.Test.SecretKey, "X-Publishable-Key", h.shop.Test.PublishableKey, "X-Clerk-Token", token},
+		{"Authorization", "Bearer " + h.other.Live.SecretKey, "X-Clerk-Token", token},
+	}
+	for _, seed := range []struct {
+		method, cred uint8
+		path, extra  string
+		body         string
+	}{
+		{0, 0, "/health", "", ""},
+		{0, 1, "/api/tiers", "", ""},
+		{0, 2, "/api/products", "", ""},
+		{1, 3, "/api/data", "", ""},
+		{0, 4, "/api/usage", "", ""},
+		{1, 0, "/dev/tokens", "", `{"publishableKey":"` + h.saas.Test.PublishableKey + `","email":"a@b.c","plan":"pro"}`},
+		{1, 0, "/dev/tokens", "", `{"publishableKey":[1],"email":{}}`},
+		{0, 1, "/api/tiers", "pk_live_zz", ""},
+		{1, 3, "/api/data", "Bearer sk_", "{"},
+		{0, 5, "/api/usage/../tiers", "\x00", ""},
+		{2, 2, "/api/%zz", "", "null"},
+	} {
+		f.Add(seed.method, seed.cred, seed.path, seed.extra, []byte(seed.body))
+	}
+	f.Fuzz(func(t *testing.T, method, cred uint8, path, extra string, body []byte) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?") {
+			path = "/" + strings.NewReplacer(" ", "", "\r", "", "\n", "", "\t", "", "#", "", "?", "").Replace(path)
+		}
+		if _, err := url.ParseRequestURI(path); err != nil {
+			return // net/http answers such a request line itself, before any handler
+		}
+		req := httptest.NewRequest(methods[int(method)%len(methods)], "http://dream.test"+path, bytes.NewReader(body))
+		headers := credentials[int(cred)%len(credentials)]
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		if extra != "" {
+			// The extra value lands in a header the pipeline reads.
+			name := []string{"Authorization", "X-Publishable-Key", "X-Clerk-Token", "Origin", "X-Request-Id"}[len(extra)%5]
+			req.Header[name] = []string{extra}
+		}
+		rec := httptest.NewRecorder()
+		h.server.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s: %d %s", req.Method, path, rec.Code, rec.Body.String())
+		}
+		if req.Method == http.MethodHead || rec.Code == http.StatusNoContent {
+			return
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s %s: Content-Type %q", req.Method, path, ct)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %s: body is not a JSON object: %s", req.Method, path, rec.Body.String())
+		}
+		if rec.Code >= 400 {
+			if code, _ := out["error"].(string); code == "" {
+				t.Fatalf("%s %s: error without a code: %s", req.Method, path, rec.Body.String())
+			}
+			if _, ok := out["message"].(string); !ok {
+				t.Fatalf("%s %s: error without a message: %s", req.Method, path, rec.Body.String())
+			}
+		}
+	})
+}
