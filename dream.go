@@ -74,7 +74,9 @@ type Project struct {
 	// RateLimitPerMinute overrides the server-wide per-user rate limit for
 	// this project when set; zero disables rate limiting for the project.
 	RateLimitPerMinute *int
-	CreatedAt          time.Time
+	// EnableTax turns on the payment provider's automatic tax at checkout.
+	EnableTax bool
+	CreatedAt time.Time
 }
 
 // Environment is one mode of a project with its own publishable key, secret
@@ -85,6 +87,36 @@ type Environment struct {
 	Mode           Mode
 	PublishableKey string
 	Project        Project
+}
+
+// EndUser is a customer of a developer's project: a person who signs in to
+// the developer's front end. End users belong to one environment.
+type EndUser struct {
+	// UserID is the end user's id at the identity provider.
+	UserID    string
+	Email     string
+	FirstName string
+	LastName  string
+	// Plan is the plan a developer assigned through the customers API, ""
+	// if none.
+	Plan string
+	// StripeCustomerID is the end user's customer at the payment provider,
+	// reused by their later checkouts.
+	StripeCustomerID string
+	CreatedAt        time.Time
+}
+
+// Order is a paid store checkout.
+type Order struct {
+	// ID is "ord_" followed by 32 hex digits.
+	ID                    string
+	Email                 string
+	AmountCents           int64
+	Currency              string
+	Items                 []LineItem
+	StripeSessionID       string
+	StripePaymentIntentID string
+	CreatedAt             time.Time
 }
 
 // NewID returns prefix followed by 32 random lowercase hex digits, the form

@@ -29,3 +29,12 @@ type TokenVerifier interface {
 	// at most.
 	VerifyEndUserToken(ctx context.Context, mode Mode, token string) (*EndUserClaims, error)
 }
+
+// Identity keeps end users' accounts at the identity provider: Clerk in
+// production, the dev issuer's records in dev mode.
+type Identity interface {
+	// UpdatePublicMetadata merges values into the public metadata of the end
+	// user in the identity instance of mode, leaving other keys as they
+	// are, so that the user's next token carries them.
+	UpdatePublicMetadata(ctx context.Context, mode Mode, userID string, values map[string]any) error
+}

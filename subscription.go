@@ -27,22 +27,44 @@ func (s SubscriptionStatus) Running() bool {
 	return s == StatusTrialing || s == StatusActive || s == StatusPastDue
 }
 
-// Subscription is an end user's subscription to a tier of an environment.
+// Subscription is an end user's subscription to a tier of an environment,
+// as the payment provider last reported it.
 type Subscription struct {
-	// Plan is the slug of the tier the subscription was bought for.
+	// ID is the provider's subscription id ("sub_…").
+	ID         string
+	CustomerID string
+	// Plan is the slug of the tier the subscription is for.
 	Plan string
 	// PriceID is the price the subscription's item is on; when it names one
 	// of the environment's tiers, that tier is the plan.
-	PriceID string
-	Status  SubscriptionStatus
+	PriceID     string
+	ProductID   string
+	AmountCents int64
+	Currency    string
+	Status      SubscriptionStatus
 	// CancelAtPeriodEnd is set while a cancellation is scheduled; the
 	// subscription runs until CurrentPeriodEnd and shows as canceling.
 	CancelAtPeriodEnd bool
 	CurrentPeriodEnd  time.Time
+	TrialEnd          time.Time
+	CanceledAt        time.Time
+	CancelReason      string
+	// Version orders the provider's reports of the subscription, so that an
+	// older state delivered late never overwrites a newer one.
+	Version int64
 }
 
 // Entitles reports whether the subscription decides the end user's plan.
 func (s *Subscription) Entitles() bool { return s.Status.Running() }
+
+// DisplayStatus is the status shown to people: "canceling" for a running
+// subscription with a scheduled cancellation, else the provider's status.
+func (s *Subscription) DisplayStatus() string {
+	if s.CancelAtPeriodEnd && s.Status.Running() {
+		return "canceling"
+	}
+	return string(s.Status)
+}
 
 // PlatformGracePeriod is how long live keys keep working after a
 // developer's platform subscription ended.

@@ -1,6 +1,9 @@
 package dream
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // BillingMode says how a tier is sold.
 type BillingMode string
@@ -44,3 +47,44 @@ type Tier struct {
 // SoldOut reports whether a product with inventory has none left. Sold-out
 // is always derived from inventory, never stored.
 func (t *Tier) SoldOut() bool { return t.Inventory != nil && *t.Inventory <= 0 }
+
+// DefaultCheckoutTier is the tier a subscription checkout sells when the
+// request names none.
+const DefaultCheckoutTier = "pro"
+
+// CheckoutTier decides which of the environment's subscription tiers a
+// checkout sells. The tier decides the price: a client may name a price,
+// but only the price of one of these tiers, and the tier then follows from
+// it, so nobody pays a cheap price for an expensive plan. A tier is found
+// by slug or display name, ignoring case.
+func CheckoutTier(tiers []Tier, name, priceID string) (*Tier, error) {
+	var byPrice, byName *Tier
+	for i := range tiers {
+		t := &tiers[i]
+		if t.BillingMode != BillingSubscription {
+			continue
+		}
+		if priceID != "" && t.StripePriceID == priceID {
+			byPrice = t
+		}
+		if name != "" && byName == nil && (strings.EqualFold(t.Slug, name) || strings.EqualFold(t.DisplayName, name)) {
+			byName = t
+		}
+	}
+	switch {
+	case priceID != "" && byPrice == nil:
+		return nil, Errorf(KindInvalid, "Invalid price", "%s is not the price of any of this project's tiers", priceID)
+	case byPrice != nil && name != "" && byName != byPrice:
+		return nil, Errorf(KindInvalid, "Invalid price", "%s is the price of tier %q, not %q", priceID, byPrice.Slug, name)
+	case byPrice != nil:
+		return byPrice, nil
+	}
+	if name == "" {
+		return CheckoutTier(tiers, DefaultCheckoutTier, "")
+	}
+	if byName == nil || byName.StripePriceID == "" {
+		return nil, Errorf(KindInvalid, "No price ID configured for tier: "+name,
+			"This project has no subscription tier %q with a price", name)
+	}
+	return byName, nil
+}

@@ -26,6 +26,13 @@ type Writer interface {
 	// RotateSecretKey adds a new secret key to an environment and ends the
 	// ones it had.
 	RotateSecretKey(ctx context.Context, w RotateSecretKey) error
+	// ConnectPaymentAccount records the developer's connected payment
+	// account for a mode.
+	ConnectPaymentAccount(ctx context.Context, w ConnectPaymentAccount) error
+	// ApplyPaymentEvent applies a verified payment webhook event and
+	// records its id in the same transaction; an event seen before changes
+	// nothing.
+	ApplyPaymentEvent(ctx context.Context, w ApplyPaymentEvent) (PaymentEventOutcome, error)
 }
 
 // TrackUsage is one usage unit of an end user.
@@ -76,4 +83,45 @@ type RotateSecretKey struct {
 	// OldKeysExpireAt is when the environment's current keys stop working;
 	// zero ends them at once.
 	OldKeysExpireAt time.Time `json:"oldKeysExpireAt,omitzero"`
+}
+
+// ConnectPaymentAccount links a developer's payment account for a mode.
+type ConnectPaymentAccount struct {
+	WriteID    string `json:"writeId,omitempty"`
+	PlatformID string `json:"platformId"`
+	Mode       Mode   `json:"mode"`
+	AccountID  string `json:"accountId"`
+}
+
+// ApplyPaymentEvent is a verified payment webhook event to apply.
+type ApplyPaymentEvent struct {
+	Event PaymentEvent `json:"event"`
+	// LineItems are those of the paid checkout session the event is about,
+	// fetched from the provider before the write because events do not
+	// carry them; empty for other events.
+	LineItems []LineItem `json:"lineItems,omitempty"`
+}
+
+// PaymentEventOutcome is what applying a payment event did.
+type PaymentEventOutcome struct {
+	// Result is "processed", "ignored" (nothing in it concerns a known
+	// project, or it is of a type not handled) or "duplicate".
+	Result string `json:"result"`
+	// PlanChanges are the end users whose plan the event changed, to mirror
+	// into their identity metadata.
+	PlanChanges []PlanChange `json:"planChanges,omitempty"`
+}
+
+// The results of applying a payment event.
+const (
+	EventProcessed = "processed"
+	EventIgnored   = "ignored"
+	EventDuplicate = "duplicate"
+)
+
+// PlanChange is an end user's plan after a payment event changed it.
+type PlanChange struct {
+	Mode   Mode   `json:"mode"`
+	UserID string `json:"userId"`
+	Plan   string `json:"plan"`
 }
