@@ -13,14 +13,14 @@ import (
 // environmentColumns are the columns scanEnvironment reads, from
 // environments e joined with projects p.
 const environmentColumns = `e.id, e.mode, e.publishable_key,
-	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.created_at`
+	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.enable_tax, p.created_at`
 
 func scanEnvironment(row interface{ Scan(...any) error }, env *dream.Environment, extra ...any) error {
 	var rateLimit sql.NullInt64
 	var created int64
 	err := row.Scan(append([]any{&env.ID, &env.Mode, &env.PublishableKey,
 		&env.Project.ID, &env.Project.PlatformID, &env.Project.Name, &env.Project.Type,
-		&rateLimit, &created}, extra...)...)
+		&rateLimit, &env.Project.EnableTax, &created}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -35,15 +35,30 @@ func scanEnvironment(row interface{ Scan(...any) error }, env *dream.Environment
 // EnvironmentByPublishableKey returns the environment a publishable key
 // identifies, or nil if no environment has it.
 func (db *DB) EnvironmentByPublishableKey(ctx context.Context, pk string) (*dream.Environment, error) {
+	return environment(ctx, db.read, "e.publishable_key = ?", pk)
+}
+
+// EnvironmentByPublishableKey returns the environment of a publishable key
+// as the transaction sees it, or nil.
+func (tx *Tx) EnvironmentByPublishableKey(ctx context.Context, pk string) (*dream.Environment, error) {
+	return environment(ctx, tx.tx, "e.publishable_key = ?", pk)
+}
+
+// EnvironmentByID returns an environment as the transaction sees it, or nil.
+func (tx *Tx) EnvironmentByID(ctx context.Context, id int64) (*dream.Environment, error) {
+	return environment(ctx, tx.tx, "e.id = ?", id)
+}
+
+func environment(ctx context.Context, q queryer, where string, arg any) (*dream.Environment, error) {
 	var env dream.Environment
-	err := scanEnvironment(db.read.QueryRowContext(ctx, `SELECT `+environmentColumns+`
+	err := scanEnvironment(q.QueryRowContext(ctx, `SELECT `+environmentColumns+`
 		FROM environments e JOIN projects p ON p.id = e.project_id
-		WHERE e.publishable_key = ?`, pk), &env)
+		WHERE `+where, arg), &env)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("environment by publishable key: %w", err)
+		return nil, fmt.Errorf("environment: %w", err)
 	}
 	return &env, nil
 }

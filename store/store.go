@@ -147,6 +147,14 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// millis is the storage form of a time: Unix milliseconds, NULL for zero.
+func millis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
 // fromMillis reads a stored time; NULL is the zero time.
 func fromMillis(v sql.NullInt64) time.Time {
 	if !v.Valid {

@@ -352,7 +352,7 @@ func TestUserState(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec(`INSERT INTO subscriptions (environment_id, user_id, stripe_subscription_id, stripe_price_id, plan,
-			status, cancel_at_period_end, current_period_end, stripe_updated_at, created_at, updated_at)
+			status, cancel_at_period_end, current_period_end, stripe_version, created_at, updated_at)
 		VALUES (?, 'u1', 'sub_1', 'price_pro', 'pro', 'active', 1, ?, 0, 0, 0)`, env, now.AddDate(0, 1, 0).UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
