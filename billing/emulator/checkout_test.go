@@ -1,0 +1,381 @@
+package emulator
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/dream-api/dream"
+	"github.com/stripe/stripe-go/v76"
+)
+
+func TestSubscriptionCheckout(t *testing.T) {
+	f := newFixture(t)
+	id := f.checkout(t, subscriptionRequest())
+	if !strings.HasPrefix(id, "cs_test_") {
+		t.Fatalf("session id %s", id)
+	}
+	response := f.pay(t, id)
+	if response.Code != http.StatusSeeOther {
+		t.Fatalf("pay: %d %s", response.Code, response.Body)
+	}
+	if got, want := response.Header().Get("Location"), "https://app.example/welcome?session="+id; got != want {
+		t.Fatalf("redirect to %s, want %s", got, want)
+	}
+	events := f.receiver.take()
+	expectTypes(t, events, "customer.subscription.created", "checkout.session.completed", "invoice.paid")
+	now := f.emulator.now().Unix()
+
+	sub := decode[stripe.Subscription](t, events[0])
+	switch {
+	case !strings.HasPrefix(sub.ID, "sub_") || sub.Status != stripe.SubscriptionStatusActive:
+		t.Errorf("subscription %s status %s", sub.ID, sub.Status)
+	case sub.Customer == nil || !strings.HasPrefix(sub.Customer.ID, "cus_"):
+		t.Errorf("customer %+v", sub.Customer)
+	case sub.Metadata["user"] != "user_ada" || sub.Metadata["project"] != "prj_1":
+		t.Errorf("metadata %v", sub.Metadata)
+	case sub.CurrentPeriodStart < now-5 || sub.CurrentPeriodStart > now || sub.StartDate != sub.CurrentPeriodStart:
+		t.Errorf("period start %d, start date %d, now %d", sub.CurrentPeriodStart, sub.StartDate, now)
+	case sub.CurrentPeriodEnd != monthAfter(sub.CurrentPeriodStart):
+		t.Errorf("period end %d, want %d", sub.CurrentPeriodEnd, monthAfter(sub.CurrentPeriodStart))
+	case sub.CancelAtPeriodEnd || sub.CanceledAt != 0 || sub.TrialEnd != 0 || sub.Livemode:
+		t.Errorf("subscription %+v", sub)
+	case events[0].Created != sub.Created:
+		t.Errorf("event created %d, subscription created %d", events[0].Created, sub.Created)
+	}
+	item := sub.Items.Data[0]
+	if len(sub.Items.Data) != 1 || !strings.HasPrefix(item.ID, "si_") || item.Quantity != 1 ||
+		item.Price.ID != "price_pro" || item.Price.UnitAmount != 1900 || item.Price.Currency != "usd" ||
+		item.Price.Product.ID != "prod_pro" || item.Price.Recurring.Interval != "month" ||
+		item.Price.Recurring.IntervalCount != 1 || item.Price.Type != stripe.PriceTypeRecurring {
+		t.Errorf("item %+v price %+v", item, item.Price)
+	}
+
+	session := decode[stripe.CheckoutSession](t, events[1])
+	switch {
+	case session.ID != id || session.Mode != stripe.CheckoutSessionModeSubscription ||
+		session.Status != stripe.CheckoutSessionStatusComplete ||
+		session.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid:
+		t.Errorf("session %s mode %s status %s payment %s", session.ID, session.Mode, session.Status, session.PaymentStatus)
+	case session.Customer.ID != sub.Customer.ID || session.Subscription.ID != sub.ID:
+		t.Errorf("session customer %s subscription %s", session.Customer.ID, session.Subscription.ID)
+	case session.ClientReferenceID != "user_ada" || session.Metadata["project"] != "prj_1":
+		t.Errorf("session reference %s metadata %v", session.ClientReferenceID, session.Metadata)
+	case session.AmountTotal != 1900 || session.Currency != "usd" || session.CustomerDetails.Email != "ada@example.com":
+		t.Errorf("session amount %d %s email %s", session.AmountTotal, session.Currency, session.CustomerDetails.Email)
+	}
+
+	invoice := decode[stripe.Invoice](t, events[2])
+	line := invoice.Lines.Data[0]
+	switch {
+	case !strings.HasPrefix(invoice.ID, "in_") || invoice.Status != stripe.InvoiceStatusPaid || !invoice.Paid:
+		t.Errorf("invoice %s status %s", invoice.ID, invoice.Status)
+	case invoice.AmountPaid != 1900 || invoice.AmountDue != 1900 || invoice.Currency != "usd":
+		t.Errorf("invoice amounts %d %d %s", invoice.AmountPaid, invoice.AmountDue, invoice.Currency)
+	case invoice.Customer.ID != sub.Customer.ID || invoice.Subscription.ID != sub.ID ||
+		sub.LatestInvoice.ID != invoice.ID || session.Invoice.ID != invoice.ID:
+		t.Errorf("invoice %s customer %s subscription %s", invoice.ID, invoice.Customer.ID, invoice.Subscription.ID)
+	case invoice.BillingReason != stripe.InvoiceBillingReasonSubscriptionCreate:
+		t.Errorf("billing reason %s", invoice.BillingReason)
+	case line.Period.Start != sub.CurrentPeriodStart || line.Period.End != sub.CurrentPeriodEnd:
+		t.Errorf("line period %+v", line.Period)
+	case line.Price.ID != "price_pro" || line.Amount != 1900 || line.Quantity != 1:
+		t.Errorf("line %+v", line)
+	case invoice.SubscriptionDetails.Metadata["user"] != "user_ada":
+		t.Errorf("subscription details %+v", invoice.SubscriptionDetails)
+	}
+}
+
+func TestTrialCheckout(t *testing.T) {
+	f := newFixture(t)
+	request := subscriptionRequest()
+	request.TrialDays = 7
+	events := f.subscribe(t, request)
+	expectTypes(t, events, "customer.subscription.created", "checkout.session.completed")
+
+	sub := decode[stripe.Subscription](t, events[0])
+	if sub.Status != stripe.SubscriptionStatusTrialing || sub.TrialStart != sub.Created ||
+		sub.TrialEnd != sub.TrialStart+7*24*60*60 || sub.CurrentPeriodEnd != sub.TrialEnd || sub.LatestInvoice != nil {
+		t.Errorf("subscription status %s trial %d–%d period end %d", sub.Status, sub.TrialStart, sub.TrialEnd, sub.CurrentPeriodEnd)
+	}
+	session := decode[stripe.CheckoutSession](t, events[1])
+	if session.PaymentStatus != stripe.CheckoutSessionPaymentStatusNoPaymentRequired || session.Invoice != nil {
+		t.Errorf("payment status %s invoice %v", session.PaymentStatus, session.Invoice)
+	}
+}
+
+func TestPaymentCheckout(t *testing.T) {
+	f := newFixture(t)
+	items := []dream.LineItem{
+		{PriceID: "price_tshirt", Quantity: 2, ProductID: "prod_tshirt", Description: "T-shirt", UnitAmount: 2500, Currency: "USD"},
+		{PriceID: "price_ebook", Quantity: 1, UnitAmount: 900},
+	}
+	id := f.checkout(t, dream.CheckoutSession{
+		Account:    account,
+		Mode:       dream.CheckoutPayment,
+		LineItems:  items,
+		SuccessURL: "http://localhost:3000/thanks",
+		CancelURL:  "http://localhost:3000/cart",
+		Metadata:   map[string]string{"order": "ord_1"},
+	})
+
+	// Stripe requires an email; the session has none.
+	if response := f.pay(t, id); response.Code != http.StatusBadRequest {
+		t.Fatalf("pay without email: %d %s", response.Code, response.Body)
+	}
+	if events := f.receiver.take(); len(events) != 0 {
+		t.Fatalf("events %v after a refused payment", types(events))
+	}
+
+	// The server's webhook handler fetches the line items of a paid store
+	// checkout while the delivery is in progress.
+	var listed []dream.LineItem
+	f.receiver.handle(func(event stripe.Event) {
+		var err error
+		if listed, err = f.emulator.CheckoutLineItems(context.Background(), account, id); err != nil {
+			t.Errorf("listing line items during delivery: %v", err)
+		}
+	})
+	response := f.do(t, http.MethodPost, "/dev/checkout/"+id+"/pay", url.Values{"email": {"bob@example.com"}})
+	if response.Code != http.StatusSeeOther || response.Header().Get("Location") != "http://localhost:3000/thanks" {
+		t.Fatalf("pay: %d %s %s", response.Code, response.Header().Get("Location"), response.Body)
+	}
+	events := f.receiver.take()
+	expectTypes(t, events, "checkout.session.completed")
+	session := decode[stripe.CheckoutSession](t, events[0])
+	switch {
+	case session.Mode != stripe.CheckoutSessionModePayment || session.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid:
+		t.Errorf("mode %s payment status %s", session.Mode, session.PaymentStatus)
+	case session.PaymentIntent == nil || !strings.HasPrefix(session.PaymentIntent.ID, "pi_"):
+		t.Errorf("payment intent %v", session.PaymentIntent)
+	case session.CustomerDetails.Email != "bob@example.com" || session.Customer != nil || session.Subscription != nil:
+		t.Errorf("email %s customer %v subscription %v", session.CustomerDetails.Email, session.Customer, session.Subscription)
+	case session.AmountTotal != 5900 || session.Currency != "usd" || session.Metadata["order"] != "ord_1":
+		t.Errorf("amount %d %s metadata %v", session.AmountTotal, session.Currency, session.Metadata)
+	}
+	if _, ok := (&dream.PaymentEvent{Type: string(events[0].Type), Object: events[0].Data.Raw}).PaidCheckoutSession(); !ok {
+		t.Error("the server would not see a paid store checkout")
+	}
+
+	want := []dream.LineItem{items[0], items[1]}
+	want[0].Currency, want[1].Currency = "usd", "usd"
+	lines, err := f.emulator.CheckoutLineItems(context.Background(), account, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range [][]dream.LineItem{lines, listed} {
+		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("line items %+v, want %+v", got, want)
+		}
+	}
+	other := []dream.PaymentAccount{{Mode: dream.ModeTest, AccountID: "acct_other"}, {Mode: dream.ModeLive, AccountID: account.AccountID}}
+	for _, a := range other {
+		_, err := f.emulator.CheckoutLineItems(context.Background(), a, id)
+		expectError(t, err, dream.KindNotFound, "Not found")
+	}
+	_, err = f.emulator.CheckoutLineItems(context.Background(), account, "cs_test_unknown")
+	expectError(t, err, dream.KindNotFound, "Not found")
+}
+
+func TestLiveCheckout(t *testing.T) {
+	f := newFixture(t)
+	request := subscriptionRequest()
+	request.Account.Mode = dream.ModeLive
+	result, err := f.emulator.CreateCheckoutSession(context.Background(), request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(result.ID, "cs_live_") {
+		t.Fatalf("live session id %s", result.ID)
+	}
+}
+
+func TestPayTwice(t *testing.T) {
+	f := newFixture(t)
+	id := f.checkout(t, subscriptionRequest())
+	if response := f.pay(t, id); response.Code != http.StatusSeeOther {
+		t.Fatalf("first pay: %d", response.Code)
+	}
+	f.receiver.take()
+	response := f.pay(t, id)
+	if response.Code != http.StatusConflict || !strings.Contains(response.Body.String(), "already paid") {
+		t.Fatalf("second pay: %d %s", response.Code, response.Body)
+	}
+	if events := f.receiver.take(); len(events) != 0 {
+		t.Fatalf("second pay delivered %v", types(events))
+	}
+
+	page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil)
+	body := page.Body.String()
+	if page.Code != http.StatusOK || !strings.Contains(body, "already paid") ||
+		!strings.Contains(body, `href="https://app.example/welcome?session=`+id+`"`) || strings.Contains(body, "/pay") {
+		t.Fatalf("paid session page: %d %s", page.Code, body)
+	}
+}
+
+func TestCheckoutValidation(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name    string
+		change  func(*dream.CheckoutSession)
+		message string
+	}{
+		{"unknown mode", func(r *dream.CheckoutSession) { r.Mode = "setup" }, "mode"},
+		{"no line items", func(r *dream.CheckoutSession) { r.LineItems = nil }, "line item"},
+		{"no price", func(r *dream.CheckoutSession) { r.LineItems[0].PriceID = "" }, "no price"},
+		{"zero quantity", func(r *dream.CheckoutSession) { r.LineItems[0].Quantity = 0 }, "quantity"},
+		{"negative amount", func(r *dream.CheckoutSession) { r.LineItems[0].UnitAmount = -1 }, "unit amount"},
+		{"total too large", func(r *dream.CheckoutSession) { r.LineItems[0].Quantity = 1 << 60 }, "largest amount"},
+		{"one-off in subscription", func(r *dream.CheckoutSession) { r.LineItems[0].Recurring = false }, "recurring prices only"},
+		{"recurring in payment", func(r *dream.CheckoutSession) { r.Mode = dream.CheckoutPayment }, "one-off prices only"},
+		{"mixed currencies", func(r *dream.CheckoutSession) {
+			eur := proPlan(1)
+			eur.Currency = "eur"
+			r.LineItems = append(r.LineItems, eur)
+		}, "one currency"},
+		{"relative success URL", func(r *dream.CheckoutSession) { r.SuccessURL = "/welcome" }, "success URL"},
+		{"non-http cancel URL", func(r *dream.CheckoutSession) { r.CancelURL = "javascript:alert(1)" }, "cancel URL"},
+		{"trial in payment", func(r *dream.CheckoutSession) {
+			r.Mode = dream.CheckoutPayment
+			r.LineItems[0].Recurring = false
+			r.TrialDays = 7
+		}, "trial"},
+		{"negative trial", func(r *dream.CheckoutSession) { r.TrialDays = -1 }, "Trial days"},
+		{"free payment", func(r *dream.CheckoutSession) {
+			r.Mode = dream.CheckoutPayment
+			r.LineItems[0].Recurring = false
+			r.LineItems[0].UnitAmount = 0
+		}, "above zero"},
+		{"no account", func(r *dream.CheckoutSession) { r.Account.AccountID = "" }, "account"},
+		{"bad account mode", func(r *dream.CheckoutSession) { r.Account.Mode = "staging" }, "mode"},
+		{"unknown customer", func(r *dream.CheckoutSession) { r.CustomerID = "cus_unknown" }, "No such customer"},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			request := subscriptionRequest()
+			test.change(&request)
+			_, err := f.emulator.CreateCheckoutSession(context.Background(), request)
+			e := expectError(t, err, dream.KindInvalid, "payment_request_rejected")
+			if !strings.Contains(e.Message, test.message) {
+				t.Errorf("message %q does not mention %q", e.Message, test.message)
+			}
+		})
+	}
+}
+
+func TestCheckoutPage(t *testing.T) {
+	f := newFixture(t)
+	request := subscriptionRequest()
+	request.LineItems = []dream.LineItem{proPlan(2), {
+		PriceID: "price_addon", Quantity: 1, Description: `<script>alert("x")</script>`,
+		UnitAmount: 500, Currency: "usd", Recurring: true,
+	}}
+	request.TrialDays = 14
+	id := f.checkout(t, request)
+
+	response := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil)
+	body := response.Body.String()
+	if response.Code != http.StatusOK || !strings.HasPrefix(response.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("page: %d %s", response.Code, response.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"<td>Pro</td>", ">2<", "19.00 USD", "38.00 USD", "5.00 USD", "43.00 USD",
+		"Free for 14 days, then 43.00 USD per month",
+		`<form method="post" action="/dev/checkout/` + id + `/pay">`,
+		`value="ada@example.com"`,
+		`<button type="submit">Pay</button>`,
+		`<a href="https://app.example/pricing">Cancel</a>`,
+		"&lt;script&gt;",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Error("page does not escape a hostile description")
+	}
+
+	if response := f.do(t, http.MethodGet, "/dev/checkout/cs_test_unknown", nil); response.Code != http.StatusNotFound ||
+		!strings.Contains(response.Body.String(), "No such checkout session") {
+		t.Errorf("unknown session: %d %s", response.Code, response.Body)
+	}
+	if response := f.pay(t, "cs_test_unknown"); response.Code != http.StatusNotFound {
+		t.Errorf("paying an unknown session: %d", response.Code)
+	}
+}
+
+func TestCheckoutExpires(t *testing.T) {
+	f := newFixture(t)
+	id := f.checkout(t, subscriptionRequest())
+	if code, answer := f.advance(t, `{"days": 2}`); code != http.StatusOK {
+		t.Fatalf("advance: %d %+v", code, answer)
+	}
+	if page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil); !strings.Contains(page.Body.String(), "expired") ||
+		strings.Contains(page.Body.String(), "/pay") {
+		t.Errorf("expired page: %s", page.Body)
+	}
+	if response := f.pay(t, id); response.Code != http.StatusConflict {
+		t.Errorf("paying an expired session: %d", response.Code)
+	}
+	if events := f.receiver.take(); len(events) != 0 {
+		t.Errorf("events %v", types(events))
+	}
+}
+
+func TestCustomerReuse(t *testing.T) {
+	f := newFixture(t)
+	first := decode[stripe.Subscription](t, f.subscribe(t, subscriptionRequest())[0])
+
+	request := subscriptionRequest()
+	request.CustomerID = first.Customer.ID
+	request.CustomerEmail = ""
+	request.LineItems = []dream.LineItem{teamPlan()}
+	request.LineItems[0].Quantity = 1
+	id := f.checkout(t, request)
+	page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil).Body.String()
+	if !strings.Contains(page, "Paying as ada@example.com") || strings.Contains(page, `name="email"`) {
+		t.Errorf("page of a known customer: %s", page)
+	}
+	if response := f.pay(t, id); response.Code != http.StatusSeeOther {
+		t.Fatalf("pay: %d %s", response.Code, response.Body)
+	}
+	events := f.receiver.take()
+	second := decode[stripe.Subscription](t, events[0])
+	session := decode[stripe.CheckoutSession](t, events[1])
+	if second.Customer.ID != first.Customer.ID || session.Customer.ID != first.Customer.ID ||
+		session.CustomerDetails.Email != "ada@example.com" || second.ID == first.ID {
+		t.Errorf("second subscription %s of %s, session customer %s email %s",
+			second.ID, second.Customer.ID, session.Customer.ID, session.CustomerDetails.Email)
+	}
+
+	// A customer exists on its own account only.
+	request.Account.AccountID = "acct_other"
+	_, err := f.emulator.CreateCheckoutSession(context.Background(), request)
+	expectError(t, err, dream.KindInvalid, "payment_request_rejected")
+}
+
+func TestWebhookFailure(t *testing.T) {
+	f := newFixture(t)
+	f.receiver.answer(http.StatusInternalServerError)
+	id := f.checkout(t, subscriptionRequest())
+	response := f.pay(t, id)
+	body := response.Body.String()
+	if response.Code != http.StatusBadGateway || !strings.Contains(body, "customer.subscription.created") ||
+		!strings.Contains(body, "500 Internal Server Error") || !strings.Contains(body, "https://app.example/welcome?session="+id) {
+		t.Fatalf("pay with a broken webhook: %d %s", response.Code, body)
+	}
+	// Each event was still offered, and the payment stands.
+	expectTypes(t, f.receiver.take(), "customer.subscription.created", "checkout.session.completed", "invoice.paid")
+	if response := f.pay(t, id); response.Code != http.StatusConflict {
+		t.Fatalf("paying again: %d", response.Code)
+	}
+
+	// An unreachable webhook is reported too.
+	f.receiver.server.Close()
+	response = f.pay(t, f.checkout(t, subscriptionRequest()))
+	if response.Code != http.StatusBadGateway || !strings.Contains(response.Body.String(), "was not delivered") {
+		t.Fatalf("pay with no webhook: %d %s", response.Code, response.Body)
+	}
+}
