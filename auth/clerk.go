@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
+
 	"github.com/dream-api/dream"
 )
 
@@ -28,7 +30,8 @@ type ClerkVerifier struct {
 
 // NewClerkVerifier verifies live-mode tokens against live and test-mode
 // tokens against test; a zero test instance means test-mode tokens are
-// verified against the live instance too. nil now means the system clock,
+// verified against the live instance too (as does one without a secret
+// key). nil now means the system clock,
 // nil httpClient clerk-sdk-go's default client (5 s timeout), and nil logger
 // no logging.
 func NewClerkVerifier(live, test ClerkInstance, now func() time.Time, httpClient *http.Client, logger *slog.Logger) *ClerkVerifier {
@@ -37,7 +40,7 @@ func NewClerkVerifier(live, test ClerkInstance, now func() time.Time, httpClient
 	verifier := newTokenVerifier(nil, now, logger)
 	liveKeys := newKeySet(live, verifier.now, httpClient, verifier.logger)
 	testKeys := liveKeys
-	if test != (ClerkInstance{}) {
+	if test.SecretKey != "" {
 		testKeys = newKeySet(test, verifier.now, httpClient, verifier.logger)
 	}
 	return &ClerkVerifier{live: liveKeys, test: testKeys, verifier: verifier}
@@ -56,4 +59,15 @@ func (c *ClerkVerifier) VerifyEndUserToken(ctx context.Context, mode dream.Mode,
 		return nil, dream.ErrInvalidEndUserToken
 	}
 	return c.verifier.verify(ctx, token, keys.key)
+}
+
+// backend is a clerk-sdk-go backend for one instance. Each instance gets its
+// own: clerk-sdk-go's package-level backend holds one secret key, and a
+// server talks to a test and a live instance at once.
+func (i ClerkInstance) backend(httpClient *http.Client) clerk.Backend {
+	apiURL := i.APIURL
+	if apiURL == "" {
+		apiURL = clerk.APIURL
+	}
+	return clerk.NewBackend(&clerk.BackendConfig{Key: &i.SecretKey, URL: &apiURL, HTTPClient: httpClient})
 }

@@ -157,6 +157,17 @@ func (d *DevIssuer) VerifyEndUserToken(ctx context.Context, mode dream.Mode, tok
 	return d.verifier.verify(ctx, token, d.lookup)
 }
 
+// UpdatePublicMetadata implements dream.Identity for dev users, whose only
+// metadata is their plan: a plan in values becomes the user's plan, which
+// their next token carries. mode is ignored, as in verification.
+func (d *DevIssuer) UpdatePublicMetadata(ctx context.Context, mode dream.Mode, userID string, values map[string]any) error {
+	plan, ok := values["plan"].(string)
+	if !ok || plan == "" {
+		return nil
+	}
+	return d.users.setPlan(userID, plan)
+}
+
 // lookup is the keyLookup of dev tokens: the issuer has exactly one key.
 func (d *DevIssuer) lookup(_ context.Context, kid string) (*clerk.JSONWebKey, error) {
 	if kid != d.key.KeyID {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dream-api/dream"
 )
 
 // defaultPlan is the plan of a dev user who was never given one, the plan
@@ -117,6 +119,26 @@ func (u *devUsers) user(publishableKey, email, plan string) (devUser, error) {
 	u.users = users
 	u.index[key] = i
 	return users[i], nil
+}
+
+// setPlan gives the user with this id a plan, as Clerk metadata would.
+func (u *devUsers) setPlan(id, plan string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	i := slices.IndexFunc(u.users, func(user devUser) bool { return user.ID == id })
+	if i < 0 {
+		return dream.Errorf(dream.KindNotFound, "Customer not found", "No such end user")
+	}
+	if u.users[i].Plan == plan {
+		return nil
+	}
+	users := slices.Clone(u.users)
+	users[i].Plan = plan
+	if err := u.save(users); err != nil {
+		return err
+	}
+	u.users = users
+	return nil
 }
 
 // save writes users to the users file.

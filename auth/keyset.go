@@ -57,14 +57,7 @@ func newKeySet(instance ClerkInstance, now func() time.Time, httpClient *http.Cl
 	if apiURL == "" {
 		apiURL = clerk.APIURL
 	}
-	// Each instance gets its own backend: clerk-sdk-go's package-level
-	// backend holds one secret key and a verifier serves two instances.
-	backend := clerk.NewBackend(&clerk.BackendConfig{
-		Key:        &instance.SecretKey,
-		URL:        &apiURL,
-		HTTPClient: httpClient,
-	})
-	return &keySet{client: &jwks.Client{Backend: backend}, apiURL: apiURL, now: now, logger: logger}
+	return &keySet{client: &jwks.Client{Backend: instance.backend(httpClient)}, apiURL: apiURL, now: now, logger: logger}
 }
 
 // key is the keyLookup of the instance's tokens.
