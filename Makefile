@@ -6,6 +6,9 @@ BIN         := bin/dream
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+# Stripe's OpenAPI-backed mock, which the billing tests start on loopback.
+STRIPE_MOCK := $(GOBIN)/stripe-mock
+STRIPE_MOCK_VERSION := v0.203.0
 
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
@@ -21,7 +24,7 @@ run: build
 	./$(BIN) dev
 
 ## test: lint, then every test with the race detector
-test: lint
+test: lint $(STRIPE_MOCK)
 	$(GO) test -race -count=1 ./...
 
 ## lint: gofmt, go vet and staticcheck must be clean
@@ -32,10 +35,13 @@ lint: tools
 	$(STATICCHECK) ./...
 
 ## tools: install the Go tools the checks use
-tools: $(STATICCHECK)
+tools: $(STATICCHECK) $(STRIPE_MOCK)
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(STRIPE_MOCK):
+	$(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 clean:
 	rm -rf bin

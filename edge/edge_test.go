@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/auth"
+	"github.com/dream-api/dream/billing"
+	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
@@ -30,6 +34,10 @@ type harness struct {
 	issuer *auth.DevIssuer
 	server *edge.Server
 	logs   *syncBuffer
+	// payments is the payments emulator; it delivers its webhooks over
+	// HTTP to the server listening at baseURL.
+	payments *emulator.Emulator
+	baseURL  string
 
 	mu  sync.Mutex
 	now time.Time
@@ -53,15 +61,37 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	h.shop = storetest.CreateProject(t, h.db, p, platformA, dream.ProjectStore, []dream.Tier{
 		{Slug: "mug", DisplayName: "Mug", Description: "Big mug", BillingMode: dream.BillingOneOff, PriceCents: 1200, Currency: "usd",
 			Limit: dream.Unlimited, Inventory: &five, StripePriceID: "price_mug", StripeProductID: "prod_mug"},
-		{Slug: "poster", DisplayName: "Poster", BillingMode: dream.BillingOneOff, PriceCents: 500, Limit: dream.Unlimited, Inventory: &zero},
+		{Slug: "poster", DisplayName: "Poster", BillingMode: dream.BillingOneOff, PriceCents: 500, Limit: dream.Unlimited, Inventory: &zero,
+			StripePriceID: "price_poster"},
 		{Slug: "ebook", DisplayName: "E-book", BillingMode: dream.BillingOneOff, PriceCents: 900, Limit: dream.Unlimited, StripePriceID: "price_ebook"},
 	})
 	h.other = storetest.CreateProject(t, h.db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 
+	// Platform A takes payments through the emulator in both modes;
+	// platform B never connected an account.
+	for _, mode := range []dream.Mode{dream.ModeTest, dream.ModeLive} {
+		if err := p.ConnectPaymentAccount(context.Background(), dream.ConnectPaymentAccount{PlatformID: platformA, Mode: mode, AccountID: "acct_a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var err error
 	if h.issuer, err = auth.OpenDevIssuer(t.TempDir(), h.clock); err != nil {
 		t.Fatal(err)
 	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.baseURL = "http://" + listener.Addr().String()
+	// The emulator signs with the wall clock, which the webhook's tolerance
+	// check compares with; the harness clock only drives the API.
+	h.payments, err = emulator.Open(filepath.Join(t.TempDir(), "emulator.db"), emulator.Config{
+		BaseURL: h.baseURL, WebhookURL: h.baseURL + "/webhook/stripe", Now: time.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.payments.Close() })
 	limiter, err := ratelimit.New(1000)
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +101,17 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		w = opts.writer(p)
 	}
 	o := edge.Options{
-		DB: h.db, Writer: w, Tokens: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
-		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer,
+		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
+		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
+		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments,
 	}
 	if opts.noDev {
-		o.Dev = nil
+		o.Dev, o.DevPayments = nil, nil
 	}
 	h.server = edge.New(o)
+	srv := &http.Server{Handler: h.server}
+	go srv.Serve(listener)
+	t.Cleanup(func() { srv.Close() })
 	return h
 }
 

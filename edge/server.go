@@ -26,6 +26,12 @@ type Options struct {
 	Writer dream.Writer
 	// Tokens verifies end-user tokens.
 	Tokens dream.TokenVerifier
+	// Identity keeps end users' identity metadata in step with their plan.
+	Identity dream.Identity
+	// Payments creates checkout and portal pages.
+	Payments dream.Payments
+	// Webhooks verifies the payment provider's webhook signatures.
+	Webhooks dream.WebhookVerifier
 	// Limiter holds the per-user rate-limit buckets.
 	Limiter *ratelimit.Limiter
 	// RateLimitPerMinute is the per-user limit of projects that set none of
@@ -36,6 +42,10 @@ type Options struct {
 	// Dev, when set, mounts the dev-mode routes: POST /dev/tokens and
 	// GET /.well-known/jwks.json. It is nil in production.
 	Dev DevIdentity
+	// DevPayments, when set, is the payments emulator of dev mode, mounted
+	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
+	// /dev/clock/advance. It is nil in production.
+	DevPayments http.Handler
 }
 
 // DevIdentity is the built-in identity issuer of dev mode, as its routes
@@ -53,6 +63,9 @@ type Server struct {
 	db                 *store.DB
 	writer             dream.Writer
 	tokens             dream.TokenVerifier
+	identity           dream.Identity
+	payments           dream.Payments
+	webhooks           dream.WebhookVerifier
 	limiter            *ratelimit.Limiter
 	rateLimitPerMinute int
 	logger             *slog.Logger
@@ -66,6 +79,9 @@ func New(o Options) *Server {
 		db:                 o.DB,
 		writer:             o.Writer,
 		tokens:             o.Tokens,
+		identity:           o.Identity,
+		payments:           o.Payments,
+		webhooks:           o.Webhooks,
 		limiter:            o.Limiter,
 		rateLimitPerMinute: o.RateLimitPerMinute,
 		logger:             o.Logger,
@@ -86,8 +102,15 @@ func New(o Options) *Server {
 	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)
 	s.handle(http.MethodPost, "/api/data", endUser, s.handleTrack)
 	s.handle(http.MethodGet, "/api/usage", endUser, s.handleUsage)
+	s.handle(http.MethodPost, "/api/create-checkout", endUser, s.handleCreateCheckout)
+	s.handle(http.MethodPost, "/api/customer-portal", endUser, s.handleCustomerPortal)
+	s.handle(http.MethodPost, "/api/cart/checkout", keyed, s.handleCartCheckout)
+	s.handle(http.MethodPost, "/webhook/stripe", public, s.handleWebhook)
 	if o.Dev != nil {
 		s.mountDev(o.Dev)
+	}
+	if o.DevPayments != nil {
+		s.mountDevPayments(o.DevPayments)
 	}
 	return s
 }

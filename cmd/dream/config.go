@@ -34,6 +34,16 @@ type Config struct {
 	ClerkSecretKeyTest string
 	// ClerkAPIURL is Clerk's Backend API.
 	ClerkAPIURL string
+	// StripeSecretKey and StripeSecretKeyTest are the platform's Stripe keys
+	// for live and test mode; calls on connected accounts use them.
+	StripeSecretKey     string
+	StripeSecretKeyTest string
+	// StripeWebhookSecret and StripeWebhookSecretTest sign the Connect
+	// webhook endpoints of each mode.
+	StripeWebhookSecret     string
+	StripeWebhookSecretTest string
+	// StripeAPIURL is Stripe's API.
+	StripeAPIURL string
 }
 
 // setting is one configuration value: its flag, environment variable and
@@ -87,6 +97,21 @@ var settings = []setting{
 		defaults:    map[string]string{"serve": "https://api.clerk.com/v1"},
 		description: "Clerk Backend API base URL",
 		dst:         func(c *Config, v string) error { c.ClerkAPIURL = v; return nil }},
+	{env: "STRIPE_SECRET_KEY", commands: []string{"serve"}, requiredBy: []string{"serve"},
+		description: "the platform's live Stripe secret key, for calls on developers' connected accounts",
+		dst:         func(c *Config, v string) error { c.StripeSecretKey = v; return nil }},
+	{env: "STRIPE_SECRET_KEY_TEST", commands: []string{"serve"},
+		description: "the platform's test Stripe secret key; without it test-mode checkouts fail with 503",
+		dst:         func(c *Config, v string) error { c.StripeSecretKeyTest = v; return nil }},
+	{env: "STRIPE_WEBHOOK_SECRET", commands: []string{"serve"}, requiredBy: []string{"serve"},
+		description: "signing secret of the live Connect webhook endpoint",
+		dst:         func(c *Config, v string) error { c.StripeWebhookSecret = v; return nil }},
+	{env: "STRIPE_WEBHOOK_SECRET_TEST", commands: []string{"serve"},
+		description: "signing secret of the test Connect webhook endpoint",
+		dst:         func(c *Config, v string) error { c.StripeWebhookSecretTest = v; return nil }},
+	{env: "STRIPE_API_URL", commands: []string{"serve"},
+		description: "Stripe API base URL (default Stripe's)",
+		dst:         func(c *Config, v string) error { c.StripeAPIURL = v; return nil }},
 }
 
 // errUsage reports bad command-line usage; its text has been printed.

@@ -19,25 +19,27 @@ func TestLoadConfig(t *testing.T) {
 		if err == nil {
 			t.Fatal("serve started without configuration")
 		}
-		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY"} {
+		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
 			if !strings.Contains(err.Error(), name) {
 				t.Errorf("error does not name %s: %v", name, err)
 			}
 		}
-		if strings.Contains(err.Error(), "CLERK_SECRET_KEY_TEST") {
+		if strings.Contains(err.Error(), "CLERK_SECRET_KEY_TEST") || strings.Contains(err.Error(), "STRIPE_SECRET_KEY_TEST") {
 			t.Errorf("an optional setting is reported missing: %v", err)
 		}
 	})
 	t.Run("Serve", func(t *testing.T) {
 		c, err := loadConfig("serve", []string{"--addr", ":9000"}, env(map[string]string{
 			"DREAM_ADDR": ":7000", "DREAM_DB": "/litefs/dream.db", "CLERK_SECRET_KEY": "sk_live_x",
+			"STRIPE_SECRET_KEY": "sk_live_s", "STRIPE_WEBHOOK_SECRET": "whsec_l",
 			"DREAM_RATE_LIMIT_PER_MINUTE": "0", "DREAM_LOG_LEVEL": "debug",
 		}), io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
-			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" {
+			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" ||
+			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" {
 			t.Fatalf("got %+v", c)
 		}
 	})

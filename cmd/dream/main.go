@@ -15,10 +15,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/dream-api/dream/auth"
+	"github.com/dream-api/dream/billing"
+	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
@@ -98,8 +101,10 @@ type Main struct {
 	Primary  *primary.Primary
 	Server   *edge.Server
 	Listener net.Listener
-	// DevIssuer is dev mode's identity issuer; nil in production.
+	// DevIssuer is dev mode's identity issuer and Emulator its payments
+	// emulator; both nil in production.
 	DevIssuer *auth.DevIssuer
+	Emulator  *emulator.Emulator
 }
 
 // Migrate applies pending migrations to the configured database.
@@ -135,6 +140,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return err
+	}
 	opts := edge.Options{
 		DB:                 m.DB,
 		Writer:             m.Primary,
@@ -143,22 +151,36 @@ func (m *Main) Open(ctx context.Context) error {
 		Logger:             m.Logger,
 		Now:                m.Now,
 	}
+	httpClient := &http.Client{Timeout: 15 * time.Second}
 	switch m.Config.Command {
 	case "dev":
 		if m.DevIssuer, err = auth.OpenDevIssuer(m.Config.DataDir, m.Now); err != nil {
 			return err
 		}
-		opts.Tokens, opts.Dev = m.DevIssuer, m.DevIssuer
+		// The emulator delivers its webhooks to this very server, through
+		// the same verification as Stripe's.
+		base := "http://" + m.Listener.Addr().String()
+		m.Emulator, err = emulator.Open(filepath.Join(m.Config.DataDir, "emulator.db"), emulator.Config{
+			BaseURL: base, WebhookURL: base + "/webhook/stripe", Now: m.Now, HTTPClient: httpClient, Logger: m.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		opts.Tokens, opts.Identity, opts.Dev = m.DevIssuer, m.DevIssuer, m.DevIssuer
+		opts.Payments, opts.DevPayments = m.Emulator, m.Emulator
+		opts.Webhooks = billing.NewWebhookVerifier(m.Emulator.WebhookSecret())
 	case "serve":
-		opts.Tokens = auth.NewClerkVerifier(
-			auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL},
-			auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL},
-			m.Now, &http.Client{Timeout: 10 * time.Second}, m.Logger)
+		live := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL}
+		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
+		opts.Tokens = auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
+		opts.Identity = auth.NewClerkUsers(live, test, httpClient)
+		opts.Payments = billing.NewStripe(billing.StripeConfig{
+			SecretKey: m.Config.StripeSecretKey, SecretKeyTest: m.Config.StripeSecretKeyTest,
+			APIURL: m.Config.StripeAPIURL, Logger: m.Logger,
+		})
+		opts.Webhooks = billing.NewWebhookVerifier(m.Config.StripeWebhookSecret, m.Config.StripeWebhookSecretTest)
 	}
 	m.Server = edge.New(opts)
-	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -204,6 +226,9 @@ func (m *Main) Close() error {
 		if err := m.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.Emulator != nil {
+		errs = append(errs, m.Emulator.Close())
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

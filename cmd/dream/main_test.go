@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dream-api/dream/store"
 )
 
 // buildBinary builds dream once per test binary run.
@@ -282,7 +286,7 @@ func TestBinary_Serve(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("serve without configuration: %v\n%s", err, stderr.String())
 	}
-	for _, name := range []string{"DREAM_DB", "CLERK_SECRET_KEY"} {
+	for _, name := range []string{"DREAM_DB", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
 		if !strings.Contains(stderr.String(), name) {
 			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
 		}
@@ -303,6 +307,146 @@ func TestBinary_Serve(t *testing.T) {
 		err := exec.Command(bin, "launch").Run()
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// browser follows no redirects, so a test sees where a page sends it.
+var browser = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// submit posts an emulator form and returns the redirect's target.
+func submit(t *testing.T, link string) string {
+	t.Helper()
+	res, err := browser.PostForm(link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST %s: %d %s", link, res.StatusCode, body)
+	}
+	return res.Header.Get("Location")
+}
+
+func fetch(t *testing.T, link string) string {
+	t.Helper()
+	res, err := browser.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", link, res.StatusCode, body)
+	}
+	return string(body)
+}
+
+// TestBinary_DevPayments runs the whole offline payment flow of dev mode
+// over HTTP: a SaaS upgrade from the free limit to pro and back, and a store
+// order, all through the payments emulator and its signed webhooks.
+func TestBinary_DevPayments(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startDev(t, bin, data)
+	defer p.stop(t)
+	f := readDevJSON(t, data)
+	saas, shop := f.Projects[0], f.Projects[1]
+
+	t.Run("SaaS", func(t *testing.T) {
+		_, body := call(t, "POST", p.baseURL+"/dev/tokens", `{"publishableKey":"`+saas.PublishableKey+`","email":"payer@example.com"}`)
+		token := body["token"].(string)
+		user := []string{"X-Publishable-Key", saas.PublishableKey, "X-Clerk-Token", token}
+		track := func() (int, map[string]any) { return call(t, "POST", p.baseURL+"/api/data", "", user...) }
+		for i := 1; i <= 100; i++ {
+			if status, body := track(); status != 200 {
+				t.Fatalf("track %d: %d %v", i, status, body)
+			}
+		}
+		if status, body := track(); status != 403 || body["error"] != "Tier limit reached" {
+			t.Fatalf("over the free limit: %d %v", status, body)
+		}
+
+		status, body := call(t, "POST", p.baseURL+"/api/create-checkout", `{"tier":"pro","successUrl":"/welcome"}`, append(user, "Origin", "http://localhost:5173")...)
+		if status != 200 {
+			t.Fatalf("checkout: %d %v", status, body)
+		}
+		if page := fetch(t, body["url"].(string)); !strings.Contains(page, "Pro") || !strings.Contains(page, "29.00") {
+			t.Fatalf("checkout page:\n%s", page)
+		}
+		if location := submit(t, body["url"].(string)+"/pay"); location != "http://localhost:5173/welcome" {
+			t.Fatalf("after paying, redirected to %q", location)
+		}
+		// The very next call, with the token from before paying.
+		if status, body := track(); status != 200 || body["usage"].(map[string]any)["plan"] != "pro" || body["usage"].(map[string]any)["limit"] != 10000.0 {
+			t.Fatalf("after upgrading: %d %v", status, body)
+		}
+
+		status, body = call(t, "POST", p.baseURL+"/api/customer-portal", `{"returnUrl":"http://localhost:5173/account"}`, user...)
+		if status != 200 {
+			t.Fatalf("portal: %d %v", status, body)
+		}
+		portal := body["url"].(string)
+		cancel := regexp.MustCompile(`action="(/dev/portal/[^"]+/cancel)"`).FindStringSubmatch(fetch(t, portal))
+		if cancel == nil {
+			t.Fatal("the portal has no cancel form")
+		}
+		submit(t, p.baseURL+cancel[1])
+		if page := fetch(t, portal); !strings.Contains(page, "canceling") {
+			t.Fatalf("portal after cancel:\n%s", page)
+		}
+		if _, body := call(t, "GET", p.baseURL+"/api/usage", "", user...); body["plan"] != "pro" {
+			t.Fatalf("canceling already ended the plan: %v", body)
+		}
+
+		status, body = call(t, "POST", p.baseURL+"/dev/clock/advance", `{"days":32}`)
+		if status != 200 || !strings.Contains(fmt.Sprint(body["events"]), "customer.subscription.deleted") {
+			t.Fatalf("clock: %d %v", status, body)
+		}
+		if status, body := track(); status != 403 || body["limit"] != 100.0 {
+			t.Fatalf("after the subscription ended: %d %v", status, body)
+		}
+	})
+
+	t.Run("Store", func(t *testing.T) {
+		stock := func() float64 {
+			_, body := call(t, "GET", p.baseURL+"/api/products", "", "X-Publishable-Key", shop.PublishableKey)
+			return body["products"].([]any)[0].(map[string]any)["inventory"].(float64)
+		}
+		before := stock()
+		_, body := call(t, "GET", p.baseURL+"/api/products", "", "X-Publishable-Key", shop.PublishableKey)
+		price := body["products"].([]any)[0].(map[string]any)["priceId"].(string)
+		status, body := call(t, "POST", p.baseURL+"/api/cart/checkout",
+			`{"items":[{"priceId":"`+price+`","quantity":2}],"email":"buyer@example.com","successUrl":"http://localhost:5173/thanks"}`,
+			"X-Publishable-Key", shop.PublishableKey)
+		if status != 200 {
+			t.Fatalf("cart: %d %v", status, body)
+		}
+		if location := submit(t, body["url"].(string)+"/pay"); location != "http://localhost:5173/thanks" {
+			t.Fatalf("redirect to %q", location)
+		}
+		if after := stock(); after != before-2 {
+			t.Fatalf("inventory %v after buying 2 of %v", after, before)
+		}
+		db, err := store.Open(filepath.Join(data, "dream.db"), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		env, err := db.EnvironmentByPublishableKey(context.Background(), shop.PublishableKey)
+		if err != nil || env == nil {
+			t.Fatal(err)
+		}
+		orders, err := db.Orders(context.Background(), env.ID)
+		if err != nil || len(orders) != 1 || orders[0].Email != "buyer@example.com" || orders[0].Items[0].Quantity != 2 {
+			t.Fatalf("orders: %+v, %v", orders, err)
 		}
 	})
 }

@@ -95,11 +95,14 @@ func seedDev(ctx context.Context, db *store.DB, w dream.Writer, dataDir string, 
 		return nil, err
 	}
 	if p == nil {
-		projects, err := createDemo(ctx, w)
+		projects, err := createDemo(ctx, db, w)
 		if err != nil {
 			return nil, err
 		}
 		return projects, writeDevFile(path, projects)
+	}
+	if err := connectEmulator(ctx, db, w, p.ID); err != nil {
+		return nil, err
 	}
 	if projects, err := readDevFile(path); err == nil && keysWork(ctx, db, p.ID, projects, now) {
 		return projects, nil
@@ -113,9 +116,12 @@ func seedDev(ctx context.Context, db *store.DB, w dream.Writer, dataDir string, 
 	return projects, writeDevFile(path, projects)
 }
 
-func createDemo(ctx context.Context, w dream.Writer) ([]devProject, error) {
+func createDemo(ctx context.Context, db *store.DB, w dream.Writer) ([]devProject, error) {
 	platformID := dream.NewID("plt_")
 	if err := w.CreatePlatform(ctx, dream.CreatePlatform{ID: platformID, Owner: devOwner, Email: "demo@localhost"}); err != nil {
+		return nil, err
+	}
+	if err := connectEmulator(ctx, db, w, platformID); err != nil {
 		return nil, err
 	}
 	var projects []devProject
@@ -132,6 +138,20 @@ func createDemo(ctx context.Context, w dream.Writer) ([]devProject, error) {
 		projects = append(projects, devProject{Type: demo.typ, Name: demo.name, PublishableKey: pk, SecretKey: sk})
 	}
 	return projects, nil
+}
+
+// devAccount is the demo developer's connected account at the payments
+// emulator.
+const devAccount = "acct_dev_demo"
+
+// connectEmulator connects the demo developer's test mode to the payments
+// emulator, for data dirs seeded before payments existed.
+func connectEmulator(ctx context.Context, db *store.DB, w dream.Writer, platformID string) error {
+	account, err := db.PaymentAccount(ctx, platformID, dream.ModeTest)
+	if err != nil || account != "" {
+		return err
+	}
+	return w.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: platformID, Mode: dream.ModeTest, AccountID: devAccount})
 }
 
 // keysWork reports whether every key of dev.json opens a project of the

@@ -1,0 +1,415 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/dream-api/dream"
+)
+
+// decodeOptionalJSON reads an optional JSON body into v. The original
+// service treated a missing or unreadable body of the checkout routes as
+// {}, and clients rely on that: only a body too large is an error.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	err := decodeJSON(w, r, v)
+	if dream.ErrorKind(err) == dream.KindTooLarge {
+		return err
+	}
+	return nil
+}
+
+// paymentAccount is the developer's connected payment account for env.
+func (s *Server) paymentAccount(ctx context.Context, env *dream.Environment) (dream.PaymentAccount, error) {
+	id, err := s.db.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
+	if err != nil {
+		return dream.PaymentAccount{}, err
+	}
+	if id == "" {
+		return dream.PaymentAccount{}, dream.Errorf(dream.KindInvalid, "Developer has not connected their Stripe account",
+			"Connect a Stripe account for %s mode in the dashboard before taking payments", env.Mode)
+	}
+	return dream.PaymentAccount{Mode: env.Mode, AccountID: id}, nil
+}
+
+// requestBase is the URL relative return URLs resolve against: the
+// calling page's Origin, else this server as the client reached it.
+func requestBase(r *http.Request) *url.URL {
+	if u, err := url.Parse(r.Header.Get("Origin")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return &url.URL{Scheme: u.Scheme, Host: u.Host}
+	}
+	scheme := "https"
+	if r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {
+		scheme = "http"
+	}
+	return &url.URL{Scheme: scheme, Host: r.Host}
+}
+
+// returnURL resolves a client's success, cancel or return URL: absolute
+// http(s) URLs as they are, relative ones against base, "" as fallback.
+func returnURL(base *url.URL, raw, fallback, field string) (string, error) {
+	if raw == "" {
+		raw = fallback
+	}
+	u, err := url.Parse(raw)
+	if err == nil {
+		u = base.ResolveReference(u)
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", dream.Errorf(dream.KindInvalid, "Invalid URL", "%s must be an http(s) URL or a path", field)
+	}
+	return u.String(), nil
+}
+
+// lineItem is a catalogue entry as a checkout line.
+func lineItem(t *dream.Tier, quantity int64) dream.LineItem {
+	return dream.LineItem{
+		PriceID:     t.StripePriceID,
+		Quantity:    quantity,
+		ProductID:   t.StripeProductID,
+		Description: t.DisplayName,
+		UnitAmount:  t.PriceCents,
+		Currency:    t.Currency,
+		Recurring:   t.BillingMode == dream.BillingSubscription,
+	}
+}
+
+// checkoutJSON is the answer of the checkout routes. "url" is what the
+// original sent; the session id is added beside it.
+type checkoutJSON struct {
+	URL       string `json:"url"`
+	SessionID string `json:"sessionId"`
+}
+
+// handleCreateCheckout starts a subscription checkout for the end user:
+// POST /api/create-checkout.
+func (s *Server) handleCreateCheckout(w http.ResponseWriter, r *http.Request, req *request) error {
+	var body struct {
+		Tier       string `json:"tier"`
+		PriceID    string `json:"priceId"`
+		SuccessURL string `json:"successUrl"`
+		CancelURL  string `json:"cancelUrl"`
+	}
+	if err := decodeOptionalJSON(w, r, &body); err != nil {
+		return err
+	}
+	ctx, env := r.Context(), req.key
+	tiers, err := s.db.Tiers(ctx, env.ID)
+	if err != nil {
+		return err
+	}
+	tier, err := dream.CheckoutTier(tiers, body.Tier, body.PriceID)
+	if err != nil {
+		return err
+	}
+	base := requestBase(r)
+	success, err := returnURL(base, body.SuccessURL, "/dashboard?success=true", "successUrl")
+	if err != nil {
+		return err
+	}
+	cancel, err := returnURL(base, body.CancelURL, "/dashboard?canceled=true", "cancelUrl")
+	if err != nil {
+		return err
+	}
+	account, err := s.paymentAccount(ctx, env)
+	if err != nil {
+		return err
+	}
+	session := dream.CheckoutSession{
+		Account:           account,
+		Mode:              dream.CheckoutSubscription,
+		LineItems:         []dream.LineItem{lineItem(tier, 1)},
+		CustomerEmail:     req.user.Email,
+		ClientReferenceID: req.user.UserID,
+		SuccessURL:        success,
+		CancelURL:         cancel,
+		TrialDays:         tier.TrialDays,
+		AutomaticTax:      env.Project.EnableTax,
+	}
+	// The canonical slug, not what the client sent, so the webhook grants
+	// exactly the tier that was paid for.
+	metadata := map[string]string{"userId": req.user.UserID, "tier": tier.Slug, "publishableKey": env.PublishableKey}
+	session.Metadata, session.SubscriptionMetadata = metadata, metadata
+	endUser, err := s.db.EndUser(ctx, env.ID, req.user.UserID)
+	if err != nil {
+		return err
+	}
+	if endUser != nil && endUser.StripeCustomerID != "" {
+		session.CustomerID, session.CustomerEmail = endUser.StripeCustomerID, ""
+	}
+	result, err := s.payments.CreateCheckoutSession(ctx, session)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkoutJSON{URL: result.URL, SessionID: result.ID})
+	return nil
+}
+
+// handleCustomerPortal opens the payment provider's portal for the end
+// user's subscription: POST /api/customer-portal.
+func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, req *request) error {
+	var body struct {
+		ReturnURL string `json:"returnUrl"`
+	}
+	if err := decodeOptionalJSON(w, r, &body); err != nil {
+		return err
+	}
+	ctx, env := r.Context(), req.key
+	endUser, err := s.db.EndUser(ctx, env.ID, req.user.UserID)
+	if err != nil {
+		return err
+	}
+	if endUser == nil || endUser.StripeCustomerID == "" {
+		return dream.Errorf(dream.KindInvalid, "No active subscription found", "This end user has not subscribed yet")
+	}
+	back, err := returnURL(requestBase(r), body.ReturnURL, "/dashboard", "returnUrl")
+	if err != nil {
+		return err
+	}
+	account, err := s.paymentAccount(ctx, env)
+	if err != nil {
+		return err
+	}
+	tiers, err := s.db.Tiers(ctx, env.ID)
+	if err != nil {
+		return err
+	}
+	var plans []dream.LineItem
+	for i := range tiers {
+		if tiers[i].BillingMode == dream.BillingSubscription && tiers[i].StripePriceID != "" {
+			plans = append(plans, lineItem(&tiers[i], 1))
+		}
+	}
+	link, err := s.payments.CreatePortalSession(ctx, dream.PortalSession{
+		Account: account, CustomerID: endUser.StripeCustomerID, ReturnURL: back, Plans: plans,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": link})
+	return nil
+}
+
+// maxCartQuantity caps the quantity of one product in a cart.
+const maxCartQuantity = 99
+
+// cartItem is a line of a cart as clients send it: the product named by
+// price id, product id or key, in that order of preference.
+type cartItem struct {
+	PriceID   string   `json:"priceId"`
+	ProductID string   `json:"productId"`
+	Tier      string   `json:"tier"`
+	Quantity  *float64 `json:"quantity"`
+}
+
+// quantity is the line's quantity: whole, at least 1, at most 99.
+func (c cartItem) quantity() int64 {
+	if c.Quantity == nil || math.IsNaN(*c.Quantity) || *c.Quantity < 1 {
+		return 1
+	}
+	return int64(math.Min(math.Floor(*c.Quantity), maxCartQuantity))
+}
+
+// handleCartCheckout starts a guest checkout of store products:
+// POST /api/cart/checkout.
+func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req *request) error {
+	var body struct {
+		Items      []cartItem `json:"items"`
+		Email      string     `json:"email"`
+		SuccessURL string     `json:"successUrl"`
+		CancelURL  string     `json:"cancelUrl"`
+	}
+	if err := decodeOptionalJSON(w, r, &body); err != nil {
+		return err
+	}
+	if len(body.Items) == 0 {
+		return dream.Errorf(dream.KindInvalid, "No items provided", "items must list at least one product")
+	}
+	if body.Email != "" && !strings.Contains(body.Email, "@") {
+		return dream.Errorf(dream.KindInvalid, "Invalid email", "email must be an email address")
+	}
+	ctx, env := r.Context(), req.scope
+	tiers, err := s.db.Tiers(ctx, env.ID)
+	if err != nil {
+		return err
+	}
+	lines, err := cartLines(tiers, body.Items)
+	if err != nil {
+		return err
+	}
+	base := requestBase(r)
+	success, err := returnURL(base, body.SuccessURL, "/cart?success=true", "successUrl")
+	if err != nil {
+		return err
+	}
+	cancel, err := returnURL(base, body.CancelURL, "/cart?canceled=true", "cancelUrl")
+	if err != nil {
+		return err
+	}
+	account, err := s.paymentAccount(ctx, env)
+	if err != nil {
+		return err
+	}
+	result, err := s.payments.CreateCheckoutSession(ctx, dream.CheckoutSession{
+		Account:       account,
+		Mode:          dream.CheckoutPayment,
+		LineItems:     lines,
+		CustomerEmail: body.Email,
+		SuccessURL:    success,
+		CancelURL:     cancel,
+		Metadata:      map[string]string{"publishableKey": env.PublishableKey, "projectId": env.Project.ID},
+		AutomaticTax:  env.Project.EnableTax,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkoutJSON{URL: result.URL, SessionID: result.ID})
+	return nil
+}
+
+// cartLines turns a cart into checkout lines, one per product, with the
+// quantities of a product's lines summed before its stock is checked.
+func cartLines(tiers []dream.Tier, items []cartItem) ([]dream.LineItem, error) {
+	index := map[string]*dream.Tier{}
+	for i := range tiers {
+		t := &tiers[i]
+		if t.BillingMode != dream.BillingOneOff {
+			continue
+		}
+		for _, key := range []string{t.StripeProductID, t.StripePriceID, t.Slug, strings.ToLower(t.Slug), strings.ToLower(t.DisplayName)} {
+			if _, taken := index[key]; key != "" && !taken {
+				index[key] = t
+			}
+		}
+	}
+	var order []*dream.Tier
+	quantities := map[*dream.Tier]int64{}
+	for _, item := range items {
+		key := item.PriceID
+		if key == "" {
+			key = item.ProductID
+		}
+		if key == "" {
+			key = item.Tier
+		}
+		t := index[key]
+		if t == nil {
+			t = index[strings.ToLower(key)]
+		}
+		if t == nil || t.StripePriceID == "" {
+			if key == "" {
+				key = "unknown"
+			}
+			return nil, dream.Errorf(dream.KindInvalid, "Invalid item: "+key, "No product of this project has that price, product id or key")
+		}
+		if _, seen := quantities[t]; !seen {
+			order = append(order, t)
+		}
+		quantities[t] = min(quantities[t]+item.quantity(), maxCartQuantity)
+	}
+	lines := make([]dream.LineItem, 0, len(order))
+	for _, t := range order {
+		q := quantities[t]
+		if t.SoldOut() {
+			return nil, dream.Errorf(dream.KindInvalid, "Item sold out: "+t.DisplayName, "%s is sold out", t.DisplayName)
+		}
+		if t.Inventory != nil && q > *t.Inventory {
+			return nil, dream.Errorf(dream.KindInvalid, "Not enough inventory for "+t.DisplayName,
+				"Only %d of %s left", *t.Inventory, t.DisplayName)
+		}
+		lines = append(lines, lineItem(t, q))
+	}
+	return lines, nil
+}
+
+// maxWebhookBody bounds a webhook request; Stripe's events are far smaller.
+const maxWebhookBody = 1 << 20
+
+// handleWebhook receives the payment provider's events: POST
+// /webhook/stripe. The event is verified here and applied by the primary;
+// a paid store checkout's line items, which events do not carry, are
+// fetched first so that the write itself makes no network call.
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
+	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return dream.Errorf(dream.KindTooLarge, "Request too large", "The event is larger than %d bytes", tooLarge.Limit)
+	}
+	if err != nil {
+		return err
+	}
+	event, err := s.webhooks.VerifyWebhook(payload, r.Header.Get("Stripe-Signature"))
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	apply := dream.ApplyPaymentEvent{Event: *event}
+	if sessionID, paid := event.PaidCheckoutSession(); paid {
+		ours, err := s.eventIsOurs(ctx, event)
+		if err != nil {
+			return err
+		}
+		if ours {
+			account := dream.PaymentAccount{Mode: event.Mode(), AccountID: event.Account}
+			if apply.LineItems, err = s.payments.CheckoutLineItems(ctx, account, sessionID); err != nil {
+				return err
+			}
+		}
+	}
+	outcome, err := s.writer.ApplyPaymentEvent(ctx, apply)
+	if err != nil {
+		return err
+	}
+	s.mirrorPlans(ctx, outcome.PlanChanges)
+	body := map[string]any{"received": true, "result": outcome.Result}
+	if outcome.Result == dream.EventDuplicate {
+		body["idempotent"] = true
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// eventIsOurs reports whether an event's object names a project of ours
+// and happened on that project's connected account.
+func (s *Server) eventIsOurs(ctx context.Context, event *dream.PaymentEvent) (bool, error) {
+	env, err := s.publishableKeyEnvironment(ctx, event.Metadata()["publishableKey"])
+	if err != nil || env == nil {
+		return false, err
+	}
+	account, err := s.db.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
+	return event.From(env, account), err
+}
+
+// mirrorPlans copies changed plans into the end users' identity metadata,
+// so their next token carries the plan the database already enforces. The
+// database stays the source of truth: a failure here is logged, not
+// answered, since the provider redelivering the event would not retry it.
+func (s *Server) mirrorPlans(ctx context.Context, changes []dream.PlanChange) {
+	for _, c := range changes {
+		if err := s.identity.UpdatePublicMetadata(ctx, c.Mode, c.UserID, map[string]any{"plan": c.Plan}); err != nil {
+			s.logger.Warn("mirroring plan into identity metadata", "request_id", infoFrom(ctx).id,
+				"user_id", c.UserID, "plan", c.Plan, "error", err)
+		}
+	}
+}
+
+// mountDevPayments routes the payments emulator's pages and its clock.
+func (s *Server) mountDevPayments(h http.Handler) {
+	for _, route := range []struct{ method, path string }{
+		{http.MethodGet, "/dev/checkout/*rest"},
+		{http.MethodPost, "/dev/checkout/*rest"},
+		{http.MethodGet, "/dev/portal/*rest"},
+		{http.MethodPost, "/dev/portal/*rest"},
+		{http.MethodPost, "/dev/clock/advance"},
+	} {
+		path := route.path
+		s.router.Handler(route.method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			infoFrom(r.Context()).route = path
+			h.ServeHTTP(w, r)
+		}))
+	}
+}
