@@ -106,6 +106,13 @@ type EndUser struct {
 	CreatedAt        time.Time
 }
 
+// Customer is an end user with what the database knows of their plan and
+// usage.
+type Customer struct {
+	EndUser
+	State UserState
+}
+
 // Order is a paid store checkout.
 type Order struct {
 	// ID is "ord_" followed by 32 hex digits.
@@ -117,6 +124,17 @@ type Order struct {
 	StripeSessionID       string
 	StripePaymentIntentID string
 	CreatedAt             time.Time
+}
+
+// Asset is an uploaded image, served publicly by its key. Assets live in
+// the replicated database so that every region serves them.
+type Asset struct {
+	// Key is "{platformId}/{unix ms}-{file name}".
+	Key         string    `json:"key"`
+	PlatformID  string    `json:"platformId"`
+	ContentType string    `json:"contentType"`
+	Data        []byte    `json:"data"`
+	CreatedAt   time.Time `json:"createdAt"`
 }
 
 // NewID returns prefix followed by 32 random lowercase hex digits, the form

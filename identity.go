@@ -31,10 +31,48 @@ type TokenVerifier interface {
 }
 
 // Identity keeps end users' accounts at the identity provider: Clerk in
-// production, the dev issuer's records in dev mode.
+// production, the dev issuer's records in dev mode. Each call acts on the
+// identity instance of mode: test-mode and live-mode end users live apart.
 type Identity interface {
+	// CreateUser creates an end user. An email already taken is a
+	// KindConflict error.
+	CreateUser(ctx context.Context, mode Mode, u NewIdentityUser) (*IdentityUser, error)
+	// User returns an end user; an unknown id is a KindNotFound error.
+	User(ctx context.Context, mode Mode, userID string) (*IdentityUser, error)
 	// UpdatePublicMetadata merges values into the public metadata of the end
-	// user in the identity instance of mode, leaving other keys as they
-	// are, so that the user's next token carries them.
+	// user, leaving other keys as they are, so that the user's next token
+	// carries them.
 	UpdatePublicMetadata(ctx context.Context, mode Mode, userID string, values map[string]any) error
+	// DeleteUser deletes an end user; an unknown id is a KindNotFound error.
+	DeleteUser(ctx context.Context, mode Mode, userID string) error
+}
+
+// NewIdentityUser is an end user to create at the identity provider.
+type NewIdentityUser struct {
+	Email string
+	// Password is optional: without one the user signs in another way
+	// (an email code, a social login).
+	Password  string
+	FirstName string
+	LastName  string
+	// PublicMetadata ties the user to a project and plan for the front end
+	// and the tokens: {"publishableKey": …, "plan": …}.
+	PublicMetadata map[string]any
+}
+
+// IdentityUser is an end user as the identity provider knows them.
+type IdentityUser struct {
+	ID             string
+	Email          string
+	FirstName      string
+	LastName       string
+	PublicMetadata map[string]any
+	CreatedAt      time.Time
+}
+
+// MetadataString returns a string value of the user's public metadata, ""
+// when absent or not a string.
+func (u *IdentityUser) MetadataString(key string) string {
+	s, _ := u.PublicMetadata[key].(string)
+	return s
 }

@@ -33,6 +33,17 @@ type Writer interface {
 	// records its id in the same transaction; an event seen before changes
 	// nothing.
 	ApplyPaymentEvent(ctx context.Context, w ApplyPaymentEvent) (PaymentEventOutcome, error)
+	// CreateCustomer records an end user the developer created; an email
+	// the environment has already is a KindConflict error.
+	CreateCustomer(ctx context.Context, w CreateCustomer) error
+	// AssignPlan sets the plan a developer gave an end user. Usage is
+	// untouched.
+	AssignPlan(ctx context.Context, w AssignPlan) error
+	// DeleteCustomer deletes an end user's rows in one environment and
+	// reports whether there were any.
+	DeleteCustomer(ctx context.Context, w DeleteCustomer) (bool, error)
+	// PutAsset stores an uploaded image.
+	PutAsset(ctx context.Context, w PutAsset) error
 }
 
 // TrackUsage is one usage unit of an end user.
@@ -124,4 +135,37 @@ type PlanChange struct {
 	Mode   Mode   `json:"mode"`
 	UserID string `json:"userId"`
 	Plan   string `json:"plan"`
+}
+
+// CreateCustomer is an end user created through the customers API.
+type CreateCustomer struct {
+	WriteID       string `json:"writeId,omitempty"`
+	EnvironmentID int64  `json:"environmentId"`
+	UserID        string `json:"userId"`
+	Email         string `json:"email"`
+	FirstName     string `json:"firstName,omitempty"`
+	LastName      string `json:"lastName,omitempty"`
+	// Plan is the assigned plan, "" for none.
+	Plan string `json:"plan,omitempty"`
+}
+
+// AssignPlan gives an end user a plan.
+type AssignPlan struct {
+	WriteID       string `json:"writeId,omitempty"`
+	EnvironmentID int64  `json:"environmentId"`
+	UserID        string `json:"userId"`
+	Plan          string `json:"plan"`
+}
+
+// DeleteCustomer deletes an end user from an environment.
+type DeleteCustomer struct {
+	WriteID       string `json:"writeId,omitempty"`
+	EnvironmentID int64  `json:"environmentId"`
+	UserID        string `json:"userId"`
+}
+
+// PutAsset is an uploaded image.
+type PutAsset struct {
+	WriteID string `json:"writeId,omitempty"`
+	Asset   Asset  `json:"asset"`
 }
