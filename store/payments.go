@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -89,10 +90,47 @@ func (tx *Tx) SetStripeCustomer(ctx context.Context, envID int64, userID, custom
 	return nil
 }
 
-// subscriptionColumns are the columns scanSubscription reads.
-const subscriptionColumns = `environment_id, user_id, stripe_subscription_id, stripe_customer_id, plan,
-	stripe_price_id, stripe_product_id, amount_cents, currency, status, cancel_at_period_end,
-	current_period_end, trial_end, canceled_at, cancel_reason, stripe_version`
+// subscriptionFields are the columns of a subscription that
+// nullableSubscription reads.
+const subscriptionFields = `stripe_subscription_id, stripe_customer_id, plan, stripe_price_id, stripe_product_id,
+	amount_cents, currency, status, cancel_at_period_end, current_period_end, trial_end, canceled_at, cancel_reason,
+	stripe_version`
+
+// prefixed qualifies every column of a column list with a table alias.
+func prefixed(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = alias + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nullableSubscription scans subscriptionFields, which a LEFT JOIN may
+// leave all NULL.
+type nullableSubscription struct {
+	id, customer, plan, price, product, currency, status, reason sql.NullString
+	amount, periodEnd, trialEnd, canceledAt, version             sql.NullInt64
+	canceling                                                    sql.NullBool
+}
+
+func (n *nullableSubscription) dest() []any {
+	return []any{&n.id, &n.customer, &n.plan, &n.price, &n.product, &n.amount, &n.currency, &n.status,
+		&n.canceling, &n.periodEnd, &n.trialEnd, &n.canceledAt, &n.reason, &n.version}
+}
+
+// subscription is the scanned subscription, nil when there was none.
+func (n *nullableSubscription) subscription() *dream.Subscription {
+	if !n.id.Valid {
+		return nil
+	}
+	return &dream.Subscription{
+		ID: n.id.String, CustomerID: n.customer.String, Plan: n.plan.String, PriceID: n.price.String,
+		ProductID: n.product.String, AmountCents: n.amount.Int64, Currency: n.currency.String,
+		Status: dream.SubscriptionStatus(n.status.String), CancelAtPeriodEnd: n.canceling.Bool,
+		CurrentPeriodEnd: fromMillis(n.periodEnd), TrialEnd: fromMillis(n.trialEnd), CanceledAt: fromMillis(n.canceledAt),
+		CancelReason: n.reason.String, Version: n.version.Int64,
+	}
+}
 
 // StoredSubscription is a subscription with the end user it belongs to.
 type StoredSubscription struct {
@@ -101,33 +139,29 @@ type StoredSubscription struct {
 	dream.Subscription
 }
 
-func scanSubscription(row interface{ Scan(...any) error }) (*StoredSubscription, error) {
+func scanSubscription(row *sql.Row) (*StoredSubscription, error) {
 	var s StoredSubscription
-	var customer, price, product, currency, reason sql.NullString
-	var amount, periodEnd, trialEnd, canceledAt sql.NullInt64
-	err := row.Scan(&s.EnvironmentID, &s.UserID, &s.ID, &customer, &s.Plan, &price, &product, &amount, &currency,
-		&s.Status, &s.CancelAtPeriodEnd, &periodEnd, &trialEnd, &canceledAt, &reason, &s.Version)
+	var n nullableSubscription
+	err := row.Scan(append([]any{&s.EnvironmentID, &s.UserID}, n.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("subscription: %w", err)
 	}
-	s.CustomerID, s.PriceID, s.ProductID, s.Currency, s.CancelReason = customer.String, price.String, product.String, currency.String, reason.String
-	s.AmountCents = amount.Int64
-	s.CurrentPeriodEnd, s.TrialEnd, s.CanceledAt = fromMillis(periodEnd), fromMillis(trialEnd), fromMillis(canceledAt)
+	s.Subscription = *n.subscription()
 	return &s, nil
 }
 
 // UserSubscription returns the end user's subscription row, or nil.
 func (tx *Tx) UserSubscription(ctx context.Context, envID int64, userID string) (*StoredSubscription, error) {
-	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+`
+	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT environment_id, user_id, `+subscriptionFields+`
 		FROM subscriptions WHERE environment_id = ? AND user_id = ?`, envID, userID))
 }
 
 // SubscriptionByID returns the subscription with the provider's id, or nil.
 func (tx *Tx) SubscriptionByID(ctx context.Context, id string) (*StoredSubscription, error) {
-	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+`
+	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT environment_id, user_id, `+subscriptionFields+`
 		FROM subscriptions WHERE stripe_subscription_id = ?`, id))
 }
 
@@ -238,4 +272,30 @@ func (db *DB) Orders(ctx context.Context, envID int64) ([]dream.Order, error) {
 		orders = append(orders, o)
 	}
 	return orders, rows.Err()
+}
+
+// WebhookEvents returns an environment's most recent webhook events, newest
+// first, at most limit of them.
+func (db *DB) WebhookEvents(ctx context.Context, envID int64, limit int) ([]dream.WebhookEvent, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, type, outcome, created_at, received_at, payload
+		FROM webhook_events WHERE environment_id = ? ORDER BY received_at DESC, rowid DESC LIMIT ?`, envID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("webhook events: %w", err)
+	}
+	defer rows.Close()
+	var events []dream.WebhookEvent
+	for rows.Next() {
+		var e dream.WebhookEvent
+		var created, received int64
+		var payload string
+		if err := rows.Scan(&e.ID, &e.Type, &e.Outcome, &created, &received, &payload); err != nil {
+			return nil, fmt.Errorf("webhook events: %w", err)
+		}
+		e.CreatedAt, e.ReceivedAt = time.UnixMilli(created).UTC(), time.UnixMilli(received).UTC()
+		if json.Valid([]byte(payload)) {
+			e.Payload = json.RawMessage(payload)
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
 }

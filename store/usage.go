@@ -23,39 +23,34 @@ func (tx *Tx) UserState(ctx context.Context, envID int64, userID string) (dream.
 
 func userState(ctx context.Context, q queryer, envID int64, userID string) (dream.UserState, error) {
 	var state dream.UserState
-	var assigned, subPlan, subPrice, subStatus, periodStart, periodEnd sql.NullString
-	var subCanceling sql.NullBool
-	var subPeriodEnd, count sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT u.plan,
-			s.plan, s.stripe_price_id, s.status, s.cancel_at_period_end, s.current_period_end,
-			c.count, c.period_start, c.period_end
+	var assigned, periodStart, periodEnd sql.NullString
+	var count sql.NullInt64
+	var sub nullableSubscription
+	err := q.QueryRowContext(ctx, `SELECT u.plan, c.count, c.period_start, c.period_end, `+prefixed("s.", subscriptionFields)+`
 		FROM (SELECT ?1 AS environment_id, ?2 AS user_id) k
 		LEFT JOIN end_users u ON u.environment_id = k.environment_id AND u.user_id = k.user_id
 		LEFT JOIN subscriptions s ON s.environment_id = k.environment_id AND s.user_id = k.user_id
 		LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`,
-		envID, userID).Scan(&assigned, &subPlan, &subPrice, &subStatus, &subCanceling, &subPeriodEnd,
-		&count, &periodStart, &periodEnd)
+		envID, userID).Scan(append([]any{&assigned, &count, &periodStart, &periodEnd}, sub.dest()...)...)
 	if err != nil {
 		return state, fmt.Errorf("user state: %w", err)
 	}
 	state.AssignedPlan = assigned.String
-	if subStatus.Valid {
-		state.Subscription = &dream.Subscription{
-			Plan:              subPlan.String,
-			PriceID:           subPrice.String,
-			Status:            dream.SubscriptionStatus(subStatus.String),
-			CancelAtPeriodEnd: subCanceling.Bool,
-			CurrentPeriodEnd:  fromMillis(subPeriodEnd),
-		}
+	state.Subscription = sub.subscription()
+	state.Counter, err = usageCounter(count, periodStart, periodEnd)
+	return state, err
+}
+
+// usageCounter reads a counter a LEFT JOIN may have left NULL.
+func usageCounter(count sql.NullInt64, start, end sql.NullString) (*dream.UsageCounter, error) {
+	if !count.Valid {
+		return nil, nil
 	}
-	if count.Valid {
-		period, err := dream.ParsePeriod(periodStart.String, periodEnd.String)
-		if err != nil {
-			return state, err
-		}
-		state.Counter = &dream.UsageCounter{Count: count.Int64, Period: period}
+	period, err := dream.ParsePeriod(start.String, end.String)
+	if err != nil {
+		return nil, err
 	}
-	return state, nil
+	return &dream.UsageCounter{Count: count.Int64, Period: period}, nil
 }
 
 // RegisterEndUser records that an end user used the environment, creating

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/dream-api/dream"
+)
+
+// Customers returns every end user of an environment with their plan
+// sources and usage, oldest first, in one query.
+func (db *DB) Customers(ctx context.Context, envID int64) ([]dream.Customer, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT u.user_id, u.email, u.first_name, u.last_name, u.plan,
+			u.stripe_customer_id, u.created_at, c.count, c.period_start, c.period_end, `+prefixed("s.", subscriptionFields)+`
+		FROM end_users u
+		LEFT JOIN usage_counters c ON c.environment_id = u.environment_id AND c.user_id = u.user_id
+		LEFT JOIN subscriptions s ON s.environment_id = u.environment_id AND s.user_id = u.user_id
+		WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
+	if err != nil {
+		return nil, fmt.Errorf("customers: %w", err)
+	}
+	defer rows.Close()
+	var customers []dream.Customer
+	for rows.Next() {
+		var c dream.Customer
+		var email, first, last, plan, customer, periodStart, periodEnd sql.NullString
+		var created int64
+		var count sql.NullInt64
+		var sub nullableSubscription
+		dest := append([]any{&c.UserID, &email, &first, &last, &plan, &customer, &created, &count, &periodStart, &periodEnd}, sub.dest()...)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("customers: %w", err)
+		}
+		c.Email, c.FirstName, c.LastName, c.Plan, c.StripeCustomerID = email.String, first.String, last.String, plan.String, customer.String
+		c.CreatedAt = time.UnixMilli(created).UTC()
+		c.State.AssignedPlan = plan.String
+		c.State.Subscription = sub.subscription()
+		if c.State.Counter, err = usageCounter(count, periodStart, periodEnd); err != nil {
+			return nil, err
+		}
+		customers = append(customers, c)
+	}
+	return customers, rows.Err()
+}
+
+// CreateCustomer adds an end user created through the customers API. An
+// email another end user of the environment has is a conflict.
+func (tx *Tx) CreateCustomer(ctx context.Context, w dream.CreateCustomer, now time.Time) error {
+	var taken int
+	err := tx.tx.QueryRowContext(ctx, `SELECT count(*) FROM end_users
+		WHERE environment_id = ? AND email = ? COLLATE NOCASE AND user_id != ?`, w.EnvironmentID, w.Email, w.UserID).Scan(&taken)
+	if err != nil {
+		return fmt.Errorf("create customer: %w", err)
+	}
+	if taken > 0 {
+		return errCustomerExists(w.Email)
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO end_users (environment_id, user_id, email, first_name, last_name, plan,
+			created_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+		ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
+			last_name = excluded.last_name, plan = excluded.plan, updated_at = excluded.updated_at`,
+		w.EnvironmentID, w.UserID, w.Email, nullString(w.FirstName), nullString(w.LastName), nullString(w.Plan), now.UnixMilli())
+	if isConstraint(err) {
+		return dream.Errorf(dream.KindNotFound, "Not found", "environment %d not found", w.EnvironmentID)
+	}
+	return err
+}
+
+// errCustomerExists is the conflict of a second customer with one email.
+func errCustomerExists(email string) error {
+	return dream.Errorf(dream.KindConflict, "Customer already exists",
+		"A customer with email %s already exists in this project", email)
+}
+
+// EndUserByEmail returns the end user of an environment with this email,
+// ignoring case, or nil.
+func (db *DB) EndUserByEmail(ctx context.Context, envID int64, email string) (string, error) {
+	var id string
+	err := db.read.QueryRowContext(ctx, `SELECT user_id FROM end_users WHERE environment_id = ? AND email = ? COLLATE NOCASE
+		LIMIT 1`, envID, email).Scan(&id)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	return id, err
+}
+
+// AssignPlan sets the plan a developer assigned to an end user,
+// leaving their usage as it is.
+func (tx *Tx) AssignPlan(ctx context.Context, envID int64, userID, plan string, now time.Time) error {
+	if err := tx.RegisterEndUser(ctx, envID, userID, "", now); err != nil {
+		return err
+	}
+	_, err := tx.tx.ExecContext(ctx, `UPDATE end_users SET plan = ?, updated_at = ? WHERE environment_id = ? AND user_id = ?`,
+		nullString(plan), now.UnixMilli(), envID, userID)
+	return err
+}
+
+// DeleteCustomer deletes an end user and, through the foreign keys, their
+// usage and subscription, leaving a tombstone of the subscription. It
+// reports whether the end user existed.
+func (tx *Tx) DeleteCustomer(ctx context.Context, envID int64, userID string, now time.Time) (bool, error) {
+	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO subscription_tombstones (stripe_subscription_id, environment_id, deleted_at)
+		SELECT stripe_subscription_id, environment_id, ? FROM subscriptions WHERE environment_id = ? AND user_id = ?`,
+		now.UnixMilli(), envID, userID)
+	if err != nil {
+		return false, fmt.Errorf("delete customer: %w", err)
+	}
+	res, err := tx.tx.ExecContext(ctx, `DELETE FROM end_users WHERE environment_id = ? AND user_id = ?`, envID, userID)
+	if err != nil {
+		return false, fmt.Errorf("delete customer: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// SubscriptionDeleted reports whether a subscription belonged to a
+// customer deleted through the API.
+func (tx *Tx) SubscriptionDeleted(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := tx.tx.QueryRowContext(ctx, `SELECT count(*) FROM subscription_tombstones WHERE stripe_subscription_id = ?`, id).Scan(&n)
+	return n > 0, err
+}
