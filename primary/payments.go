@@ -338,6 +338,10 @@ func applySubscriptionEvent(ctx context.Context, a *eventApplication) (bool, err
 		// Created outside our checkout: nothing ties it to an end user.
 		return false, nil
 	}
+	if deleted, err := a.tx.SubscriptionDeleted(ctx, o.ID); err != nil || deleted {
+		// Its customer was deleted; the event must not bring them back.
+		return deleted, err
+	}
 	tiers, err := a.tx.Tiers(ctx, env.ID)
 	if err != nil {
 		return false, err
