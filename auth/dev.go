@@ -157,15 +157,58 @@ func (d *DevIssuer) VerifyEndUserToken(ctx context.Context, mode dream.Mode, tok
 	return d.verifier.verify(ctx, token, d.lookup)
 }
 
-// UpdatePublicMetadata implements dream.Identity for dev users, whose only
-// metadata is their plan: a plan in values becomes the user's plan, which
-// their next token carries. mode is ignored, as in verification.
-func (d *DevIssuer) UpdatePublicMetadata(ctx context.Context, mode dream.Mode, userID string, values map[string]any) error {
-	plan, ok := values["plan"].(string)
-	if !ok || plan == "" {
-		return nil
+// The dev issuer is dream.Identity in dev mode. Its users have one piece of
+// metadata besides their project, the plan; mode is ignored, as in
+// verification, and passwords are not kept: dev tokens are minted by email.
+var _ dream.Identity = (*DevIssuer)(nil)
+
+// CreateUser implements dream.Identity. The user belongs to the project
+// named by the metadata's publishableKey.
+func (d *DevIssuer) CreateUser(ctx context.Context, mode dream.Mode, n dream.NewIdentityUser) (*dream.IdentityUser, error) {
+	pk, _ := n.PublicMetadata["publishableKey"].(string)
+	plan, _ := n.PublicMetadata["plan"].(string)
+	if pk == "" || n.Email == "" {
+		return nil, dream.Errorf(dream.KindInvalid, "Missing required field", "email and a publishableKey are required")
 	}
-	return d.users.setPlan(userID, plan)
+	u, err := d.users.create(devUser{PublishableKey: pk, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName, Plan: plan})
+	if err != nil {
+		return nil, err
+	}
+	return u.identity(), nil
+}
+
+// User implements dream.Identity.
+func (d *DevIssuer) User(ctx context.Context, mode dream.Mode, userID string) (*dream.IdentityUser, error) {
+	u, err := d.users.byID(userID)
+	if err != nil {
+		return nil, err
+	}
+	return u.identity(), nil
+}
+
+// UpdatePublicMetadata implements dream.Identity: a plan in values becomes
+// the user's plan, which their next token carries.
+func (d *DevIssuer) UpdatePublicMetadata(ctx context.Context, mode dream.Mode, userID string, values map[string]any) error {
+	plan, _ := values["plan"].(string)
+	return d.users.change(userID, func(u *devUser) bool {
+		if plan != "" {
+			u.Plan = plan
+		}
+		return true
+	})
+}
+
+// DeleteUser implements dream.Identity.
+func (d *DevIssuer) DeleteUser(ctx context.Context, mode dream.Mode, userID string) error {
+	return d.users.change(userID, func(*devUser) bool { return false })
+}
+
+// identity is the user as dream.Identity reports users.
+func (u devUser) identity() *dream.IdentityUser {
+	return &dream.IdentityUser{
+		ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, CreatedAt: u.CreatedAt,
+		PublicMetadata: map[string]any{"publishableKey": u.PublishableKey, "plan": u.Plan},
+	}
 }
 
 // lookup is the keyLookup of dev tokens: the issuer has exactly one key.

@@ -41,6 +41,8 @@ type devUser struct {
 	ID             string    `json:"id"`
 	PublishableKey string    `json:"publishableKey"`
 	Email          string    `json:"email"`
+	FirstName      string    `json:"firstName,omitempty"`
+	LastName       string    `json:"lastName,omitempty"`
 	Plan           string    `json:"plan"`
 	CreatedAt      time.Time `json:"createdAt"`
 }
@@ -121,23 +123,63 @@ func (u *devUsers) user(publishableKey, email, plan string) (devUser, error) {
 	return users[i], nil
 }
 
-// setPlan gives the user with this id a plan, as Clerk metadata would.
-func (u *devUsers) setPlan(id, plan string) error {
+// create adds a user, like a developer creating a customer; an email the
+// project already has is a conflict.
+func (u *devUsers) create(n devUser) (devUser, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	key := newDevUserKey(n.PublishableKey, n.Email)
+	if _, ok := u.index[key]; ok {
+		return devUser{}, dream.Errorf(dream.KindConflict, "Customer already exists", "That email address is taken")
+	}
+	n.ID, n.CreatedAt = newDevUserID(), u.now().UTC()
+	if n.Plan == "" {
+		n.Plan = defaultPlan
+	}
+	users := append(slices.Clone(u.users), n)
+	if err := u.save(users); err != nil {
+		return devUser{}, err
+	}
+	u.users = users
+	u.index[key] = len(users) - 1
+	return n, nil
+}
+
+// byID returns the user with this id.
+func (u *devUsers) byID(id string) (devUser, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	i := slices.IndexFunc(u.users, func(user devUser) bool { return user.ID == id })
 	if i < 0 {
-		return dream.Errorf(dream.KindNotFound, "Customer not found", "No such end user")
+		return devUser{}, errNoDevUser
 	}
-	if u.users[i].Plan == plan {
-		return nil
+	return u.users[i], nil
+}
+
+// errNoDevUser is the answer for an id no dev user has.
+var errNoDevUser = dream.Errorf(dream.KindNotFound, "Customer not found", "No such end user")
+
+// change applies f to the user with this id and saves, or deletes the user
+// when f reports false.
+func (u *devUsers) change(id string, f func(*devUser) bool) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	i := slices.IndexFunc(u.users, func(user devUser) bool { return user.ID == id })
+	if i < 0 {
+		return errNoDevUser
 	}
 	users := slices.Clone(u.users)
-	users[i].Plan = plan
+	if !f(&users[i]) {
+		users = slices.Delete(users, i, i+1)
+	}
 	if err := u.save(users); err != nil {
 		return err
 	}
 	u.users = users
+	u.index = make(map[devUserKey]int, len(users))
+	for j, user := range users {
+		u.index[newDevUserKey(user.PublishableKey, user.Email)] = j
+	}
 	return nil
 }
 
