@@ -103,6 +103,12 @@ func (s *Server) handleProducts(w http.ResponseWriter, r *http.Request, req *req
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, map[string][]productJSON{"products": productList(tiers)})
+	return nil
+}
+
+// productList is the one-off products of a catalogue as the API lists them.
+func productList(tiers []dream.Tier) []productJSON {
 	list := []productJSON{}
 	for i := range tiers {
 		t := &tiers[i]
@@ -129,6 +135,5 @@ func (s *Server) handleProducts(w http.ResponseWriter, r *http.Request, req *req
 			Features:    features(t),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string][]productJSON{"products": list})
-	return nil
+	return list
 }

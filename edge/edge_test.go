@@ -604,7 +604,7 @@ func TestIsolation(t *testing.T) {
 		t.Fatalf("usage crossed tenants: %s", res.raw)
 	}
 	// A test-mode key never reaches live data and vice versa.
-	storetest.Exec(t, h.db, `UPDATE platforms SET subscription_status = 'active' WHERE id = ?`, h.saas.PlatformID)
+	h.activatePlatform()
 	liveTok := h.token(h.saas.Live.PublishableKey, "same@example.com", "")
 	expectError(t, h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Live.SecretKey, "X-Clerk-Token", mine), 403, "Publishable key mismatch", "")
 	expectError(t, h.do("GET", "/api/usage", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", liveTok), 403, "Publishable key mismatch", "")

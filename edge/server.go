@@ -106,6 +106,14 @@ func New(o Options) *Server {
 	s.handle(http.MethodPost, "/api/customer-portal", endUser, s.handleCustomerPortal)
 	s.handle(http.MethodPost, "/api/cart/checkout", keyed, s.handleCartCheckout)
 	s.handle(http.MethodPost, "/webhook/stripe", public, s.handleWebhook)
+	s.handle(http.MethodPost, "/api/customers", secretOnly, s.handleCreateCustomer)
+	s.handle(http.MethodGet, "/api/customers/:id", secretOnly, s.handleGetCustomer)
+	s.handle(http.MethodPatch, "/api/customers/:id", secretOnly, s.handleUpdateCustomer)
+	s.handle(http.MethodDelete, "/api/customers/:id", secretOnly, s.handleDeleteCustomer)
+	s.handle(http.MethodGet, "/api/dashboard", secretOnly, s.handleDashboard)
+	s.handle(http.MethodGet, "/api/dashboard/totals", secretOnly, s.handleDashboardTotals)
+	s.handle(http.MethodPost, "/api/assets", secretOnly, s.handleUploadAsset)
+	s.handle(http.MethodGet, "/api/assets/*key", public, s.handleAsset)
 	if o.Dev != nil {
 		s.mountDev(o.Dev)
 	}

@@ -1,0 +1,362 @@
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"mime/multipart"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+// secret returns the headers of a backend call with a project's secret key.
+func secret(sk string, more ...string) []string {
+	return append([]string{"Authorization", "Bearer " + sk}, more...)
+}
+
+func TestCustomers(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	sk, pk, env := h.saas.Test.SecretKey, h.saas.Test.PublishableKey, h.saas.Test.EnvironmentID
+
+	res := h.do("POST", "/api/customers", `{"email":"Grace@Example.com","firstName":"Grace","plan":"Pro Plan"}`, secret(sk)...)
+	if res.status != 201 || res.body["success"] != true {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	created := res.body["customer"].(map[string]any)
+	id, _ := created["id"].(string)
+	if !strings.HasPrefix(id, "user_") || created["email"] != "Grace@Example.com" || created["firstName"] != "Grace" ||
+		created["lastName"] != nil || created["plan"] != "pro" || created["publishableKey"] != pk || created["createdAt"].(float64) <= 0 {
+		t.Fatalf("created: %s", res.raw)
+	}
+
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		code       string
+	}{
+		{"MissingEmail", `{"firstName":"x"}`, 400, "Missing required field"},
+		{"InvalidJSON", `{"email":`, 400, "Invalid JSON body"},
+		{"BadEmail", `{"email":"nobody"}`, 400, "Invalid email"},
+		{"UnknownPlan", `{"email":"p@example.com","plan":"platinum"}`, 400, "Invalid plan"},
+		{"DuplicateEmailAnyCase", `{"email":"grace@example.COM"}`, 409, "Customer already exists"},
+	} {
+		t.Run("Create"+tt.name, func(t *testing.T) {
+			expectError(t, h.do("POST", "/api/customers", tt.body, secret(sk)...), tt.status, tt.code, "")
+		})
+	}
+	t.Run("SameEmailInAnotherProject", func(t *testing.T) {
+		if res := h.do("POST", "/api/customers", `{"email":"grace@example.com"}`, secret(h.shop.Test.SecretKey)...); res.status != 201 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+	})
+
+	t.Run("Get", func(t *testing.T) {
+		res := h.do("GET", "/api/customers/"+id, "", secret(sk)...)
+		c := res.body["customer"].(map[string]any)
+		if res.status != 200 || c["id"] != id || c["plan"] != "pro" || c["email"] != "Grace@Example.com" || c["lastName"] != nil {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+	})
+	t.Run("GetSignedUpButNeverSeen", func(t *testing.T) {
+		// An end user the identity provider knows for this project, who never
+		// called the API, is still the project's customer.
+		_, userID, _ := h.issuer.IssueToken(pk, "quiet@example.com", "")
+		res := h.do("GET", "/api/customers/"+userID, "", secret(sk)...)
+		if res.status != 200 || res.body["customer"].(map[string]any)["email"] != "quiet@example.com" {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+		_, theirs, _ := h.issuer.IssueToken(h.other.Test.PublishableKey, "theirs@example.com", "")
+		expectError(t, h.do("GET", "/api/customers/"+theirs, "", secret(sk)...), 404, "Not found", "")
+	})
+	for _, tt := range []struct {
+		name    string
+		method  string
+		path    string
+		headers []string
+	}{
+		{"OtherPlatform", "GET", "/api/customers/" + id, secret(h.other.Test.SecretKey)},
+		{"OtherProjectSamePlatform", "GET", "/api/customers/" + id, secret(h.shop.Test.SecretKey)},
+		{"OtherMode", "GET", "/api/customers/" + id, secret(h.saas.Live.SecretKey)},
+		{"Unknown", "GET", "/api/customers/user_nope", secret(sk)},
+		{"PatchOtherPlatform", "PATCH", "/api/customers/" + id, secret(h.other.Test.SecretKey)},
+		{"DeleteOtherPlatform", "DELETE", "/api/customers/" + id, secret(h.other.Test.SecretKey)},
+		{"DeleteThroughOverrideOfOtherProject", "DELETE", "/api/customers/" + id, secret(sk, "X-Publishable-Key", h.shop.Test.PublishableKey)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "OtherMode" {
+				h.activatePlatform()
+			}
+			expectError(t, h.do(tt.method, tt.path, `{"plan":"free"}`, tt.headers...), 404, "Not found", "")
+		})
+	}
+	t.Run("PublishableKeyRefused", func(t *testing.T) {
+		for _, call := range [][2]string{{"POST", "/api/customers"}, {"GET", "/api/customers/" + id}, {"PATCH", "/api/customers/" + id}, {"DELETE", "/api/customers/" + id}} {
+			expectError(t, h.do(call[0], call[1], `{}`, "X-Publishable-Key", pk), 403, "Forbidden", "This endpoint requires a secret key (backend only)")
+		}
+	})
+
+	t.Run("PatchKeepsUsage", func(t *testing.T) {
+		// In dev mode a customer created through the API signs in by email:
+		// the token is theirs.
+		token := h.token(pk, "grace@example.com", "")
+		res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
+		if res.status != 200 || res.body["usage"].(map[string]any)["plan"] != "pro" {
+			t.Fatalf("track: %d %s", res.status, res.raw)
+		}
+		res = h.do("PATCH", "/api/customers/"+id, `{"plan":"enterprise"}`, secret(sk)...)
+		if res.status != 200 || res.body["success"] != true || res.body["customer"].(map[string]any)["plan"] != "enterprise" {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+		state, _ := h.db.UserState(context.Background(), env, id)
+		if state.Counter == nil || state.Counter.Count != 1 || state.AssignedPlan != "enterprise" {
+			t.Fatalf("state after patch: %+v", state)
+		}
+		identity, _ := h.issuer.User(context.Background(), dream.ModeTest, id)
+		if identity.MetadataString("plan") != "enterprise" {
+			t.Fatalf("identity metadata: %+v", identity.PublicMetadata)
+		}
+		expectError(t, h.do("PATCH", "/api/customers/"+id, `{"plan":"gold"}`, secret(sk)...), 400, "Invalid plan", "")
+		expectError(t, h.do("PATCH", "/api/customers/"+id, `{"plan":`, secret(sk)...), 400, "Invalid JSON body", "")
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		res := h.do("DELETE", "/api/customers/"+id, "", secret(sk, "X-Publishable-Key", pk)...)
+		if res.status != 200 || res.body["message"] != "Customer deleted successfully" ||
+			res.body["deleted"].(map[string]any)["id"] != id || res.body["deleted"].(map[string]any)["email"] != "Grace@Example.com" {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+		expectError(t, h.do("GET", "/api/customers/"+id, "", secret(sk)...), 404, "Not found", "")
+		if state, _ := h.db.UserState(context.Background(), env, id); state.Counter != nil {
+			t.Fatal("usage survived the deletion")
+		}
+		if _, err := h.issuer.User(context.Background(), dream.ModeTest, id); dream.ErrorKind(err) != dream.KindNotFound {
+			t.Fatalf("identity survived the deletion: %v", err)
+		}
+		// The shop's customer with the same email is untouched.
+		if customers, _ := h.db.Customers(context.Background(), h.shop.Test.EnvironmentID); len(customers) != 1 {
+			t.Fatalf("another project's customers: %d", len(customers))
+		}
+	})
+}
+
+// activatePlatform gives platform A a running subscription, so its live
+// keys work.
+func (h *harness) activatePlatform() {
+	storetest.Exec(h.t, h.db, `UPDATE platforms SET subscription_status = 'active' WHERE id = ?`, h.saas.PlatformID)
+}
+
+func TestDeleteCustomerCancelsSubscription(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	sk, pk, env := h.saas.Test.SecretKey, h.saas.Test.PublishableKey, h.saas.Test.EnvironmentID
+	token := h.token(pk, "leaving@example.com", "")
+	claims, _ := h.issuer.VerifyEndUserToken(context.Background(), dream.ModeTest, token)
+	h.post(h.checkout(pk, token, "").body["url"].(string)+"/pay", nil)
+	if res := h.do("DELETE", "/api/customers/"+claims.UserID, "", secret(sk)...); res.status != 200 {
+		t.Fatalf("delete: %d %s", res.status, res.raw)
+	}
+	// The emulator canceled at period end; past it, the deletion event must
+	// not bring the customer back.
+	if res := h.do("POST", "/dev/clock/advance", `{"days":40}`); res.status != 200 || !strings.Contains(res.raw, "customer.subscription.deleted") {
+		t.Fatalf("clock: %d %s", res.status, res.raw)
+	}
+	if user, _ := h.db.EndUser(context.Background(), env, claims.UserID); user != nil {
+		t.Fatalf("a deleted customer came back: %+v", user)
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	pk, sk := h.saas.Test.PublishableKey, h.saas.Test.SecretKey
+	payer := h.token(pk, "payer@example.com", "")
+	h.post(h.checkout(pk, payer, "").body["url"].(string)+"/pay", nil)
+	h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", payer)
+	canceler := h.token(pk, "canceler@example.com", "")
+	h.post(h.checkout(pk, canceler, `{"tier":"enterprise"}`).body["url"].(string)+"/pay", nil)
+	claims, _ := h.issuer.VerifyEndUserToken(context.Background(), dream.ModeTest, canceler)
+	// Cancel at period end through the customer delete path's twin: the API.
+	user, _ := h.db.EndUser(context.Background(), h.saas.Test.EnvironmentID, claims.UserID)
+	state, _ := h.db.UserState(context.Background(), h.saas.Test.EnvironmentID, claims.UserID)
+	if err := h.payments.CancelSubscription(context.Background(), dream.PaymentAccount{Mode: dream.ModeTest, AccountID: "acct_a"}, state.Subscription.ID, true); err != nil || user == nil {
+		t.Fatal(err)
+	}
+
+	res := h.do("GET", "/api/dashboard", "", secret(sk)...)
+	if res.status != 200 {
+		t.Fatalf("got %d %s", res.status, res.raw)
+	}
+	metrics := res.body["metrics"].(map[string]any)
+	if metrics["activeSubs"] != 2.0 || metrics["cancelingSubs"] != 1.0 || metrics["mrr"] != 2900.0+9900.0 || metrics["usageThisPeriod"] != 1.0 {
+		t.Fatalf("metrics: %v", metrics)
+	}
+	if res.body["activeSubscriptions"] != 2.0 || res.body["cancelingSubscriptions"] != 1.0 || res.body["mrr"] != 12800.0 || res.body["usageThisPeriod"] != 1.0 {
+		t.Fatalf("SDK names: %s", res.raw)
+	}
+	customers := res.body["customers"].([]any)
+	if len(customers) != 2 {
+		t.Fatalf("customers: %v", customers)
+	}
+	byEmail := map[string]map[string]any{}
+	for _, c := range customers {
+		m := c.(map[string]any)
+		byEmail[m["email"].(string)] = m
+	}
+	if p := byEmail["payer@example.com"]; p["plan"] != "pro" || p["status"] != "active" || p["usage"] != 1.0 || p["limit"] != 10000.0 ||
+		p["renewsAt"] == nil || p["amount"] != 2900.0 || p["id"] != p["userId"] {
+		t.Fatalf("payer: %v", p)
+	}
+	if c := byEmail["canceler@example.com"]; c["status"] != "canceling" || c["renewsAt"] != nil || c["limit"] != "unlimited" {
+		t.Fatalf("canceler: %v", c)
+	}
+	if tiers := res.body["tiers"].([]any); len(tiers) != 3 || tiers[1].(map[string]any)["name"] != "pro" {
+		t.Fatalf("tiers: %v", tiers)
+	}
+	keys := res.body["keys"].(map[string]any)
+	if keys["secretKeyMasked"] != "********" || keys["publishableKey"] != pk || keys["stripeAccountId"] != "acct_a" ||
+		len(keys["apiKeys"].([]any)) != 2 || strings.Contains(res.raw, sk) {
+		t.Fatalf("keys: %v", keys)
+	}
+	status := res.body["webhookStatus"].(map[string]any)
+	if events := status["recentEvents"].([]any); len(events) < 4 || status["lastEvent"] == nil || !strings.HasSuffix(status["url"].(string), "/webhook/stripe") {
+		t.Fatalf("webhook status: %v", status)
+	}
+	if webhook := res.body["webhook"].(map[string]any); webhook["lastEventAt"] == nil || len(webhook["recent"].([]any)) < 4 {
+		t.Fatalf("webhook: %v", webhook)
+	}
+	if _, store := res.body["totalRevenue"]; store {
+		t.Fatal("a SaaS dashboard has store figures")
+	}
+	expectError(t, h.do("GET", "/api/dashboard", "", "X-Publishable-Key", pk), 403, "Forbidden", "")
+
+	t.Run("Store", func(t *testing.T) {
+		shop := h.shop.Test.PublishableKey
+		for i := 0; i < 2; i++ {
+			res := h.do("POST", "/api/cart/checkout", `{"items":[{"priceId":"price_mug"}],"email":"buyer@example.com"}`, "X-Publishable-Key", shop)
+			h.post(res.body["url"].(string)+"/pay", nil)
+		}
+		res := h.do("GET", "/api/dashboard", "", secret(h.saas.Test.SecretKey, "X-Publishable-Key", shop)...)
+		if res.body["totalRevenue"] != 2400.0 || res.body["totalSales"] != 2.0 || res.body["avgOrderValue"] != 1200.0 {
+			t.Fatalf("store figures: %s", res.raw)
+		}
+		metrics := res.body["metrics"].(map[string]any)
+		if metrics["storeSalesCount"] != 2.0 || metrics["storeTotalRevenue"] != 2400.0 || metrics["lowStockProducts"] != 1.0 || metrics["totalInventory"] != 3.0 {
+			t.Fatalf("store metrics: %v", metrics)
+		}
+		orders := res.body["orders"].([]any)
+		if o := orders[0].(map[string]any); len(orders) != 2 || o["email"] != "buyer@example.com" || o["amount"] != 1200.0 || o["paymentId"] == "" {
+			t.Fatalf("orders: %v", orders)
+		}
+		if products := res.body["products"].([]any); len(products) != 3 {
+			t.Fatalf("products: %v", products)
+		}
+	})
+
+	t.Run("Totals", func(t *testing.T) {
+		h.activatePlatform()
+		livePK := h.saas.Live.PublishableKey
+		token := h.token(livePK, "live@example.com", "")
+		res := h.checkout(livePK, token, "")
+		if res.status != 200 {
+			t.Fatalf("live checkout: %d %s", res.status, res.raw)
+		}
+		h.post(res.body["url"].(string)+"/pay", nil)
+		// A test secret key gets the platform's live totals.
+		res = h.do("GET", "/api/dashboard/totals", "", secret(sk)...)
+		totals := res.body["totals"].(map[string]any)
+		if res.status != 200 || totals["mrr"] != 2900.0 || totals["activeSubs"] != 1.0 || totals["liveProjects"] != 2.0 ||
+			totals["totalProducts"] != 6.0 || res.body["totalMRR"] != 2900.0 || res.body["totalCustomers"] != 1.0 ||
+			res.body["totalRevenue"] != 0.0 || res.body["platformId"] != h.saas.PlatformID {
+			t.Fatalf("totals: %d %s", res.status, res.raw)
+		}
+		other := h.do("GET", "/api/dashboard/totals", "", secret(h.other.Test.SecretKey)...)
+		if other.body["totals"].(map[string]any)["mrr"] != 0.0 {
+			t.Fatalf("another platform sees these totals: %s", other.raw)
+		}
+	})
+}
+
+// pngImage is a small valid PNG.
+func pngImage(t *testing.T) []byte {
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestAssets(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	sk := h.saas.Test.SecretKey
+	upload := func(body string) response { return h.do("POST", "/api/assets", body, secret(sk)...) }
+	data := pngImage(t)
+	encoded := base64.StdEncoding.EncodeToString(data)
+
+	res := upload(`{"filename":"my logo (1).png","contentType":"text/html","data":"` + encoded + `"}`)
+	if res.status != 200 {
+		t.Fatalf("upload: %d %s", res.status, res.raw)
+	}
+	key := res.body["key"].(string)
+	if !strings.HasPrefix(key, h.saas.PlatformID+"/") || !strings.HasSuffix(key, "-my_logo__1_.png") || res.body["url"] != "/api/assets/"+key {
+		t.Fatalf("key %q, url %v", key, res.body["url"])
+	}
+	req := httptest.NewRequest("GET", "/api/assets/"+key, nil)
+	rec := httptest.NewRecorder()
+	h.server.ServeHTTP(rec, req)
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), data) || rec.Header().Get("Content-Type") != "image/png" ||
+		rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Fatalf("serve: %d %v", rec.Code, rec.Header())
+	}
+	if res := upload(`{"filename":"x.png","data":"data:image/png;base64,` + encoded + `"}`); res.status != 200 {
+		t.Fatalf("data URL: %d %s", res.status, res.raw)
+	}
+
+	html := base64.StdEncoding.EncodeToString([]byte("<html><script>alert(1)</script></html>"))
+	big := base64.StdEncoding.EncodeToString(append(data, make([]byte, 5<<20)...))
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		code       string
+	}{
+		{"NotAnImage", `{"filename":"x.png","contentType":"image/png","data":"` + html + `"}`, 400, "Unsupported file type"},
+		{"TooLarge", `{"filename":"x.png","data":"` + big + `"}`, 413, "File too large"},
+		{"BadBase64", `{"filename":"x.png","data":"%%%"}`, 400, "Invalid base64 data"},
+		{"NoData", `{"filename":"x.png"}`, 400, "Missing filename or data"},
+		{"NoFilename", `{"data":"` + encoded + `"}`, 400, "Missing filename or data"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { expectError(t, upload(tt.body), tt.status, tt.code, "") })
+	}
+	t.Run("Multipart", func(t *testing.T) {
+		var jpg, body bytes.Buffer
+		jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 2, 2)), nil)
+		form := multipart.NewWriter(&body)
+		part, _ := form.CreateFormFile("file", "photo.jpg")
+		part.Write(jpg.Bytes())
+		form.Close()
+		res := h.do("POST", "/api/assets", body.String(), secret(sk, "Content-Type", form.FormDataContentType())...)
+		if res.status != 200 {
+			t.Fatalf("got %d %s", res.status, res.raw)
+		}
+		req := httptest.NewRequest("GET", res.body["url"].(string), nil)
+		rec := httptest.NewRecorder()
+		h.server.ServeHTTP(rec, req)
+		if rec.Header().Get("Content-Type") != "image/jpeg" {
+			t.Fatalf("served as %q", rec.Header().Get("Content-Type"))
+		}
+		var empty bytes.Buffer
+		form = multipart.NewWriter(&empty)
+		form.WriteField("note", "no file")
+		form.Close()
+		expectError(t, h.do("POST", "/api/assets", empty.String(), secret(sk, "Content-Type", form.FormDataContentType())...), 400, "Missing filename or data", "")
+	})
+	expectError(t, h.do("GET", "/api/assets/"+h.saas.PlatformID+"/nope.png", ""), 404, "Not found", "")
+	expectError(t, h.do("POST", "/api/assets", `{}`, "X-Publishable-Key", h.saas.Test.PublishableKey), 403, "Forbidden", "")
+}
