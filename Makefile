@@ -13,7 +13,7 @@ STRIPE_MOCK_VERSION := v0.203.0
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test lint tools clean
+.PHONY: build run test e2e-sdk lint tools clean
 
 ## build: compile the dream binary into bin/
 build:
@@ -23,9 +23,18 @@ build:
 run: build
 	./$(BIN) dev
 
-## test: lint, then every test with the race detector
+## test: lint, every Go test with the race detector, then the SDK suite
 test: lint $(STRIPE_MOCK)
 	$(GO) test -race -count=1 ./...
+	$(MAKE) e2e-sdk
+
+## e2e-sdk: the published @dream-api/sdk (pinned in e2e/sdk) against `dream dev`
+e2e-sdk: build
+	@if ! command -v node >/dev/null 2>&1; then \
+		if [ "$$CI" = "true" ]; then echo "e2e-sdk: node is required (CI=true) but not installed" >&2; exit 1; fi; \
+		echo "e2e-sdk: node is not installed; skipping the SDK conformance suite"; exit 0; \
+	fi; \
+	cd e2e/sdk && npm ci --no-audit --no-fund && DREAM_BIN=$(CURDIR)/$(BIN) npm test
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools
@@ -44,4 +53,4 @@ $(STRIPE_MOCK):
 	$(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 clean:
-	rm -rf bin
+	rm -rf bin e2e/sdk/node_modules

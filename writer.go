@@ -147,6 +147,9 @@ type CreateCustomer struct {
 	LastName      string `json:"lastName,omitempty"`
 	// Plan is the assigned plan, "" for none.
 	Plan string `json:"plan,omitempty"`
+	// CreatedAt is when the identity provider created the end user, so
+	// that every answer about the customer gives the same time.
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // AssignPlan gives an end user a plan.

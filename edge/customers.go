@@ -21,6 +21,15 @@ type customerJSON struct {
 	CreatedAt      int64   `json:"createdAt"`
 }
 
+// createdCustomerJSON is a customer as its creation answers: names not
+// given are left out rather than null, as the original server did and the
+// SDK's types expect.
+type createdCustomerJSON struct {
+	customerJSON
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+}
+
 // errCustomerNotFound is the answer for a customer that is not the
 // project's, whether it exists elsewhere or not at all.
 var errCustomerNotFound = dream.Errorf(dream.KindNotFound, "Not found",
@@ -149,6 +158,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 	}
 	err = s.writer.CreateCustomer(ctx, dream.CreateCustomer{
 		EnvironmentID: env.ID, UserID: identity.ID, Email: body.Email, FirstName: body.FirstName, LastName: body.LastName, Plan: plan,
+		CreatedAt: identity.CreatedAt,
 	})
 	if err != nil {
 		if undo := s.identity.DeleteUser(ctx, env.Mode, identity.ID); undo != nil {
@@ -159,7 +169,9 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 	}
 	c := customer{id: identity.ID, email: body.Email, firstName: body.FirstName, lastName: body.LastName, createdAt: identity.CreatedAt,
 		plan: dream.ResolvePlan(tiers, dream.PlanSources{AssignedPlan: plan})}
-	writeJSON(w, http.StatusCreated, map[string]any{"success": true, "customer": c.json(env)})
+	j := c.json(env)
+	writeJSON(w, http.StatusCreated, map[string]any{"success": true,
+		"customer": createdCustomerJSON{customerJSON: j, FirstName: j.FirstName, LastName: j.LastName}})
 	return nil
 }
 

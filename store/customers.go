@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -59,10 +60,11 @@ func (tx *Tx) CreateCustomer(ctx context.Context, w dream.CreateCustomer, now ti
 	}
 	_, err = tx.tx.ExecContext(ctx, `INSERT INTO end_users (environment_id, user_id, email, first_name, last_name, plan,
 			created_at, updated_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 		ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
 			last_name = excluded.last_name, plan = excluded.plan, updated_at = excluded.updated_at`,
-		w.EnvironmentID, w.UserID, w.Email, nullString(w.FirstName), nullString(w.LastName), nullString(w.Plan), now.UnixMilli())
+		w.EnvironmentID, w.UserID, w.Email, nullString(w.FirstName), nullString(w.LastName), nullString(w.Plan),
+		cmp.Or(w.CreatedAt, now).UnixMilli(), now.UnixMilli())
 	if isConstraint(err) {
 		return dream.Errorf(dream.KindNotFound, "Not found", "environment %d not found", w.EnvironmentID)
 	}
