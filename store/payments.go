@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,13 +214,16 @@ func (tx *Tx) RecordOrder(ctx context.Context, envID int64, o dream.Order) (bool
 // price by quantity, never below zero. Products without inventory are
 // unlimited and unchanged.
 func (tx *Tx) TakeInventory(ctx context.Context, envID int64, priceID string, quantity int64, now time.Time) error {
-	_, err := tx.tx.ExecContext(ctx, `UPDATE tiers SET inventory = max(inventory - ?, 0), updated_at = ?
+	res, err := tx.tx.ExecContext(ctx, `UPDATE tiers SET inventory = max(inventory - ?, 0), updated_at = ?
 		WHERE environment_id = ? AND stripe_price_id = ? AND inventory IS NOT NULL`,
 		quantity, now.UnixMilli(), envID, priceID)
 	if err != nil {
 		return fmt.Errorf("take inventory: %w", err)
 	}
-	return nil
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return tx.LogChange(ctx, ChangeTiers, strconv.FormatInt(envID, 10), now)
 }
 
 // WebhookEventSeen reports whether an event id has been recorded.

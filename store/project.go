@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -176,6 +177,10 @@ func (tx *Tx) CreateProject(ctx context.Context, w dream.CreateProject, now time
 		if err := tx.insertSecretKey(ctx, envID, env.SecretKeyHash, now); err != nil {
 			return err
 		}
+		// Nodes may have cached the key as unknown.
+		if err := tx.LogChange(ctx, ChangeEnvironment, env.PublishableKey, now); err != nil {
+			return err
+		}
 		for _, t := range env.Tiers {
 			if err := tx.insertTier(ctx, envID, t, now); err != nil {
 				return err
@@ -211,5 +216,8 @@ func (tx *Tx) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey, now 
 	if isConstraint(err) {
 		return dream.Errorf(dream.KindNotFound, "Not found", "environment %d not found", w.EnvironmentID)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return tx.LogChange(ctx, ChangeSecretKeys, strconv.FormatInt(w.EnvironmentID, 10), now)
 }

@@ -77,6 +77,12 @@ func dsn(path string, params ...string) string {
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
 
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
 // Close closes every connection.
 func (db *DB) Close() error {
 	var errs []error
@@ -138,6 +144,28 @@ func (tx *Tx) Rollback() error {
 		return err
 	}
 	return nil
+}
+
+// Savepoint begins a nested part of the transaction that can be undone on
+// its own: the primary applies many writes in one transaction and one
+// write's failure must not undo the others.
+func (tx *Tx) Savepoint(ctx context.Context) error {
+	_, err := tx.tx.ExecContext(ctx, `SAVEPOINT write`)
+	return err
+}
+
+// RollbackToSavepoint undoes the part since Savepoint and ends it.
+func (tx *Tx) RollbackToSavepoint(ctx context.Context) error {
+	if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT write`); err != nil {
+		return err
+	}
+	return tx.ReleaseSavepoint(ctx)
+}
+
+// ReleaseSavepoint keeps the part since Savepoint.
+func (tx *Tx) ReleaseSavepoint(ctx context.Context) error {
+	_, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT write`)
+	return err
 }
 
 // queryer is what read queries need; both the read pool and a write

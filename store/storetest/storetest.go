@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/store"
@@ -40,6 +41,27 @@ func Exec(tb testing.TB, db *store.DB, query string, args ...any) {
 	if _, err := raw.Exec(query, args...); err != nil {
 		tb.Fatalf("%s: %v", query, err)
 	}
+}
+
+// SetPlatformSubscription gives a platform a subscription state, as the
+// platform billing webhook will, with the change logged for the caches.
+func SetPlatformSubscription(tb testing.TB, db *store.DB, platformID string, status dream.SubscriptionStatus, endedAt time.Time) {
+	tb.Helper()
+	var ended any
+	if !endedAt.IsZero() {
+		ended = endedAt.UnixMilli()
+	}
+	Exec(tb, db, `UPDATE platforms SET subscription_status = ?, subscription_ended_at = ? WHERE id = ?`, status, ended, platformID)
+	Exec(tb, db, `INSERT INTO changes (kind, key, created_at) VALUES (?, ?, 0)`, store.ChangePlatform, platformID)
+}
+
+// SetRateLimit sets a project's per-user rate limit (nil for the server's
+// default), with the change logged for the caches.
+func SetRateLimit(tb testing.TB, db *store.DB, projectID string, perMinute *int) {
+	tb.Helper()
+	Exec(tb, db, `UPDATE projects SET rate_limit_per_minute = ? WHERE id = ?`, perMinute, projectID)
+	Exec(tb, db, `INSERT INTO changes (kind, key, created_at)
+		SELECT ?, publishable_key, 0 FROM environments WHERE project_id = ?`, store.ChangeEnvironment, projectID)
 }
 
 // Keys are the plaintext keys of one environment of a test project.

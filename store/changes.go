@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// ChangeKind names what a change invalidates in the nodes' caches.
+type ChangeKind string
+
+// The kinds of change.
+const (
+	// ChangeEnvironment: the environment of a publishable key (Key) was
+	// created, changed or deleted.
+	ChangeEnvironment ChangeKind = "environment"
+	// ChangeSecretKeys: the secret keys of an environment (Key, its id)
+	// changed.
+	ChangeSecretKeys ChangeKind = "secret_keys"
+	// ChangeTiers: the catalogue of an environment (Key, its id) changed,
+	// stock included.
+	ChangeTiers ChangeKind = "tiers"
+	// ChangePlatform: a platform's subscription (Key, its id) changed.
+	ChangePlatform ChangeKind = "platform"
+)
+
+// Change is an entry of the change log.
+type Change struct {
+	ID   int64
+	Kind ChangeKind
+	Key  string
+}
+
+// LogChange appends to the change log in the transaction of the write
+// that made the change.
+func (tx *Tx) LogChange(ctx context.Context, kind ChangeKind, key string, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO changes (kind, key, created_at) VALUES (?, ?, ?)`, kind, key, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("log change: %w", err)
+	}
+	return nil
+}
+
+// ChangesSince returns the changes after id, oldest first.
+func (db *DB) ChangesSince(ctx context.Context, id int64) ([]Change, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	defer rows.Close()
+	var changes []Change
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.ID, &c.Kind, &c.Key); err != nil {
+			return nil, fmt.Errorf("changes: %w", err)
+		}
+		changes = append(changes, c)
+	}
+	return changes, rows.Err()
+}
+
+// LastChange is the id of the newest change, 0 for none.
+func (db *DB) LastChange(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(id) FROM changes`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("last change: %w", err)
+	}
+	return id.Int64, nil
+}
+
+// WatchDataVersion calls onChange every time the database changed, looking
+// every interval, until ctx is done. It asks SQLite's data_version, which
+// moves when another connection or a LiteFS replication commits, so an idle
+// node costs one cheap pragma per interval.
+func (db *DB) WatchDataVersion(ctx context.Context, interval time.Duration, onChange func()) error {
+	conn, err := db.read.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	version := func() (int64, error) {
+		var v int64
+		err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		return v, err
+	}
+	seen, err := version()
+	if err != nil {
+		return err
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		v, err := version()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if v != seen {
+			seen = v
+			onChange()
+		}
+	}
+}
+
+// Prune deletes change log entries and applied write records older than
+// the given ages, which no node or retry can still need.
+func (tx *Tx) Prune(ctx context.Context, now time.Time, changesAge, writesAge time.Duration) error {
+	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM changes WHERE created_at < ?`, now.Add(-changesAge).UnixMilli()); err != nil {
+		return fmt.Errorf("prune changes: %w", err)
+	}
+	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM applied_writes WHERE applied_at < ?`, now.Add(-writesAge).UnixMilli()); err != nil {
+		return fmt.Errorf("prune applied writes: %w", err)
+	}
+	return nil
+}
