@@ -16,7 +16,7 @@ func (p *Primary) ConnectPaymentAccount(ctx context.Context, w dream.ConnectPaym
 	if w.PlatformID == "" || w.AccountID == "" || !w.Mode.Valid() {
 		return dream.Errorf(dream.KindInvalid, "Invalid account", "a payment account needs a platform, a mode and an account id")
 	}
-	_, err := apply(ctx, p, w.WriteID, func(tx *store.Tx, now time.Time) (noResult, error) {
+	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
 		return noResult{}, tx.ConnectPaymentAccount(ctx, w, now)
 	})
 	return err
@@ -28,36 +28,28 @@ func (p *Primary) ConnectPaymentAccount(ctx context.Context, w dream.ConnectPaym
 // read, is recorded as ignored and answered like any other: retrying it
 // would never help.
 func (p *Primary) ApplyPaymentEvent(ctx context.Context, w dream.ApplyPaymentEvent) (dream.PaymentEventOutcome, error) {
-	var outcome dream.PaymentEventOutcome
 	if w.Event.ID == "" || w.Event.Type == "" {
-		return outcome, dream.Errorf(dream.KindInvalid, "Invalid event", "an event needs an id and a type")
+		return dream.PaymentEventOutcome{}, dream.Errorf(dream.KindInvalid, "Invalid event", "an event needs an id and a type")
 	}
-	tx, err := p.db.Begin(ctx)
-	if err != nil {
-		return outcome, err
-	}
-	defer tx.Rollback()
-	seen, err := tx.WebhookEventSeen(ctx, w.Event.ID)
-	if err != nil || seen {
-		return dream.PaymentEventOutcome{Result: dream.EventDuplicate}, err
-	}
-	now := p.now()
-	a := &eventApplication{tx: tx, event: &w.Event, lineItems: w.LineItems, now: now}
-	outcome.Result = dream.EventIgnored
-	if handle, ok := eventHandlers[w.Event.Type]; ok {
-		processed, err := handle(ctx, a)
-		if err != nil {
-			return outcome, err
+	return apply(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (dream.PaymentEventOutcome, error) {
+		seen, err := tx.WebhookEventSeen(ctx, w.Event.ID)
+		if err != nil || seen {
+			return dream.PaymentEventOutcome{Result: dream.EventDuplicate}, err
 		}
-		if processed {
-			outcome.Result = dream.EventProcessed
+		a := &eventApplication{tx: tx, event: &w.Event, lineItems: w.LineItems, now: now}
+		outcome := dream.PaymentEventOutcome{Result: dream.EventIgnored}
+		if handle, ok := eventHandlers[w.Event.Type]; ok {
+			processed, err := handle(ctx, a)
+			if err != nil {
+				return outcome, err
+			}
+			if processed {
+				outcome.Result = dream.EventProcessed
+			}
 		}
-	}
-	outcome.PlanChanges = a.planChanges
-	if err := tx.RecordWebhookEvent(ctx, w.Event, a.envID, outcome.Result, now); err != nil {
-		return outcome, err
-	}
-	return outcome, tx.Commit()
+		outcome.PlanChanges = a.planChanges
+		return outcome, tx.RecordWebhookEvent(ctx, w.Event, a.envID, outcome.Result, now)
+	})
 }
 
 // eventApplication is one event being applied, with what applying it

@@ -24,15 +24,17 @@ type payments struct {
 	shop  storetest.Project
 	other storetest.Project
 	seq   int
+	now   func() time.Time
 }
 
 func newPayments(t *testing.T) *payments {
 	t.Helper()
 	db := storetest.Open(t)
-	p := primary.New(db, func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) })
+	now := func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) }
+	p := primary.New(db, now)
 	platform := storetest.Platform(t, p)
 	three, unlimited := int64(3), (*int64)(nil)
-	f := &payments{t: t, p: p, db: db,
+	f := &payments{t: t, p: p, db: db, now: now,
 		saas: storetest.CreateProject(t, db, p, platform, dream.ProjectSaaS, storetest.SaaSTiers()),
 		shop: storetest.CreateProject(t, db, p, platform, dream.ProjectStore, []dream.Tier{
 			{Slug: "mug", DisplayName: "Mug", BillingMode: dream.BillingOneOff, PriceCents: 1200, Inventory: &three, StripePriceID: "price_mug"},
@@ -82,7 +84,7 @@ func (f *payments) usage(env int64, user string) dream.Usage {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return dream.UsageAt(tiers, user, state, "", time.Now())
+	return dream.UsageAt(tiers, user, state, "", f.now())
 }
 
 func subscription(id, status, price string, cancelAtPeriodEnd bool, pk string) map[string]any {

@@ -1,74 +1,256 @@
 // Package primary is the write side of Dream API. Every change to the
 // database goes through a Primary, the implementation of dream.Writer that
 // runs on the node holding the database's write lease: on a single node a
-// local call, on a cluster the target of writes forwarded by replicas.
+// local call, on a cluster the target of writes forwarded by replicas
+// (Router and Handler).
 //
-// Each write runs in one SQLite transaction. A write that carries a write id
-// records its outcome in the same transaction, so applying the id again
-// answers with that outcome instead of changing anything twice. A write that
-// fails, refusals included, rolls back entirely: nothing is half-written and
-// nothing is recorded, so a retry decides afresh.
+// Writes are applied by one goroutine in shared transactions (group
+// commit): while one transaction commits, the writes that arrive queue up
+// and go into the next. A transaction commit costs milliseconds on LiteFS,
+// so one per write would cap the node at a few hundred writes a second.
+// Each write runs in its own savepoint, so one write's failure undoes that
+// write only. A write that carries a write id records its outcome with its
+// effects, so applying the id again answers with that outcome instead of
+// changing anything twice. A write that fails, refusals included, leaves
+// nothing behind and records nothing, so a retry decides afresh.
 package primary
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/store"
 )
 
+// maxBatch bounds the writes one transaction applies, so that a flood of
+// writes still commits, and answers, regularly.
+const maxBatch = 1000
+
 // Primary applies writes to the database.
 type Primary struct {
-	db  *store.DB
-	now func() time.Time
+	db    *store.DB
+	now   func() time.Time
+	queue chan *pendingWrite
+	// mu guards closed: writes queue under the read lock, Close takes the
+	// write lock, so no write is queued once the writer goroutine may stop.
+	mu     sync.RWMutex
+	closed bool
+	// closing is closed by Close; the writer goroutine then finishes the
+	// writes queued and stops.
+	closing chan struct{}
+	wg      sync.WaitGroup
 }
 
 var _ dream.Writer = (*Primary)(nil)
 
-// New returns a Primary writing to db, with now as its clock.
+// New returns a Primary writing to db, with now as its clock, and starts its
+// writer goroutine. Close stops it.
 func New(db *store.DB, now func() time.Time) *Primary {
-	return &Primary{db: db, now: now}
+	p := &Primary{db: db, now: now, queue: make(chan *pendingWrite, maxBatch), closing: make(chan struct{})}
+	p.wg.Add(1)
+	go p.run()
+	return p
 }
 
-// apply runs fn in a write transaction as the write writeID ("" for a write
-// without one) and commits its effects with the record of its outcome. A
-// write id seen before answers with its recorded outcome and runs nothing.
-func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(tx *store.Tx, now time.Time) (T, error)) (T, error) {
+// Close stops the writer goroutine once the writes queued are applied.
+// Writes after Close fail.
+func (p *Primary) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.closing)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
+}
+
+// errClosed is the answer to a write after Close.
+var errClosed = &dream.Error{Kind: dream.KindUnavailable, Code: "primary_unavailable", Message: "The primary is shutting down; try again"}
+
+// pendingWrite is a write waiting for the writer goroutine.
+type pendingWrite struct {
+	ctx     context.Context
+	writeID string
+	apply   func(ctx context.Context, tx *store.Tx, now time.Time) (any, error)
+	done    chan writeOutcome
+}
+
+// writeOutcome is what became of a write: its result, or the outcome
+// recorded when its write id was applied before, or an error.
+type writeOutcome struct {
+	result   any
+	recorded []byte
+	err      error
+}
+
+// apply runs fn as the write writeID ("" for a write without one) in the
+// writer goroutine's next transaction and returns its result once that
+// transaction has committed. fn gets a context that keeps the caller's
+// values but not its cancellation: a statement interrupted halfway could
+// take the whole shared transaction down with it.
+func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx context.Context, tx *store.Tx, now time.Time) (T, error)) (T, error) {
 	var result T
+	w := &pendingWrite{ctx: ctx, writeID: writeID, done: make(chan writeOutcome, 1),
+		apply: func(ctx context.Context, tx *store.Tx, now time.Time) (any, error) { return fn(ctx, tx, now) }}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return result, errClosed
+	}
+	p.queue <- w
+	p.mu.RUnlock()
+	// Once queued, the write is waited for even if ctx ends: it may commit,
+	// and the caller must not believe it failed when it did not.
+	o := <-w.done
+	switch {
+	case o.err != nil:
+		if r, ok := o.result.(T); ok {
+			result = r
+		}
+		return result, o.err
+	case o.recorded != nil:
+		if err := json.Unmarshal(o.recorded, &result); err != nil {
+			return result, fmt.Errorf("write %s: decoding recorded outcome: %w", writeID, err)
+		}
+		return result, nil
+	}
+	return o.result.(T), nil
+}
+
+// run is the writer goroutine: it takes the writes queued, up to maxBatch,
+// and applies them in one transaction, until Close.
+func (p *Primary) run() {
+	defer p.wg.Done()
+	for {
+		var first *pendingWrite
+		select {
+		case first = <-p.queue:
+		case <-p.closing:
+			// Writes queued before Close are still applied.
+			for {
+				select {
+				case w := <-p.queue:
+					p.commit([]*pendingWrite{w})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pendingWrite{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case w := <-p.queue:
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		p.commit(batch)
+	}
+}
+
+// commit applies a batch of writes in one transaction and answers each.
+func (p *Primary) commit(batch []*pendingWrite) {
+	outcomes := make([]writeOutcome, len(batch))
+	answer := func() {
+		for i, w := range batch {
+			w.done <- outcomes[i]
+		}
+	}
+	defer answer()
+	fail := func(err error) {
+		for i := range outcomes {
+			outcomes[i] = writeOutcome{err: err}
+		}
+	}
+	ctx := context.Background()
 	tx, err := p.db.Begin(ctx)
 	if err != nil {
-		return result, err
+		fail(err)
+		return
 	}
 	defer tx.Rollback()
-	if writeID != "" {
-		recorded, ok, err := tx.AppliedWrite(ctx, writeID)
+	now := p.now()
+	for i, w := range batch {
+		if err := w.ctx.Err(); err != nil {
+			// Given up on before its turn: never applied.
+			outcomes[i] = writeOutcome{err: err}
+			continue
+		}
+		outcomes[i] = p.applyOne(context.WithoutCancel(w.ctx), tx, w, now)
+	}
+	if err := tx.Commit(); err != nil {
+		// Nothing of the batch is applied: every write fails, and their
+		// write ids were not recorded, so retries are safe.
+		fail(fmt.Errorf("committing %d writes: %w", len(batch), err))
+	}
+}
+
+// applyOne applies one write in its own savepoint of the batch's
+// transaction.
+func (p *Primary) applyOne(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time) writeOutcome {
+	if err := tx.Savepoint(ctx); err != nil {
+		return writeOutcome{err: err}
+	}
+	o := p.applyInSavepoint(ctx, tx, w, now)
+	if o.err != nil {
+		if err := tx.RollbackToSavepoint(ctx); err != nil {
+			o.err = errors.Join(o.err, err)
+		}
+		return o
+	}
+	if err := tx.ReleaseSavepoint(ctx); err != nil {
+		return writeOutcome{err: err}
+	}
+	return o
+}
+
+func (p *Primary) applyInSavepoint(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time) writeOutcome {
+	if w.writeID != "" {
+		recorded, ok, err := tx.AppliedWrite(ctx, w.writeID)
 		if err != nil {
-			return result, err
+			return writeOutcome{err: err}
 		}
 		if ok {
-			if err := json.Unmarshal(recorded, &result); err != nil {
-				return result, fmt.Errorf("write %s: decoding recorded outcome: %w", writeID, err)
-			}
-			return result, nil
+			return writeOutcome{recorded: recorded}
 		}
 	}
-	now := p.now()
-	if result, err = fn(tx, now); err != nil {
-		return result, err
+	result, err := w.apply(ctx, tx, now)
+	if err != nil {
+		return writeOutcome{result: result, err: err}
 	}
-	if writeID != "" {
+	if w.writeID != "" {
 		outcome, err := json.Marshal(result)
 		if err != nil {
-			return result, err
+			return writeOutcome{err: err}
 		}
-		if err := tx.RecordWrite(ctx, writeID, outcome, now); err != nil {
-			return result, err
+		if err := tx.RecordWrite(ctx, w.writeID, outcome, now); err != nil {
+			return writeOutcome{err: err}
 		}
 	}
-	return result, tx.Commit()
+	return writeOutcome{result: result}
+}
+
+// Ages past which Prune deletes bookkeeping: change log entries every node
+// has read long since, and write ids no retry will come for.
+const (
+	changesRetention = time.Hour
+	writesRetention  = 24 * time.Hour
+)
+
+// Prune deletes old change log entries and applied-write records.
+func (p *Primary) Prune(ctx context.Context) error {
+	_, err := apply(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
+		return noResult{}, tx.Prune(ctx, now, changesRetention, writesRetention)
+	})
+	return err
 }
 
 // TrackUsage implements dream.Writer. The plan is resolved and the unit
@@ -79,7 +261,7 @@ func (p *Primary) TrackUsage(ctx context.Context, w dream.TrackUsage) (dream.Usa
 	if w.UserID == "" {
 		return dream.Usage{}, dream.Errorf(dream.KindInvalid, "Invalid usage", "an end user id is required")
 	}
-	return apply(ctx, p, w.WriteID, func(tx *store.Tx, now time.Time) (dream.Usage, error) {
+	return apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (dream.Usage, error) {
 		if err := tx.RegisterEndUser(ctx, w.EnvironmentID, w.UserID, w.Email, now); err != nil {
 			return dream.Usage{}, err
 		}
@@ -116,7 +298,7 @@ func (p *Primary) CreatePlatform(ctx context.Context, w dream.CreatePlatform) er
 	if w.ID == "" || w.Owner == "" {
 		return dream.Errorf(dream.KindInvalid, "Invalid platform", "a platform needs an id and an owner")
 	}
-	_, err := apply(ctx, p, w.WriteID, func(tx *store.Tx, now time.Time) (noResult, error) {
+	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
 		return noResult{}, tx.CreatePlatform(ctx, w, now)
 	})
 	return err
@@ -127,7 +309,7 @@ func (p *Primary) CreateProject(ctx context.Context, w dream.CreateProject) erro
 	if err := validateProject(w); err != nil {
 		return err
 	}
-	_, err := apply(ctx, p, w.WriteID, func(tx *store.Tx, now time.Time) (noResult, error) {
+	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
 		return noResult{}, tx.CreateProject(ctx, w, now)
 	})
 	return err
@@ -167,7 +349,7 @@ func validateProject(w dream.CreateProject) error {
 
 // RotateSecretKey implements dream.Writer.
 func (p *Primary) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey) error {
-	_, err := apply(ctx, p, w.WriteID, func(tx *store.Tx, now time.Time) (noResult, error) {
+	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
 		return noResult{}, tx.RotateSecretKey(ctx, w, now)
 	})
 	return err

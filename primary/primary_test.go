@@ -3,6 +3,7 @@ package primary_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -233,5 +234,64 @@ func TestPrimary_RotateSecretKey(t *testing.T) {
 	fresh, _ := db.SecretKey(ctx, dream.HashSecretKey(sk))
 	if fresh == nil || !fresh.ValidAt(now) || fresh.Environment.ID != proj.Live.EnvironmentID {
 		t.Fatalf("new key: %+v", fresh)
+	}
+}
+
+// TestPrimary_GroupCommit sends many writes at once, some of which fail:
+// they share transactions, and a failing write undoes only itself.
+func TestPrimary_GroupCommit(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := dream.TrackUsage{EnvironmentID: env, UserID: fmt.Sprintf("user_%d", i%10)}
+			if i%7 == 0 {
+				w.EnvironmentID = 9999 // fails: no such environment
+			}
+			_, errs[i] = p.TrackUsage(ctx, w)
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		switch {
+		case i%7 == 0 && dream.ErrorKind(err) != dream.KindNotFound:
+			t.Fatalf("write %d to no environment: %v", i, err)
+		case i%7 == 0:
+			failed++
+		case err != nil:
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	var total int64
+	for u := 0; u < 10; u++ {
+		state, _ := db.UserState(ctx, env, fmt.Sprintf("user_%d", u))
+		total += state.Counter.Count
+	}
+	if total != int64(n-failed) {
+		t.Fatalf("counted %d units, want %d", total, n-failed)
+	}
+}
+
+func TestPrimary_CanceledBeforeItsTurn(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := p.TrackUsage(canceled, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u"); state.Counter != nil {
+		t.Fatal("a write given up on was applied")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); dream.ErrorKind(err) != dream.KindUnavailable {
+		t.Fatalf("after Close: %v", err)
 	}
 }

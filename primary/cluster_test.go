@@ -1,0 +1,252 @@
+package primary_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/store"
+)
+
+// fakeCluster is a LiteFS cluster as one node sees it.
+type fakeCluster struct {
+	primary  bool
+	host     string
+	position atomic.Uint64
+	// waited is the last position a replica waited for; behind makes the
+	// wait time out.
+	mu     sync.Mutex
+	waited store.Position
+	behind bool
+}
+
+func (c *fakeCluster) Primary() (bool, string, error) { return c.primary, c.host, nil }
+
+func (c *fakeCluster) Position() (store.Position, error) {
+	return store.Position(c.position.Add(1)), nil
+}
+
+func (c *fakeCluster) WaitPosition(ctx context.Context, p store.Position) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waited = p
+	if c.behind {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// forwarding is a replica's Router whose writes go over HTTP to a primary
+// Handler; both use one database, which stands for the replicated copy.
+type forwarding struct {
+	*payments
+	router   *primary.Router
+	replica  *fakeCluster
+	primary  *fakeCluster
+	server   *httptest.Server
+	requests atomic.Int64
+	// fail answers the next requests with 503 after applying them, as a
+	// connection lost between the primary's commit and its answer.
+	failAfterApplying atomic.Int64
+}
+
+func newForwarding(t *testing.T, secret string) *forwarding {
+	f := &forwarding{payments: newPayments(t), primary: &fakeCluster{primary: true}}
+	handler := primary.NewHandler(f.p, f.primary, "cluster-secret", time.Now, quiet)
+	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.requests.Add(1)
+		if f.failAfterApplying.Load() > 0 {
+			f.failAfterApplying.Add(-1)
+			handler.ServeHTTP(httptest.NewRecorder(), r)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"primary_unavailable","kind":9}`)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.server.Close)
+	f.replica = &fakeCluster{host: strings.TrimPrefix(f.server.URL, "http://")}
+	client := primary.NewClient(f.replica, secret, "1", time.Now, quiet)
+	f.router = primary.NewRouter(primary.New(f.db, f.now), f.replica, client)
+	return f
+}
+
+func TestRouter_Forwards(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	env := f.saas.Test.EnvironmentID
+	u, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_1", TokenPlan: "pro"})
+	if err != nil || u.Count != 1 || u.Plan != "pro" || u.Limit != 10000 {
+		t.Fatalf("forwarded track: %+v, %v", u, err)
+	}
+	if f.requests.Load() != 1 || f.replica.waited == 0 {
+		t.Fatalf("requests %d, waited for position %d", f.requests.Load(), f.replica.waited)
+	}
+
+	// Every write crosses the wire and keeps its result and its errors.
+	if err := f.router.AssignPlan(ctx, dream.AssignPlan{EnvironmentID: env, UserID: "user_1", Plan: "free"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.router.CreateCustomer(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_2", Email: "a@example.com", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	err = f.router.CreateCustomer(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_3", Email: "A@example.com"})
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Kind != dream.KindConflict || e.Code != "Customer already exists" {
+		t.Fatalf("conflict across the wire: %v", err)
+	}
+	if deleted, err := f.router.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_2"}); err != nil || !deleted {
+		t.Fatalf("delete: %v, %v", deleted, err)
+	}
+	out, err := f.router.ApplyPaymentEvent(ctx, dream.ApplyPaymentEvent{Event: f.event("customer.subscription.created", 1,
+		subscription("sub_1", "active", "price_enterprise", false, f.saas.Test.PublishableKey))})
+	if err != nil || out.Result != dream.EventProcessed || len(out.PlanChanges) != 1 {
+		t.Fatalf("payment event: %+v, %v", out, err)
+	}
+	if err := f.router.PutAsset(ctx, dream.PutAsset{Asset: dream.Asset{Key: "k", PlatformID: f.saas.PlatformID, ContentType: "image/png", Data: []byte{1}, CreatedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	_, hash := dream.NewSecretKey(dream.ModeTest)
+	if err := f.router.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: env, NewHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.router.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: f.saas.PlatformID, Mode: dream.ModeLive, AccountID: "acct_2"}); err != nil {
+		t.Fatal(err)
+	}
+	platform := dream.NewID("plt_")
+	if err := f.router.CreatePlatform(ctx, dream.CreatePlatform{ID: platform, Owner: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	_, projectHash := dream.NewSecretKey(dream.ModeTest)
+	if err := f.router.CreateProject(ctx, dream.CreateProject{ID: dream.NewID("prj_"), PlatformID: platform, Name: "P", Type: dream.ProjectSaaS,
+		Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: dream.NewPublishableKey(dream.ModeTest), SecretKeyHash: projectHash}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A refusal keeps its fields.
+	for i := 0; i < 100; i++ {
+		f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
+	}
+	_, err = f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
+	if !errors.As(err, &e) || e.Code != "Tier limit reached" || e.Fields["usageCount"] != 100.0 || e.Fields["limit"] != 100.0 {
+		t.Fatalf("limit across the wire: %#v", err)
+	}
+}
+
+// TestRouter_RetryAppliesOnce loses the primary's answer after it applied
+// a write: the replica retries with the same write id and the unit is
+// counted once.
+func TestRouter_RetryAppliesOnce(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	env := f.saas.Test.EnvironmentID
+	f.failAfterApplying.Store(2)
+	u, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_1"})
+	if err != nil || u.Count != 1 {
+		t.Fatalf("after two lost answers: %+v, %v", u, err)
+	}
+	if f.requests.Load() != 3 {
+		t.Fatalf("%d requests, want 3", f.requests.Load())
+	}
+	if got := f.usage(env, "user_1").Count; got != 1 {
+		t.Fatalf("applied %d times", got)
+	}
+}
+
+func TestRouter_PrimaryUnavailable(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	f.failAfterApplying.Store(10)
+	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Kind != dream.KindUnavailable || e.Code != "primary_unavailable" || e.Fields["retryAfter"] != 1 {
+		t.Fatalf("got %#v", err)
+	}
+	f.server.Close()
+	if _, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); dream.ErrorKind(err) != dream.KindUnavailable {
+		t.Fatalf("primary down: %v", err)
+	}
+}
+
+func TestRouter_ReplicaBehind(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	f.replica.behind = true
+	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	if dream.ErrorKind(err) != dream.KindTimeout {
+		t.Fatalf("got %v", err)
+	}
+	// The write itself was applied.
+	if got := f.usage(f.saas.Test.EnvironmentID, "user_1").Count; got != 1 {
+		t.Fatalf("count %d", got)
+	}
+}
+
+func TestRouter_WrongSecret(t *testing.T) {
+	f := newForwarding(t, "another-secret")
+	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	if err == nil || dream.ErrorKind(err) != dream.KindInternal || !strings.Contains(err.Error(), "DREAM_CLUSTER_SECRET") {
+		t.Fatalf("got %v", err)
+	}
+	if got := f.usage(f.saas.Test.EnvironmentID, "user_1").Count; got != 0 {
+		t.Fatal("an unsigned write was applied")
+	}
+}
+
+func TestRouter_LocalOnPrimary(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	f.replica.primary = true
+	if _, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.requests.Load() != 0 {
+		t.Fatal("the primary forwarded a write to itself")
+	}
+}
+
+func TestHandler_Refuses(t *testing.T) {
+	f := newForwarding(t, "cluster-secret")
+	post := func(path, at, signature, body string) int {
+		req, _ := http.NewRequest("POST", f.server.URL+path, strings.NewReader(body))
+		req.Header.Set("X-Dream-Time", at)
+		req.Header.Set("X-Dream-Signature", signature)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	now := func(d time.Duration) string { return strconvMillis(time.Now().Add(d)) }
+	if status := post(primary.WritesPath+"TrackUsage", now(0), "00", `{}`); status != http.StatusUnauthorized {
+		t.Fatalf("bad signature: %d", status)
+	}
+	body := `{"environmentId":1,"userId":"u"}`
+	stale := now(-time.Minute)
+	if status := post(primary.WritesPath+"TrackUsage", stale, signForTest("POST", primary.WritesPath+"TrackUsage", stale, body), body); status != http.StatusUnauthorized {
+		t.Fatalf("replayed after the window: %d", status)
+	}
+	fresh := now(0)
+	if status := post(primary.WritesPath+"Nothing", fresh, signForTest("POST", primary.WritesPath+"Nothing", fresh, body), body); status != http.StatusNotFound {
+		t.Fatalf("unknown write: %d", status)
+	}
+	f.primary.primary = false
+	if status := post(primary.WritesPath+"TrackUsage", fresh, signForTest("POST", primary.WritesPath+"TrackUsage", fresh, body), body); status != http.StatusServiceUnavailable {
+		t.Fatalf("a node that lost the lease: %d", status)
+	}
+}
+
+func signForTest(method, path, at, body string) string {
+	return primary.Sign([]byte("cluster-secret"), method, path, at, []byte(body))
+}
+
+func strconvMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
