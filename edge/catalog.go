@@ -63,7 +63,7 @@ func features(t *dream.Tier) []string {
 // handleTiers lists the catalogue, subscription tiers and products alike:
 // GET /api/tiers.
 func (s *Server) handleTiers(w http.ResponseWriter, r *http.Request, req *request) error {
-	tiers, err := s.db.Tiers(r.Context(), req.scope.ID)
+	tiers, err := s.tiers(r.Context(), req.scope.ID)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Server) handleTiers(w http.ResponseWriter, r *http.Request, req *reques
 
 // handleProducts lists the one-off products of a store: GET /api/products.
 func (s *Server) handleProducts(w http.ResponseWriter, r *http.Request, req *request) error {
-	tiers, err := s.db.Tiers(r.Context(), req.scope.ID)
+	tiers, err := s.tiers(r.Context(), req.scope.ID)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -35,7 +34,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, 
 		if a == secretOnly {
 			return dream.ErrSecretKeyRequired
 		}
-		env, err := s.publishableKeyEnvironment(ctx, pk)
+		env, err := s.environment(ctx, pk)
 		if err != nil {
 			return err
 		}
@@ -58,15 +57,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, 
 	return nil
 }
 
-// publishableKeyEnvironment returns the environment of a publishable key,
-// nil for a malformed or unknown one.
-func (s *Server) publishableKeyEnvironment(ctx context.Context, pk string) (*dream.Environment, error) {
-	if _, err := dream.ParseKey(dream.PublishableKey, pk); err != nil {
-		return nil, nil
-	}
-	return s.db.EnvironmentByPublishableKey(ctx, pk)
-}
-
 // resolveSecretKey validates a secret key and the X-Publishable-Key
 // override that may come with it. The override must name an environment of
 // the same platform and mode; anything else would let one developer's key
@@ -77,7 +67,7 @@ func (s *Server) resolveSecretKey(ctx context.Context, sk, overridePK string, re
 		return err
 	}
 	hash := dream.HashSecretKey(key.Value)
-	record, err := s.db.SecretKey(ctx, hash)
+	record, err := s.secretKey(ctx, hash)
 	if err != nil {
 		return err
 	}
@@ -88,7 +78,7 @@ func (s *Server) resolveSecretKey(ctx context.Context, sk, overridePK string, re
 	if overridePK == "" || overridePK == record.Environment.PublishableKey {
 		return nil
 	}
-	env, err := s.publishableKeyEnvironment(ctx, overridePK)
+	env, err := s.environment(ctx, overridePK)
 	if err != nil {
 		return err
 	}
@@ -104,14 +94,11 @@ func (s *Server) checkPlatform(ctx context.Context, env *dream.Environment) erro
 	if env.Mode == dream.ModeTest {
 		return nil
 	}
-	p, err := s.db.Platform(ctx, env.Project.PlatformID)
+	sub, err := s.platformSubscription(ctx, env.Project.PlatformID)
 	if err != nil {
 		return err
 	}
-	if p == nil {
-		return fmt.Errorf("environment %d: platform %s missing", env.ID, env.Project.PlatformID)
-	}
-	return dream.CheckPlatformAccess(env.Mode, p.Subscription, s.now())
+	return dream.CheckPlatformAccess(env.Mode, sub, s.now())
 }
 
 // endUserTokenHeaders are where an end-user token may come from, in order.
@@ -131,7 +118,7 @@ func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req
 	if token == "" {
 		return dream.ErrMissingEndUserToken
 	}
-	claims, err := s.tokens.VerifyEndUserToken(r.Context(), req.key.Mode, token)
+	claims, err := s.verifyToken(r.Context(), req.key.Mode, token)
 	if err != nil {
 		return err
 	}
@@ -160,9 +147,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, project dream.Project, userID 
 	if d.Allowed {
 		return nil
 	}
-	retryAfter := max(1, ceilSeconds(d.RetryAfter))
-	h.Set("Retry-After", strconv.Itoa(retryAfter))
-	return dream.RateLimitExceeded(perMinute, retryAfter)
+	return dream.RateLimitExceeded(perMinute, max(1, ceilSeconds(d.RetryAfter)))
 }
 
 // ceilSeconds rounds d up to whole seconds, the unit of rate-limit headers.

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/store/storetest"
@@ -150,7 +151,8 @@ func TestCustomers(t *testing.T) {
 // activatePlatform gives platform A a running subscription, so its live
 // keys work.
 func (h *harness) activatePlatform() {
-	storetest.Exec(h.t, h.db, `UPDATE platforms SET subscription_status = 'active' WHERE id = ?`, h.saas.PlatformID)
+	storetest.SetPlatformSubscription(h.t, h.db, h.saas.PlatformID, dream.StatusActive, time.Time{})
+	h.refresh()
 }
 
 func TestDeleteCustomerCancelsSubscription(t *testing.T) {

@@ -22,7 +22,7 @@ func (s *Server) mountDev(dev DevIdentity) {
 		if body.PublishableKey == "" {
 			return dream.Errorf(dream.KindInvalid, "Missing required field", "publishableKey is required")
 		}
-		env, err := s.publishableKeyEnvironment(r.Context(), body.PublishableKey)
+		env, err := s.environment(r.Context(), body.PublishableKey)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -112,7 +113,20 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	srv := &http.Server{Handler: h.server}
 	go srv.Serve(listener)
 	t.Cleanup(func() { srv.Close() })
+	// The caches follow the database as in production; tests that change
+	// data behind the server's back call refresh to see it at once.
+	watching, stop := context.WithCancel(context.Background())
+	go h.server.Watch(watching)
+	t.Cleanup(stop)
 	return h
+}
+
+// refresh brings the server's caches in step with the database now.
+func (h *harness) refresh() {
+	h.t.Helper()
+	if err := h.server.Refresh(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func (h *harness) clock() time.Time {
@@ -347,6 +361,7 @@ func TestCredentials(t *testing.T) {
 		if err := p.RotateSecretKey(context.Background(), dream.RotateSecretKey{EnvironmentID: h.saas.Test.EnvironmentID, NewHash: hash}); err != nil {
 			t.Fatal(err)
 		}
+		h.refresh()
 		expectError(t, h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Test.SecretKey), 401, "Invalid API key", "")
 		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+sk); res.status != 200 {
 			t.Fatalf("new key: %d %s", res.status, res.raw)
@@ -385,13 +400,13 @@ func TestSecretKeyOverride(t *testing.T) {
 
 func TestPlatformGate(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	setPlatform := func(status string, endedAgo time.Duration) {
-		var ended any
+	setPlatform := func(status dream.SubscriptionStatus, endedAgo time.Duration) {
+		var ended time.Time
 		if endedAgo > 0 {
-			ended = h.clock().Add(-endedAgo).UnixMilli()
+			ended = h.clock().Add(-endedAgo)
 		}
-		storetest.Exec(t, h.db, `UPDATE platforms SET subscription_status = ?, subscription_ended_at = ? WHERE id = ?`,
-			status, ended, h.saas.PlatformID)
+		storetest.SetPlatformSubscription(t, h.db, h.saas.PlatformID, status, ended)
+		h.refresh()
 	}
 	live := func() []response {
 		tok := h.token(h.saas.Live.PublishableKey, "gate@example.com", "")
@@ -403,7 +418,7 @@ func TestPlatformGate(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name     string
-		status   string
+		status   dream.SubscriptionStatus
 		endedAgo time.Duration
 		allowed  bool
 	}{
@@ -642,13 +657,16 @@ func TestRateLimit(t *testing.T) {
 	}
 
 	t.Run("ProjectSetting", func(t *testing.T) {
-		storetest.Exec(t, h.db, `UPDATE projects SET rate_limit_per_minute = 0 WHERE id = ?`, h.saas.ID)
+		zero, fifty := 0, 50
+		storetest.SetRateLimit(t, h.db, h.saas.ID, &zero)
+		h.refresh()
 		for i := 0; i < 10; i++ {
 			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 || res.header.Get("RateLimit-Limit") != "" {
 				t.Fatalf("disabled for the project: %d %v", res.status, res.header)
 			}
 		}
-		storetest.Exec(t, h.db, `UPDATE projects SET rate_limit_per_minute = 50 WHERE id = ?`, h.saas.ID)
+		storetest.SetRateLimit(t, h.db, h.saas.ID, &fifty)
+		h.refresh()
 		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.header.Get("RateLimit-Limit") != "50" {
 			t.Fatalf("project limit: %v", res.header)
 		}
@@ -750,4 +768,54 @@ func TestDevTokens(t *testing.T) {
 		expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"a@b.c"}`), 404, "Not found", "")
 		expectError(t, h.do("GET", "/.well-known/jwks.json", ""), 404, "Not found", "")
 	})
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	if res := h.do("GET", "/healthz", ""); res.status != 200 {
+		t.Fatalf("healthz: %d", res.status)
+	}
+	if res := h.do("GET", "/readyz", ""); res.status != 200 || res.body["status"] != "ready" {
+		t.Fatalf("readyz: %d %s", res.status, res.raw)
+	}
+
+	// A replica whose copy lags is not ready.
+	dir := t.TempDir()
+	db := filepath.Join(dir, "dream.db")
+	os.WriteFile(filepath.Join(dir, ".lag"), []byte("+0000020000\n"), 0o644)
+	lagging := edge.New(edge.Options{DB: h.db, LiteFS: store.DetectLiteFS(db), Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	rec := httptest.NewRecorder()
+	lagging.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "20s behind") {
+		t.Fatalf("lagging replica: %d %s", rec.Code, rec.Body.String())
+	}
+	os.WriteFile(filepath.Join(dir, ".lag"), []byte("+0000000040\n"), 0o644)
+	rec = httptest.NewRecorder()
+	lagging.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("caught-up replica: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestTrackIdempotencyKey(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	pk := h.saas.Test.PublishableKey
+	token := h.token(pk, "retry@example.com", "")
+	track := func(key string) response {
+		return h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token, "Idempotency-Key", key)
+	}
+	first := track("req-1")
+	again := track("req-1")
+	if first.status != 200 || again.raw != first.raw {
+		t.Fatalf("a retry answered differently:\n%s\n%s", first.raw, again.raw)
+	}
+	if res := track("req-2"); res.body["usage"].(map[string]any)["count"] != 2.0 {
+		t.Fatalf("another key: %s", res.raw)
+	}
+	// Keys are per end user: another user's "req-1" is their own.
+	other := h.token(pk, "other@example.com", "")
+	if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", other, "Idempotency-Key", "req-1"); res.body["usage"].(map[string]any)["count"] != 1.0 {
+		t.Fatalf("another user's key: %s", res.raw)
+	}
+	expectError(t, track(strings.Repeat("k", 300)), 400, "Invalid idempotency key", "")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/dream-api/dream"
@@ -49,7 +50,7 @@ var securityHeaders = map[string]string{
 const (
 	corsAllowMethods = "GET, POST, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders = "Content-Type, Authorization, X-Platform-User-Id, X-User-Id, X-User-Plan, X-Env, " +
-		"X-Publishable-Key, X-Clerk-Token, X-User-Token, X-End-User-Token, X-Request-Id"
+		"X-Publishable-Key, X-Clerk-Token, X-User-Token, X-End-User-Token, X-Request-Id, Idempotency-Key"
 	corsExposeHeaders = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id"
 )
 
@@ -163,6 +164,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeErrorBody(w http.ResponseWriter, e *dream.Error) {
+	// An error that says when to try again says it in the header too.
+	switch after := e.Fields["retryAfter"].(type) {
+	case int:
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	case float64:
+		w.Header().Set("Retry-After", strconv.Itoa(int(after)))
+	}
 	body := make(map[string]any, len(e.Fields)+2)
 	for k, v := range e.Fields {
 		body[k] = v

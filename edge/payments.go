@@ -98,7 +98,7 @@ func (s *Server) handleCreateCheckout(w http.ResponseWriter, r *http.Request, re
 		return err
 	}
 	ctx, env := r.Context(), req.key
-	tiers, err := s.db.Tiers(ctx, env.ID)
+	tiers, err := s.tiers(ctx, env.ID)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	if err != nil {
 		return err
 	}
-	tiers, err := s.db.Tiers(ctx, env.ID)
+	tiers, err := s.tiers(ctx, env.ID)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 		return dream.Errorf(dream.KindInvalid, "Invalid email", "email must be an email address")
 	}
 	ctx, env := r.Context(), req.scope
-	tiers, err := s.db.Tiers(ctx, env.ID)
+	tiers, err := s.tiers(ctx, env.ID)
 	if err != nil {
 		return err
 	}
@@ -364,6 +364,11 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 	if err != nil {
 		return err
 	}
+	// An order takes stock, which this node caches: the next read here must
+	// see it, not wait for the change watcher.
+	if err := s.Refresh(ctx); err != nil {
+		return err
+	}
 	s.mirrorPlans(ctx, outcome.PlanChanges)
 	body := map[string]any{"received": true, "result": outcome.Result}
 	if outcome.Result == dream.EventDuplicate {
@@ -376,7 +381,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 // eventIsOurs reports whether an event's object names a project of ours
 // and happened on that project's connected account.
 func (s *Server) eventIsOurs(ctx context.Context, event *dream.PaymentEvent) (bool, error) {
-	env, err := s.publishableKeyEnvironment(ctx, event.Metadata()["publishableKey"])
+	env, err := s.environment(ctx, event.Metadata()["publishableKey"])
 	if err != nil || env == nil {
 		return false, err
 	}

@@ -8,6 +8,8 @@
 package edge
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -42,6 +44,12 @@ type Options struct {
 	// Dev, when set, mounts the dev-mode routes: POST /dev/tokens and
 	// GET /.well-known/jwks.json. It is nil in production.
 	Dev DevIdentity
+	// LiteFS is the mount of the database when it is replicated, nil for a
+	// single node; readiness follows its replication lag.
+	LiteFS *store.LiteFS
+	// Internal, when set, is the primary's internal write endpoint, mounted
+	// at primary.WritesPath for replicas to forward writes to.
+	Internal http.Handler
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
 	// /dev/clock/advance. It is nil in production.
@@ -67,10 +75,15 @@ type Server struct {
 	payments           dream.Payments
 	webhooks           dream.WebhookVerifier
 	limiter            *ratelimit.Limiter
+	liteFS             *store.LiteFS
 	rateLimitPerMinute int
 	logger             *slog.Logger
 	now                func() time.Time
 	router             *httprouter.Router
+	caches             *caches
+	// lastChange is the change log entry the caches are in step with;
+	// guarded by caches.refresh.
+	lastChange int64
 }
 
 // New returns a Server with its routes.
@@ -83,10 +96,16 @@ func New(o Options) *Server {
 		payments:           o.Payments,
 		webhooks:           o.Webhooks,
 		limiter:            o.Limiter,
+		liteFS:             o.LiteFS,
 		rateLimitPerMinute: o.RateLimitPerMinute,
 		logger:             o.Logger,
 		now:                o.Now,
 		router:             httprouter.New(),
+		caches:             newCaches(),
+	}
+	// Caches start empty: only changes from now on matter.
+	if last, err := o.DB.LastChange(context.Background()); err == nil {
+		s.lastChange = last
 	}
 	// Paths are matched exactly, as the SDK sends them: no redirects to a
 	// cleaned or slash-adjusted path, whose answers would not be JSON.
@@ -97,6 +116,11 @@ func New(o Options) *Server {
 
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		s.handle(method, "/health", public, s.handleHealth)
+	}
+	s.handle(http.MethodGet, "/healthz", public, s.handleHealth)
+	s.handle(http.MethodGet, "/readyz", public, s.handleReady)
+	if o.Internal != nil {
+		s.router.Handler(http.MethodPost, "/internal/writes/:name", o.Internal)
 	}
 	s.handle(http.MethodGet, "/api/tiers", keyed, s.handleTiers)
 	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)
@@ -179,6 +203,35 @@ func (s *Server) handle(method, path string, a access, h handlerFunc) {
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
+}
+
+// maxReadyLag is the replication lag past which a replica reports itself
+// not ready, so the load balancer sends its traffic elsewhere.
+const maxReadyLag = 10 * time.Second
+
+// handleReady answers GET /readyz: 200 when the database answers and, on a
+// replica, its copy is less than maxReadyLag behind; 503 otherwise.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request, _ *request) error {
+	if err := s.db.Ping(r.Context()); err != nil {
+		s.logger.Error("readiness: database", "error", err)
+		return errNotReady("the database is not available")
+	}
+	if s.liteFS != nil {
+		lag, err := s.liteFS.Lag()
+		if err != nil {
+			s.logger.Error("readiness: replication lag", "error", err)
+			return errNotReady("the replication lag is unknown")
+		}
+		if lag > maxReadyLag {
+			return errNotReady(fmt.Sprintf("replication is %s behind", lag.Round(time.Millisecond)))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func errNotReady(why string) error {
+	return &dream.Error{Kind: dream.KindUnavailable, Code: "not_ready", Message: "Not ready: " + why}
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -1,10 +1,16 @@
 package edge
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"strconv"
 
 	"github.com/dream-api/dream"
 )
+
+// maxIdempotencyKey bounds an Idempotency-Key header.
+const maxIdempotencyKey = 255
 
 // usageJSON is the usage object of POST /api/data. "count" is what the
 // original server sent; the names the SDK's typings use are added beside it.
@@ -36,14 +42,27 @@ type usageCheckJSON struct {
 	PeriodEnd   string      `json:"periodEnd"`
 }
 
-// handleTrack counts one usage unit for the end user: POST /api/data.
+// handleTrack counts one usage unit for the end user: POST /api/data. A
+// client that sends an Idempotency-Key may retry the call after a timeout
+// or a 503: the unit is counted once per key, and the retry answers what
+// the first call did.
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *request) error {
-	u, err := s.writer.TrackUsage(r.Context(), dream.TrackUsage{
+	track := dream.TrackUsage{
 		EnvironmentID: req.scope.ID,
 		UserID:        req.user.UserID,
 		Email:         req.user.Email,
 		TokenPlan:     req.user.Plan,
-	})
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey {
+			return dream.Errorf(dream.KindInvalid, "Invalid idempotency key", "Idempotency-Key is at most %d characters", maxIdempotencyKey)
+		}
+		// Scoped to the environment and end user: one client's keys never
+		// meet another's.
+		scoped := sha256.Sum256([]byte(strconv.FormatInt(track.EnvironmentID, 10) + "\x00" + track.UserID + "\x00" + key))
+		track.WriteID = "idem_" + hex.EncodeToString(scoped[:])
+	}
+	u, err := s.writer.TrackUsage(r.Context(), track)
 	if err != nil {
 		return err
 	}
@@ -67,7 +86,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 // /api/usage. A period that has ended reads as the new, empty one.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, req *request) error {
 	ctx := r.Context()
-	tiers, err := s.db.Tiers(ctx, req.scope.ID)
+	tiers, err := s.tiers(ctx, req.scope.ID)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	StripeWebhookSecretTest string
 	// StripeAPIURL is Stripe's API.
 	StripeAPIURL string
+	// ClusterSecret authenticates writes forwarded between the nodes of a
+	// LiteFS cluster.
+	ClusterSecret string
 }
 
 // setting is one configuration value: its flag, environment variable and
@@ -109,6 +112,9 @@ var settings = []setting{
 	{env: "STRIPE_WEBHOOK_SECRET_TEST", commands: []string{"serve"},
 		description: "signing secret of the test Connect webhook endpoint",
 		dst:         func(c *Config, v string) error { c.StripeWebhookSecretTest = v; return nil }},
+	{env: "DREAM_CLUSTER_SECRET", commands: []string{"serve"},
+		description: "shared secret that authenticates writes forwarded between nodes; required when the database is on a LiteFS mount",
+		dst:         func(c *Config, v string) error { c.ClusterSecret = v; return nil }},
 	{env: "STRIPE_API_URL", commands: []string{"serve"},
 		description: "Stripe API base URL (default Stripe's)",
 		dst:         func(c *Config, v string) error { c.StripeAPIURL = v; return nil }},

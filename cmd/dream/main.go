@@ -101,6 +101,8 @@ type Main struct {
 	Primary  *primary.Primary
 	Server   *edge.Server
 	Listener net.Listener
+	// LiteFS is the mount of a replicated database, nil for a plain file.
+	LiteFS *store.LiteFS
 	// DevIssuer is dev mode's identity issuer and Emulator its payments
 	// emulator; both nil in production.
 	DevIssuer *auth.DevIssuer
@@ -109,12 +111,24 @@ type Main struct {
 
 // Migrate applies pending migrations to the configured database.
 func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.openDB(); err != nil {
+		return err
+	}
+	return m.migrate(ctx)
+}
+
+// openDB opens the database and notes whether it lives on LiteFS.
+func (m *Main) openDB() error {
 	db, err := store.Open(m.Config.Database, false)
 	if err != nil {
 		return err
 	}
-	m.DB = db
-	applied, err := db.Migrate(ctx)
+	m.DB, m.LiteFS = db, store.DetectLiteFS(m.Config.Database)
+	return nil
+}
+
+func (m *Main) migrate(ctx context.Context) error {
+	applied, err := m.DB.Migrate(ctx)
 	for _, name := range applied {
 		fmt.Fprintf(m.Stdout, "applied %s\n", name)
 	}
@@ -132,7 +146,10 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := m.Migrate(ctx); err != nil {
+	if err := m.openDB(); err != nil {
+		return err
+	}
+	if err := m.prepareSchema(ctx); err != nil {
 		return err
 	}
 	m.Primary = primary.New(m.DB, m.Now)
@@ -150,6 +167,18 @@ func (m *Main) Open(ctx context.Context) error {
 		RateLimitPerMinute: m.Config.RateLimitPerMinute,
 		Logger:             m.Logger,
 		Now:                m.Now,
+		LiteFS:             m.LiteFS,
+	}
+	if m.LiteFS != nil {
+		// Every node takes writes: the primary applies them, replicas
+		// forward them to it over the internal endpoint.
+		_, port, err := net.SplitHostPort(m.Listener.Addr().String())
+		if err != nil {
+			return err
+		}
+		client := primary.NewClient(m.LiteFS, m.Config.ClusterSecret, port, m.Now, m.Logger)
+		opts.Writer = primary.NewRouter(m.Primary, m.LiteFS, client)
+		opts.Internal = primary.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	switch m.Config.Command {
@@ -184,6 +213,48 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
+// schemaWait bounds how long a replica waits for the primary to migrate
+// the database to the schema this binary expects.
+const schemaWait = 2 * time.Minute
+
+// prepareSchema migrates the database on the primary; a replica instead
+// waits until the primary's migrations have reached it, since it cannot
+// write and must not serve an older schema than it expects.
+func (m *Main) prepareSchema(ctx context.Context) error {
+	if m.LiteFS != nil && m.Config.ClusterSecret == "" {
+		return fmt.Errorf("dream %s: bad configuration:\n  missing required settings: DREAM_CLUSTER_SECRET (the database %s is on a LiteFS mount)",
+			m.Config.Command, m.Config.Database)
+	}
+	isPrimary := true
+	if m.LiteFS != nil {
+		var err error
+		if isPrimary, _, err = m.LiteFS.Primary(); err != nil {
+			return err
+		}
+	}
+	if isPrimary {
+		return m.migrate(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, schemaWait)
+	defer cancel()
+	for {
+		pending, err := m.DB.PendingMigrations(ctx)
+		if err == nil && len(pending) == 0 {
+			return nil
+		}
+		m.Logger.Info("waiting for the primary to migrate the database", "pending", pending, "error", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the primary has not applied migrations %v after %s", pending, schemaWait)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// pruneInterval is how often the primary prunes the change log and the
+// record of applied writes.
+const pruneInterval = 10 * time.Minute
+
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps: at
 // about 200 bytes each, 100,000 active end users cost some 20 MB.
 const rateLimitBuckets = 100_000
@@ -206,8 +277,12 @@ func (m *Main) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(m.Listener) }()
+	background, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { errc <- m.Server.Watch(background) }()
+	go m.prune(background)
 	select {
 	case err := <-errc:
 		return err
@@ -219,9 +294,34 @@ func (m *Main) Serve(ctx context.Context) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
+// prune trims the primary's bookkeeping now and then; replicas get the
+// result through replication.
+func (m *Main) prune(ctx context.Context) {
+	ticker := time.NewTicker(pruneInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if m.LiteFS != nil {
+			if isPrimary, _, err := m.LiteFS.Primary(); err != nil || !isPrimary {
+				continue
+			}
+		}
+		if err := m.Primary.Prune(ctx); err != nil {
+			m.Logger.Error("pruning", "error", err)
+		}
+	}
+}
+
 // Close releases what Open acquired.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Primary != nil {
+		errs = append(errs, m.Primary.Close())
+	}
 	if m.Listener != nil {
 		if err := m.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

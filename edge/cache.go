@@ -1,0 +1,207 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Cache sizes. Entries are small (an environment, a key record, a short
+// tier list, a few claims); the bounds keep a node's memory flat however
+// many projects and end users it serves.
+const (
+	cachedEnvironments = 10_000
+	cachedSecretKeys   = 10_000
+	cachedPlatforms    = 10_000
+	cachedCatalogues   = 10_000
+	cachedTokens       = 50_000
+)
+
+// caches hold what every request needs and rarely changes: environments by
+// publishable key, secret keys, platforms' subscriptions, catalogues and
+// verified end-user tokens. Entries read from the database are dropped when
+// the node's copy passes a write that changed them (the change log), not
+// after a time: a revoked key stops working at every node within the
+// replication lag, and an unchanged one never costs a query. Tokens are
+// kept until they expire.
+type caches struct {
+	environments *lru.Cache[string, *dream.Environment] // nil value: no such key
+	secretKeys   *lru.Cache[dream.SecretKeyHash, *dream.SecretKeyRecord]
+	platforms    *lru.Cache[string, dream.PlatformSubscription]
+	catalogues   *lru.Cache[int64, []dream.Tier]
+	tokens       *lru.Cache[[sha256.Size]byte, *dream.EndUserClaims]
+
+	// generation moves on every invalidation. A value read from the
+	// database is cached only if no invalidation happened while it was
+	// read; otherwise a change could land between the read and the insert
+	// and the stale value would stay.
+	generation atomic.Uint64
+	// refresh serialises reading the change log.
+	refresh sync.Mutex
+}
+
+func newCaches() *caches {
+	return &caches{
+		environments: mustLRU[string, *dream.Environment](cachedEnvironments),
+		secretKeys:   mustLRU[dream.SecretKeyHash, *dream.SecretKeyRecord](cachedSecretKeys),
+		platforms:    mustLRU[string, dream.PlatformSubscription](cachedPlatforms),
+		catalogues:   mustLRU[int64, []dream.Tier](cachedCatalogues),
+		tokens:       mustLRU[[sha256.Size]byte, *dream.EndUserClaims](cachedTokens),
+	}
+}
+
+func mustLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+	c, err := lru.New[K, V](size)
+	if err != nil {
+		panic(err) // only for a size below 1, a programming error
+	}
+	return c
+}
+
+// cached returns c's entry for key, or loads it and caches it unless an
+// invalidation happened meanwhile.
+func cached[K comparable, V any](cs *caches, c *lru.Cache[K, V], key K, load func() (V, error)) (V, error) {
+	if v, ok := c.Get(key); ok {
+		return v, nil
+	}
+	generation := cs.generation.Load()
+	v, err := load()
+	if err == nil && cs.generation.Load() == generation {
+		c.Add(key, v)
+	}
+	return v, err
+}
+
+// invalidate drops the entries the changes name.
+func (cs *caches) invalidate(changes []store.Change) {
+	cs.generation.Add(1)
+	for _, c := range changes {
+		switch c.Kind {
+		// A change of keys may also create the key behind a cached "no such
+		// key", so those entries go too.
+		case store.ChangeEnvironment:
+			cs.environments.Remove(c.Key)
+			removeIf(cs.secretKeys, func(k *dream.SecretKeyRecord) bool { return k == nil || k.Environment.PublishableKey == c.Key })
+		case store.ChangeSecretKeys:
+			removeIf(cs.secretKeys, func(k *dream.SecretKeyRecord) bool {
+				return k == nil || strconv.FormatInt(k.Environment.ID, 10) == c.Key
+			})
+		case store.ChangeTiers:
+			if id, err := strconv.ParseInt(c.Key, 10, 64); err == nil {
+				cs.catalogues.Remove(id)
+			}
+		case store.ChangePlatform:
+			cs.platforms.Remove(c.Key)
+		}
+	}
+}
+
+// removeIf drops the entries whose value matches. Secret keys are cached by
+// hash but invalidated by environment, which is rare enough (a rotation)
+// for a scan.
+func removeIf[K comparable, V any](c *lru.Cache[K, V], match func(V) bool) {
+	for _, k := range c.Keys() {
+		if v, ok := c.Peek(k); ok && match(v) {
+			c.Remove(k)
+		}
+	}
+}
+
+// Refresh reads the change log entries the node's copy has received since
+// the last refresh and drops the cache entries they name. Watch calls it
+// whenever the database changes; tests call it to see a change at once.
+func (s *Server) Refresh(ctx context.Context) error {
+	s.caches.refresh.Lock()
+	defer s.caches.refresh.Unlock()
+	changes, err := s.db.ChangesSince(ctx, s.lastChange)
+	if err != nil {
+		return err
+	}
+	if len(changes) > 0 {
+		s.lastChange = changes[len(changes)-1].ID
+		s.caches.invalidate(changes)
+	}
+	return nil
+}
+
+// changePoll is how often Watch looks whether the database changed.
+const changePoll = 10 * time.Millisecond
+
+// Watch keeps the caches in step with the database until ctx is done.
+func (s *Server) Watch(ctx context.Context) error {
+	return s.db.WatchDataVersion(ctx, changePoll, func() {
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("reading the change log", "error", err)
+		}
+	})
+}
+
+// environment is the environment of a publishable key, nil for a
+// malformed or unknown one.
+func (s *Server) environment(ctx context.Context, pk string) (*dream.Environment, error) {
+	if _, err := dream.ParseKey(dream.PublishableKey, pk); err != nil {
+		return nil, nil
+	}
+	return cached(s.caches, s.caches.environments, pk, func() (*dream.Environment, error) {
+		return s.db.EnvironmentByPublishableKey(ctx, pk)
+	})
+}
+
+// secretKey is the stored secret key with this hash, nil for none.
+func (s *Server) secretKey(ctx context.Context, hash dream.SecretKeyHash) (*dream.SecretKeyRecord, error) {
+	return cached(s.caches, s.caches.secretKeys, hash, func() (*dream.SecretKeyRecord, error) {
+		return s.db.SecretKey(ctx, hash)
+	})
+}
+
+// platformSubscription is the subscription state of a platform.
+func (s *Server) platformSubscription(ctx context.Context, platformID string) (dream.PlatformSubscription, error) {
+	return cached(s.caches, s.caches.platforms, platformID, func() (dream.PlatformSubscription, error) {
+		p, err := s.db.Platform(ctx, platformID)
+		if err != nil {
+			return dream.PlatformSubscription{}, err
+		}
+		if p == nil {
+			return dream.PlatformSubscription{}, errMissingPlatform
+		}
+		return p.Subscription, nil
+	})
+}
+
+// errMissingPlatform is an environment whose platform is gone: the foreign
+// keys make it impossible, so it is an internal error.
+var errMissingPlatform = dream.Errorf(dream.KindInternal, "internal_error", "platform missing")
+
+// tiers is the catalogue of an environment.
+func (s *Server) tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
+	return cached(s.caches, s.caches.catalogues, envID, func() ([]dream.Tier, error) {
+		return s.db.Tiers(ctx, envID)
+	})
+}
+
+// verifyToken verifies an end-user token for mode, remembering it until it
+// expires: verifying a signature costs tens of microseconds, the cache a
+// lookup. The key is the hash of the mode and the token, so a token
+// verified for one mode never passes for the other.
+func (s *Server) verifyToken(ctx context.Context, mode dream.Mode, token string) (*dream.EndUserClaims, error) {
+	key := sha256.Sum256([]byte(string(mode) + "\x00" + token))
+	if claims, ok := s.caches.tokens.Get(key); ok {
+		if s.now().Before(claims.ExpiresAt) {
+			return claims, nil
+		}
+		s.caches.tokens.Remove(key)
+	}
+	claims, err := s.tokens.VerifyEndUserToken(ctx, mode, token)
+	if err != nil {
+		return nil, err
+	}
+	s.caches.tokens.Add(key, claims)
+	return claims, nil
+}
