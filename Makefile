@@ -9,11 +9,14 @@ STATICCHECK_VERSION := v0.8.2
 # Stripe's OpenAPI-backed mock, which the billing tests start on loopback.
 STRIPE_MOCK := $(GOBIN)/stripe-mock
 STRIPE_MOCK_VERSION := v0.203.0
+# LiteFS, which the cluster test in e2e/cluster mounts three times.
+LITEFS := $(GOBIN)/litefs
+LITEFS_VERSION := v0.5.14
 
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test e2e-sdk lint tools clean
+.PHONY: build run test e2e-sdk lint tools fuse clean
 
 ## build: compile the dream binary into bin/
 build:
@@ -24,7 +27,7 @@ run: build
 	./$(BIN) dev
 
 ## test: lint, every Go test with the race detector, then the SDK suite
-test: lint $(STRIPE_MOCK)
+test: lint $(STRIPE_MOCK) $(LITEFS) fuse
 	$(GO) test -race -count=1 ./...
 	$(MAKE) e2e-sdk
 
@@ -44,13 +47,26 @@ lint: tools
 	$(STATICCHECK) ./...
 
 ## tools: install the Go tools the checks use
-tools: $(STATICCHECK) $(STRIPE_MOCK)
+tools: $(STATICCHECK) $(STRIPE_MOCK) $(LITEFS) fuse
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(STRIPE_MOCK):
 	$(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+$(LITEFS):
+	$(GO) install github.com/superfly/litefs/cmd/litefs@$(LITEFS_VERSION)
+
+## fuse: Debian's fuse3, which LiteFS mounts with; installed as root, and
+## required under CI=true (elsewhere the cluster test skips without it)
+fuse:
+	@command -v fusermount3 >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null || \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }; \
+		elif [ "$$CI" = "true" ]; then echo "fuse: fuse3 is required (CI=true) and cannot be installed" >&2; exit 1; \
+		else echo "fuse: fuse3 is not installed; the LiteFS cluster test will skip"; fi; }
 
 clean:
 	rm -rf bin e2e/sdk/node_modules

@@ -63,6 +63,10 @@ func forward[T any](ctx context.Context, r *Router, name string, writeID *string
 	if isPrimary {
 		return local()
 	}
+	if host == "" {
+		// A failover is under way: no node holds the lease.
+		return result, errPrimaryUnavailable
+	}
 	if writeID != nil && *writeID == "" {
 		*writeID = dream.NewID("w_")
 	}
@@ -293,13 +297,19 @@ type Client struct {
 // NewClient returns a Client signing with secret and reaching primaries on
 // port when their hostname has none.
 func NewClient(cluster Cluster, secret, port string, now func() time.Time, logger *slog.Logger) *Client {
+	// A primary that vanished without closing its connections is noticed
+	// by the dial timeout, not the whole request's.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{Timeout: dialTimeout}).DialContext
 	return &Client{cluster: cluster, secret: []byte(secret), port: port, now: now, logger: logger,
-		http: &http.Client{Timeout: forwardTimeout}}
+		http: &http.Client{Timeout: forwardTimeout, Transport: transport}}
 }
 
 const (
-	// forwardTimeout bounds one attempt to reach the primary.
+	// forwardTimeout bounds one attempt to reach the primary, dialTimeout
+	// its connection.
 	forwardTimeout = 10 * time.Second
+	dialTimeout    = 2 * time.Second
 	// forwardAttempts and forwardBackoff retry a primary that cannot be
 	// reached for a moment, with the same write id, before answering 503.
 	forwardAttempts = 3

@@ -173,7 +173,7 @@ func (p *Primary) commit(batch []*pendingWrite) {
 	ctx := context.Background()
 	tx, err := p.db.Begin(ctx)
 	if err != nil {
-		fail(err)
+		fail(lostLease(err))
 		return
 	}
 	defer tx.Rollback()
@@ -189,8 +189,17 @@ func (p *Primary) commit(batch []*pendingWrite) {
 	if err := tx.Commit(); err != nil {
 		// Nothing of the batch is applied: every write fails, and their
 		// write ids were not recorded, so retries are safe.
-		fail(fmt.Errorf("committing %d writes: %w", len(batch), err))
+		fail(lostLease(fmt.Errorf("committing %d writes: %w", len(batch), err)))
 	}
+}
+
+// lostLease turns the failure of a node that is no longer primary into
+// the answer that tells the client to retry.
+func lostLease(err error) error {
+	if store.IsReadOnly(err) {
+		return errPrimaryUnavailable
+	}
+	return err
 }
 
 // applyOne applies one write in its own savepoint of the batch's
@@ -201,6 +210,7 @@ func (p *Primary) applyOne(ctx context.Context, tx *store.Tx, w *pendingWrite, n
 	}
 	o := p.applyInSavepoint(ctx, tx, w, now)
 	if o.err != nil {
+		o.err = lostLease(o.err)
 		if err := tx.RollbackToSavepoint(ctx); err != nil {
 			o.err = errors.Join(o.err, err)
 		}

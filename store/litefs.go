@@ -38,17 +38,24 @@ func DetectLiteFS(path string) *LiteFS {
 func (l *LiteFS) Dir() string { return l.dir }
 
 // Primary reports whether this node is the primary and, if not, the lease
-// hostname of the primary. LiteFS serves a ".primary" file only on
-// replicas, holding that hostname.
+// hostname of the primary, "" while no primary is known. LiteFS serves a
+// ".primary" file holding that hostname on replicas connected to a primary,
+// and none on the primary, but none either on a replica that lost its
+// primary (a failover under way): only the primary reads a lag of exactly
+// zero, so both are asked.
 func (l *LiteFS) Primary() (isPrimary bool, host string, err error) {
 	b, err := os.ReadFile(filepath.Join(l.dir, ".primary"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, "", nil
+	if err == nil {
+		return false, strings.TrimSpace(string(b)), nil
 	}
-	if err != nil {
+	if !errors.Is(err, fs.ErrNotExist) {
 		return false, "", fmt.Errorf("litefs: reading .primary: %w", err)
 	}
-	return false, strings.TrimSpace(string(b)), nil
+	lag, err := l.Lag()
+	if err != nil {
+		return false, "", err
+	}
+	return lag == 0, "", nil
 }
 
 // Position is a point in the database's replication stream: the id of the

@@ -19,7 +19,7 @@ import (
 func fakeMount(t *testing.T) (dir, db string) {
 	dir = t.TempDir()
 	db = filepath.Join(dir, "dream.db")
-	write(t, filepath.Join(dir, ".lag"), "+0000000012\n")
+	write(t, filepath.Join(dir, ".lag"), "+0000000000\n")
 	write(t, db+"-pos", "000000000000012f/996a596a71c4f216\n")
 	return dir, db
 }
@@ -42,6 +42,11 @@ func TestLiteFS(t *testing.T) {
 	}
 	if isPrimary, host, err := l.Primary(); err != nil || !isPrimary || host != "" {
 		t.Fatalf("without .primary: %v %q %v", isPrimary, host, err)
+	}
+	// A replica that lost its primary has no .primary either, but a lag.
+	write(t, filepath.Join(dir, ".lag"), "+0000000012\n")
+	if isPrimary, host, err := l.Primary(); err != nil || isPrimary || host != "" {
+		t.Fatalf("replica without a primary: %v %q %v", isPrimary, host, err)
 	}
 	write(t, filepath.Join(dir, ".primary"), "primary.internal:8080\n")
 	if isPrimary, host, err := l.Primary(); err != nil || isPrimary || host != "primary.internal:8080" {

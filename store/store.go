@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dream-api/dream/migrations"
@@ -201,4 +202,16 @@ func nullString(s string) sql.NullString {
 func isConstraint(err error) bool {
 	var e sqlite3.Error
 	return errors.As(err, &e) && e.Code == sqlite3.ErrConstraint
+}
+
+// IsReadOnly reports whether err comes from writing to a database this node
+// may not write: a LiteFS replica's copy, which LiteFS refuses with EACCES.
+// The lease can move between deciding to write locally and writing.
+func IsReadOnly(err error) bool {
+	var e sqlite3.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == sqlite3.ErrReadonly ||
+		(e.Code == sqlite3.ErrIoErr && (e.SystemErrno == syscall.EACCES || e.SystemErrno == syscall.EPERM))
 }
