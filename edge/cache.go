@@ -103,6 +103,15 @@ func (cs *caches) invalidate(changes []store.Change) {
 	}
 }
 
+// purge drops every entry read from the database.
+func (cs *caches) purge() {
+	cs.generation.Add(1)
+	cs.environments.Purge()
+	cs.secretKeys.Purge()
+	cs.platforms.Purge()
+	cs.catalogues.Purge()
+}
+
 // removeIf drops the entries whose value matches. Secret keys are cached by
 // hash but invalidated by environment, which is rare enough (a rotation)
 // for a scan.
@@ -134,13 +143,27 @@ func (s *Server) Refresh(ctx context.Context) error {
 // changePoll is how often Watch looks whether the database changed.
 const changePoll = 10 * time.Millisecond
 
-// Watch keeps the caches in step with the database until ctx is done.
-func (s *Server) Watch(ctx context.Context) error {
-	return s.db.WatchDataVersion(ctx, changePoll, func() {
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Error("reading the change log", "error", err)
+// Watch keeps the caches in step with the database until ctx is done. A
+// failure to watch is logged and the watch starts over: a node must not
+// stop serving because it could not read its change log for a moment, and
+// the caches are dropped whole so nothing stale outlives the gap.
+func (s *Server) Watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.db.WatchDataVersion(ctx, changePoll, func() {
+			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("reading the change log", "error", err)
+			}
+		})
+		if err == nil || ctx.Err() != nil {
+			return
 		}
-	})
+		s.logger.Error("watching the database for changes", "error", err)
+		s.caches.purge()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // environment is the environment of a publishable key, nil for a

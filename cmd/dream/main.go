@@ -277,11 +277,11 @@ func (m *Main) Serve(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(m.Listener) }()
 	background, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() { errc <- m.Server.Watch(background) }()
+	go m.Server.Watch(background)
 	go m.prune(background)
 	select {
 	case err := <-errc:
