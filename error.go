@@ -107,6 +107,12 @@ func LimitReached(count int64, limit Limit) *Error {
 	}
 }
 
+// CustomerExists is the refusal of a second customer with one email in
+// one environment.
+func CustomerExists(email string) *Error {
+	return Errorf(KindConflict, "Customer already exists", "A customer with email %s already exists in this project", email)
+}
+
 // RateLimitExceeded is the refusal of a request over the per-user rate
 // limit; retryAfter is in whole seconds.
 func RateLimitExceeded(perMinute int, retryAfter int) *Error {

@@ -17,9 +17,6 @@ const Unlimited Limit = -1
 // Unlimited reports whether l has no cap.
 func (l Limit) Unlimited() bool { return l < 0 }
 
-// Admits reports whether one more unit is allowed after count units.
-func (l Limit) Admits(count int64) bool { return l.Unlimited() || count < int64(l) }
-
 // Remaining is how many units are left after count, never negative, or
 // Unlimited.
 func (l Limit) Remaining(count int64) Limit {

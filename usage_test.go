@@ -112,20 +112,6 @@ func TestUsageCounter_At(t *testing.T) {
 }
 
 func TestLimit(t *testing.T) {
-	t.Run("Admits", func(t *testing.T) {
-		for _, tt := range []struct {
-			limit dream.Limit
-			count int64
-			want  bool
-		}{
-			{100, 99, true}, {100, 100, false}, {100, 150, false},
-			{0, 0, false}, {dream.Unlimited, 1 << 40, true}, {-5, 10, true},
-		} {
-			if got := tt.limit.Admits(tt.count); got != tt.want {
-				t.Errorf("Limit(%d).Admits(%d) = %v", tt.limit, tt.count, got)
-			}
-		}
-	})
 	t.Run("Remaining", func(t *testing.T) {
 		if got := dream.Limit(100).Remaining(30); got != 70 {
 			t.Errorf("got %d", got)

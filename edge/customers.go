@@ -143,7 +143,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 	if existing, err := s.db.EndUserByEmail(ctx, env.ID, body.Email); err != nil {
 		return err
 	} else if existing != "" {
-		return dream.Errorf(dream.KindConflict, "Customer already exists", "A customer with email %s already exists in this project", body.Email)
+		return dream.CustomerExists(body.Email)
 	}
 	metadataPlan := plan
 	if metadataPlan == "" {

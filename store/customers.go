@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,7 +57,7 @@ func (tx *Tx) CreateCustomer(ctx context.Context, w dream.CreateCustomer, now ti
 		return fmt.Errorf("create customer: %w", err)
 	}
 	if taken > 0 {
-		return errCustomerExists(w.Email)
+		return dream.CustomerExists(w.Email)
 	}
 	_, err = tx.tx.ExecContext(ctx, `INSERT INTO end_users (environment_id, user_id, email, first_name, last_name, plan,
 			created_at, updated_at)
@@ -71,19 +72,13 @@ func (tx *Tx) CreateCustomer(ctx context.Context, w dream.CreateCustomer, now ti
 	return err
 }
 
-// errCustomerExists is the conflict of a second customer with one email.
-func errCustomerExists(email string) error {
-	return dream.Errorf(dream.KindConflict, "Customer already exists",
-		"A customer with email %s already exists in this project", email)
-}
-
-// EndUserByEmail returns the end user of an environment with this email,
-// ignoring case, or nil.
+// EndUserByEmail returns the id of the end user of an environment with this
+// email, ignoring case, or "" if none has it.
 func (db *DB) EndUserByEmail(ctx context.Context, envID int64, email string) (string, error) {
 	var id string
 	err := db.read.QueryRowContext(ctx, `SELECT user_id FROM end_users WHERE environment_id = ? AND email = ? COLLATE NOCASE
 		LIMIT 1`, envID, email).Scan(&id)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	return id, err

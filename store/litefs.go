@@ -34,9 +34,6 @@ func DetectLiteFS(path string) *LiteFS {
 	return &LiteFS{dir: dir, posPath: path + "-pos"}
 }
 
-// Dir is the mount directory.
-func (l *LiteFS) Dir() string { return l.dir }
-
 // Primary reports whether this node is the primary and, if not, the lease
 // hostname of the primary, "" while no primary is known. LiteFS serves a
 // ".primary" file holding that hostname on replicas connected to a primary,
