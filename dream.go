@@ -76,7 +76,13 @@ type Project struct {
 	RateLimitPerMinute *int
 	// EnableTax turns on the payment provider's automatic tax at checkout.
 	EnableTax bool
-	CreatedAt time.Time
+	// StrictLimits decides every usage unit at the primary, so no limit is
+	// ever exceeded, at the cost of a round trip to the primary per unit.
+	// Without it a node decides units itself from its replicated copy and
+	// the units it has not shipped yet, and nodes that serve the same end
+	// user at the same moment may together admit a few units past a limit.
+	StrictLimits bool
+	CreatedAt    time.Time
 }
 
 // Environment is one mode of a project with its own publishable key, secret

@@ -18,6 +18,11 @@ type Writer interface {
 	// their plan's limit in one atomic step. At the limit it changes no
 	// count and returns the LimitReached error with the usage as it stands.
 	TrackUsage(ctx context.Context, w TrackUsage) (Usage, error)
+	// ApplyIncrements counts usage units a node has already acknowledged,
+	// without checking limits: the node decided them. Units at or below
+	// the node's high-water mark were applied before and are skipped, as
+	// are units whose write id another node's unit already applied.
+	ApplyIncrements(ctx context.Context, w ApplyIncrements) (IncrementsApplied, error)
 	// CreatePlatform creates a developer account.
 	CreatePlatform(ctx context.Context, w CreatePlatform) error
 	// CreateProject creates a project with its environments, keys and
@@ -56,6 +61,42 @@ type TrackUsage struct {
 	// TokenPlan is the plan the token claims, the last resort of plan
 	// resolution.
 	TokenPlan string `json:"tokenPlan,omitempty"`
+}
+
+// Increment is one usage unit a node acknowledged and keeps in its outbox
+// until the primary has applied it.
+type Increment struct {
+	// Seq orders a node's units: it only grows, and a node ships its units
+	// in its order.
+	Seq           int64  `json:"seq"`
+	EnvironmentID int64  `json:"environmentId"`
+	UserID        string `json:"userId"`
+	Email         string `json:"email,omitempty"`
+	// Plan is the plan the node counted the unit against, kept with the
+	// counter as the plan of its last unit.
+	Plan string `json:"plan"`
+	// At is when the node acknowledged the unit, in Unix milliseconds: the
+	// unit counts in the usage period of that moment.
+	At int64 `json:"at"`
+	// WriteID is set when the client sent an Idempotency-Key, so that a
+	// retry of the same call at another node is counted once.
+	WriteID string `json:"writeId,omitempty"`
+}
+
+// ApplyIncrements is a batch of one node's units, in sequence order.
+type ApplyIncrements struct {
+	NodeID string      `json:"nodeId"`
+	Items  []Increment `json:"items"`
+}
+
+// IncrementsApplied is the primary's answer to a batch.
+type IncrementsApplied struct {
+	// Mark is the node's high-water mark after the batch: every unit of
+	// the node up to it has been applied.
+	Mark int64 `json:"mark"`
+	// Applied is how many units of the batch were counted now; the others
+	// had been applied before.
+	Applied int `json:"applied"`
 }
 
 // CreatePlatform is a new developer account.

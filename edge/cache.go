@@ -124,11 +124,22 @@ func removeIf[K comparable, V any](c *lru.Cache[K, V], match func(V) bool) {
 }
 
 // Refresh reads the change log entries the node's copy has received since
-// the last refresh and drops the cache entries they name. Watch calls it
-// whenever the database changes; tests call it to see a change at once.
+// the last refresh and drops the cache entries they name, then prunes the
+// units of this node that its copy now counts. Watch calls it whenever the
+// database changes; tests call it to see a change at once.
 func (s *Server) Refresh(ctx context.Context) error {
 	s.caches.refresh.Lock()
 	defer s.caches.refresh.Unlock()
+	// The mark is read before the changes: every unit up to it was applied
+	// in a transaction whose change entry the read below returns, so the
+	// users it counted are forgotten before their units are pruned.
+	var mark int64
+	if s.nodeID != "" {
+		var err error
+		if mark, err = s.db.EdgeMark(ctx, s.nodeID); err != nil {
+			return err
+		}
+	}
 	changes, err := s.db.ChangesSince(ctx, s.lastChange)
 	if err != nil {
 		return err
@@ -136,6 +147,32 @@ func (s *Server) Refresh(ctx context.Context) error {
 	if len(changes) > 0 {
 		s.lastChange = changes[len(changes)-1].ID
 		s.caches.invalidate(changes)
+		if err := s.forgetUsers(changes); err != nil {
+			s.logger.Error("reading the change log", "error", err)
+			s.tally.purge()
+		}
+	}
+	s.tally.applied(mark)
+	return nil
+}
+
+// forgetUsers drops the views of the end users the changes name.
+func (s *Server) forgetUsers(changes []store.Change) error {
+	var keys []userKey
+	for _, c := range changes {
+		if c.Kind != store.ChangeUsers {
+			continue
+		}
+		users, err := store.ParseUsers(c.Key)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			keys = append(keys, userKey{u.EnvironmentID, u.UserID})
+		}
+	}
+	if len(keys) > 0 {
+		s.tally.forget(keys...)
 	}
 	return nil
 }
@@ -159,6 +196,7 @@ func (s *Server) Watch(ctx context.Context) {
 		}
 		s.logger.Error("watching the database for changes", "error", err)
 		s.caches.purge()
+		s.tally.purge()
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

@@ -160,6 +160,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 		EnvironmentID: env.ID, UserID: identity.ID, Email: body.Email, FirstName: body.FirstName, LastName: body.LastName, Plan: plan,
 		CreatedAt: identity.CreatedAt,
 	})
+	s.tally.forget(userKey{env.ID, identity.ID})
 	if err != nil {
 		if undo := s.identity.DeleteUser(ctx, env.Mode, identity.ID); undo != nil {
 			s.logger.Error("removing the identity of a customer the database refused", "request_id", infoFrom(ctx).id,
@@ -177,6 +178,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 
 // handleGetCustomer answers GET /api/customers/:id.
 func (s *Server) handleGetCustomer(w http.ResponseWriter, r *http.Request, req *request) error {
+	s.awaitShipped(r.Context(), req.key.ID)
 	c, err := s.findCustomer(r.Context(), req.key, req.params.ByName("id"))
 	if err != nil {
 		return err
@@ -209,7 +211,11 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 		if err != nil {
 			return err
 		}
-		if err := s.writer.AssignPlan(ctx, dream.AssignPlan{EnvironmentID: env.ID, UserID: id, Plan: plan}); err != nil {
+		err = s.writer.AssignPlan(ctx, dream.AssignPlan{EnvironmentID: env.ID, UserID: id, Plan: plan})
+		// The next read at this node sees the plan, before the change log
+		// says so.
+		s.tally.forget(userKey{env.ID, id})
+		if err != nil {
 			return err
 		}
 		c.plan = dream.ResolvePlan(tiers, dream.PlanSources{Subscription: c.subscription, AssignedPlan: plan})
@@ -243,7 +249,9 @@ func (s *Server) handleDeleteCustomer(w http.ResponseWriter, r *http.Request, re
 	if err := s.identity.DeleteUser(ctx, env.Mode, id); err != nil && dream.ErrorKind(err) != dream.KindNotFound {
 		return err
 	}
-	if _, err := s.writer.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env.ID, UserID: id}); err != nil {
+	_, err = s.writer.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env.ID, UserID: id})
+	s.tally.forget(userKey{env.ID, id})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Customer deleted successfully",

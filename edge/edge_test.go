@@ -21,6 +21,7 @@ import (
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
@@ -30,11 +31,15 @@ import (
 // harness is a server over a real database with two developers: platform A
 // with a SaaS and a store project, platform B with a SaaS project.
 type harness struct {
-	t      testing.TB
-	db     *store.DB
-	issuer *auth.DevIssuer
-	server *edge.Server
-	logs   *syncBuffer
+	t       testing.TB
+	db      *store.DB
+	primary *primary.Primary
+	outbox  *outbox.Outbox
+	// options made server; restart makes another from them.
+	options edge.Options
+	issuer  *auth.DevIssuer
+	server  *edge.Server
+	logs    *syncBuffer
 	// payments is the payments emulator; it delivers its webhooks over
 	// HTTP to the server listening at baseURL.
 	payments *emulator.Emulator
@@ -50,12 +55,18 @@ type harnessOptions struct {
 	rateLimit int
 	writer    func(dream.Writer) dream.Writer
 	noDev     bool
+	// noOutbox has every usage unit decided by the primary.
+	noOutbox bool
+	// noShip leaves acknowledged units in the outbox until the test ships
+	// them.
+	noShip bool
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.Open(t), logs: &syncBuffer{}, now: time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)}
 	p := primary.New(h.db, h.clock)
+	h.primary = p
 	platformA := storetest.Platform(t, p)
 	h.saas = storetest.CreateProject(t, h.db, p, platformA, dream.ProjectSaaS, storetest.SaaSTiers())
 	five, zero := int64(5), int64(0)
@@ -109,7 +120,18 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.noDev {
 		o.Dev, o.DevPayments = nil, nil
 	}
+	if !opts.noOutbox {
+		if h.outbox, err = outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.outbox.Close() })
+		o.Outbox = h.outbox
+	}
+	h.options = o
 	h.server = edge.New(o)
+	if err := h.server.LoadOutbox(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	srv := &http.Server{Handler: h.server}
 	go srv.Serve(listener)
 	t.Cleanup(func() { srv.Close() })
@@ -117,8 +139,27 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	// data behind the server's back call refresh to see it at once.
 	watching, stop := context.WithCancel(context.Background())
 	go h.server.Watch(watching)
+	if !opts.noShip {
+		shipped := make(chan struct{})
+		go func() { h.server.Ship(watching); close(shipped) }()
+		t.Cleanup(func() { stop(); <-shipped })
+	}
 	t.Cleanup(stop)
 	return h
+}
+
+// restart replaces the server with a new one on the same database and
+// outbox, as a node that crashed and came back: nothing of the old one's
+// memory survives.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.server = edge.New(h.options)
+	if err := h.server.LoadOutbox(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	watching, stop := context.WithCancel(context.Background())
+	go h.server.Watch(watching)
+	h.t.Cleanup(stop)
 }
 
 // refresh brings the server's caches in step with the database now.
@@ -697,7 +738,7 @@ func (w failingWriter) TrackUsage(ctx context.Context, t dream.TrackUsage) (drea
 
 func TestInternalErrors(t *testing.T) {
 	for _, panics := range []bool{false, true} {
-		h := newHarness(t, harnessOptions{writer: func(w dream.Writer) dream.Writer { return failingWriter{w, panics} }})
+		h := newHarness(t, harnessOptions{noOutbox: true, writer: func(w dream.Writer) dream.Writer { return failingWriter{w, panics} }})
 		tok := h.token(h.saas.Test.PublishableKey, "x@example.com", "")
 		res := h.do("POST", "/api/data", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", tok)
 		expectError(t, res, 500, "internal_error", "Internal error")

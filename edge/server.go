@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
 	"github.com/julienschmidt/httprouter"
@@ -50,6 +51,11 @@ type Options struct {
 	// Internal, when set, is the primary's internal write endpoint, mounted
 	// at primary.WritesPath for replicas to forward writes to.
 	Internal http.Handler
+	// Outbox, when set, is the node's outbox: usage units of projects
+	// without strict limits are decided at this node, kept in the outbox
+	// and shipped to the primary by Ship. Without it every unit is
+	// decided by the primary.
+	Outbox *outbox.Outbox
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
 	// /dev/clock/advance. It is nil in production.
@@ -81,6 +87,10 @@ type Server struct {
 	now                func() time.Time
 	router             *httprouter.Router
 	caches             *caches
+	tally              *tally
+	outbox             *outbox.Outbox
+	// nodeID is the outbox's node id, "" without an outbox.
+	nodeID string
 	// lastChange is the change log entry the caches are in step with;
 	// guarded by caches.refresh.
 	lastChange int64
@@ -102,6 +112,11 @@ func New(o Options) *Server {
 		now:                o.Now,
 		router:             httprouter.New(),
 		caches:             newCaches(),
+		tally:              newTally(),
+		outbox:             o.Outbox,
+	}
+	if o.Outbox != nil {
+		s.nodeID = o.Outbox.NodeID()
 	}
 	// Caches start empty: only changes from now on matter.
 	if last, err := o.DB.LastChange(context.Background()); err == nil {

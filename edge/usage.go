@@ -44,25 +44,40 @@ type usageCheckJSON struct {
 
 // handleTrack counts one usage unit for the end user: POST /api/data. A
 // client that sends an Idempotency-Key may retry the call after a timeout
-// or a 503: the unit is counted once per key, and the retry answers what
-// the first call did.
+// or a 503: the unit is counted once per key.
+//
+// By default the unit is decided here, from this node's copy and the units
+// it has not seen applied yet, kept in the outbox and answered: a track
+// costs no round trip to the primary and works while the primary is away.
+// A project with strict limits has every unit decided by the primary
+// instead, so no limit is ever exceeded.
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *request) error {
-	track := dream.TrackUsage{
-		EnvironmentID: req.scope.ID,
-		UserID:        req.user.UserID,
-		Email:         req.user.Email,
-		TokenPlan:     req.user.Plan,
-	}
+	var writeID string
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > maxIdempotencyKey {
 			return dream.Errorf(dream.KindInvalid, "Invalid idempotency key", "Idempotency-Key is at most %d characters", maxIdempotencyKey)
 		}
 		// Scoped to the environment and end user: one client's keys never
 		// meet another's.
-		scoped := sha256.Sum256([]byte(strconv.FormatInt(track.EnvironmentID, 10) + "\x00" + track.UserID + "\x00" + key))
-		track.WriteID = "idem_" + hex.EncodeToString(scoped[:])
+		scoped := sha256.Sum256([]byte(strconv.FormatInt(req.scope.ID, 10) + "\x00" + req.user.UserID + "\x00" + key))
+		writeID = "idem_" + hex.EncodeToString(scoped[:])
 	}
-	u, err := s.writer.TrackUsage(r.Context(), track)
+	var u dream.Usage
+	var err error
+	if s.outbox == nil || req.scope.Project.StrictLimits {
+		u, err = s.writer.TrackUsage(r.Context(), dream.TrackUsage{
+			WriteID:       writeID,
+			EnvironmentID: req.scope.ID,
+			UserID:        req.user.UserID,
+			Email:         req.user.Email,
+			TokenPlan:     req.user.Plan,
+		})
+		// The next read at this node must see the unit, before the change
+		// log says so.
+		s.tally.forget(userKey{req.scope.ID, req.user.UserID})
+	} else {
+		u, err = s.admit(r.Context(), req, writeID)
+	}
 	if err != nil {
 		return err
 	}
@@ -85,16 +100,10 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 // handleUsage reports the end user's usage without counting: GET
 // /api/usage. A period that has ended reads as the new, empty one.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, req *request) error {
-	ctx := r.Context()
-	tiers, err := s.tiers(ctx, req.scope.ID)
+	u, err := s.usage(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	state, err := s.db.UserState(ctx, req.scope.ID, req.user.UserID)
-	if err != nil {
-		return err
-	}
-	u := dream.UsageAt(tiers, req.user.UserID, state, req.user.Plan, s.now())
 	writeJSON(w, http.StatusOK, usageCheckJSON{
 		UserID:      u.UserID,
 		Plan:        u.Plan,

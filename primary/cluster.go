@@ -79,6 +79,24 @@ func (r *Router) TrackUsage(ctx context.Context, w dream.TrackUsage) (dream.Usag
 	return forward(ctx, r, "TrackUsage", &w.WriteID, &w, func() (dream.Usage, error) { return r.local.TrackUsage(ctx, w) })
 }
 
+// ApplyIncrements implements dream.Writer. A node's flusher calls it; it
+// does not wait for this node's copy to catch up, since the flusher learns
+// what was applied from the primary's answer and sends its next batch at
+// once.
+func (r *Router) ApplyIncrements(ctx context.Context, w dream.ApplyIncrements) (dream.IncrementsApplied, error) {
+	isPrimary, host, err := r.cluster.Primary()
+	if err != nil {
+		return dream.IncrementsApplied{}, err
+	}
+	if isPrimary {
+		return r.local.ApplyIncrements(ctx, w)
+	}
+	if host == "" {
+		return dream.IncrementsApplied{}, errPrimaryUnavailable
+	}
+	return r.client.ApplyIncrements(ctx, host, w)
+}
+
 // CreatePlatform implements dream.Writer.
 func (r *Router) CreatePlatform(ctx context.Context, w dream.CreatePlatform) error {
 	_, err := forward(ctx, r, "CreatePlatform", &w.WriteID, &w, func() (noResult, error) { return noResult{}, r.local.CreatePlatform(ctx, w) })
@@ -138,6 +156,7 @@ func (r *Router) PutAsset(ctx context.Context, w dream.PutAsset) error {
 // by the name Router sends.
 var writeHandlers = map[string]func(ctx context.Context, p *Primary, body []byte) (any, error){
 	"TrackUsage":            handler((*Primary).TrackUsage),
+	"ApplyIncrements":       handler((*Primary).ApplyIncrements),
 	"CreatePlatform":        handler(errorOnly((*Primary).CreatePlatform)),
 	"CreateProject":         handler(errorOnly((*Primary).CreateProject)),
 	"RotateSecretKey":       handler(errorOnly((*Primary).RotateSecretKey)),
@@ -322,9 +341,38 @@ const (
 // call sends a write to the primary at host and decodes its result into
 // out, then waits until this node's copy has the write.
 func (c *Client) call(ctx context.Context, host, name string, w, out any) error {
-	body, err := json.Marshal(w)
+	a, err := c.send(ctx, host, name, w, out)
 	if err != nil {
 		return err
+	}
+	pos, err := store.ParsePosition(a.Position)
+	if err != nil {
+		return err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	if err := c.cluster.WaitPosition(waitCtx, pos); err != nil {
+		return errReplicaBehind
+	}
+	return nil
+}
+
+// ApplyIncrements sends a node's batch of units to the primary at host
+// (host:port, or a hostname reached on the Client's port) and returns its
+// answer without waiting for this node's copy.
+func (c *Client) ApplyIncrements(ctx context.Context, host string, w dream.ApplyIncrements) (dream.IncrementsApplied, error) {
+	var out dream.IncrementsApplied
+	_, err := c.send(ctx, host, "ApplyIncrements", w, &out)
+	return out, err
+}
+
+// send posts a write to the primary at host, retrying a primary that cannot
+// be reached for a moment with the same body, and decodes its result into
+// out.
+func (c *Client) send(ctx context.Context, host, name string, w, out any) (writeAnswer, error) {
+	body, err := json.Marshal(w)
+	if err != nil {
+		return writeAnswer{}, err
 	}
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		host = net.JoinHostPort(strings.Trim(host, "[]"), c.port)
@@ -340,28 +388,19 @@ func (c *Client) call(ctx context.Context, host, name string, w, out any) error 
 	}
 	if err != nil {
 		c.logger.Warn("forwarding a write to the primary", "primary", host, "write", name, "error", err)
-		return errPrimaryUnavailable
+		return a, errPrimaryUnavailable
 	}
 	if a.Kind == dream.KindUnauthenticated && a.Error == "cluster_unauthorized" {
 		// Not the client's fault: the nodes disagree on the cluster secret.
-		return fmt.Errorf("the primary %s refused the cluster signature: check DREAM_CLUSTER_SECRET on every node", host)
+		return a, fmt.Errorf("the primary %s refused the cluster signature: check DREAM_CLUSTER_SECRET on every node", host)
 	}
 	if a.Error != "" {
-		return &dream.Error{Kind: a.Kind, Code: a.Error, Message: a.Message, Fields: a.Fields}
+		return a, &dream.Error{Kind: a.Kind, Code: a.Error, Message: a.Message, Fields: a.Fields}
 	}
 	if err := json.Unmarshal(a.Result, out); err != nil {
-		return fmt.Errorf("forwarded write %s: decoding the result: %w", name, err)
+		return a, fmt.Errorf("forwarded write %s: decoding the result: %w", name, err)
 	}
-	pos, err := store.ParsePosition(a.Position)
-	if err != nil {
-		return err
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-	defer cancel()
-	if err := c.cluster.WaitPosition(waitCtx, pos); err != nil {
-		return errReplicaBehind
-	}
-	return nil
+	return a, nil
 }
 
 // post makes one attempt. Transport failures and a primary answering 503

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -23,7 +24,63 @@ const (
 	ChangeTiers ChangeKind = "tiers"
 	// ChangePlatform: a platform's subscription (Key, its id) changed.
 	ChangePlatform ChangeKind = "platform"
+	// ChangeUsers: the plan, subscription or usage of end users changed.
+	// Key is a JSON array of [environment id, user id] pairs: a
+	// transaction logs every user it changed in one entry, so a batch of
+	// thousands of usage units adds one row, not thousands.
+	ChangeUsers ChangeKind = "users"
 )
+
+// UserRef names an end user of one environment.
+type UserRef struct {
+	EnvironmentID int64
+	UserID        string
+}
+
+// touch records that the transaction changed the state of an end user at
+// now.
+func (tx *Tx) touch(envID int64, userID string, now time.Time) {
+	if tx.users == nil {
+		tx.users = make(map[UserRef]struct{})
+	}
+	tx.users[UserRef{envID, userID}] = struct{}{}
+	tx.usersAt = now
+}
+
+// logUsers appends the users the transaction changed to the change log.
+func (tx *Tx) logUsers(ctx context.Context) error {
+	if len(tx.users) == 0 {
+		return nil
+	}
+	pairs := make([][2]any, 0, len(tx.users))
+	for u := range tx.users {
+		pairs = append(pairs, [2]any{u.EnvironmentID, u.UserID})
+	}
+	key, err := json.Marshal(pairs)
+	if err != nil {
+		return err
+	}
+	tx.users = nil
+	return tx.LogChange(ctx, ChangeUsers, string(key), tx.usersAt)
+}
+
+// ParseUsers reads the Key of a ChangeUsers entry.
+func ParseUsers(key string) ([]UserRef, error) {
+	var pairs [][2]json.RawMessage
+	if err := json.Unmarshal([]byte(key), &pairs); err != nil {
+		return nil, fmt.Errorf("users change %q: %w", key, err)
+	}
+	users := make([]UserRef, len(pairs))
+	for i, p := range pairs {
+		if err := json.Unmarshal(p[0], &users[i].EnvironmentID); err != nil {
+			return nil, fmt.Errorf("users change %q: %w", key, err)
+		}
+		if err := json.Unmarshal(p[1], &users[i].UserID); err != nil {
+			return nil, fmt.Errorf("users change %q: %w", key, err)
+		}
+	}
+	return users, nil
+}
 
 // Change is an entry of the change log.
 type Change struct {

@@ -14,14 +14,14 @@ import (
 // environmentColumns are the columns scanEnvironment reads, from
 // environments e joined with projects p.
 const environmentColumns = `e.id, e.mode, e.publishable_key,
-	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.enable_tax, p.created_at`
+	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.enable_tax, p.strict_limits, p.created_at`
 
 func scanEnvironment(row interface{ Scan(...any) error }, env *dream.Environment, extra ...any) error {
 	var rateLimit sql.NullInt64
 	var created int64
 	err := row.Scan(append([]any{&env.ID, &env.Mode, &env.PublishableKey,
 		&env.Project.ID, &env.Project.PlatformID, &env.Project.Name, &env.Project.Type,
-		&rateLimit, &env.Project.EnableTax, &created}, extra...)...)
+		&rateLimit, &env.Project.EnableTax, &env.Project.StrictLimits, &created}, extra...)...)
 	if err != nil {
 		return err
 	}

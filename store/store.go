@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,8 +26,30 @@ type DB struct {
 	path string
 	// write is the single writable connection; nil on a read-only node.
 	write *sql.DB
-	read  *sql.DB
+	read  *readPool
 }
+
+// readPool is the pool of read-only connections. It counts the statements
+// run on it: the hot paths promise to run none once their caches are
+// warm, and tests hold them to it.
+type readPool struct {
+	*sql.DB
+	statements atomic.Int64
+}
+
+func (p *readPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	p.statements.Add(1)
+	return p.DB.QueryContext(ctx, query, args...)
+}
+
+func (p *readPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	p.statements.Add(1)
+	return p.DB.QueryRowContext(ctx, query, args...)
+}
+
+// ReadStatements is the number of statements run on the read pool since
+// Open.
+func (db *DB) ReadStatements() int64 { return db.read.statements.Load() }
 
 // Open opens the database file at path. With readOnly false it is created
 // if missing and opened for writing too (the primary); with readOnly true
@@ -64,7 +87,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	db.read = r
+	db.read = &readPool{DB: r}
 	return db, nil
 }
 
@@ -107,7 +130,7 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 
 // PendingMigrations returns the names of migrations the database lacks.
 func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
-	pending, err := migrations.Pending(ctx, db.read)
+	pending, err := migrations.Pending(ctx, db.read.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +144,10 @@ func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 // Tx is a write transaction on the primary. Its reads see its own writes.
 type Tx struct {
 	tx *sql.Tx
+	// users are the end users whose state (plan, subscription, usage) the
+	// transaction changed; Commit logs them as one change.
+	users   map[UserRef]struct{}
+	usersAt time.Time
 }
 
 // Begin starts a write transaction. It holds SQLite's write lock until
@@ -136,8 +163,16 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 	return &Tx{tx: tx}, nil
 }
 
-// Commit commits the transaction.
-func (tx *Tx) Commit() error { return tx.tx.Commit() }
+// Commit logs the end users whose state changed, then commits the
+// transaction. A write undone by its savepoint may leave its users in the
+// log: nodes then drop a cache entry that was still right, which costs one
+// read and is never wrong.
+func (tx *Tx) Commit() error {
+	if err := tx.logUsers(context.Background()); err != nil {
+		return err
+	}
+	return tx.tx.Commit()
+}
 
 // Rollback abandons the transaction; after Commit it does nothing.
 func (tx *Tx) Rollback() error {

@@ -11,34 +11,46 @@ import (
 )
 
 // UserState returns what plan resolution and usage need to know about an
-// end user, in one query.
+// end user of an environment.
 func (db *DB) UserState(ctx context.Context, envID int64, userID string) (dream.UserState, error) {
-	return userState(ctx, db.read, envID, userID)
+	state, _, err := userState(ctx, db.read, envID, userID, "")
+	return state, err
+}
+
+// UserStateAndMark returns the end user's state and, read in the same
+// statement so that both come from one snapshot, the high-water mark of the
+// node nodeID: the state counts exactly the node's shipped units up to the
+// mark.
+func (db *DB) UserStateAndMark(ctx context.Context, envID int64, userID, nodeID string) (dream.UserState, int64, error) {
+	return userState(ctx, db.read, envID, userID, nodeID)
 }
 
 // UserState returns the end user's state as the transaction sees it.
 func (tx *Tx) UserState(ctx context.Context, envID int64, userID string) (dream.UserState, error) {
-	return userState(ctx, tx.tx, envID, userID)
+	state, _, err := userState(ctx, tx.tx, envID, userID, "")
+	return state, err
 }
 
-func userState(ctx context.Context, q queryer, envID int64, userID string) (dream.UserState, error) {
+func userState(ctx context.Context, q queryer, envID int64, userID, nodeID string) (dream.UserState, int64, error) {
 	var state dream.UserState
 	var assigned, periodStart, periodEnd sql.NullString
 	var count sql.NullInt64
+	var mark int64
 	var sub nullableSubscription
-	err := q.QueryRowContext(ctx, `SELECT u.plan, c.count, c.period_start, c.period_end, `+prefixed("s.", subscriptionFields)+`
+	err := q.QueryRowContext(ctx, `SELECT u.plan, c.count, c.period_start, c.period_end,
+			coalesce((SELECT seq FROM edge_marks WHERE node_id = ?3), 0), `+prefixed("s.", subscriptionFields)+`
 		FROM (SELECT ?1 AS environment_id, ?2 AS user_id) k
 		LEFT JOIN end_users u ON u.environment_id = k.environment_id AND u.user_id = k.user_id
 		LEFT JOIN subscriptions s ON s.environment_id = k.environment_id AND s.user_id = k.user_id
 		LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`,
-		envID, userID).Scan(append([]any{&assigned, &count, &periodStart, &periodEnd}, sub.dest()...)...)
+		envID, userID, nodeID).Scan(append([]any{&assigned, &count, &periodStart, &periodEnd, &mark}, sub.dest()...)...)
 	if err != nil {
-		return state, fmt.Errorf("user state: %w", err)
+		return state, 0, fmt.Errorf("user state: %w", err)
 	}
 	state.AssignedPlan = assigned.String
 	state.Subscription = sub.subscription()
 	state.Counter, err = usageCounter(count, periodStart, periodEnd)
-	return state, err
+	return state, mark, err
 }
 
 // usageCounter reads a counter a LEFT JOIN may have left NULL.
@@ -77,6 +89,7 @@ func (tx *Tx) RegisterEndUser(ctx context.Context, envID int64, userID, email st
 // counter as it stands afterwards and whether the unit was admitted. The
 // end user must be registered.
 func (tx *Tx) IncrementUsage(ctx context.Context, envID int64, userID string, plan dream.Plan, now time.Time) (dream.UsageCounter, bool, error) {
+	tx.touch(envID, userID, now)
 	fresh := dream.PeriodStartingAt(now)
 	var c dream.UsageCounter
 	var start, end string
@@ -108,4 +121,58 @@ func (tx *Tx) IncrementUsage(ctx context.Context, envID int64, userID string, pl
 	}
 	c.Period, err = dream.ParsePeriod(start, end)
 	return c, true, err
+}
+
+// AddUsage counts n units the end user used at the moment at, which a node
+// has already admitted: no limit applies. Units of a period that had ended
+// by at start the period of at.
+func (tx *Tx) AddUsage(ctx context.Context, envID int64, userID, plan string, n int64, at time.Time) error {
+	tx.touch(envID, userID, at)
+	fresh := dream.PeriodStartingAt(at)
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO usage_counters
+			(environment_id, user_id, period_start, period_end, count, plan, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		ON CONFLICT (environment_id, user_id) DO UPDATE SET
+			count        = CASE WHEN period_end < ?3 THEN ?5 ELSE count + ?5 END,
+			period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
+			period_end   = CASE WHEN period_end < ?3 THEN excluded.period_end ELSE period_end END,
+			plan = excluded.plan,
+			updated_at = max(updated_at, excluded.updated_at)`,
+		envID, userID, fresh.StartString(), fresh.EndString(), n, plan, at.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("add usage: %w", err)
+	}
+	return nil
+}
+
+// EdgeMark is the high-water mark of a node's shipped units: the highest
+// sequence applied, 0 before the first.
+func (tx *Tx) EdgeMark(ctx context.Context, nodeID string) (int64, error) {
+	return edgeMark(ctx, tx.tx, nodeID)
+}
+
+// EdgeMark is the high-water mark of a node as this node's copy has it.
+func (db *DB) EdgeMark(ctx context.Context, nodeID string) (int64, error) {
+	return edgeMark(ctx, db.read, nodeID)
+}
+
+func edgeMark(ctx context.Context, q queryer, nodeID string) (int64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM edge_marks WHERE node_id = ?), 0)`, nodeID).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("edge mark: %w", err)
+	}
+	return seq, nil
+}
+
+// SetEdgeMark moves a node's high-water mark, in the transaction that
+// applies the units up to it.
+func (tx *Tx) SetEdgeMark(ctx context.Context, nodeID string, seq int64, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO edge_marks (node_id, seq, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (node_id) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at`,
+		nodeID, seq, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("set edge mark: %w", err)
+	}
+	return nil
 }

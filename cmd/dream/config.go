@@ -25,6 +25,8 @@ type Config struct {
 	DataDir string
 	// Database is the SQLite file.
 	Database string
+	// Outbox is the node's outbox file, on its own disk.
+	Outbox string
 	// RateLimitPerMinute is the default per-user rate limit; 0 disables it.
 	RateLimitPerMinute int
 	LogLevel           slog.Level
@@ -75,6 +77,9 @@ var settings = []setting{
 		requiredBy:  []string{"serve", "migrate"},
 		description: "SQLite database file (in dev mode, default <data>/dream.db)",
 		dst:         func(c *Config, v string) error { c.Database = v; return nil }},
+	{flag: "outbox", env: "DREAM_OUTBOX", commands: []string{"serve", "dev"},
+		description: "SQLite file of the usage units this node acknowledged and has not seen applied; on a LiteFS node it must be outside the mount (default <db>-outbox, in dev mode <data>/outbox.db)",
+		dst:         func(c *Config, v string) error { c.Outbox = v; return nil }},
 	{flag: "rate-limit", env: "DREAM_RATE_LIMIT_PER_MINUTE", commands: []string{"serve", "dev"},
 		defaults:    map[string]string{"": "100"},
 		description: "requests per minute per end user per project, unless the project sets its own; 0 disables",
@@ -183,6 +188,9 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 	}
 	if command == "dev" && c.Database == "" {
 		c.Database = filepath.Join(c.DataDir, "dream.db")
+	}
+	if command == "dev" && c.Outbox == "" {
+		c.Outbox = filepath.Join(c.DataDir, "outbox.db")
 	}
 	return c, nil
 }

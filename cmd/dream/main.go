@@ -23,6 +23,7 @@ import (
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
@@ -98,6 +99,7 @@ type Main struct {
 	Now    func() time.Time
 
 	DB       *store.DB
+	Outbox   *outbox.Outbox
 	Primary  *primary.Primary
 	Server   *edge.Server
 	Listener net.Listener
@@ -152,6 +154,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.prepareSchema(ctx); err != nil {
 		return err
 	}
+	if err := m.openOutbox(); err != nil {
+		return err
+	}
 	m.Primary = primary.New(m.DB, m.Now)
 	limiter, err := ratelimit.New(rateLimitBuckets)
 	if err != nil {
@@ -168,6 +173,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Logger:             m.Logger,
 		Now:                m.Now,
 		LiteFS:             m.LiteFS,
+		Outbox:             m.Outbox,
 	}
 	if m.LiteFS != nil {
 		// Every node takes writes: the primary applies them, replicas
@@ -210,6 +216,30 @@ func (m *Main) Open(ctx context.Context) error {
 		opts.Webhooks = billing.NewWebhookVerifier(m.Config.StripeWebhookSecret, m.Config.StripeWebhookSecretTest)
 	}
 	m.Server = edge.New(opts)
+	return m.Server.LoadOutbox(ctx)
+}
+
+// openOutbox opens the node's outbox. On LiteFS it must live outside the
+// mount: LiteFS replicates every file there from the primary, and the
+// outbox is this node's alone.
+func (m *Main) openOutbox() error {
+	path := m.Config.Outbox
+	if path == "" {
+		if m.LiteFS != nil {
+			return fmt.Errorf("dream %s: bad configuration:\n  missing required settings: DREAM_OUTBOX (the database %s is on a LiteFS mount; the outbox goes on the node's own disk)",
+				m.Config.Command, m.Config.Database)
+		}
+		path = m.Config.Database + "-outbox"
+	}
+	if m.LiteFS != nil && filepath.Dir(path) == filepath.Dir(m.Config.Database) {
+		return fmt.Errorf("dream %s: bad configuration:\n  DREAM_OUTBOX (--outbox): %s is on the LiteFS mount; put it on the node's own disk",
+			m.Config.Command, path)
+	}
+	o, err := outbox.Open(path, m.Now)
+	if err != nil {
+		return err
+	}
+	m.Outbox = o
 	return nil
 }
 
@@ -282,6 +312,9 @@ func (m *Main) Serve(ctx context.Context) error {
 	background, stop := context.WithCancel(ctx)
 	defer stop()
 	go m.Server.Watch(background)
+	shipped := make(chan struct{})
+	go func() { m.Server.Ship(background); close(shipped) }()
+	defer func() { stop(); <-shipped }()
 	go m.prune(background)
 	select {
 	case err := <-errc:
@@ -321,6 +354,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.Primary != nil {
 		errs = append(errs, m.Primary.Close())
+	}
+	if m.Outbox != nil {
+		errs = append(errs, m.Outbox.Close())
 	}
 	if m.Listener != nil {
 		if err := m.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,14 +34,23 @@ func Open(tb testing.TB) *store.DB {
 // write path creates yet (platform billing, project settings).
 func Exec(tb testing.TB, db *store.DB, query string, args ...any) {
 	tb.Helper()
+	if err := Execute(db, query, args...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Execute is Exec for callers that have no test to fail, such as the
+// cluster harness.
+func Execute(db *store.DB, query string, args ...any) error {
 	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?_foreign_keys=on&_busy_timeout=5000")
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	defer raw.Close()
 	if _, err := raw.Exec(query, args...); err != nil {
-		tb.Fatalf("%s: %v", query, err)
+		return fmt.Errorf("%s: %w", query, err)
 	}
+	return nil
 }
 
 // SetPlatformSubscription gives a platform a subscription state, as the
@@ -64,6 +74,15 @@ func SetRateLimit(tb testing.TB, db *store.DB, projectID string, perMinute *int)
 		SELECT ?, publishable_key, 0 FROM environments WHERE project_id = ?`, store.ChangeEnvironment, projectID)
 }
 
+// SetStrictLimits turns a project's strict limits on or off, with the
+// change logged for the caches.
+func SetStrictLimits(tb testing.TB, db *store.DB, projectID string, strict bool) {
+	tb.Helper()
+	Exec(tb, db, `UPDATE projects SET strict_limits = ? WHERE id = ?`, strict, projectID)
+	Exec(tb, db, `INSERT INTO changes (kind, key, created_at)
+		SELECT ?, publishable_key, 0 FROM environments WHERE project_id = ?`, store.ChangeEnvironment, projectID)
+}
+
 // Keys are the plaintext keys of one environment of a test project.
 type Keys struct {
 	EnvironmentID  int64
@@ -81,18 +100,37 @@ type Project struct {
 // Platform creates a developer account and returns its id.
 func Platform(tb testing.TB, w dream.Writer) string {
 	tb.Helper()
-	id := dream.NewID("plt_")
-	if err := w.CreatePlatform(context.Background(), dream.CreatePlatform{ID: id, Owner: "test:" + id}); err != nil {
+	id, err := NewPlatform(context.Background(), w)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	return id
+}
+
+// NewPlatform is Platform for callers that have no test to fail, such as
+// the cluster harness.
+func NewPlatform(ctx context.Context, w dream.Writer) (string, error) {
+	id := dream.NewID("plt_")
+	if err := w.CreatePlatform(ctx, dream.CreatePlatform{ID: id, Owner: "test:" + id}); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // CreateProject creates a project of typ on the platform, with tiers in
 // both environments, and returns its keys.
 func CreateProject(tb testing.TB, db *store.DB, w dream.Writer, platformID string, typ dream.ProjectType, tiers []dream.Tier) Project {
 	tb.Helper()
-	ctx := context.Background()
+	p, err := NewProject(context.Background(), db, w, platformID, typ, tiers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// NewProject is CreateProject for callers that have no test to fail, such
+// as the cluster harness.
+func NewProject(ctx context.Context, db *store.DB, w dream.Writer, platformID string, typ dream.ProjectType, tiers []dream.Tier) (Project, error) {
 	p := Project{PlatformID: platformID, ID: dream.NewID("prj_")}
 	var envs []dream.NewEnvironment
 	for _, k := range []*Keys{&p.Test, &p.Live} {
@@ -107,16 +145,16 @@ func CreateProject(tb testing.TB, db *store.DB, w dream.Writer, platformID strin
 	}
 	err := w.CreateProject(ctx, dream.CreateProject{ID: p.ID, PlatformID: platformID, Name: "Test " + string(typ), Type: typ, Environments: envs})
 	if err != nil {
-		tb.Fatal(err)
+		return Project{}, err
 	}
 	for _, k := range []*Keys{&p.Test, &p.Live} {
 		env, err := db.EnvironmentByPublishableKey(ctx, k.PublishableKey)
 		if err != nil || env == nil {
-			tb.Fatalf("environment of %s: %v", k.PublishableKey, err)
+			return Project{}, fmt.Errorf("environment of %s: %v", k.PublishableKey, err)
 		}
 		k.EnvironmentID = env.ID
 	}
-	return p
+	return p, nil
 }
 
 // SaaSTiers is a SaaS catalogue: free (limit 100), pro (10,000) and

@@ -1,0 +1,282 @@
+package edge_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+// ship runs the server's shipper until the outbox is empty and the
+// server's copy counts every unit it held.
+func (h *harness) ship() {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.server.Ship(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.refresh()
+		n, err := h.outbox.Len(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d units still in the outbox", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stored is the count the database holds for a user.
+func (h *harness) stored(envID int64, userID string) int64 {
+	h.t.Helper()
+	state, err := h.db.UserState(context.Background(), envID, userID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if state.Counter == nil {
+		return 0
+	}
+	return state.Counter.Count
+}
+
+func TestWarmPathRunsNoQueries(t *testing.T) {
+	h := newHarness(t, harnessOptions{noShip: true})
+	pk, sk := h.saas.Test.PublishableKey, h.saas.Test.SecretKey
+	tok, user, err := h.issuer.IssueToken(pk, "warm@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := []struct {
+		method, path string
+		headers      []string
+	}{
+		{"GET", "/api/tiers", []string{"X-Publishable-Key", pk}},
+		{"GET", "/api/products", []string{"X-Publishable-Key", pk}},
+		{"GET", "/api/tiers", []string{"Authorization", "Bearer " + sk}},
+		{"GET", "/api/usage", []string{"X-Publishable-Key", pk, "X-Clerk-Token", tok}},
+		{"POST", "/api/data", []string{"X-Publishable-Key", pk, "X-Clerk-Token", tok}},
+	}
+	send := func() {
+		t.Helper()
+		for _, r := range requests {
+			if res := h.do(r.method, r.path, "", r.headers...); res.status != 200 {
+				t.Fatalf("%s %s: %d %s", r.method, r.path, res.status, res.raw)
+			}
+		}
+	}
+	send() // warm
+	before := h.db.ReadStatements()
+	for i := 0; i < 20; i++ {
+		send()
+	}
+	if n := h.db.ReadStatements() - before; n != 0 {
+		t.Fatalf("the warm path ran %d statements on the database, want 0", n)
+	}
+	res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+	if res.body["usageCount"] != float64(21) {
+		t.Fatalf("usage %v, want 21 units counted", res.body)
+	}
+
+	// Once the units are applied, the change names the user and the next
+	// read of them, and only of them, goes to the database once.
+	h.ship()
+	if got := h.stored(h.saas.Test.EnvironmentID, user); got != 21 {
+		t.Fatalf("the database counts %d, want 21", got)
+	}
+	before = h.db.ReadStatements()
+	send()
+	if n := h.db.ReadStatements() - before; n != 1 {
+		t.Fatalf("after the user changed, %d statements, want 1 (their state)", n)
+	}
+	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(22) {
+		t.Fatalf("usage %v, want 22", res.body)
+	}
+}
+
+func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
+	t.Run("CountsNeverJumpWhileUnitsShip", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "steady@example.com", "pro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The shipper and the change watcher run meanwhile: every answer
+		// must count exactly the units before it, whichever of the
+		// outbox and the database holds them at that moment.
+		for i := 1; i <= 300; i++ {
+			res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(i) {
+				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+			}
+			if i%7 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(i) {
+				t.Fatalf("usage after %d: %s", i, res.raw)
+			}
+		}
+		h.ship()
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 300 {
+			t.Fatalf("the database counts %d, want 300", got)
+		}
+	})
+
+	t.Run("LimitIsExactAtOneNode", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noShip: true})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "limit@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 60; i++ {
+			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+			}
+		}
+		h.ship()
+		for i := 60; i < 99; i++ {
+			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+			}
+		}
+		// 50 at once for the last unit of the free tier's 100: one wins.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+				mu.Lock()
+				statuses[res.status]++
+				mu.Unlock()
+				if res.status == 403 && (res.body["error"] != "Tier limit reached" || res.body["usageCount"] != float64(100)) {
+					t.Errorf("refusal: %s", res.raw)
+				}
+			}()
+		}
+		wg.Wait()
+		if statuses[200] != 1 || statuses[403] != 49 {
+			t.Fatalf("statuses %v, want one 200 and 49 of 403", statuses)
+		}
+		h.ship()
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 100 {
+			t.Fatalf("the database counts %d, want 100", got)
+		}
+	})
+
+	t.Run("IdempotencyKeyCountsOnce", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "retry@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-1")
+			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(1) {
+				t.Fatalf("attempt %d: %d %s", i, res.status, res.raw)
+			}
+		}
+		h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-2")
+		h.ship()
+		if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-1"); res.body["usage"].(map[string]any)["count"] != float64(2) {
+			t.Fatalf("a retry after shipping: %s", res.raw)
+		}
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 2 {
+			t.Fatalf("the database counts %d, want 2", got)
+		}
+	})
+
+	t.Run("StrictLimitsDecideAtThePrimary", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noShip: true})
+		storetest.SetStrictLimits(t, h.db, h.saas.ID, true)
+		h.refresh()
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "strict@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+			}
+			// In the database at once, nothing in the outbox.
+			if got := h.stored(h.saas.Test.EnvironmentID, user); got != int64(i) {
+				t.Fatalf("after %d strict tracks the database counts %d", i, got)
+			}
+			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(i) {
+				t.Fatalf("usage after %d: %s", i, res.raw)
+			}
+		}
+		if n, err := h.outbox.Len(context.Background()); err != nil || n != 0 {
+			t.Fatalf("the outbox holds %d units (%v)", n, err)
+		}
+	})
+
+	t.Run("UnitsSurviveARestart", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noShip: true})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "restart@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+		}
+		// A new server on the same outbox and database, as after a crash
+		// before anything was shipped: the units still count, once.
+		h.restart()
+		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+			t.Fatalf("usage after the restart: %s", res.raw)
+		}
+		h.ship()
+		h.restart()
+		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+			t.Fatalf("usage after shipping and restarting: %s", res.raw)
+		}
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 5 {
+			t.Fatalf("the database counts %d, want 5", got)
+		}
+	})
+
+	t.Run("ABatchSentTwiceCountsOnce", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noShip: true})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "twice@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ {
+			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+		}
+		units, err := h.outbox.Units(context.Background(), 0, 100)
+		if err != nil || len(units) != 4 {
+			t.Fatalf("outbox: %v %v", units, err)
+		}
+		// The primary applied the batch but the node never heard, and
+		// sends it again before its copy shows the first.
+		batch := dream.ApplyIncrements{NodeID: h.outbox.NodeID(), Items: units}
+		for i, want := range []int{4, 0} {
+			res, err := h.primary.ApplyIncrements(context.Background(), batch)
+			if err != nil || res.Applied != want || res.Mark != units[3].Seq {
+				t.Fatalf("delivery %d: %+v %v, want %d applied", i+1, res, err, want)
+			}
+		}
+		h.ship()
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 4 {
+			t.Fatalf("the database counts %d, want 4", got)
+		}
+	})
+}

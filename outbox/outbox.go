@@ -1,0 +1,301 @@
+// Package outbox is a node's durable record of the usage units it has
+// acknowledged and not yet seen applied: a SQLite file in WAL mode on the
+// node's own disk, outside the replicated database. A unit is in the file,
+// synced to disk, before the client hears it was counted, so a crash of
+// the node or of the primary loses no acknowledged unit: the node ships
+// its outbox again once it is back, and the primary's high-water mark
+// makes units it had applied count once.
+//
+// Appends from concurrent requests share one transaction and one sync
+// (group commit), as the primary does with its writes.
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dream-api/dream"
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
+)
+
+// schema is created on first open. seq is AUTOINCREMENT so that a number
+// is never used twice, even after the rows holding the highest are
+// deleted: the primary skips every sequence at or below a node's mark.
+const schema = `
+CREATE TABLE IF NOT EXISTS node (
+    id  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment_id  INTEGER NOT NULL,
+    user_id         TEXT NOT NULL,
+    email           TEXT NOT NULL,
+    plan            TEXT NOT NULL,
+    at              INTEGER NOT NULL,
+    write_id        TEXT NOT NULL
+);
+-- Idempotency keys this node acknowledged, kept a day: a retry of the same
+-- call at this node is answered without counting again.
+CREATE TABLE IF NOT EXISTS idempotency (
+    write_id    TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
+`
+
+// keyRetention is how long an idempotency key is remembered, the same as
+// the primary's record of applied writes.
+const keyRetention = 24 * time.Hour
+
+// maxAppendBatch bounds the appends one transaction takes.
+const maxAppendBatch = 1000
+
+// Outbox is one node's outbox file.
+type Outbox struct {
+	db     *sql.DB
+	nodeID string
+	now    func() time.Time
+
+	appends chan *appendRequest
+	// appended is signalled after every commit, for the shipper.
+	appended chan struct{}
+
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Open opens or creates the outbox file at path. The node's id is created
+// with the file and kept in it: a node that loses its file starts again
+// under a new id, so its old sequence numbers can never collide with new
+// ones.
+func Open(path string, now func() time.Time) (*Outbox, error) {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	// synchronous=FULL: in WAL mode every commit syncs the log, which is
+	// what makes an acknowledged unit survive a crash of the machine.
+	db, err := sql.Open("sqlite3", "file:"+escaped+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	o := &Outbox{db: db, now: now, appends: make(chan *appendRequest, maxAppendBatch),
+		appended: make(chan struct{}, 1), closing: make(chan struct{})}
+	if err := o.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the outbox %s: %w", path, err)
+	}
+	o.wg.Add(1)
+	go o.run()
+	return o, nil
+}
+
+func (o *Outbox) init() error {
+	ctx := context.Background()
+	if _, err := o.db.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	err = tx.QueryRowContext(ctx, `SELECT id FROM node`).Scan(&o.nodeID)
+	if errors.Is(err, sql.ErrNoRows) {
+		o.nodeID = dream.NewID("node_")
+		_, err = tx.ExecContext(ctx, `INSERT INTO node (id) VALUES (?)`, o.nodeID)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// NodeID is the id the node's units carry to the primary.
+func (o *Outbox) NodeID() string { return o.nodeID }
+
+// Close stops taking appends once those queued are written, and closes the
+// file.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if !o.closed {
+		o.closed = true
+		close(o.closing)
+	}
+	o.mu.Unlock()
+	o.wg.Wait()
+	return o.db.Close()
+}
+
+// errClosed answers an append after Close.
+var errClosed = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailable", Message: "The server is shutting down; try again"}
+
+type appendRequest struct {
+	unit dream.Increment
+	done chan appendResult
+}
+
+type appendResult struct {
+	seq       int64
+	duplicate bool
+	err       error
+}
+
+// Append writes a unit and returns its sequence number once it is synced
+// to disk. A unit whose WriteID this node acknowledged before is not
+// written: duplicate is true. The unit's Seq is ignored.
+func (o *Outbox) Append(ctx context.Context, u dream.Increment) (seq int64, duplicate bool, err error) {
+	req := &appendRequest{unit: u, done: make(chan appendResult, 1)}
+	o.mu.RLock()
+	if o.closed {
+		o.mu.RUnlock()
+		return 0, false, errClosed
+	}
+	o.appends <- req
+	o.mu.RUnlock()
+	// Once queued the append is waited for, whatever ctx does: it may be
+	// written, and the caller must know.
+	r := <-req.done
+	return r.seq, r.duplicate, r.err
+}
+
+// run writes queued appends in shared transactions until Close.
+func (o *Outbox) run() {
+	defer o.wg.Done()
+	for {
+		var first *appendRequest
+		select {
+		case first = <-o.appends:
+		case <-o.closing:
+			for {
+				select {
+				case r := <-o.appends:
+					o.write([]*appendRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*appendRequest{first}
+	fill:
+		for len(batch) < maxAppendBatch {
+			select {
+			case r := <-o.appends:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		o.write(batch)
+	}
+}
+
+// write appends a batch in one transaction and answers each request.
+func (o *Outbox) write(batch []*appendRequest) {
+	results := make([]appendResult, len(batch))
+	err := o.writeTx(batch, results)
+	for i, r := range batch {
+		if err != nil {
+			results[i] = appendResult{err: fmt.Errorf("writing to the outbox: %w", err)}
+		}
+		r.done <- results[i]
+	}
+	if err == nil {
+		select {
+		case o.appended <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (o *Outbox) writeTx(batch []*appendRequest, results []appendResult) error {
+	ctx := context.Background()
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := o.now().UnixMilli()
+	for i, r := range batch {
+		u := r.unit
+		if u.WriteID != "" {
+			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO idempotency (write_id, created_at) VALUES (?, ?)`, u.WriteID, now)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				results[i].duplicate = true
+				continue
+			}
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO outbox (environment_id, user_id, email, plan, at, write_id)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`,
+			u.EnvironmentID, u.UserID, u.Email, u.Plan, u.At, u.WriteID).Scan(&results[i].seq)
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Seen reports whether this node acknowledged a unit with this write id.
+func (o *Outbox) Seen(ctx context.Context, writeID string) (bool, error) {
+	var n int
+	err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency WHERE write_id = ?`, writeID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("outbox: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Units returns up to limit units with a sequence above after, in order.
+func (o *Outbox) Units(ctx context.Context, after int64, limit int) ([]dream.Increment, error) {
+	rows, err := o.db.QueryContext(ctx, `SELECT seq, environment_id, user_id, email, plan, at, write_id
+		FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer rows.Close()
+	var units []dream.Increment
+	for rows.Next() {
+		var u dream.Increment
+		if err := rows.Scan(&u.Seq, &u.EnvironmentID, &u.UserID, &u.Email, &u.Plan, &u.At, &u.WriteID); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		units = append(units, u)
+	}
+	return units, rows.Err()
+}
+
+// Trim deletes the units at or below mark, which this node's copy of the
+// database shows applied, and idempotency keys past their retention.
+func (o *Outbox) Trim(ctx context.Context, mark int64) error {
+	if _, err := o.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, mark); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if _, err := o.db.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, o.now().Add(-keyRetention).UnixMilli()); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// Len is the number of units waiting in the outbox.
+func (o *Outbox) Len(ctx context.Context) (int, error) {
+	var n int
+	if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	return n, nil
+}
+
+// Appended is signalled after appends are written, so a shipper can send
+// them without waiting for its next tick.
+func (o *Outbox) Appended() <-chan struct{} { return o.appended }

@@ -1,0 +1,108 @@
+package outbox_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/outbox"
+)
+
+var ctx = context.Background()
+
+func open(t *testing.T, path string) *outbox.Outbox {
+	t.Helper()
+	o, err := outbox.Open(path, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+func unit(user, writeID string) dream.Increment {
+	return dream.Increment{EnvironmentID: 1, UserID: user, Plan: "free", At: time.Now().UnixMilli(), WriteID: writeID}
+}
+
+func TestOutbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	o := open(t, path)
+	node := o.NodeID()
+	if node == "" {
+		t.Fatal("no node id")
+	}
+
+	// Concurrent appends share transactions and get distinct, growing
+	// sequence numbers.
+	var wg sync.WaitGroup
+	seqs := make([]int64, 200)
+	for i := range seqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seq, dup, err := o.Append(ctx, unit("u", ""))
+			if err != nil || dup {
+				t.Errorf("append: %v %v", dup, err)
+			}
+			seqs[i] = seq
+		}()
+	}
+	wg.Wait()
+	units, err := o.Units(ctx, 0, 1000)
+	if err != nil || len(units) != 200 {
+		t.Fatalf("%d units, %v", len(units), err)
+	}
+	for i, u := range units {
+		if u.Seq != int64(i+1) || u.UserID != "u" || u.Plan != "free" || u.EnvironmentID != 1 {
+			t.Fatalf("unit %d: %+v", i, u)
+		}
+	}
+	if page, _ := o.Units(ctx, 150, 20); len(page) != 20 || page[0].Seq != 151 {
+		t.Fatalf("a page after 150: %+v", page)
+	}
+
+	// A write id is taken once.
+	if _, dup, err := o.Append(ctx, unit("v", "idem_a")); err != nil || dup {
+		t.Fatalf("first: %v %v", dup, err)
+	}
+	if seq, dup, err := o.Append(ctx, unit("v", "idem_a")); err != nil || !dup || seq != 0 {
+		t.Fatalf("second: %d %v %v", seq, dup, err)
+	}
+	if seen, err := o.Seen(ctx, "idem_a"); err != nil || !seen {
+		t.Fatalf("seen: %v %v", seen, err)
+	}
+
+	// Trimming everything and reopening keeps the node and never reuses
+	// a sequence number: the primary skips every one at or below its mark.
+	if err := o.Trim(ctx, 201); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := o.Len(ctx); err != nil || n != 0 {
+		t.Fatalf("len %d %v", n, err)
+	}
+	o.Close()
+	o = open(t, path)
+	if o.NodeID() != node {
+		t.Fatalf("node id %s after reopening, was %s", o.NodeID(), node)
+	}
+	seq, _, err := o.Append(ctx, unit("w", ""))
+	if err != nil || seq != 202 {
+		t.Fatalf("first sequence after reopening: %d %v, want 202", seq, err)
+	}
+	if seen, err := o.Seen(ctx, "idem_a"); err != nil || !seen {
+		t.Fatalf("the write id is remembered across a restart: %v %v", seen, err)
+	}
+
+	// A new file is a new node.
+	if other := open(t, filepath.Join(t.TempDir(), "outbox.db")); other.NodeID() == node {
+		t.Fatal("two outboxes share a node id")
+	}
+
+	o.Close()
+	if _, _, err := o.Append(ctx, unit("x", "")); err == nil {
+		t.Fatal("an append after Close succeeded")
+	}
+}

@@ -1,0 +1,144 @@
+package primary_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+func TestPrimary_ApplyIncrements(t *testing.T) {
+	now := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	p, db, proj := fixture(t, func() time.Time { return now })
+	env := proj.Test.EnvironmentID
+	unit := func(seq int64, user string, at time.Time) dream.Increment {
+		return dream.Increment{Seq: seq, EnvironmentID: env, UserID: user, Plan: "free", At: at.UnixMilli()}
+	}
+	count := func(user string) dream.UsageCounter {
+		t.Helper()
+		state, err := db.UserState(ctx, env, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return state.Counter.At(now)
+	}
+
+	t.Run("NoLimitAndTheMarkSkipsWhatWasApplied", func(t *testing.T) {
+		var items []dream.Increment
+		for seq := int64(1); seq <= 150; seq++ {
+			items = append(items, unit(seq, "a", now))
+		}
+		// Past the free tier's 100: the node decided these units.
+		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: items})
+		if err != nil || res.Applied != 150 || res.Mark != 150 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		// The same batch again, and one overlapping it.
+		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: items})
+		if err != nil || res.Applied != 0 || res.Mark != 150 {
+			t.Fatalf("again: %+v %v", res, err)
+		}
+		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{unit(149, "a", now), unit(150, "a", now), unit(151, "a", now)}})
+		if err != nil || res.Applied != 1 || res.Mark != 151 {
+			t.Fatalf("overlapping: %+v %v", res, err)
+		}
+		if c := count("a"); c.Count != 151 {
+			t.Fatalf("count %d, want 151", c.Count)
+		}
+		// Another node's sequences are its own.
+		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n2", Items: []dream.Increment{unit(1, "a", now)}})
+		if err != nil || res.Applied != 1 || res.Mark != 1 {
+			t.Fatalf("n2: %+v %v", res, err)
+		}
+		if mark, err := db.EdgeMark(ctx, "n1"); err != nil || mark != 151 {
+			t.Fatalf("n1's mark %d %v", mark, err)
+		}
+	})
+
+	t.Run("AWriteIDCountsOnceAcrossNodes", func(t *testing.T) {
+		first := unit(1, "b", now)
+		first.WriteID = "idem_1"
+		retry := unit(7, "b", now)
+		retry.WriteID = "idem_1"
+		if res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n3", Items: []dream.Increment{first}}); err != nil || res.Applied != 1 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		// The client retried at another node, which acknowledged it too.
+		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n4", Items: []dream.Increment{retry}})
+		if err != nil || res.Applied != 0 || res.Mark != 7 {
+			t.Fatalf("retry at n4: %+v %v", res, err)
+		}
+		if c := count("b"); c.Count != 1 {
+			t.Fatalf("count %d, want 1", c.Count)
+		}
+	})
+
+	t.Run("EachUnitCountsInThePeriodItWasAcknowledgedIn", func(t *testing.T) {
+		// A unit of the 30th day of a period, then units after it ended.
+		start := now.AddDate(0, 0, -29)
+		if _, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n5", Items: []dream.Increment{
+			unit(1, "c", start), unit(2, "c", now), unit(3, "c", now.AddDate(0, 0, 1)), unit(4, "c", now.AddDate(0, 0, 1)),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		state, _ := db.UserState(ctx, env, "c")
+		if c := state.Counter; c.Count != 2 || c.Period.StartString() != "2025-01-16" {
+			t.Fatalf("counter %+v, want 2 units in the period from 2025-01-16", c)
+		}
+	})
+
+	t.Run("ADeletedEnvironmentDoesNotBlockTheNode", func(t *testing.T) {
+		gone := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+		storetest.Exec(t, db, `DELETE FROM environments WHERE id = ?`, gone.Test.EnvironmentID)
+		items := []dream.Increment{unit(1, "d", now), {Seq: 2, EnvironmentID: gone.Test.EnvironmentID, UserID: "d", At: now.UnixMilli()}}
+		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n6", Items: items})
+		if err != nil || res.Applied != 1 || res.Mark != 2 {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
+
+	t.Run("TheChangeNamesTheUsers", func(t *testing.T) {
+		last, err := db.LastChange(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n7", Items: []dream.Increment{unit(1, "e", now), unit(2, "f", now), unit(3, "e", now)}}); err != nil {
+			t.Fatal(err)
+		}
+		changes, err := db.ChangesSince(ctx, last)
+		if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUsers {
+			t.Fatalf("one users change expected: %+v %v", changes, err)
+		}
+		users, err := store.ParseUsers(changes[0].Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(users, func(a, b store.UserRef) int { return strings.Compare(a.UserID, b.UserID) })
+		if len(users) != 2 || users[0] != (store.UserRef{EnvironmentID: env, UserID: "e"}) || users[1].UserID != "f" {
+			t.Fatalf("users %+v", users)
+		}
+	})
+
+	t.Run("InvalidBatches", func(t *testing.T) {
+		for name, w := range map[string]dream.ApplyIncrements{
+			"no node":        {Items: []dream.Increment{unit(1, "g", now)}},
+			"no units":       {NodeID: "n8"},
+			"out of order":   {NodeID: "n8", Items: []dream.Increment{unit(2, "g", now), unit(1, "g", now)}},
+			"repeated seq":   {NodeID: "n8", Items: []dream.Increment{unit(1, "g", now), unit(1, "g", now)}},
+			"no user":        {NodeID: "n8", Items: []dream.Increment{unit(1, "", now)}},
+			"no time":        {NodeID: "n8", Items: []dream.Increment{{Seq: 1, EnvironmentID: env, UserID: "g"}}},
+			"no environment": {NodeID: "n8", Items: []dream.Increment{{Seq: 1, UserID: "g", At: 1}}},
+		} {
+			_, err := p.ApplyIncrements(ctx, w)
+			var e *dream.Error
+			if !errors.As(err, &e) || e.Kind != dream.KindInvalid {
+				t.Errorf("%s: %v, want an invalid-input error", name, err)
+			}
+		}
+	})
+}
