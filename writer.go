@@ -28,6 +28,9 @@ type Writer interface {
 	// CreateProject creates a project with its environments, keys and
 	// catalogue.
 	CreateProject(ctx context.Context, w CreateProject) error
+	// SetStrictLimits turns a project's strict limits on or off; an unknown
+	// project is a KindNotFound error.
+	SetStrictLimits(ctx context.Context, w SetStrictLimits) error
 	// RotateSecretKey adds a new secret key to an environment and ends the
 	// ones it had.
 	RotateSecretKey(ctx context.Context, w RotateSecretKey) error
@@ -125,6 +128,14 @@ type NewEnvironment struct {
 	PublishableKey string        `json:"publishableKey"`
 	SecretKeyHash  SecretKeyHash `json:"secretKeyHash"`
 	Tiers          []Tier        `json:"tiers"`
+}
+
+// SetStrictLimits sets whether a project's usage units are all decided by
+// the primary (dream.Project.StrictLimits).
+type SetStrictLimits struct {
+	WriteID   string `json:"writeId,omitempty"`
+	ProjectID string `json:"projectId"`
+	Strict    bool   `json:"strict"`
 }
 
 // RotateSecretKey replaces the secret keys of an environment with a new one.

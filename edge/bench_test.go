@@ -30,6 +30,9 @@ func BenchmarkAPI(b *testing.B) {
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			b.ReportAllocs()
+			// As many requests in flight as a loaded server has, so that
+			// writes share their syncs as they do in production.
+			b.SetParallelism(16)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req := httptest.NewRequest(bench.method, bench.path, nil)

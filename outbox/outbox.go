@@ -59,6 +59,9 @@ const maxAppendBatch = 1000
 type Outbox struct {
 	db     *sql.DB
 	nodeID string
+	// insert and claim are prepared once: preparing costs more than
+	// running them, and every append runs them.
+	insert, claim *sql.Stmt
 	now    func() time.Time
 
 	appends chan *appendRequest
@@ -90,6 +93,15 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	if err := o.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the outbox %s: %w", path, err)
+	}
+	if o.insert, err = db.Prepare(`INSERT INTO outbox (environment_id, user_id, email, plan, at, write_id)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if o.claim, err = db.Prepare(`INSERT OR IGNORE INTO idempotency (write_id, created_at) VALUES (?, ?)`); err != nil {
+		db.Close()
+		return nil, err
 	}
 	o.wg.Add(1)
 	go o.run()
@@ -222,10 +234,11 @@ func (o *Outbox) writeTx(batch []*appendRequest, results []appendResult) error {
 	}
 	defer tx.Rollback()
 	now := o.now().UnixMilli()
+	insert, claim := tx.StmtContext(ctx, o.insert), tx.StmtContext(ctx, o.claim)
 	for i, r := range batch {
 		u := r.unit
 		if u.WriteID != "" {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO idempotency (write_id, created_at) VALUES (?, ?)`, u.WriteID, now)
+			res, err := claim.ExecContext(ctx, u.WriteID, now)
 			if err != nil {
 				return err
 			}
@@ -236,9 +249,7 @@ func (o *Outbox) writeTx(batch []*appendRequest, results []appendResult) error {
 				continue
 			}
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO outbox (environment_id, user_id, email, plan, at, write_id)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`,
-			u.EnvironmentID, u.UserID, u.Email, u.Plan, u.At, u.WriteID).Scan(&results[i].seq)
+		err := insert.QueryRowContext(ctx, u.EnvironmentID, u.UserID, u.Email, u.Plan, u.At, u.WriteID).Scan(&results[i].seq)
 		if err != nil {
 			return err
 		}

@@ -109,6 +109,12 @@ func (r *Router) CreateProject(ctx context.Context, w dream.CreateProject) error
 	return err
 }
 
+// SetStrictLimits implements dream.Writer.
+func (r *Router) SetStrictLimits(ctx context.Context, w dream.SetStrictLimits) error {
+	_, err := forward(ctx, r, "SetStrictLimits", &w.WriteID, &w, func() (noResult, error) { return noResult{}, r.local.SetStrictLimits(ctx, w) })
+	return err
+}
+
 // RotateSecretKey implements dream.Writer.
 func (r *Router) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey) error {
 	_, err := forward(ctx, r, "RotateSecretKey", &w.WriteID, &w, func() (noResult, error) { return noResult{}, r.local.RotateSecretKey(ctx, w) })
@@ -160,6 +166,7 @@ var writeHandlers = map[string]func(ctx context.Context, p *Primary, body []byte
 	"CreatePlatform":        handler(errorOnly((*Primary).CreatePlatform)),
 	"CreateProject":         handler(errorOnly((*Primary).CreateProject)),
 	"RotateSecretKey":       handler(errorOnly((*Primary).RotateSecretKey)),
+	"SetStrictLimits":       handler(errorOnly((*Primary).SetStrictLimits)),
 	"ConnectPaymentAccount": handler(errorOnly((*Primary).ConnectPaymentAccount)),
 	"ApplyPaymentEvent":     handler((*Primary).ApplyPaymentEvent),
 	"CreateCustomer":        handler(errorOnly((*Primary).CreateCustomer)),

@@ -357,6 +357,17 @@ func validateProject(w dream.CreateProject) error {
 	return nil
 }
 
+// SetStrictLimits implements dream.Writer.
+func (p *Primary) SetStrictLimits(ctx context.Context, w dream.SetStrictLimits) error {
+	if w.ProjectID == "" {
+		return dream.Errorf(dream.KindInvalid, "Invalid project", "a project id is required")
+	}
+	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
+		return noResult{}, tx.SetStrictLimits(ctx, w, now)
+	})
+	return err
+}
+
 // RotateSecretKey implements dream.Writer.
 func (p *Primary) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey) error {
 	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {

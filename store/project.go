@@ -221,3 +221,23 @@ func (tx *Tx) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey, now 
 	}
 	return tx.LogChange(ctx, ChangeSecretKeys, strconv.FormatInt(w.EnvironmentID, 10), now)
 }
+
+// SetStrictLimits sets a project's strict limits and logs its environments
+// as changed, so every node's cached copy of them goes.
+func (tx *Tx) SetStrictLimits(ctx context.Context, w dream.SetStrictLimits, now time.Time) error {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE projects SET strict_limits = ? WHERE id = ?`, w.Strict, w.ProjectID)
+	if err != nil {
+		return fmt.Errorf("set strict limits: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return dream.Errorf(dream.KindNotFound, "Not found", "project %s not found", w.ProjectID)
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO changes (kind, key, created_at)
+		SELECT ?, publishable_key, ? FROM environments WHERE project_id = ?`, ChangeEnvironment, now.UnixMilli(), w.ProjectID)
+	if err != nil {
+		return fmt.Errorf("set strict limits: %w", err)
+	}
+	return nil
+}

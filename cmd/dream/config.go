@@ -27,6 +27,9 @@ type Config struct {
 	Database string
 	// Outbox is the node's outbox file, on its own disk.
 	Outbox string
+	// Project and Strict are what strict-limits sets.
+	Project string
+	Strict  bool
 	// RateLimitPerMinute is the default per-user rate limit; 0 disables it.
 	RateLimitPerMinute int
 	LogLevel           slog.Level
@@ -73,8 +76,8 @@ var settings = []setting{
 		defaults:    map[string]string{"dev": "./data"},
 		description: "directory of dev mode's database, issuer key and dev.json",
 		dst:         func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{flag: "db", env: "DREAM_DB", commands: []string{"serve", "migrate", "dev"},
-		requiredBy:  []string{"serve", "migrate"},
+	{flag: "db", env: "DREAM_DB", commands: []string{"serve", "migrate", "dev", "strict-limits"},
+		requiredBy:  []string{"serve", "migrate", "strict-limits"},
 		description: "SQLite database file (in dev mode, default <data>/dream.db)",
 		dst:         func(c *Config, v string) error { c.Database = v; return nil }},
 	{flag: "outbox", env: "DREAM_OUTBOX", commands: []string{"serve", "dev"},
@@ -91,7 +94,20 @@ var settings = []setting{
 			c.RateLimitPerMinute = n
 			return nil
 		}},
-	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate"},
+	{flag: "project", commands: []string{"strict-limits"}, requiredBy: []string{"strict-limits"},
+		description: "id of the project (prj_…)",
+		dst:         func(c *Config, v string) error { c.Project = v; return nil }},
+	{flag: "strict", commands: []string{"strict-limits"}, requiredBy: []string{"strict-limits"},
+		description: "true: the primary decides every usage unit, no limit is ever exceeded; false: nodes decide units themselves",
+		dst: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false")
+			}
+			c.Strict = b
+			return nil
+		}},
+	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate", "strict-limits"},
 		defaults:    map[string]string{"": "info"},
 		description: "debug, info, warn or error",
 		dst:         func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
@@ -139,7 +155,11 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 		if s.flag == "" || !slices.Contains(s.commands, command) {
 			continue
 		}
-		values[s.flag] = fs.String(s.flag, "", s.description+" (env "+s.env+")")
+		description := s.description
+		if s.env != "" {
+			description += " (env " + s.env + ")"
+		}
+		values[s.flag] = fs.String(s.flag, "", description)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: dream %s [flags]\n\nflags:\n", command)
@@ -163,7 +183,7 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 		v, name := "", s.env
 		if p := values[s.flag]; p != nil && *p != "" {
 			v, name = *p, "--"+s.flag
-		} else if e := getenv(s.env); e != "" {
+		} else if e := getenv(s.env); s.env != "" && e != "" {
 			v = e
 		} else if d, ok := s.defaults[command]; ok {
 			v = d
@@ -199,6 +219,9 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 func (s setting) name() string {
 	if s.flag == "" {
 		return s.env
+	}
+	if s.env == "" {
+		return "--" + s.flag
 	}
 	return s.env + " (--" + s.flag + ")"
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/auth"
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/billing/emulator"
@@ -32,9 +33,10 @@ import (
 const usage = `usage: dream <command> [flags]
 
 commands:
-  serve    run in production (configuration from flags and environment)
-  dev      run one node offline with a seeded demo developer
-  migrate  apply pending database migrations and exit
+  serve          run in production (configuration from flags and environment)
+  dev            run one node offline with a seeded demo developer
+  migrate        apply pending database migrations and exit
+  strict-limits  turn a project's strict usage limits on or off (run it on the primary)
 
 Run 'dream <command> -h' for a command's flags.
 `
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errUsage
 	}
 	switch args[0] {
-	case "serve", "dev", "migrate":
+	case "serve", "dev", "migrate", "strict-limits":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -72,8 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	m := &Main{Config: config, Stdout: stdout, Logger: newLogger(config, stderr), Now: time.Now}
 	defer m.Close()
-	if config.Command == "migrate" {
+	switch config.Command {
+	case "migrate":
 		return m.Migrate(ctx)
+	case "strict-limits":
+		return m.SetStrictLimits(ctx)
 	}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -117,6 +122,33 @@ func (m *Main) Migrate(ctx context.Context) error {
 		return err
 	}
 	return m.migrate(ctx)
+}
+
+// SetStrictLimits sets the configured project's strict limits. It writes
+// to the database file directly, so on a cluster it runs on the primary;
+// every node sees the change through replication and the change log.
+func (m *Main) SetStrictLimits(ctx context.Context) error {
+	if err := m.openDB(); err != nil {
+		return err
+	}
+	if m.LiteFS != nil {
+		if isPrimary, host, err := m.LiteFS.Primary(); err != nil {
+			return err
+		} else if !isPrimary {
+			return fmt.Errorf("dream strict-limits: this node is a replica; run it on the primary (%s)", host)
+		}
+	}
+	if pending, err := m.DB.PendingMigrations(ctx); err != nil {
+		return err
+	} else if len(pending) > 0 {
+		return fmt.Errorf("dream strict-limits: the database lacks migrations %v; run dream migrate first", pending)
+	}
+	m.Primary = primary.New(m.DB, m.Now)
+	if err := m.Primary.SetStrictLimits(ctx, dream.SetStrictLimits{ProjectID: m.Config.Project, Strict: m.Config.Strict}); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "project %s: strict limits %v\n", m.Config.Project, m.Config.Strict)
+	return nil
 }
 
 // openDB opens the database and notes whether it lives on LiteFS.

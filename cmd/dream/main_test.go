@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/store"
+	"github.com/dream-api/dream/store/storetest"
 )
 
 // buildBinary builds dream once per test binary run.
@@ -301,6 +304,41 @@ func TestBinary_Serve(t *testing.T) {
 		out, err = exec.Command(bin, "migrate", "--db", db).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "up to date") {
 			t.Fatalf("second migrate: %v\n%s", err, out)
+		}
+	})
+	t.Run("StrictLimits", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "dream.db")
+		if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+		db, err := store.Open(path, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p := primary.New(db, time.Now)
+		defer p.Close()
+		project := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+		strict := func() bool {
+			env, err := db.EnvironmentByPublishableKey(context.Background(), project.Test.PublishableKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return env.Project.StrictLimits
+		}
+		for _, on := range []string{"true", "false"} {
+			out, err := exec.Command(bin, "strict-limits", "--db", path, "--project", project.ID, "--strict", on).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "strict limits "+on) || strict() != (on == "true") {
+				t.Fatalf("--strict %s: %v\n%s", on, err, out)
+			}
+		}
+		out, err := exec.Command(bin, "strict-limits", "--db", path, "--project", "prj_missing", "--strict", "true").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "prj_missing not found") {
+			t.Fatalf("an unknown project: %v\n%s", err, out)
+		}
+		out, err = exec.Command(bin, "strict-limits", "--db", path).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--project") || !strings.Contains(string(out), "--strict") {
+			t.Fatalf("missing flags: %v\n%s", err, out)
 		}
 	})
 	t.Run("UnknownCommand", func(t *testing.T) {

@@ -74,13 +74,21 @@ func SetRateLimit(tb testing.TB, db *store.DB, projectID string, perMinute *int)
 		SELECT ?, publishable_key, 0 FROM environments WHERE project_id = ?`, store.ChangeEnvironment, projectID)
 }
 
-// SetStrictLimits turns a project's strict limits on or off, with the
-// change logged for the caches.
+// SetStrictLimits turns a project's strict limits on or off through the
+// store, with the change logged for the caches.
 func SetStrictLimits(tb testing.TB, db *store.DB, projectID string, strict bool) {
 	tb.Helper()
-	Exec(tb, db, `UPDATE projects SET strict_limits = ? WHERE id = ?`, strict, projectID)
-	Exec(tb, db, `INSERT INTO changes (kind, key, created_at)
-		SELECT ?, publishable_key, 0 FROM environments WHERE project_id = ?`, store.ChangeEnvironment, projectID)
+	tx, err := db.Begin(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := tx.SetStrictLimits(context.Background(), dream.SetStrictLimits{ProjectID: projectID, Strict: strict}, time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Keys are the plaintext keys of one environment of a test project.
