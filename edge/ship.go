@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -71,34 +72,59 @@ func (s *Server) Ship(ctx context.Context) {
 				trimmed = mark
 			}
 		}
-		units, err := s.outbox.Units(ctx, shipped, shipBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.logger.Error("reading the outbox", "error", err)
-			}
-			wait(shipBackoffMax)
-			continue
-		}
-		if len(units) == 0 {
+		last, err := s.shipBatch(ctx, shipped)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			backoff = min(max(2*backoff, shipInterval), shipBackoffMax)
+			s.logger.Warn("shipping usage to the primary", "retry_in", backoff, "error", err)
+			wait(backoff)
+		case last == shipped:
+			backoff = 0
 			select {
 			case <-ctx.Done():
 			case <-s.outbox.Appended():
 			case <-ticker.C:
 			}
-			continue
+		default:
+			backoff = 0
+			shipped = last
 		}
-		_, err = s.writer.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: s.nodeID, Items: units})
+	}
+}
+
+// shipBatch sends the units after seq, up to shipBatch of them, and returns
+// the last one the primary has answered for: seq itself when there were
+// none.
+func (s *Server) shipBatch(ctx context.Context, seq int64) (int64, error) {
+	units, err := s.outbox.Units(ctx, seq, shipBatch)
+	if err != nil || len(units) == 0 {
+		return seq, err
+	}
+	if _, err := s.writer.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: s.nodeID, Items: units}); err != nil {
+		return seq, fmt.Errorf("%d units: %w", len(units), err)
+	}
+	return units[len(units)-1].Seq, nil
+}
+
+// Drain ships every unit in the outbox once, until the primary has applied
+// them all or ctx is done. A node that shuts down drains, so that its units
+// reach the primary even if it never comes back.
+func (s *Server) Drain(ctx context.Context) error {
+	if s.outbox == nil {
+		return nil
+	}
+	var shipped int64
+	for {
+		last, err := s.shipBatch(ctx, shipped)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			backoff = min(max(2*backoff, shipInterval), shipBackoffMax)
-			s.logger.Warn("shipping usage to the primary", "units", len(units), "retry_in", backoff, "error", err)
-			wait(backoff)
-			continue
+			return err
 		}
-		backoff = 0
-		shipped = units[len(units)-1].Seq
+		if last == shipped {
+			return nil
+		}
+		shipped = last
 	}
 }
 

@@ -251,6 +251,24 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		}
 	})
 
+	t.Run("DrainShipsEverything", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{noShip: true})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "drain@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 7; i++ {
+			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+		}
+		if err := h.server.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 7 {
+			t.Fatalf("the database counts %d after draining, want 7", got)
+		}
+	})
+
 	t.Run("ABatchSentTwiceCountsOnce", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
 		pk := h.saas.Test.PublishableKey

@@ -317,6 +317,11 @@ func (m *Main) prepareSchema(ctx context.Context) error {
 // record of applied writes.
 const pruneInterval = 10 * time.Minute
 
+// drainTimeout bounds how long a node that shuts down tries to ship its
+// outbox; fly.toml's kill_timeout leaves room for it after the requests in
+// flight.
+const drainTimeout = 5 * time.Second
+
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps: at
 // about 200 bytes each, 100,000 active end users cost some 20 MB.
 const rateLimitBuckets = 100_000
@@ -356,7 +361,18 @@ func (m *Main) Serve(ctx context.Context) error {
 	m.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	err := srv.Shutdown(shutdownCtx)
+	// No request adds units any more: hand the outbox to the primary, in
+	// case this node does not come back. What cannot be shipped in time
+	// stays in the outbox for the next start.
+	stop()
+	<-shipped
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancelDrain()
+	if derr := m.Server.Drain(drainCtx); derr != nil {
+		m.Logger.Warn("usage units left in the outbox at shutdown", "error", derr)
+	}
+	return err
 }
 
 // prune trims the primary's bookkeeping now and then; replicas get the
