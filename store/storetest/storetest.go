@@ -34,23 +34,14 @@ func Open(tb testing.TB) *store.DB {
 // write path creates yet (platform billing, project settings).
 func Exec(tb testing.TB, db *store.DB, query string, args ...any) {
 	tb.Helper()
-	if err := Execute(db, query, args...); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// Execute is Exec for callers that have no test to fail, such as the
-// cluster harness.
-func Execute(db *store.DB, query string, args ...any) error {
 	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?_foreign_keys=on&_busy_timeout=5000")
 	if err != nil {
-		return err
+		tb.Fatal(err)
 	}
 	defer raw.Close()
 	if _, err := raw.Exec(query, args...); err != nil {
-		return fmt.Errorf("%s: %w", query, err)
+		tb.Fatalf("%s: %v", query, err)
 	}
-	return nil
 }
 
 // SetPlatformSubscription gives a platform a subscription state, as the
