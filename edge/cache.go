@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,7 @@ type caches struct {
 	environments *lru.Cache[string, *dream.Environment] // nil value: no such key
 	secretKeys   *lru.Cache[dream.SecretKeyHash, *dream.SecretKeyRecord]
 	platforms    *lru.Cache[string, dream.PlatformSubscription]
-	catalogues   *lru.Cache[int64, []dream.Tier]
+	catalogues   *lru.Cache[int64, *catalogue]
 	tokens       *lru.Cache[[sha256.Size]byte, *dream.EndUserClaims]
 
 	// generation moves on every invalidation. A value read from the
@@ -52,7 +53,7 @@ func newCaches() *caches {
 		environments: mustLRU[string, *dream.Environment](cachedEnvironments),
 		secretKeys:   mustLRU[dream.SecretKeyHash, *dream.SecretKeyRecord](cachedSecretKeys),
 		platforms:    mustLRU[string, dream.PlatformSubscription](cachedPlatforms),
-		catalogues:   mustLRU[int64, []dream.Tier](cachedCatalogues),
+		catalogues:   mustLRU[int64, *catalogue](cachedCatalogues),
 		tokens:       mustLRU[[sha256.Size]byte, *dream.EndUserClaims](cachedTokens),
 	}
 }
@@ -147,7 +148,7 @@ func (s *Server) Refresh(ctx context.Context) error {
 	if len(changes) > 0 {
 		s.lastChange = changes[len(changes)-1].ID
 		s.caches.invalidate(changes)
-		if err := s.forgetUsers(changes); err != nil {
+		if err := s.followUsers(ctx, changes); err != nil {
 			s.logger.Error("reading the change log", "error", err)
 			s.tally.purge()
 		}
@@ -156,11 +157,16 @@ func (s *Server) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// forgetUsers drops the views of the end users the changes name.
-func (s *Server) forgetUsers(changes []store.Change) error {
-	var keys []userKey
+// followUsers brings the tally's views in step with the users the changes
+// name: a user whose plan or subscription changed is forgotten and read
+// again when next needed; a user whose counter alone changed, which is
+// what every batch of units does, has it read afresh for every node's
+// view at once, here, so that no request waits for it.
+func (s *Server) followUsers(ctx context.Context, changes []store.Change) error {
+	var forget []userKey
+	counted := map[userKey]bool{}
 	for _, c := range changes {
-		if c.Kind != store.ChangeUsers {
+		if c.Kind != store.ChangeUsers && c.Kind != store.ChangeUsage {
 			continue
 		}
 		users, err := store.ParseUsers(c.Key)
@@ -168,12 +174,29 @@ func (s *Server) forgetUsers(changes []store.Change) error {
 			return err
 		}
 		for _, u := range users {
-			keys = append(keys, userKey{u.EnvironmentID, u.UserID})
+			k := userKey{u.EnvironmentID, u.UserID}
+			if c.Kind == store.ChangeUsers {
+				forget = append(forget, k)
+			} else {
+				counted[k] = true
+			}
 		}
 	}
-	if len(keys) > 0 {
-		s.tally.forget(keys...)
+	if len(forget) > 0 {
+		s.tally.forget(forget...)
 	}
+	refs := s.tally.viewed(counted)
+	if len(refs) == 0 {
+		return nil
+	}
+	var fresh []freshCounter
+	err := s.db.Counters(ctx, s.nodeID, refs, func(u store.UserRef, c *dream.UsageCounter, mark int64) {
+		fresh = append(fresh, freshCounter{userKey{u.EnvironmentID, u.UserID}, c, mark})
+	})
+	if err != nil {
+		return err
+	}
+	s.tally.setCounters(fresh)
 	return nil
 }
 
@@ -240,11 +263,39 @@ func (s *Server) platformSubscription(ctx context.Context, platformID string) (d
 // keys make it impossible, so it is an internal error.
 var errMissingPlatform = dream.Errorf(dream.KindInternal, "internal_error", "platform missing")
 
-// tiers is the catalogue of an environment.
-func (s *Server) tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
-	return cached(s.caches, s.caches.catalogues, envID, func() ([]dream.Tier, error) {
-		return s.db.Tiers(ctx, envID)
+// catalogue is an environment's tiers with the bodies of GET /api/tiers and
+// GET /api/products, encoded once when the catalogue is read: they are the
+// most requested answers and change only with the catalogue.
+type catalogue struct {
+	tiers                  []dream.Tier
+	tiersBody, productBody []byte
+}
+
+// catalogue is the catalogue of an environment.
+func (s *Server) catalogue(ctx context.Context, envID int64) (*catalogue, error) {
+	return cached(s.caches, s.caches.catalogues, envID, func() (*catalogue, error) {
+		tiers, err := s.db.Tiers(ctx, envID)
+		if err != nil {
+			return nil, err
+		}
+		c := &catalogue{tiers: tiers}
+		if c.tiersBody, err = json.Marshal(map[string][]tierJSON{"tiers": tierList(tiers)}); err != nil {
+			return nil, err
+		}
+		if c.productBody, err = json.Marshal(map[string][]productJSON{"products": productList(tiers)}); err != nil {
+			return nil, err
+		}
+		return c, nil
 	})
+}
+
+// tiers is the tiers of an environment.
+func (s *Server) tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
+	c, err := s.catalogue(ctx, envID)
+	if err != nil {
+		return nil, err
+	}
+	return c.tiers, nil
 }
 
 // verifyToken verifies an end-user token for mode, remembering it until it

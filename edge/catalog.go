@@ -63,10 +63,16 @@ func features(t *dream.Tier) []string {
 // handleTiers lists the catalogue, subscription tiers and products alike:
 // GET /api/tiers.
 func (s *Server) handleTiers(w http.ResponseWriter, r *http.Request, req *request) error {
-	tiers, err := s.tiers(r.Context(), req.scope.ID)
+	c, err := s.catalogue(r.Context(), req.scope.ID)
 	if err != nil {
 		return err
 	}
+	writeBody(w, http.StatusOK, c.tiersBody)
+	return nil
+}
+
+// tierList is a catalogue as GET /api/tiers lists it.
+func tierList(tiers []dream.Tier) []tierJSON {
 	list := make([]tierJSON, len(tiers))
 	for i := range tiers {
 		t := &tiers[i]
@@ -93,17 +99,16 @@ func (s *Server) handleTiers(w http.ResponseWriter, r *http.Request, req *reques
 			TrialDays:     trialDays,
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string][]tierJSON{"tiers": list})
-	return nil
+	return list
 }
 
 // handleProducts lists the one-off products of a store: GET /api/products.
 func (s *Server) handleProducts(w http.ResponseWriter, r *http.Request, req *request) error {
-	tiers, err := s.tiers(r.Context(), req.scope.ID)
+	c, err := s.catalogue(r.Context(), req.scope.ID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]productJSON{"products": productList(tiers)})
+	writeBody(w, http.StatusOK, c.productBody)
 	return nil
 }
 

@@ -116,6 +116,7 @@ func TestCustomers(t *testing.T) {
 		if res.status != 200 || res.body["success"] != true || res.body["customer"].(map[string]any)["plan"] != "enterprise" {
 			t.Fatalf("got %d %s", res.status, res.raw)
 		}
+		h.ship()
 		state, _ := h.db.UserState(context.Background(), env, id)
 		if state.Counter == nil || state.Counter.Count != 1 || state.AssignedPlan != "enterprise" {
 			t.Fatalf("state after patch: %+v", state)

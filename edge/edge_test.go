@@ -37,9 +37,11 @@ type harness struct {
 	outbox  *outbox.Outbox
 	// options made server; restart makes another from them.
 	options edge.Options
-	issuer  *auth.DevIssuer
-	server  *edge.Server
-	logs    *syncBuffer
+	// shipping is set when the harness runs the server's shipper.
+	shipping bool
+	issuer   *auth.DevIssuer
+	server   *edge.Server
+	logs     *syncBuffer
 	// payments is the payments emulator; it delivers its webhooks over
 	// HTTP to the server listening at baseURL.
 	payments *emulator.Emulator
@@ -140,6 +142,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	watching, stop := context.WithCancel(context.Background())
 	go h.server.Watch(watching)
 	if !opts.noShip {
+		h.shipping = true
 		shipped := make(chan struct{})
 		go func() { h.server.Ship(watching); close(shipped) }()
 		t.Cleanup(func() { stop(); <-shipped })

@@ -45,6 +45,31 @@ var securityHeaders = map[string]string{
 	"Permissions-Policy":        "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 
+// fixedHeaders are the security headers and the request-independent CORS
+// headers as header values, set on every response by assignment: building
+// them per request was a tenth of a cached read's time. Each value slice
+// has no spare capacity, so an Add on a response copies instead of writing
+// into the shared array.
+var fixedHeaders = func() http.Header {
+	h := http.Header{}
+	for k, v := range securityHeaders {
+		h.Set(k, v)
+	}
+	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Set("Vary", "Origin")
+	for k, v := range h {
+		h[k] = v[:len(v):len(v)]
+	}
+	return h
+}()
+
+// jsonContentType is the Content-Type value of every JSON answer.
+var jsonContentType = []string{"application/json"}
+
 // CORS: any origin may call the API (keys, not origins, authorise it); the
 // origin is echoed so browsers accept credentials, hence Vary: Origin.
 const (
@@ -61,21 +86,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{id: requestID(r)}
 	rw := &statusWriter{ResponseWriter: w}
 	h := w.Header()
-	h.Set("X-Request-Id", info.id)
+	for k, v := range fixedHeaders {
+		h[k] = v
+	}
+	h["X-Request-Id"] = []string{info.id}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		origin = "*"
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Access-Control-Max-Age", "86400")
-	h.Add("Vary", "Origin")
-	for k, v := range securityHeaders {
-		h.Set(k, v)
-	}
+	h["Access-Control-Allow-Origin"] = []string{origin}
 
 	defer func() {
 		if p := recover(); p != nil {
@@ -192,7 +211,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		// and the answer must still be JSON.
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"Internal error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, status, b)
+}
+
+// writeBody answers with a JSON body encoded already.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	w.Write(b)
 }

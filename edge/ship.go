@@ -11,13 +11,18 @@ import (
 const (
 	// shipInterval is the longest a unit waits in the outbox before the
 	// shipper looks again; a unit appended while the shipper is idle is
-	// sent at once.
+	// sent after shipLinger.
 	shipInterval = 50 * time.Millisecond
 	// shipBatch bounds the units of one batch.
 	shipBatch = 5000
 	// shipBackoffMax bounds the wait between attempts while the primary
 	// cannot be reached.
 	shipBackoffMax = time.Second
+	// shipLinger is how long an idle shipper waits after the first unit
+	// arrives, so that a trickle of units shares batches: every batch
+	// costs a transaction at the primary, its replication to every node
+	// and a read of the changed counters there, whatever its size.
+	shipLinger = 10 * time.Millisecond
 )
 
 // LoadOutbox adds the units left in the outbox by the node's last run to
@@ -85,6 +90,7 @@ func (s *Server) Ship(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 			case <-s.outbox.Appended():
+				wait(shipLinger)
 			case <-ticker.C:
 			}
 		default:

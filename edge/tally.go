@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -88,6 +89,43 @@ func (t *tally) forget(keys ...userKey) {
 	t.generation++
 	for _, k := range keys {
 		t.views.Remove(k)
+	}
+}
+
+// viewed returns, of the keys, those whose views are kept.
+func (t *tally) viewed(keys map[userKey]bool) []store.UserRef {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var refs []store.UserRef
+	for k := range keys {
+		if t.views.Contains(k) {
+			refs = append(refs, store.UserRef{EnvironmentID: k.env, UserID: k.user})
+		}
+	}
+	return refs
+}
+
+// freshCounter is a user's counter read with this node's mark.
+type freshCounter struct {
+	key     userKey
+	counter *dream.UsageCounter
+	mark    int64
+}
+
+// setCounters replaces the counters of kept views with fresher ones.
+func (t *tally) setCounters(fresh []freshCounter) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Reads of views in flight started before these counters were read:
+	// they must not replace them.
+	t.generation++
+	for _, f := range fresh {
+		v, ok := t.views.Peek(f.key)
+		if !ok || f.mark < v.mark {
+			continue
+		}
+		v.state.Counter, v.mark = f.counter, f.mark
+		t.views.Add(f.key, v)
 	}
 }
 

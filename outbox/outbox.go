@@ -62,7 +62,7 @@ type Outbox struct {
 	// insert and claim are prepared once: preparing costs more than
 	// running them, and every append runs them.
 	insert, claim *sql.Stmt
-	now    func() time.Time
+	now           func() time.Time
 
 	appends chan *appendRequest
 	// appended is signalled after every commit, for the shipper.

@@ -3,7 +3,6 @@ package primary
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -35,20 +34,12 @@ func (p *Primary) ApplyIncrements(ctx context.Context, w dream.ApplyIncrements) 
 		if err != nil {
 			return dream.IncrementsApplied{}, err
 		}
-		type group struct {
-			user  store.UserRef
-			day   string
-			n     int64
-			plan  string
-			email string
-			at    time.Time
-		}
 		type groupKey struct {
 			user store.UserRef
 			day  string
 		}
-		var groups []*group
-		index := make(map[groupKey]*group)
+		var groups []store.UsageUnits
+		index := make(map[groupKey]int)
 		var result dream.IncrementsApplied
 		for _, it := range w.Items {
 			if checkHighWaterMark && it.Seq <= mark {
@@ -65,35 +56,29 @@ func (p *Primary) ApplyIncrements(ctx context.Context, w dream.ApplyIncrements) 
 			}
 			at := time.UnixMilli(it.At).UTC()
 			k := groupKey{store.UserRef{EnvironmentID: it.EnvironmentID, UserID: it.UserID}, at.Format(dream.DateLayout)}
-			g := index[k]
-			if g == nil {
-				g = &group{user: k.user, day: k.day}
-				index[k] = g
-				groups = append(groups, g)
+			i, ok := index[k]
+			if !ok {
+				i = len(groups)
+				index[k] = i
+				groups = append(groups, store.UsageUnits{User: k.user})
 			}
-			g.n++
-			g.plan, g.at = it.Plan, at
+			g := &groups[i]
+			g.N++
+			g.Plan, g.At = it.Plan, at
 			if it.Email != "" {
-				g.email = it.Email
+				g.Email = it.Email
 			}
 			result.Applied++
 		}
-		for _, g := range groups {
-			err := tx.RegisterEndUser(ctx, g.user.EnvironmentID, g.user.UserID, g.email, g.at)
-			var derr *dream.Error
-			if errors.As(err, &derr) && derr.Kind == dream.KindNotFound {
-				// The environment was deleted after the node acknowledged
-				// the units: there is nothing left to count them against,
-				// and refusing the batch would block the node's outbox.
-				result.Applied -= int(g.n)
-				continue
-			}
-			if err != nil {
-				return dream.IncrementsApplied{}, err
-			}
-			if err := tx.AddUsage(ctx, g.user.EnvironmentID, g.user.UserID, g.plan, g.n, g.at); err != nil {
-				return dream.IncrementsApplied{}, err
-			}
+		// Units of an environment deleted after the node acknowledged
+		// them have nothing left to count against; refusing the batch
+		// would block the node's outbox for good.
+		skipped, err := tx.AddUsages(ctx, groups)
+		if err != nil {
+			return dream.IncrementsApplied{}, err
+		}
+		for _, i := range skipped {
+			result.Applied -= int(groups[i].N)
 		}
 		result.Mark = max(mark, w.Items[len(w.Items)-1].Seq)
 		if err := tx.SetEdgeMark(ctx, w.NodeID, result.Mark, now); err != nil {

@@ -111,8 +111,8 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			t.Fatal(err)
 		}
 		changes, err := db.ChangesSince(ctx, last)
-		if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUsers {
-			t.Fatalf("one users change expected: %+v %v", changes, err)
+		if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUsage {
+			t.Fatalf("one usage change expected: %+v %v", changes, err)
 		}
 		users, err := store.ParseUsers(changes[0].Key)
 		if err != nil {
@@ -141,4 +141,34 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestPrimary_ApplyIncrementsAfterADeletion(t *testing.T) {
+	now := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	p, db, proj := fixture(t, func() time.Time { return now })
+	env := proj.Test.EnvironmentID
+	if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	if existed, err := p.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env, UserID: "gone"}); err != nil || !existed {
+		t.Fatalf("delete: %v %v", existed, err)
+	}
+	// A node acknowledged a unit just before the deletion and ships it
+	// after: it must not bring the customer back.
+	before := dream.Increment{Seq: 1, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(-time.Second).UnixMilli()}
+	res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{before}})
+	if err != nil || res.Applied != 0 || res.Mark != 1 {
+		t.Fatalf("a unit from before the deletion: %+v %v", res, err)
+	}
+	if state, _ := db.UserState(ctx, env, "gone"); state.Counter != nil {
+		t.Fatalf("the deleted customer came back: %+v", state)
+	}
+	// Using the API again later is a new start.
+	after := dream.Increment{Seq: 2, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(time.Second).UnixMilli()}
+	if res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{after}}); err != nil || res.Applied != 1 {
+		t.Fatalf("a unit from after the deletion: %+v %v", res, err)
+	}
+	if state, _ := db.UserState(ctx, env, "gone"); state.Counter == nil || state.Counter.Count != 1 {
+		t.Fatalf("after using the API again: %+v", state.Counter)
+	}
 }

@@ -249,16 +249,20 @@ func (p *Primary) applyInSavepoint(ctx context.Context, tx *store.Tx, w *pending
 }
 
 // Ages past which Prune deletes bookkeeping: change log entries every node
-// has read long since, and write ids no retry will come for.
+// has read long since, write ids no retry will come for, and deleted end
+// users no usage unit still on its way can name (a node cut off from the
+// primary for longer ships units older than that).
 const (
-	changesRetention = time.Hour
-	writesRetention  = 24 * time.Hour
+	changesRetention    = time.Hour
+	writesRetention     = 24 * time.Hour
+	tombstonesRetention = 7 * 24 * time.Hour
 )
 
-// Prune deletes old change log entries and applied-write records.
+// Prune deletes old change log entries, applied-write records and end user
+// tombstones.
 func (p *Primary) Prune(ctx context.Context) error {
 	_, err := apply(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.Prune(ctx, now, changesRetention, writesRetention)
+		return noResult{}, tx.Prune(ctx, now, changesRetention, writesRetention, tombstonesRetention)
 	})
 	return err
 }

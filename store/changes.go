@@ -24,11 +24,16 @@ const (
 	ChangeTiers ChangeKind = "tiers"
 	// ChangePlatform: a platform's subscription (Key, its id) changed.
 	ChangePlatform ChangeKind = "platform"
-	// ChangeUsers: the plan, subscription or usage of end users changed.
-	// Key is a JSON array of [environment id, user id] pairs: a
-	// transaction logs every user it changed in one entry, so a batch of
-	// thousands of usage units adds one row, not thousands.
+	// ChangeUsers: the plan or subscription of end users changed, or they
+	// were created or deleted. Key is a JSON array of [environment id,
+	// user id] pairs: a transaction logs every user it changed in one
+	// entry.
 	ChangeUsers ChangeKind = "users"
+	// ChangeUsage: only the usage counters of end users changed. Key is as
+	// for ChangeUsers. Nodes read the new counters in one query instead of
+	// dropping what they know of the users, since this is the change every
+	// batch of usage units makes.
+	ChangeUsage ChangeKind = "usage"
 )
 
 // UserRef names an end user of one environment.
@@ -38,33 +43,50 @@ type UserRef struct {
 }
 
 // touch records that the transaction changed the state of an end user at
-// now.
-func (tx *Tx) touch(envID int64, userID string, now time.Time) {
-	if tx.users == nil {
-		tx.users = make(map[UserRef]struct{})
+// now; counterOnly when only their usage counter changed.
+func (tx *Tx) touch(envID int64, userID string, now time.Time, counterOnly bool) {
+	set := &tx.users
+	if counterOnly {
+		set = &tx.counters
 	}
-	tx.users[UserRef{envID, userID}] = struct{}{}
+	if *set == nil {
+		*set = make(map[UserRef]struct{})
+	}
+	(*set)[UserRef{envID, userID}] = struct{}{}
 	tx.usersAt = now
 }
 
-// logUsers appends the users the transaction changed to the change log.
+// logUsers appends the users the transaction changed to the change log:
+// one entry for those whose state changed, one for those whose counter
+// alone did.
 func (tx *Tx) logUsers(ctx context.Context) error {
-	if len(tx.users) == 0 {
-		return nil
-	}
-	pairs := make([][2]any, 0, len(tx.users))
 	for u := range tx.users {
-		pairs = append(pairs, [2]any{u.EnvironmentID, u.UserID})
+		delete(tx.counters, u)
 	}
-	key, err := json.Marshal(pairs)
-	if err != nil {
-		return err
+	for _, c := range []struct {
+		kind  ChangeKind
+		users map[UserRef]struct{}
+	}{{ChangeUsers, tx.users}, {ChangeUsage, tx.counters}} {
+		if len(c.users) == 0 {
+			continue
+		}
+		pairs := make([][2]any, 0, len(c.users))
+		for u := range c.users {
+			pairs = append(pairs, [2]any{u.EnvironmentID, u.UserID})
+		}
+		key, err := json.Marshal(pairs)
+		if err != nil {
+			return err
+		}
+		if err := tx.LogChange(ctx, c.kind, string(key), tx.usersAt); err != nil {
+			return err
+		}
 	}
-	tx.users = nil
-	return tx.LogChange(ctx, ChangeUsers, string(key), tx.usersAt)
+	tx.users, tx.counters = nil, nil
+	return nil
 }
 
-// ParseUsers reads the Key of a ChangeUsers entry.
+// ParseUsers reads the Key of a ChangeUsers or ChangeUsage entry.
 func ParseUsers(key string) ([]UserRef, error) {
 	var pairs [][2]json.RawMessage
 	if err := json.Unmarshal([]byte(key), &pairs); err != nil {
@@ -167,9 +189,13 @@ func (db *DB) WatchDataVersion(ctx context.Context, interval time.Duration, onCh
 	}
 }
 
-// Prune deletes change log entries and applied write records older than
-// the given ages, which no node or retry can still need.
-func (tx *Tx) Prune(ctx context.Context, now time.Time, changesAge, writesAge time.Duration) error {
+// Prune deletes change log entries, applied write records and end user
+// tombstones older than the given ages, which no node, retry or delayed
+// usage unit can still need.
+func (tx *Tx) Prune(ctx context.Context, now time.Time, changesAge, writesAge, tombstonesAge time.Duration) error {
+	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM end_user_tombstones WHERE deleted_at < ?`, now.Add(-tombstonesAge).UnixMilli()); err != nil {
+		return fmt.Errorf("prune end user tombstones: %w", err)
+	}
 	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM changes WHERE created_at < ?`, now.Add(-changesAge).UnixMilli()); err != nil {
 		return fmt.Errorf("prune changes: %w", err)
 	}

@@ -59,7 +59,7 @@ func (tx *Tx) CreateCustomer(ctx context.Context, w dream.CreateCustomer, now ti
 	if taken > 0 {
 		return dream.CustomerExists(w.Email)
 	}
-	tx.touch(w.EnvironmentID, w.UserID, now)
+	tx.touch(w.EnvironmentID, w.UserID, now, false)
 	_, err = tx.tx.ExecContext(ctx, `INSERT INTO end_users (environment_id, user_id, email, first_name, last_name, plan,
 			created_at, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -91,7 +91,7 @@ func (tx *Tx) AssignPlan(ctx context.Context, envID int64, userID, plan string, 
 	if err := tx.RegisterEndUser(ctx, envID, userID, "", now); err != nil {
 		return err
 	}
-	tx.touch(envID, userID, now)
+	tx.touch(envID, userID, now, false)
 	_, err := tx.tx.ExecContext(ctx, `UPDATE end_users SET plan = ?, updated_at = ? WHERE environment_id = ? AND user_id = ?`,
 		nullString(plan), now.UnixMilli(), envID, userID)
 	return err
@@ -101,10 +101,15 @@ func (tx *Tx) AssignPlan(ctx context.Context, envID int64, userID, plan string, 
 // usage and subscription, leaving a tombstone of the subscription. It
 // reports whether the end user existed.
 func (tx *Tx) DeleteCustomer(ctx context.Context, envID int64, userID string, now time.Time) (bool, error) {
-	tx.touch(envID, userID, now)
+	tx.touch(envID, userID, now, false)
 	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO subscription_tombstones (stripe_subscription_id, environment_id, deleted_at)
 		SELECT stripe_subscription_id, environment_id, ? FROM subscriptions WHERE environment_id = ? AND user_id = ?`,
 		now.UnixMilli(), envID, userID)
+	if err != nil {
+		return false, fmt.Errorf("delete customer: %w", err)
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO end_user_tombstones (environment_id, user_id, deleted_at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (environment_id, user_id) DO UPDATE SET deleted_at = ?3`, envID, userID, now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("delete customer: %w", err)
 	}

@@ -169,7 +169,7 @@ func (tx *Tx) SubscriptionByID(ctx context.Context, id string) (*StoredSubscript
 // PutSubscription stores s as the end user's subscription, replacing the
 // one they had. Which state wins is the caller's decision.
 func (tx *Tx) PutSubscription(ctx context.Context, envID int64, userID string, s dream.Subscription, now time.Time) error {
-	tx.touch(envID, userID, now)
+	tx.touch(envID, userID, now, false)
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO subscriptions (environment_id, user_id, stripe_subscription_id,
 			stripe_customer_id, plan, stripe_price_id, stripe_product_id, amount_cents, currency, status,
 			cancel_at_period_end, current_period_end, trial_end, canceled_at, cancel_reason, stripe_version,

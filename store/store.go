@@ -144,10 +144,11 @@ func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
 // Tx is a write transaction on the primary. Its reads see its own writes.
 type Tx struct {
 	tx *sql.Tx
-	// users are the end users whose state (plan, subscription, usage) the
-	// transaction changed; Commit logs them as one change.
-	users   map[UserRef]struct{}
-	usersAt time.Time
+	// users are the end users whose state (plan, subscription) the
+	// transaction changed and counters those whose usage counter alone
+	// changed; Commit logs them.
+	users, counters map[UserRef]struct{}
+	usersAt         time.Time
 }
 
 // Begin starts a write transaction. It holds SQLite's write lock until

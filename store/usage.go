@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -65,15 +66,17 @@ func usageCounter(count sql.NullInt64, start, end sql.NullString) (*dream.UsageC
 	return &dream.UsageCounter{Count: count.Int64, Period: period}, nil
 }
 
+// registerEndUser is RegisterEndUser's statement.
+const registerEndUser = `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
+	VALUES (?1, ?2, ?3, ?4, ?4)
+	ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
+	WHERE excluded.email IS NOT NULL AND excluded.email IS NOT end_users.email`
+
 // RegisterEndUser records that an end user used the environment, creating
 // their row on first sight. A known email replaces the stored one only when
 // it differs, so the common case writes nothing.
 func (tx *Tx) RegisterEndUser(ctx context.Context, envID int64, userID, email string, now time.Time) error {
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
-		VALUES (?1, ?2, ?3, ?4, ?4)
-		ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
-		WHERE excluded.email IS NOT NULL AND excluded.email IS NOT end_users.email`,
-		envID, userID, nullString(email), now.UnixMilli())
+	_, err := tx.tx.ExecContext(ctx, registerEndUser, envID, userID, nullString(email), now.UnixMilli())
 	if isConstraint(err) {
 		return dream.Errorf(dream.KindNotFound, "Not found", "environment %d not found", envID)
 	}
@@ -89,7 +92,7 @@ func (tx *Tx) RegisterEndUser(ctx context.Context, envID int64, userID, email st
 // counter as it stands afterwards and whether the unit was admitted. The
 // end user must be registered.
 func (tx *Tx) IncrementUsage(ctx context.Context, envID int64, userID string, plan dream.Plan, now time.Time) (dream.UsageCounter, bool, error) {
-	tx.touch(envID, userID, now)
+	tx.touch(envID, userID, now, true)
 	fresh := dream.PeriodStartingAt(now)
 	var c dream.UsageCounter
 	var start, end string
@@ -123,26 +126,78 @@ func (tx *Tx) IncrementUsage(ctx context.Context, envID int64, userID string, pl
 	return c, true, err
 }
 
-// AddUsage counts n units the end user used at the moment at, which a node
-// has already admitted: no limit applies. Units of a period that had ended
-// by at start the period of at.
-func (tx *Tx) AddUsage(ctx context.Context, envID int64, userID, plan string, n int64, at time.Time) error {
-	tx.touch(envID, userID, at)
-	fresh := dream.PeriodStartingAt(at)
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO usage_counters
-			(environment_id, user_id, period_start, period_end, count, plan, updated_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-		ON CONFLICT (environment_id, user_id) DO UPDATE SET
-			count        = CASE WHEN period_end < ?3 THEN ?5 ELSE count + ?5 END,
-			period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
-			period_end   = CASE WHEN period_end < ?3 THEN excluded.period_end ELSE period_end END,
-			plan = excluded.plan,
-			updated_at = max(updated_at, excluded.updated_at)`,
-		envID, userID, fresh.StartString(), fresh.EndString(), n, plan, at.UnixMilli())
+// UsageUnits are units one end user used on one day, which a node has
+// already admitted.
+type UsageUnits struct {
+	User UserRef
+	// Email is the end user's email from their token, "" if unknown.
+	Email string
+	// Plan is the plan the units were counted against.
+	Plan string
+	N    int64
+	// At is when the last of the units was acknowledged.
+	At time.Time
+}
+
+// addUsage adds units to a counter without a limit; units of a period that
+// had ended by their time start the period of that time.
+const addUsage = `INSERT INTO usage_counters
+		(environment_id, user_id, period_start, period_end, count, plan, updated_at)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+	ON CONFLICT (environment_id, user_id) DO UPDATE SET
+		count        = CASE WHEN period_end < ?3 THEN ?5 ELSE count + ?5 END,
+		period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
+		period_end   = CASE WHEN period_end < ?3 THEN excluded.period_end ELSE period_end END,
+		plan = excluded.plan,
+		updated_at = max(updated_at, excluded.updated_at)`
+
+// AddUsages registers each end user and adds their units, in order. Each
+// statement is compiled once for the whole batch: compiling costs more
+// than running them. It returns the indexes of units it skipped: those
+// whose environment no longer exists, and those acknowledged before their
+// user was deleted through the customers API.
+func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int, err error) {
+	deleted, err := tx.tx.PrepareContext(ctx, `SELECT count(*) FROM end_user_tombstones
+		WHERE environment_id = ? AND user_id = ? AND deleted_at >= ?`)
 	if err != nil {
-		return fmt.Errorf("add usage: %w", err)
+		return nil, fmt.Errorf("add usage: %w", err)
 	}
-	return nil
+	defer deleted.Close()
+	register, err := tx.tx.PrepareContext(ctx, registerEndUser)
+	if err != nil {
+		return nil, fmt.Errorf("add usage: %w", err)
+	}
+	defer register.Close()
+	add, err := tx.tx.PrepareContext(ctx, addUsage)
+	if err != nil {
+		return nil, fmt.Errorf("add usage: %w", err)
+	}
+	defer add.Close()
+	for i, u := range units {
+		var gone int
+		if err := deleted.QueryRowContext(ctx, u.User.EnvironmentID, u.User.UserID, u.At.UnixMilli()).Scan(&gone); err != nil {
+			return nil, fmt.Errorf("add usage: %w", err)
+		}
+		if gone > 0 {
+			skipped = append(skipped, i)
+			continue
+		}
+		_, err := register.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, nullString(u.Email), u.At.UnixMilli())
+		if isConstraint(err) {
+			skipped = append(skipped, i)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("register end user: %w", err)
+		}
+		fresh := dream.PeriodStartingAt(u.At)
+		_, err = add.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, fresh.StartString(), fresh.EndString(), u.N, u.Plan, u.At.UnixMilli())
+		if err != nil {
+			return nil, fmt.Errorf("add usage: %w", err)
+		}
+		tx.touch(u.User.EnvironmentID, u.User.UserID, u.At, true)
+	}
+	return skipped, nil
 }
 
 // EdgeMark is the high-water mark of a node's shipped units: the highest
@@ -173,6 +228,56 @@ func (tx *Tx) SetEdgeMark(ctx context.Context, nodeID string, seq int64, now tim
 		nodeID, seq, now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("set edge mark: %w", err)
+	}
+	return nil
+}
+
+// maxCountersPerQuery bounds the users one Counters statement names.
+const maxCountersPerQuery = 500
+
+// Counters reads the usage counters of users (nil for a user without one)
+// and, in the same statement so that both come from one snapshot, the
+// high-water mark of node nodeID. Users past maxCountersPerQuery are read
+// by further statements, each with its own mark.
+func (db *DB) Counters(ctx context.Context, nodeID string, users []UserRef, fn func(u UserRef, c *dream.UsageCounter, mark int64)) error {
+	for len(users) > 0 {
+		n := min(len(users), maxCountersPerQuery)
+		chunk := users[:n]
+		users = users[n:]
+		args := make([]any, 0, 1+2*len(chunk))
+		values := strings.Repeat("(?, ?), ", len(chunk))
+		for _, u := range chunk {
+			args = append(args, u.EnvironmentID, u.UserID)
+		}
+		args = append(args, nodeID) // the last parameter of the statement
+		rows, err := db.read.QueryContext(ctx, `WITH k (environment_id, user_id) AS (VALUES `+strings.TrimSuffix(values, ", ")+`)
+			SELECT k.environment_id, k.user_id, c.count, c.period_start, c.period_end,
+				coalesce((SELECT seq FROM edge_marks WHERE node_id = ?), 0)
+			FROM k LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`, args...)
+		if err != nil {
+			return fmt.Errorf("counters: %w", err)
+		}
+		for rows.Next() {
+			var u UserRef
+			var count sql.NullInt64
+			var start, end sql.NullString
+			var mark int64
+			if err := rows.Scan(&u.EnvironmentID, &u.UserID, &count, &start, &end, &mark); err != nil {
+				rows.Close()
+				return fmt.Errorf("counters: %w", err)
+			}
+			c, err := usageCounter(count, start, end)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			fn(u, c, mark)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("counters: %w", err)
+		}
 	}
 	return nil
 }
