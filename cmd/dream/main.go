@@ -72,7 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	m := &Main{Config: config, Stdout: stdout, Logger: newLogger(config, stderr), Now: time.Now}
+	logs := newLogWriter(stderr)
+	defer logs.Close()
+	m := &Main{Config: config, Stdout: stdout, Logger: newLogger(config, logs), Now: time.Now}
 	defer m.Close()
 	switch config.Command {
 	case "migrate":
