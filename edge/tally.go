@@ -208,30 +208,35 @@ func (s *Server) withView(ctx context.Context, k userKey, fn func(v userView) er
 	return errTallyBusy
 }
 
-// usage is the user's usage report at now, with the plan resolved from
-// the catalogue, their state and their token's plan.
-func (s *Server) usage(ctx context.Context, req *request) (dream.Usage, error) {
+// withUsage runs fn under the tally's lock with the user's key and their
+// usage report at now: the plan resolved from the catalogue, their state
+// and their token's plan, and the count with this node's own units.
+func (s *Server) withUsage(ctx context.Context, req *request, fn func(k userKey, u dream.Usage, now time.Time) error) error {
 	tiers, err := s.tiers(ctx, req.scope.ID)
 	if err != nil {
-		return dream.Usage{}, err
+		return err
 	}
 	now := s.now()
 	k := userKey{req.scope.ID, req.user.UserID}
+	return s.withView(ctx, k, func(v userView) error {
+		c := s.tally.count(k, v, now)
+		plan := dream.ResolvePlan(tiers, dream.PlanSources{
+			Subscription: v.state.Subscription,
+			AssignedPlan: v.state.AssignedPlan,
+			TokenPlan:    req.user.Plan,
+		})
+		return fn(k, dream.Usage{UserID: k.user, Plan: plan.Name, Count: c.Count, Limit: plan.Limit, Period: c.Period}, now)
+	})
+}
+
+// usage is the user's usage report at now.
+func (s *Server) usage(ctx context.Context, req *request) (dream.Usage, error) {
 	var u dream.Usage
-	err = s.withView(ctx, k, func(v userView) error {
-		u = usageOf(tiers, k, v, s.tally.count(k, v, now), req.user.Plan)
+	err := s.withUsage(ctx, req, func(_ userKey, got dream.Usage, _ time.Time) error {
+		u = got
 		return nil
 	})
 	return u, err
-}
-
-func usageOf(tiers []dream.Tier, k userKey, v userView, c dream.UsageCounter, tokenPlan string) dream.Usage {
-	plan := dream.ResolvePlan(tiers, dream.PlanSources{
-		Subscription: v.state.Subscription,
-		AssignedPlan: v.state.AssignedPlan,
-		TokenPlan:    tokenPlan,
-	})
-	return dream.Usage{UserID: k.user, Plan: plan.Name, Count: c.Count, Limit: plan.Limit, Period: c.Period}
 }
 
 // admit decides a unit at this node: below the plan's limit it is
@@ -249,15 +254,11 @@ func (s *Server) admit(ctx context.Context, req *request, writeID string) (dream
 			return s.usage(ctx, req)
 		}
 	}
-	tiers, err := s.tiers(ctx, req.scope.ID)
-	if err != nil {
-		return dream.Usage{}, err
-	}
-	now := s.now()
-	k := userKey{req.scope.ID, req.user.UserID}
 	var u dream.Usage
-	err = s.withView(ctx, k, func(v userView) error {
-		u = usageOf(tiers, k, v, s.tally.count(k, v, now), req.user.Plan)
+	var k userKey
+	var now time.Time
+	err := s.withUsage(ctx, req, func(key userKey, got dream.Usage, at time.Time) error {
+		u, k, now = got, key, at
 		if !u.Limit.Unlimited() && u.Count >= int64(u.Limit) {
 			return dream.LimitReached(u.Count, u.Limit)
 		}

@@ -140,10 +140,11 @@ type UsageUnits struct {
 }
 
 // addUsage adds units to a counter without a limit; units of a period that
-// had ended by their time start the period of that time.
+// had ended by their time start the period of that time. Units from
+// before their user was deleted add nothing.
 const addUsage = `INSERT INTO usage_counters
 		(environment_id, user_id, period_start, period_end, count, plan, updated_at)
-	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (` + deletedSince + `?7)
 	ON CONFLICT (environment_id, user_id) DO UPDATE SET
 		count        = CASE WHEN period_end < ?3 THEN ?5 ELSE count + ?5 END,
 		period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
@@ -151,19 +152,24 @@ const addUsage = `INSERT INTO usage_counters
 		plan = excluded.plan,
 		updated_at = max(updated_at, excluded.updated_at)`
 
+// registerUnitUser is registerEndUser for the user of units, which a
+// deletion after the units' time (?4) leaves deleted.
+const registerUnitUser = `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
+	SELECT ?1, ?2, ?3, ?4, ?4 WHERE NOT EXISTS (` + deletedSince + `?4)
+	ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
+	WHERE excluded.email IS NOT NULL AND excluded.email IS NOT end_users.email`
+
+// deletedSince finds the tombstone of user ?2 of environment ?1 if they
+// were deleted at or after the time in the parameter that follows it.
+const deletedSince = `SELECT 1 FROM end_user_tombstones WHERE environment_id = ?1 AND user_id = ?2 AND deleted_at >= `
+
 // AddUsages registers each end user and adds their units, in order. Each
 // statement is compiled once for the whole batch: compiling costs more
 // than running them. It returns the indexes of units it skipped: those
 // whose environment no longer exists, and those acknowledged before their
 // user was deleted through the customers API.
 func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int, err error) {
-	deleted, err := tx.tx.PrepareContext(ctx, `SELECT count(*) FROM end_user_tombstones
-		WHERE environment_id = ? AND user_id = ? AND deleted_at >= ?`)
-	if err != nil {
-		return nil, fmt.Errorf("add usage: %w", err)
-	}
-	defer deleted.Close()
-	register, err := tx.tx.PrepareContext(ctx, registerEndUser)
+	register, err := tx.tx.PrepareContext(ctx, registerUnitUser)
 	if err != nil {
 		return nil, fmt.Errorf("add usage: %w", err)
 	}
@@ -174,15 +180,8 @@ func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int,
 	}
 	defer add.Close()
 	for i, u := range units {
-		var gone int
-		if err := deleted.QueryRowContext(ctx, u.User.EnvironmentID, u.User.UserID, u.At.UnixMilli()).Scan(&gone); err != nil {
-			return nil, fmt.Errorf("add usage: %w", err)
-		}
-		if gone > 0 {
-			skipped = append(skipped, i)
-			continue
-		}
-		_, err := register.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, nullString(u.Email), u.At.UnixMilli())
+		at := u.At.UnixMilli()
+		_, err := register.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, nullString(u.Email), at)
 		if isConstraint(err) {
 			skipped = append(skipped, i)
 			continue
@@ -191,9 +190,15 @@ func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int,
 			return nil, fmt.Errorf("register end user: %w", err)
 		}
 		fresh := dream.PeriodStartingAt(u.At)
-		_, err = add.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, fresh.StartString(), fresh.EndString(), u.N, u.Plan, u.At.UnixMilli())
+		res, err := add.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, fresh.StartString(), fresh.EndString(), u.N, u.Plan, at)
 		if err != nil {
 			return nil, fmt.Errorf("add usage: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			skipped = append(skipped, i)
+			continue
 		}
 		tx.touch(u.User.EnvironmentID, u.User.UserID, u.At, true)
 	}
