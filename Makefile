@@ -16,7 +16,7 @@ LITEFS_VERSION := v0.5.14
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test e2e-sdk lint tools fuse clean
+.PHONY: build run test e2e-sdk lint tools fuse clean bench
 
 ## build: compile the dream binary into bin/
 build:
@@ -38,6 +38,13 @@ e2e-sdk: build
 		echo "e2e-sdk: node is not installed; skipping the SDK conformance suite"; exit 0; \
 	fi; \
 	cd e2e/sdk && npm ci --no-audit --no-fund && DREAM_BIN=$(CURDIR)/$(BIN) npm test
+
+## bench: dream against a bare net/http server on this machine: `dream dev`
+## and a LiteFS primary with two replicas under the same load, with every
+## target of docs/BENCHMARKS.md (under two minutes)
+bench: build $(LITEFS) fuse
+	$(GO) build -o bin/dreambench ./cmd/dreambench
+	./bin/dreambench -dream $(BIN)
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools

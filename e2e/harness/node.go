@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -217,8 +218,8 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		if stat, err := readStat(child); err == nil {
-			children[stat.ppid] = append(children[stat.ppid], child)
+		if stat, err := ReadProcStat(child); err == nil {
+			children[stat.PPID] = append(children[stat.PPID], child)
 		}
 	}
 	var out []int
@@ -238,8 +239,8 @@ func waitGone(pids []int, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for _, pid := range pids {
 		for {
-			stat, err := readStat(pid)
-			if err != nil || stat.state == 'Z' || stat.state == 'X' {
+			stat, err := ReadProcStat(pid)
+			if err != nil || stat.State == 'Z' || stat.State == 'X' {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -251,32 +252,54 @@ func waitGone(pids []int, within time.Duration) error {
 	return nil
 }
 
-// procStat is what /proc/<pid>/stat says about a process that matters
-// here.
-type procStat struct {
-	state byte
-	ppid  int
+// ProcStat is what the kernel's /proc/<pid>/stat says of a process that
+// the harness and the bench need.
+type ProcStat struct {
+	// State is the process state: R, S, D, Z (a zombie), X (dead), ...
+	State byte
+	// PPID is the parent's process id.
+	PPID int
+	// CPU is the CPU time the process has used, in user and kernel mode.
+	CPU time.Duration
 }
 
-func readStat(pid int) (procStat, error) {
+// clockTick is the unit of the CPU times in /proc, USER_HZ, which Linux
+// fixes at 100 per second for every program.
+const clockTick = 10 * time.Millisecond
+
+// ReadProcStat reads /proc/<pid>/stat.
+func ReadProcStat(pid int) (ProcStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return procStat{}, err
+		return ProcStat{}, err
 	}
-	// The command name in parentheses may hold spaces; the fields after
-	// its closing parenthesis are state, ppid, ...
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
+	return ParseProcStat(b)
+}
+
+// ParseProcStat parses a /proc/<pid>/stat line: "pid (comm) state ppid
+// ... utime stime ...". The command name may hold spaces and parentheses,
+// so the fields are counted from its last closing parenthesis.
+func ParseProcStat(stat []byte) (ProcStat, error) {
+	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return procStat{}, errors.New("unexpected /proc stat format")
+		return ProcStat{}, errors.New("unexpected /proc/<pid>/stat format")
 	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 2 {
-		return procStat{}, errors.New("unexpected /proc stat format")
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 13 || len(fields[0]) != 1 {
+		return ProcStat{}, errors.New("unexpected /proc/<pid>/stat format")
 	}
-	ppid, err := strconv.Atoi(fields[1])
+	number := func(field int) (int64, error) { return strconv.ParseInt(string(fields[field]), 10, 64) }
+	parent, err := number(1)
 	if err != nil {
-		return procStat{}, err
+		return ProcStat{}, err
 	}
-	return procStat{state: fields[0][0], ppid: ppid}, nil
+	user, err := number(11)
+	if err != nil {
+		return ProcStat{}, err
+	}
+	system, err := number(12)
+	if err != nil {
+		return ProcStat{}, err
+	}
+	return ProcStat{State: fields[0][0], PPID: int(parent), CPU: time.Duration(user+system) * clockTick}, nil
 }
