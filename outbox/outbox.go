@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 )
 
 // schema is created on first open. seq is AUTOINCREMENT so that a number
@@ -57,8 +57,10 @@ const maxAppendBatch = 1000
 
 // Outbox is one node's outbox file.
 type Outbox struct {
-	db     *sql.DB
-	nodeID string
+	db *sql.DB
+	// checkpoints is the connection that checkpoints the WAL.
+	checkpoints *sql.DB
+	nodeID      string
 	// insert and claim are prepared once: preparing costs more than
 	// running them, and every append runs them.
 	insert, claim *sql.Stmt
@@ -82,16 +84,30 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	// synchronous=FULL: in WAL mode every commit syncs the log, which is
 	// what makes an acknowledged unit survive a crash of the machine.
-	db, err := sql.Open("sqlite3", "file:"+escaped+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate")
+	registerDriver.Do(func() {
+		sql.Register(appendDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+			return err
+		}})
+	})
+	dsn := "file:" + escaped + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
+	db, err := sql.Open(appendDriver, dsn)
 	if err != nil {
 		return nil, err
 	}
+	checkpoints, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	checkpoints.SetMaxOpenConns(1)
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	o := &Outbox{db: db, now: now, appends: make(chan *appendRequest, maxAppendBatch),
+	o := &Outbox{db: db, checkpoints: checkpoints, now: now, appends: make(chan *appendRequest, maxAppendBatch),
 		appended: make(chan struct{}, 1), closing: make(chan struct{})}
 	if err := o.init(); err != nil {
 		db.Close()
+		checkpoints.Close()
 		return nil, fmt.Errorf("opening the outbox %s: %w", path, err)
 	}
 	if o.insert, err = db.Prepare(`INSERT INTO outbox (environment_id, user_id, email, plan, at, write_id)
@@ -103,9 +119,42 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 		db.Close()
 		return nil, err
 	}
-	o.wg.Add(1)
+	o.wg.Add(2)
 	go o.run()
+	go o.checkpoint()
 	return o, nil
+}
+
+// appendDriver is go-sqlite3 with SQLite's automatic checkpoints off, for
+// the connection that appends: an automatic checkpoint runs inside the
+// commit that crosses the WAL's threshold, copying the log into the
+// database and syncing both, and every append waiting on that commit
+// waited for it too (tens of milliseconds on a disk LiteFS is also
+// writing). Checkpoints run on a connection of their own instead.
+const appendDriver = "sqlite3-outbox"
+
+var registerDriver sync.Once
+
+// checkpointInterval is how often the WAL is copied into the database.
+const checkpointInterval = time.Second
+
+// checkpoint copies the WAL into the database every checkpointInterval
+// until Close. A passive checkpoint never blocks the appender: it copies
+// what no reader needs and leaves the rest for the next one.
+func (o *Outbox) checkpoint() {
+	defer o.wg.Done()
+	ticker := time.NewTicker(checkpointInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-o.closing:
+			return
+		case <-ticker.C:
+		}
+		// A checkpoint that fails is tried again at the next tick; the
+		// WAL only grows meanwhile.
+		o.checkpoints.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 func (o *Outbox) init() error {
@@ -142,7 +191,7 @@ func (o *Outbox) Close() error {
 	}
 	o.mu.Unlock()
 	o.wg.Wait()
-	return o.db.Close()
+	return errors.Join(o.db.Close(), o.checkpoints.Close())
 }
 
 // errClosed answers an append after Close.
