@@ -233,6 +233,44 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("StrictLimitsAdmitExactlyTheLimitFromEveryNode", func(t *testing.T) {
+		strict, err := c.Seed(harness.SeedOptions{StrictLimits: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := c.Token(strict.Test.PublishableKey, "user_strict_race", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Free tier, limit 100: 150 tracks race from all three nodes at
+		// once, 50 each; exactly 100 are admitted.
+		var admitted, refused atomic.Int64
+		var wg sync.WaitGroup
+		for _, n := range c.Nodes {
+			for w := 0; w < 5; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 10; i++ {
+						status, body, _, err := call("POST", n.URL("/api/data"), "", "X-Publishable-Key", strict.Test.PublishableKey, "X-Clerk-Token", token)
+						switch {
+						case err == nil && status == 200:
+							admitted.Add(1)
+						case err == nil && status == 403 && body["error"] == "Tier limit reached":
+							refused.Add(1)
+						default:
+							t.Errorf("track at %s: %d %v %v", n.Name, status, body, err)
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if admitted.Load() != 100 || refused.Load() != 50 {
+			t.Fatalf("%d admitted and %d refused, want 100 and 50", admitted.Load(), refused.Load())
+		}
+	})
+
 	t.Run("RevokedKeyRefusedEverywhere", func(t *testing.T) {
 		old := c.project.Test.SecretKey
 		for _, n := range c.Nodes {
