@@ -41,7 +41,7 @@ e2e-sdk: build
 
 ## bench: dream against a bare net/http server on this machine: `dream dev`
 ## and a LiteFS primary with two replicas under the same load, with every
-## target of docs/BENCHMARKS.md (about three minutes with the builds)
+## target of docs/BENCHMARKS.md (about a minute and a half)
 bench: build $(LITEFS) fuse
 	$(GO) build -o bin/dreambench ./cmd/dreambench
 	./bin/dreambench -dream $(BIN)
