@@ -63,14 +63,8 @@ func newTally() *tally {
 // node's units after the view's mark applied in order, each in the period
 // it was acknowledged in, as the primary will apply them. mu must be held.
 func (t *tally) count(k userKey, v userView, now time.Time) dream.UsageCounter {
-	var c dream.UsageCounter
-	if v.state.Counter != nil {
-		c = *v.state.Counter
-	}
-	counter := &c
-	if v.state.Counter == nil {
-		counter = nil
-	}
+	// At never changes its counter, so the view's stays as it is.
+	counter := v.state.Counter
 	for _, u := range t.units[k] {
 		if u.seq != 0 && u.seq <= v.mark {
 			continue
