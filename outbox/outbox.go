@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/batch"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -229,32 +230,7 @@ func (o *Outbox) Append(ctx context.Context, u dream.Increment) (seq int64, dupl
 // run writes queued appends in shared transactions until Close.
 func (o *Outbox) run() {
 	defer o.wg.Done()
-	for {
-		var first *appendRequest
-		select {
-		case first = <-o.appends:
-		case <-o.closing:
-			for {
-				select {
-				case r := <-o.appends:
-					o.write([]*appendRequest{r})
-				default:
-					return
-				}
-			}
-		}
-		batch := []*appendRequest{first}
-	fill:
-		for len(batch) < maxAppendBatch {
-			select {
-			case r := <-o.appends:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		o.write(batch)
-	}
+	batch.Run(o.appends, o.closing, maxAppendBatch, o.write)
 }
 
 // write appends a batch in one transaction and answers each request.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/batch"
 	"github.com/dream-api/dream/store"
 )
 
@@ -124,36 +125,11 @@ func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx c
 }
 
 // run is the writer goroutine: it takes the writes queued, up to maxBatch,
-// and applies them in one transaction, until Close.
+// and applies them in one transaction, until Close. Writes queued before
+// Close are still applied.
 func (p *Primary) run() {
 	defer p.wg.Done()
-	for {
-		var first *pendingWrite
-		select {
-		case first = <-p.queue:
-		case <-p.closing:
-			// Writes queued before Close are still applied.
-			for {
-				select {
-				case w := <-p.queue:
-					p.commit([]*pendingWrite{w})
-				default:
-					return
-				}
-			}
-		}
-		batch := []*pendingWrite{first}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case w := <-p.queue:
-				batch = append(batch, w)
-			default:
-				break fill
-			}
-		}
-		p.commit(batch)
-	}
+	batch.Run(p.queue, p.closing, maxBatch, p.commit)
 }
 
 // commit applies a batch of writes in one transaction and answers each.

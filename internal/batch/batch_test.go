@@ -1,0 +1,33 @@
+package batch
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	queue := make(chan int, 10)
+	closing := make(chan struct{})
+	for i := 1; i <= 7; i++ {
+		queue <- i
+	}
+	var batches [][]int
+	done := make(chan struct{})
+	go func() {
+		Run(queue, closing, 3, func(items []int) {
+			batches = append(batches, items)
+			if len(batches) == 3 {
+				// Queued before closing: committed after it, one by one.
+				queue <- 8
+				queue <- 9
+				close(closing)
+			}
+		})
+		close(done)
+	}()
+	<-done
+	want := [][]int{{1, 2, 3}, {4, 5, 6}, {7}, {8}, {9}}
+	if !slices.EqualFunc(batches, want, slices.Equal[[]int]) {
+		t.Fatalf("batches %v, want %v", batches, want)
+	}
+}
