@@ -52,20 +52,32 @@ func NewRouter(local *Primary, cluster Cluster, client *Client) *Router {
 	return &Router{local: local, cluster: cluster, client: client}
 }
 
+// remoteHost is "" when this node is the primary, and otherwise the
+// primary's host; while a failover is under way no node holds the lease
+// and the write cannot be applied.
+func (r *Router) remoteHost() (string, error) {
+	isPrimary, host, err := r.cluster.Primary()
+	switch {
+	case err != nil:
+		return "", err
+	case isPrimary:
+		return "", nil
+	case host == "":
+		return "", errPrimaryUnavailable
+	}
+	return host, nil
+}
+
 // forward applies a write locally on the primary or sends it to the
 // primary, giving it a write id first so that a retry of it is applied once.
 func forward[T any](ctx context.Context, r *Router, name string, writeID *string, w any, local func() (T, error)) (T, error) {
 	var result T
-	isPrimary, host, err := r.cluster.Primary()
+	host, err := r.remoteHost()
 	if err != nil {
 		return result, err
 	}
-	if isPrimary {
-		return local()
-	}
 	if host == "" {
-		// A failover is under way: no node holds the lease.
-		return result, errPrimaryUnavailable
+		return local()
 	}
 	if writeID != nil && *writeID == "" {
 		*writeID = dream.NewID("w_")
@@ -84,15 +96,12 @@ func (r *Router) TrackUsage(ctx context.Context, w dream.TrackUsage) (dream.Usag
 // what was applied from the primary's answer and sends its next batch at
 // once.
 func (r *Router) ApplyIncrements(ctx context.Context, w dream.ApplyIncrements) (dream.IncrementsApplied, error) {
-	isPrimary, host, err := r.cluster.Primary()
+	host, err := r.remoteHost()
 	if err != nil {
 		return dream.IncrementsApplied{}, err
 	}
-	if isPrimary {
-		return r.local.ApplyIncrements(ctx, w)
-	}
 	if host == "" {
-		return dream.IncrementsApplied{}, errPrimaryUnavailable
+		return r.local.ApplyIncrements(ctx, w)
 	}
 	return r.client.ApplyIncrements(ctx, host, w)
 }
