@@ -68,8 +68,11 @@ func usageCounter(count sql.NullInt64, start, end sql.NullString) (*dream.UsageC
 
 // registerEndUser is RegisterEndUser's statement.
 const registerEndUser = `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
-	VALUES (?1, ?2, ?3, ?4, ?4)
-	ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
+	VALUES (?1, ?2, ?3, ?4, ?4) ` + keepEmail
+
+// keepEmail ends the statements that register an end user: a known user
+// keeps their row, and their email changes only when a new one is given.
+const keepEmail = `ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
 	WHERE excluded.email IS NOT NULL AND excluded.email IS NOT end_users.email`
 
 // RegisterEndUser records that an end user used the environment, creating
@@ -155,9 +158,7 @@ const addUsage = `INSERT INTO usage_counters
 // registerUnitUser is registerEndUser for the user of units, which a
 // deletion after the units' time (?4) leaves deleted.
 const registerUnitUser = `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
-	SELECT ?1, ?2, ?3, ?4, ?4 WHERE NOT EXISTS (` + deletedSince + `?4)
-	ON CONFLICT (environment_id, user_id) DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at
-	WHERE excluded.email IS NOT NULL AND excluded.email IS NOT end_users.email`
+	SELECT ?1, ?2, ?3, ?4, ?4 WHERE NOT EXISTS (` + deletedSince + `?4) ` + keepEmail
 
 // deletedSince finds the tombstone of user ?2 of environment ?1 if they
 // were deleted at or after the time in the parameter that follows it.
