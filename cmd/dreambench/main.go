@@ -271,6 +271,7 @@ func (m *Main) pacedScenario() string {
 // drive runs a load, adds its row to the report with its ratio to the bare
 // server, and returns the row.
 func (m *Main) drive(ctx context.Context, row LoadRow, l Load, reqs [][]*http.Request) LoadRow {
+	m.settleDisk()
 	m.progress("%s at %s: %d workers, %s", row.Scenario, row.Node, l.Workers, l.Warmup+l.Window)
 	row.Result = l.Run(ctx, reqs)
 	if m.bare > 0 && l.Rate == 0 {
@@ -278,6 +279,19 @@ func (m *Main) drive(ctx context.Context, row LoadRow, l Load, reqs [][]*http.Re
 	}
 	m.report.AddLoad(row)
 	return row
+}
+
+// settleDisk writes out every dirty page of the machine before a row. The
+// rows before it leave up to a few hundred MB in the page cache (every
+// track is written by SQLite and LiteFS), which the kernel writes back 30 s
+// later by default, in the middle of whichever row runs then; a durable
+// commit waits behind that writeback. Each row is to measure its own load.
+func (m *Main) settleDisk() {
+	start := time.Now()
+	syscall.Sync()
+	if d := time.Since(start); d > 100*time.Millisecond {
+		m.progress("sync: %s", d.Round(time.Millisecond))
+	}
 }
 
 // notePeakRSS keeps the largest peak resident set of the dream processes.
