@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -30,4 +31,25 @@ func TestRun(t *testing.T) {
 	if !slices.EqualFunc(batches, want, slices.Equal[[]int]) {
 		t.Fatalf("batches %v, want %v", batches, want)
 	}
+}
+
+// A batch that finds company gathers what concurrent producers send while
+// it yields, instead of committing without them.
+func TestRunGathersConcurrentProducers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	queue := make(chan int, 10)
+	closing := make(chan struct{})
+	queue <- 1
+	queue <- 2
+	go func() {
+		for i := 3; i <= 5; i++ {
+			queue <- i
+		}
+	}()
+	batches := make(chan []int, 5)
+	go Run(queue, closing, 10, func(items []int) { batches <- items })
+	if got := <-batches; !slices.Equal(got, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("first batch %v, want the producer's items in it", got)
+	}
+	close(closing)
 }
