@@ -71,9 +71,9 @@ func (s *Server) Ship(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		if mark := s.tally.appliedMark(); mark > trimmed {
-			if err := s.outbox.Trim(ctx, mark); err != nil {
+			if done, err := s.outbox.Trim(ctx, mark); err != nil {
 				s.logger.Error("trimming the outbox", "error", err)
-			} else {
+			} else if done {
 				trimmed = mark
 			}
 		}

@@ -7,7 +7,9 @@
 // makes units it had applied count once.
 //
 // Appends from concurrent requests share one transaction and one sync
-// (group commit), as the primary does with its writes.
+// (group commit), as the primary does with its writes. Trims ride in the
+// same transactions, and reads use connections of their own, so that an
+// append never waits for the shipper's work on the file.
 package outbox
 
 import (
@@ -58,7 +60,11 @@ const maxAppendBatch = 1000
 
 // Outbox is one node's outbox file.
 type Outbox struct {
+	// db is the one connection that writes: appends and trims.
 	db *sql.DB
+	// reads serves Units, Seen and Len: in WAL mode readers and the writer
+	// never wait for each other.
+	reads *sql.DB
 	// checkpoints is the connection that checkpoints the WAL.
 	checkpoints *sql.DB
 	nodeID      string
@@ -101,13 +107,21 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 		db.Close()
 		return nil, err
 	}
+	reads, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		db.Close()
+		checkpoints.Close()
+		return nil, err
+	}
+	reads.SetMaxOpenConns(2)
 	checkpoints.SetMaxOpenConns(1)
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	o := &Outbox{db: db, checkpoints: checkpoints, now: now, appends: make(chan *appendRequest, maxAppendBatch),
+	o := &Outbox{db: db, reads: reads, checkpoints: checkpoints, now: now, appends: make(chan *appendRequest, maxAppendBatch),
 		appended: make(chan struct{}, 1), closing: make(chan struct{})}
 	if err := o.init(); err != nil {
 		db.Close()
+		reads.Close()
 		checkpoints.Close()
 		return nil, fmt.Errorf("opening the outbox %s: %w", path, err)
 	}
@@ -192,39 +206,50 @@ func (o *Outbox) Close() error {
 	}
 	o.mu.Unlock()
 	o.wg.Wait()
-	return errors.Join(o.db.Close(), o.checkpoints.Close())
+	return errors.Join(o.db.Close(), o.reads.Close(), o.checkpoints.Close())
 }
 
 // errClosed answers an append after Close.
 var errClosed = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailable", Message: "The server is shutting down; try again"}
 
+// appendRequest is an append, or with trim set a trim, waiting for the
+// writer goroutine.
 type appendRequest struct {
 	unit dream.Increment
+	// trim, when positive, deletes the units at or below it instead.
+	trim int64
 	done chan appendResult
 }
 
 type appendResult struct {
 	seq       int64
 	duplicate bool
-	err       error
+	// trimmed is how many units a trim deleted.
+	trimmed int64
+	err     error
 }
 
 // Append writes a unit and returns its sequence number once it is synced
 // to disk. A unit whose WriteID this node acknowledged before is not
 // written: duplicate is true. The unit's Seq is ignored.
 func (o *Outbox) Append(ctx context.Context, u dream.Increment) (seq int64, duplicate bool, err error) {
-	req := &appendRequest{unit: u, done: make(chan appendResult, 1)}
+	r := o.queue(&appendRequest{unit: u})
+	return r.seq, r.duplicate, r.err
+}
+
+// queue hands req to the writer goroutine and waits for its result. Once
+// queued a request is waited for, whatever the caller's context does: it
+// may be written, and the caller must know.
+func (o *Outbox) queue(req *appendRequest) appendResult {
+	req.done = make(chan appendResult, 1)
 	o.mu.RLock()
 	if o.closed {
 		o.mu.RUnlock()
-		return 0, false, errClosed
+		return appendResult{err: errClosed}
 	}
 	o.appends <- req
 	o.mu.RUnlock()
-	// Once queued the append is waited for, whatever ctx does: it may be
-	// written, and the caller must know.
-	r := <-req.done
-	return r.seq, r.duplicate, r.err
+	return <-req.done
 }
 
 // run writes queued appends in shared transactions until Close.
@@ -261,6 +286,12 @@ func (o *Outbox) writeTx(batch []*appendRequest, results []appendResult) error {
 	now := o.now().UnixMilli()
 	insert, claim := tx.StmtContext(ctx, o.insert), tx.StmtContext(ctx, o.claim)
 	for i, r := range batch {
+		if r.trim > 0 {
+			if results[i].trimmed, err = o.trimTx(ctx, tx, r.trim, now); err != nil {
+				return err
+			}
+			continue
+		}
 		u := r.unit
 		if u.WriteID != "" {
 			res, err := claim.ExecContext(ctx, u.WriteID, now)
@@ -285,7 +316,7 @@ func (o *Outbox) writeTx(batch []*appendRequest, results []appendResult) error {
 // Seen reports whether this node acknowledged a unit with this write id.
 func (o *Outbox) Seen(ctx context.Context, writeID string) (bool, error) {
 	var n int
-	err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM idempotency WHERE write_id = ?`, writeID).Scan(&n)
+	err := o.reads.QueryRowContext(ctx, `SELECT count(*) FROM idempotency WHERE write_id = ?`, writeID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("outbox: %w", err)
 	}
@@ -294,7 +325,7 @@ func (o *Outbox) Seen(ctx context.Context, writeID string) (bool, error) {
 
 // Units returns up to limit units with a sequence above after, in order.
 func (o *Outbox) Units(ctx context.Context, after int64, limit int) ([]dream.Increment, error) {
-	rows, err := o.db.QueryContext(ctx, `SELECT seq, environment_id, user_id, email, plan, at, write_id
+	rows, err := o.reads.QueryContext(ctx, `SELECT seq, environment_id, user_id, email, plan, at, write_id
 		FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
@@ -311,22 +342,46 @@ func (o *Outbox) Units(ctx context.Context, after int64, limit int) ([]dream.Inc
 	return units, rows.Err()
 }
 
-// Trim deletes the units at or below mark, which this node's copy of the
-// database shows applied, and idempotency keys past their retention.
-func (o *Outbox) Trim(ctx context.Context, mark int64) error {
-	if _, err := o.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, mark); err != nil {
-		return fmt.Errorf("outbox: %w", err)
+// trimLimit bounds the units one trim deletes, so that the appends that
+// share its transaction never wait for a long delete, after an outage of
+// the primary for one.
+const trimLimit = 5000
+
+// Trim deletes the oldest units at or below mark, which this node's copy
+// of the database shows applied, at most trimLimit of them, and
+// idempotency keys past their retention; done reports that no unit at or
+// below mark is left. It is written in the transaction of the next
+// appends, so it costs them no sync of their own, and returns once that
+// transaction committed.
+func (o *Outbox) Trim(ctx context.Context, mark int64) (done bool, err error) {
+	if mark <= 0 {
+		return true, nil
 	}
-	if _, err := o.db.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, o.now().Add(-keyRetention).UnixMilli()); err != nil {
-		return fmt.Errorf("outbox: %w", err)
+	r := o.queue(&appendRequest{trim: mark})
+	if r.err != nil {
+		return false, r.err
 	}
-	return nil
+	return r.trimmed < trimLimit, nil
+}
+
+func (o *Outbox) trimTx(ctx context.Context, tx *sql.Tx, mark int64, now int64) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (
+		SELECT seq FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?)`, mark, trimLimit)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, now-keyRetention.Milliseconds())
+	return n, err
 }
 
 // Len is the number of units waiting in the outbox.
 func (o *Outbox) Len(ctx context.Context) (int, error) {
 	var n int
-	if err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+	if err := o.reads.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	return n, nil

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -77,8 +78,8 @@ func TestOutbox(t *testing.T) {
 
 	// Trimming everything and reopening keeps the node and never reuses
 	// a sequence number: the primary skips every one at or below its mark.
-	if err := o.Trim(ctx, 201); err != nil {
-		t.Fatal(err)
+	if done, err := o.Trim(ctx, 201); err != nil || !done {
+		t.Fatalf("trim: %v %v", done, err)
 	}
 	if n, err := o.Len(ctx); err != nil || n != 0 {
 		t.Fatalf("len %d %v", n, err)
@@ -104,5 +105,47 @@ func TestOutbox(t *testing.T) {
 	o.Close()
 	if _, _, err := o.Append(ctx, unit("x", "")); err == nil {
 		t.Fatal("an append after Close succeeded")
+	}
+}
+
+// A trim deletes at most trimLimit units, oldest first, so that the appends
+// sharing its transaction never wait for a long delete; it says when
+// nothing at or below the mark is left.
+func TestTrimIsBounded(t *testing.T) {
+	ctx := context.Background()
+	o := open(t, filepath.Join(t.TempDir(), "outbox.db"))
+	defer o.Close()
+	const total = outbox.TrimLimit + 700
+	var wg sync.WaitGroup
+	errs := make(chan error, total)
+	for w := range 50 {
+		wg.Go(func() {
+			for i := w; i < total; i += 50 {
+				if _, _, err := o.Append(ctx, unit(fmt.Sprint("u", i%7), "")); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	done, err := o.Trim(ctx, total-100)
+	if err != nil || done {
+		t.Fatalf("first trim: done %v, %v; want more left", done, err)
+	}
+	if n, _ := o.Len(ctx); n != total-outbox.TrimLimit {
+		t.Fatalf("%d units left after the first trim, want %d", n, total-outbox.TrimLimit)
+	}
+	if units, _ := o.Units(ctx, 0, 1); len(units) != 1 || units[0].Seq != outbox.TrimLimit+1 {
+		t.Fatalf("oldest unit left %v, want seq %d", units, outbox.TrimLimit+1)
+	}
+	if done, err := o.Trim(ctx, total-100); err != nil || !done {
+		t.Fatalf("second trim: done %v, %v", done, err)
+	}
+	if n, _ := o.Len(ctx); n != 100 {
+		t.Fatalf("%d units left, want the 100 above the mark", n)
 	}
 }

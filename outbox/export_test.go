@@ -1,0 +1,4 @@
+package outbox
+
+// TrimLimit is trimLimit, for the external tests.
+const TrimLimit = trimLimit
