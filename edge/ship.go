@@ -23,6 +23,10 @@ const (
 	// costs a transaction at the primary, its replication to every node
 	// and a read of the changed counters there, whatever its size.
 	shipLinger = 10 * time.Millisecond
+	// trimInterval spaces the outbox's trims: each rides in the commit of
+	// the appends queued with it and makes that commit longer, so the
+	// tracks waiting for it are slower; one a second keeps that rare.
+	trimInterval = time.Second
 )
 
 // LoadOutbox adds the units left in the outbox by the node's last run to
@@ -60,6 +64,7 @@ func (s *Server) Ship(ctx context.Context) {
 	// shipped is the last unit the primary answered for in this run. A
 	// new run starts from the oldest unit in the outbox.
 	var shipped, trimmed int64
+	var lastTrim time.Time
 	var backoff time.Duration
 	ticker := time.NewTicker(shipInterval)
 	defer ticker.Stop()
@@ -70,11 +75,13 @@ func (s *Server) Ship(ctx context.Context) {
 		}
 	}
 	for ctx.Err() == nil {
-		if mark := s.tally.appliedMark(); mark > trimmed {
+		// A trim that left units at or below the mark goes on at once.
+		if mark := s.tally.appliedMark(); mark > trimmed && time.Since(lastTrim) >= trimInterval {
 			if done, err := s.outbox.Trim(ctx, mark); err != nil {
 				s.logger.Error("trimming the outbox", "error", err)
+				lastTrim = time.Now()
 			} else if done {
-				trimmed = mark
+				trimmed, lastTrim = mark, time.Now()
 			}
 		}
 		last, err := s.shipBatch(ctx, shipped)
