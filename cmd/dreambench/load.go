@@ -25,9 +25,14 @@ type Load struct {
 	MaxRequests uint64
 	// Rate, when positive, paces the workers to that many requests per
 	// second in all instead of sending each request as soon as the last is
-	// answered. A paced request's latency runs from when it was due, so a
-	// stall counts against every request it delays: the latency a client
-	// sending at that rate would see, not the server's capacity.
+	// answered. A paced request whose worker was still waiting for its
+	// previous answer when it fell due has its latency run from when it
+	// was due, so a stall counts against every request it delays: the
+	// latency a client sending at that rate would see, not the server's
+	// capacity. A worker that was free sends when its timer wakes it, and
+	// the latency runs from then: how late the generator's own sleep woke
+	// (up to a millisecond for Go's timers on an idle process) is not the
+	// server's.
 	Rate float64
 	// Servers are the processes serving the load, whose CPU time in the
 	// window Result.ServerCPU reports.
@@ -128,6 +133,7 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 			}
 			// Paced workers start spread over one interval.
 			first := start.Add(time.Duration(w) * interval / time.Duration(l.Workers))
+			var answered time.Time
 			for i := 0; ; i++ {
 				due := time.Now()
 				if interval > 0 {
@@ -144,11 +150,16 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 				if measured && counted.Add(1) > l.MaxRequests {
 					return
 				}
+				from := due
+				if interval > 0 && !answered.After(due) {
+					from = time.Now()
+				}
 				_, failure := send(client, reqs[i%len(reqs)])
+				answered = time.Now()
 				if !measured {
 					continue
 				}
-				out.latency.Record(time.Since(due))
+				out.latency.Record(answered.Sub(from))
 				out.requests++
 				out.lastSent = due
 				if failure != "" {

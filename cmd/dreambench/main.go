@@ -217,6 +217,14 @@ func (m *Main) runSingleNode(ctx context.Context) error {
 		return err
 	}
 	row := m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare net/http (%d-byte body)", size), Node: "bare"}, m.load([]int{bare.Pid()}), reqs)
+	// The paced latency rows' floor: the load generator, loopback and
+	// net/http at the same pace, with nothing behind the answer.
+	paced := m.pacedLoad([]int{bare.Pid()})
+	if reqs, err = (route{name: "bare", method: http.MethodGet, path: "/"}).requests(ctx, paced.Workers, base, "", nil); err != nil {
+		bare.Stop()
+		return err
+	}
+	m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare at %s/s", thousands(m.DelayedRate)), Node: "bare"}, paced, reqs)
 	if err := bare.Stop(); err != nil {
 		return err
 	}
@@ -239,7 +247,7 @@ func (m *Main) runSingleNode(ctx context.Context) error {
 	}
 	// The paced tracks the cluster section sends to a delayed replica,
 	// here without LiteFS or a primary: what the node alone costs.
-	paced := m.pacedLoad([]int{dev.proc.Pid()})
+	paced = m.pacedLoad([]int{dev.proc.Pid()})
 	reqs, err = routeTrack.requests(ctx, paced.Workers, dev.base, dev.publishableKey, tokens)
 	if err != nil {
 		return err
