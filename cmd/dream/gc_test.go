@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -25,5 +27,16 @@ func TestTuneGC(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(math.MaxInt64); got != math.MaxInt64 {
 		t.Errorf("memory limit %d with GOMEMLIMIT set, want it left alone", got)
+	}
+}
+
+func TestTuneMalloc(t *testing.T) {
+	applied, err := tuneMalloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Debian, the image and CI run glibc; musl has no such settings.
+	if _, musl := os.Stat("/lib/ld-musl-x86_64.so.1"); runtime.GOOS == "linux" && musl != nil && !applied {
+		t.Fatal("glibc was not detected: the malloc settings were not applied")
 	}
 }
