@@ -207,29 +207,16 @@ func (m *Main) runSingleNode(ctx context.Context) error {
 		return err
 	}
 
-	bare, base, err := startBare(ctx, m.dir, size)
+	// The bare server runs before the dream rows and again after them,
+	// and every ratio is over the faster of the two runs: a slow moment of
+	// the machine during the one bare run would otherwise flatter every
+	// ratio of the run.
+	first, err := m.driveBare(ctx, size, "", true)
 	if err != nil {
 		return err
 	}
-	reqs, err := route{name: "bare", method: http.MethodGet, path: "/"}.requests(ctx, m.Workers, base, "", nil)
-	if err != nil {
-		bare.Stop()
-		return err
-	}
-	row := m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare net/http (%d-byte body)", size), Node: "bare"}, m.load([]int{bare.Pid()}), reqs)
-	// The paced latency rows' floor: the load generator, loopback and
-	// net/http at the same pace, with nothing behind the answer.
-	paced := m.pacedLoad([]int{bare.Pid()})
-	if reqs, err = (route{name: "bare", method: http.MethodGet, path: "/"}).requests(ctx, paced.Workers, base, "", nil); err != nil {
-		bare.Stop()
-		return err
-	}
-	m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare at %s/s", thousands(m.DelayedRate)), Node: "bare"}, paced, reqs)
-	if err := bare.Stop(); err != nil {
-		return err
-	}
-	m.bare = row.Result.PerSecond()
-
+	m.bare = first
+	var ratios []metricRow
 	for _, r := range []struct {
 		route  route
 		target *Target
@@ -242,18 +229,67 @@ func (m *Main) runSingleNode(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		row := m.drive(ctx, LoadRow{Scenario: r.route.name, Node: "single (dev)", Target: r.target}, m.load([]int{dev.proc.Pid()}), reqs)
-		m.report.AddMetric(r.route.metric, fmt.Sprintf("%.2f", row.Ratio))
+		m.drive(ctx, LoadRow{Scenario: r.route.name, Node: "single (dev)", Target: r.target}, m.load([]int{dev.proc.Pid()}), reqs)
+		ratios = append(ratios, metricRow{r.route.metric, len(m.report.Loads) - 1})
 	}
 	// The paced tracks the cluster section sends to a delayed replica,
 	// here without LiteFS or a primary: what the node alone costs.
-	paced = m.pacedLoad([]int{dev.proc.Pid()})
-	reqs, err = routeTrack.requests(ctx, paced.Workers, dev.base, dev.publishableKey, tokens)
+	paced := m.pacedLoad([]int{dev.proc.Pid()})
+	reqs, err := routeTrack.requests(ctx, paced.Workers, dev.base, dev.publishableKey, tokens)
 	if err != nil {
 		return err
 	}
 	m.drive(ctx, LoadRow{Scenario: m.pacedScenario() + ", edge-acknowledged", Node: "single (dev)"}, paced, reqs)
-	return m.notePeakRSS("dream dev", dev.proc.Pid())
+	if err := m.notePeakRSS("dream dev", dev.proc.Pid()); err != nil {
+		return err
+	}
+	second, err := m.driveBare(ctx, size, ", again", false)
+	if err != nil {
+		return err
+	}
+	m.bare = max(first, second)
+	for i := range m.report.Loads {
+		if row := &m.report.Loads[i]; row.Ratio != 0 {
+			row.Ratio = row.Result.PerSecond() / m.bare
+		}
+	}
+	for _, r := range ratios {
+		m.report.AddMetric(r.name, fmt.Sprintf("%.2f", m.report.Loads[r.row].Ratio))
+	}
+	return nil
+}
+
+// metricRow names the table row a headline ratio is read from.
+type metricRow struct {
+	name string
+	row  int
+}
+
+// driveBare starts the bare server answering size bytes, drives it as the
+// dream rows are driven, with a paced run too when paced is set, and
+// returns its req/s.
+func (m *Main) driveBare(ctx context.Context, size int, suffix string, paced bool) (float64, error) {
+	bare, base, err := startBare(ctx, m.dir, size)
+	if err != nil {
+		return 0, err
+	}
+	defer bare.Stop()
+	bareRoute := route{name: "bare", method: http.MethodGet, path: "/"}
+	reqs, err := bareRoute.requests(ctx, m.Workers, base, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	row := m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare net/http (%d-byte body)%s", size, suffix), Node: "bare"}, m.load([]int{bare.Pid()}), reqs)
+	if paced {
+		// The paced latency rows' floor: the load generator, loopback and
+		// net/http at the same pace, with nothing behind the answer.
+		l := m.pacedLoad([]int{bare.Pid()})
+		if reqs, err = bareRoute.requests(ctx, l.Workers, base, "", nil); err != nil {
+			return 0, err
+		}
+		m.drive(ctx, LoadRow{Scenario: fmt.Sprintf("bare at %s/s", thousands(m.DelayedRate)), Node: "bare"}, l, reqs)
+	}
+	return row.Result.PerSecond(), bare.Stop()
 }
 
 // load is the load run every scenario of the table uses, on the server
