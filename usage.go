@@ -168,35 +168,21 @@ type PlanSources struct {
 // mistyped plan never locks a user out with a zero limit. Without any
 // subscription tier the plan is "free" with a limit of zero.
 func ResolvePlan(tiers []Tier, src PlanSources) Plan {
-	var plans []Tier
-	for _, t := range tiers {
-		if t.BillingMode == BillingSubscription {
-			plans = append(plans, t)
+	// Indexes into tiers, not copies: this runs on every usage check and
+	// track, and must not allocate.
+	cheapest := -1
+	for i := range tiers {
+		if isPlan(&tiers[i]) && (cheapest < 0 || tiers[i].PriceCents < tiers[cheapest].PriceCents) {
+			cheapest = i
 		}
 	}
-	if len(plans) == 0 {
+	if cheapest < 0 {
 		return Plan{Name: "free", Limit: 0}
-	}
-	find := func(name string) (Tier, bool) {
-		if name == "" {
-			return Tier{}, false
-		}
-		for _, t := range plans {
-			if strings.EqualFold(t.Slug, name) {
-				return t, true
-			}
-		}
-		for _, t := range plans {
-			if strings.EqualFold(t.DisplayName, name) {
-				return t, true
-			}
-		}
-		return Tier{}, false
 	}
 	name := "free"
 	if s := src.Subscription; s != nil && s.Entitles() {
-		for _, t := range plans {
-			if s.PriceID != "" && t.StripePriceID == s.PriceID {
+		for i := range tiers {
+			if t := &tiers[i]; isPlan(t) && s.PriceID != "" && t.StripePriceID == s.PriceID {
 				return Plan{Name: t.Slug, Limit: t.Limit}
 			}
 		}
@@ -206,16 +192,34 @@ func ResolvePlan(tiers []Tier, src PlanSources) Plan {
 	} else if src.TokenPlan != "" {
 		name = src.TokenPlan
 	}
-	t, ok := find(name)
-	if !ok {
-		t = plans[0]
-		for _, p := range plans[1:] {
-			if p.PriceCents < t.PriceCents {
-				t = p
-			}
-		}
+	t := &tiers[cheapest]
+	if i := findPlan(tiers, name); i >= 0 {
+		t = &tiers[i]
 	}
 	return Plan{Name: t.Slug, Limit: t.Limit}
+}
+
+// isPlan reports whether a tier is one of the subscription tiers plans are
+// chosen from.
+func isPlan(t *Tier) bool { return t.BillingMode == BillingSubscription }
+
+// findPlan is the index of the subscription tier name names, its slug
+// first, then its display name, ignoring case; -1 when none does.
+func findPlan(tiers []Tier, name string) int {
+	if name == "" {
+		return -1
+	}
+	for i := range tiers {
+		if isPlan(&tiers[i]) && strings.EqualFold(tiers[i].Slug, name) {
+			return i
+		}
+	}
+	for i := range tiers {
+		if isPlan(&tiers[i]) && strings.EqualFold(tiers[i].DisplayName, name) {
+			return i
+		}
+	}
+	return -1
 }
 
 // UserState is what the database knows of one end user in one environment

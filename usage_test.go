@@ -192,6 +192,14 @@ func TestResolvePlan(t *testing.T) {
 			}
 		})
 	}
+	t.Run("AllocatesNothing", func(t *testing.T) {
+		// It runs on every usage check and track.
+		tiers := saasTiers()
+		src := dream.PlanSources{Subscription: sub(dream.StatusActive, "gold", "price_elsewhere"), TokenPlan: "pro"}
+		if n := testing.AllocsPerRun(100, func() { dream.ResolvePlan(tiers, src) }); n != 0 {
+			t.Fatalf("%v allocations per call", n)
+		}
+	})
 	t.Run("FreeTierIsCheapestWhateverItsName", func(t *testing.T) {
 		tiers := []dream.Tier{
 			{Slug: "plus", BillingMode: dream.BillingSubscription, PriceCents: 1900, Limit: 500},

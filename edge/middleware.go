@@ -68,6 +68,10 @@ var fixedHeaders = func() http.Header {
 	return h
 }()
 
+// anyOrigin is Access-Control-Allow-Origin for a request without an
+// Origin, shared like fixedHeaders.
+var anyOrigin = []string{"*"}
+
 // jsonContentType is the Content-Type value of every JSON answer.
 var jsonContentType = []string{"application/json"}
 
@@ -91,11 +95,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h[k] = v
 	}
 	h["X-Request-Id"] = []string{info.id}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		origin = "*"
+	if origin := r.Header.Get("Origin"); origin != "" {
+		h["Access-Control-Allow-Origin"] = []string{origin}
+	} else {
+		h["Access-Control-Allow-Origin"] = anyOrigin
 	}
-	h["Access-Control-Allow-Origin"] = []string{origin}
 
 	defer func() {
 		if p := recover(); p != nil {
