@@ -87,7 +87,8 @@ type Main struct {
 	dir    string
 	keep   bool
 	report Report
-	// bare is the bare server's req/s, the denominator of every ratio.
+	// bare is the mean req/s of the bare runs, the denominator of the
+	// cluster rows' ratios.
 	bare float64
 	// peakRSS is the largest VmHWM of any dream process, in bytes.
 	peakRSS int64
