@@ -24,10 +24,17 @@ func fakeMount(t *testing.T) (dir, db string) {
 	return dir, db
 }
 
+// write replaces the file at path whole, as LiteFS's files read: a
+// reader never sees it empty or half written (WaitPosition polls "-pos"
+// while a goroutine rewrites it).
 func write(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(path+".tmp", []byte(content), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Error(err)
 	}
 }
 
