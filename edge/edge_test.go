@@ -62,6 +62,8 @@ type harnessOptions struct {
 	// noShip leaves acknowledged units in the outbox until the test ships
 	// them.
 	noShip bool
+	// maxPending is the server's MaxPendingUnits.
+	maxPending int
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -129,6 +131,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Cleanup(func() { h.outbox.Close() })
 		o.Outbox = h.outbox
 	}
+	o.MaxPendingUnits = opts.maxPending
 	h.options = o
 	h.server = edge.New(o)
 	if err := h.server.LoadOutbox(context.Background()); err != nil {

@@ -8,6 +8,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,10 @@ type Options struct {
 	// and shipped to the primary by Ship. Without it every unit is
 	// decided by the primary.
 	Outbox *outbox.Outbox
+	// MaxPendingUnits bounds the units acknowledged at this node and not
+	// yet seen applied that it holds in memory; at the bound, tracks answer
+	// 503 until shipping catches up. 0 is DefaultMaxPendingUnits.
+	MaxPendingUnits int
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
 	// /dev/clock/advance. It is nil in production.
@@ -112,7 +117,7 @@ func New(o Options) *Server {
 		now:                o.Now,
 		router:             httprouter.New(),
 		caches:             newCaches(),
-		tally:              newTally(),
+		tally:              newTally(cmp.Or(o.MaxPendingUnits, DefaultMaxPendingUnits)),
 		outbox:             o.Outbox,
 	}
 	if o.Outbox != nil {

@@ -14,6 +14,13 @@ import (
 // cachedUsers bounds the end users whose state a node keeps in memory.
 const cachedUsers = 100_000
 
+// DefaultMaxPendingUnits bounds the units a node holds in memory that its
+// copy of the database does not show yet (16 bytes each, 16 MB at the
+// bound, twice that while a slice grows). Shipped units leave at once, so
+// only a primary unreachable for long fills it: at 200 tracks a second,
+// in 80 minutes.
+const DefaultMaxPendingUnits = 1_000_000
+
 // userKey names an end user of one environment.
 type userKey struct {
 	env  int64
@@ -30,10 +37,10 @@ type userView struct {
 
 // pendingUnit is a unit this node acknowledged that its copy of the
 // database does not show yet. seq is 0 while the unit is being appended to
-// the outbox.
+// the outbox; at is when it was acknowledged, in Unix milliseconds.
 type pendingUnit struct {
 	seq int64
-	at  time.Time
+	at  int64
 }
 
 // tally is what a node knows of its end users' usage without a query: their
@@ -47,6 +54,9 @@ type tally struct {
 	mu    sync.Mutex
 	views *lru.Cache[userKey, userView]
 	units map[userKey][]pendingUnit
+	// pending is how many units units holds, at most maxPending before a
+	// new one is reserved.
+	pending, maxPending int
 	// generation moves whenever views are dropped or units pruned: a view
 	// read from the database while it moved may predate what was pruned,
 	// and is read again.
@@ -55,8 +65,8 @@ type tally struct {
 	mark int64
 }
 
-func newTally() *tally {
-	return &tally{views: mustLRU[userKey, userView](cachedUsers), units: make(map[userKey][]pendingUnit)}
+func newTally(maxPending int) *tally {
+	return &tally{views: mustLRU[userKey, userView](cachedUsers), units: make(map[userKey][]pendingUnit), maxPending: maxPending}
 }
 
 // count is the user's usage at now: their replicated counter with this
@@ -69,7 +79,7 @@ func (t *tally) count(k userKey, v userView, now time.Time) dream.UsageCounter {
 		if u.seq != 0 && u.seq <= v.mark {
 			continue
 		}
-		next := counter.At(u.at)
+		next := counter.At(time.UnixMilli(u.at).UTC())
 		next.Count++
 		counter = &next
 	}
@@ -148,6 +158,7 @@ func (t *tally) applied(mark int64) bool {
 				kept = append(kept, u)
 			}
 		}
+		t.pending -= len(units) - len(kept)
 		if len(kept) == 0 {
 			delete(t.units, k)
 		} else {
@@ -163,9 +174,16 @@ func (t *tally) restore(units []dream.Increment) {
 	defer t.mu.Unlock()
 	for _, u := range units {
 		k := userKey{u.EnvironmentID, u.UserID}
-		t.units[k] = append(t.units[k], pendingUnit{seq: u.Seq, at: time.UnixMilli(u.At).UTC()})
+		t.units[k] = append(t.units[k], pendingUnit{seq: u.Seq, at: u.At})
+		t.pending++
 	}
 }
+
+// errBacklog answers a track at a node that holds as many units not yet
+// applied as it may: the primary has been unreachable for long.
+var errBacklog = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailable",
+	Message: "Usage cannot be recorded at this node until the primary is reachable again; try again later",
+	Fields:  map[string]any{"retryAfter": 30}}
 
 // errTallyBusy answers the rare request whose user's state kept changing
 // while it was read.
@@ -256,9 +274,13 @@ func (s *Server) admit(ctx context.Context, req *request, writeID string) (dream
 		if !u.Limit.Unlimited() && u.Count >= int64(u.Limit) {
 			return dream.LimitReached(u.Count, u.Limit)
 		}
+		if s.tally.pending >= s.tally.maxPending {
+			return errBacklog
+		}
 		// Reserved before the append, under the lock, so that concurrent
 		// units of this user at this node see each other.
-		s.tally.units[k] = append(s.tally.units[k], pendingUnit{at: now})
+		s.tally.units[k] = append(s.tally.units[k], pendingUnit{at: now.UnixMilli()})
+		s.tally.pending++
 		u.Count++
 		return nil
 	})
@@ -267,7 +289,7 @@ func (s *Server) admit(ctx context.Context, req *request, writeID string) (dream
 	}
 	seq, duplicate, err := s.outbox.Append(ctx, dream.Increment{EnvironmentID: k.env, UserID: k.user,
 		Email: req.user.Email, Plan: u.Plan, At: now.UnixMilli(), WriteID: writeID})
-	s.tally.settle(k, now, seq, err == nil && !duplicate)
+	s.tally.settle(k, now.UnixMilli(), seq, err == nil && !duplicate)
 	if err != nil {
 		return dream.Usage{}, err
 	}
@@ -279,22 +301,22 @@ func (s *Server) admit(ctx context.Context, req *request, writeID string) (dream
 
 // settle gives a reserved unit its sequence number once it is in the
 // outbox, or drops the reservation if it is not.
-func (t *tally) settle(k userKey, at time.Time, seq int64, kept bool) {
+func (t *tally) settle(k userKey, at int64, seq int64, kept bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	units := t.units[k]
 	for i, u := range units {
-		if u.seq != 0 || !u.at.Equal(at) {
+		if u.seq != 0 || u.at != at {
 			continue
 		}
 		if kept {
 			units[i].seq = seq
-			if seq <= t.mark {
-				// Applied and replicated already: the views count it.
-				units = append(units[:i], units[i+1:]...)
-			}
-		} else {
+		}
+		// Applied and replicated already, the views count it; not kept,
+		// it never counted.
+		if !kept || seq <= t.mark {
 			units = append(units[:i], units[i+1:]...)
+			t.pending--
 		}
 		break
 	}

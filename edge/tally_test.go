@@ -277,6 +277,48 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		}
 	})
 
+	t.Run("UnitsHeldAreBounded", func(t *testing.T) {
+		// The primary unreachable for long: the node holds at most
+		// maxPending units it has not seen applied, refuses more with a
+		// 503 that counts nothing, and takes tracks again once they ship.
+		h := newHarness(t, harnessOptions{noShip: true, maxPending: 5})
+		pk := h.saas.Test.PublishableKey
+		tok, user, err := h.issuer.IssueToken(pk, "backlog@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		track := func() response {
+			return h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+		}
+		for i := 0; i < 5; i++ {
+			if res := track(); res.status != 200 {
+				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+			}
+		}
+		refused := func(when string) {
+			t.Helper()
+			if res := track(); res.status != 503 || res.body["error"] != "service_unavailable" {
+				t.Fatalf("a track past the backlog %s: %d %s", when, res.status, res.raw)
+			}
+		}
+		refused("")
+		// A restart reloads the units from the outbox, and the bound with
+		// them.
+		h.restart()
+		refused("after a restart")
+		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+			t.Fatalf("usage with the backlog full: %s", res.raw)
+		}
+		h.ship()
+		if res := track(); res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(6) {
+			t.Fatalf("a track once the units shipped: %d %s", res.status, res.raw)
+		}
+		h.ship()
+		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 6 {
+			t.Fatalf("the database counts %d, want 6", got)
+		}
+	})
+
 	t.Run("DrainShipsEverything", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
 		pk := h.saas.Test.PublishableKey
