@@ -128,50 +128,74 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 	}
 }
 
+// saasUser is an end user of the SaaS project's test environment, with
+// the calls the tests below make as them.
+type saasUser struct {
+	h      *harness
+	token  string
+	userID string
+}
+
+func (h *harness) saasUser(email, plan string) saasUser {
+	h.t.Helper()
+	token, userID, err := h.issuer.IssueToken(h.saas.Test.PublishableKey, email, plan)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return saasUser{h: h, token: token, userID: userID}
+}
+
+// track is POST /api/data as the user, with headers added.
+func (u saasUser) track(headers ...string) response {
+	return u.h.do("POST", "/api/data", "", append([]string{"X-Publishable-Key", u.h.saas.Test.PublishableKey, "X-Clerk-Token", u.token}, headers...)...)
+}
+
+// usage is GET /api/usage as the user.
+func (u saasUser) usage() response {
+	return u.h.do("GET", "/api/usage", "", "X-Publishable-Key", u.h.saas.Test.PublishableKey, "X-Clerk-Token", u.token)
+}
+
+// stored is the user's count in the database, shipped units only.
+func (u saasUser) stored() int64 {
+	return u.h.stored(u.h.saas.Test.EnvironmentID, u.userID)
+}
+
 func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 	t.Run("CountsNeverJumpWhileUnitsShip", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "steady@example.com", "pro")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("steady@example.com", "pro")
 		// The shipper and the change watcher run meanwhile: every answer
 		// must count exactly the units before it, whichever of the
 		// outbox and the database holds them at that moment.
 		for i := 1; i <= 300; i++ {
-			res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+			res := u.track()
 			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(i) {
 				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
 			}
 			if i%7 == 0 {
 				time.Sleep(time.Millisecond)
 			}
-			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(i) {
+			if res := u.usage(); res.body["usageCount"] != float64(i) {
 				t.Fatalf("usage after %d: %s", i, res.raw)
 			}
 		}
 		h.ship()
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 300 {
+		if got := u.stored(); got != 300 {
 			t.Fatalf("the database counts %d, want 300", got)
 		}
 	})
 
 	t.Run("LimitIsExactAtOneNode", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "limit@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("limit@example.com", "")
 		for i := 0; i < 60; i++ {
-			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+			if res := u.track(); res.status != 200 {
 				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
 			}
 		}
 		h.ship()
 		for i := 60; i < 99; i++ {
-			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+			if res := u.track(); res.status != 200 {
 				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
 			}
 		}
@@ -183,7 +207,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+				res := u.track()
 				mu.Lock()
 				statuses[res.status]++
 				mu.Unlock()
@@ -197,30 +221,26 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 			t.Fatalf("statuses %v, want one 200 and 49 of 403", statuses)
 		}
 		h.ship()
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 100 {
+		if got := u.stored(); got != 100 {
 			t.Fatalf("the database counts %d, want 100", got)
 		}
 	})
 
 	t.Run("IdempotencyKeyCountsOnce", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "retry@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("retry@example.com", "")
 		for i := 0; i < 3; i++ {
-			res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-1")
+			res := u.track("Idempotency-Key", "call-1")
 			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(1) {
 				t.Fatalf("attempt %d: %d %s", i, res.status, res.raw)
 			}
 		}
-		h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-2")
+		u.track("Idempotency-Key", "call-2")
 		h.ship()
-		if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok, "Idempotency-Key", "call-1"); res.body["usage"].(map[string]any)["count"] != float64(2) {
+		if res := u.track("Idempotency-Key", "call-1"); res.body["usage"].(map[string]any)["count"] != float64(2) {
 			t.Fatalf("a retry after shipping: %s", res.raw)
 		}
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 2 {
+		if got := u.stored(); got != 2 {
 			t.Fatalf("the database counts %d, want 2", got)
 		}
 	})
@@ -229,20 +249,16 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
 		storetest.SetStrictLimits(t, h.db, h.saas.ID, true)
 		h.refresh()
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "strict@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("strict@example.com", "")
 		for i := 1; i <= 3; i++ {
-			if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
+			if res := u.track(); res.status != 200 {
 				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
 			}
 			// In the database at once, nothing in the outbox.
-			if got := h.stored(h.saas.Test.EnvironmentID, user); got != int64(i) {
+			if got := u.stored(); got != int64(i) {
 				t.Fatalf("after %d strict tracks the database counts %d", i, got)
 			}
-			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(i) {
+			if res := u.usage(); res.body["usageCount"] != float64(i) {
 				t.Fatalf("usage after %d: %s", i, res.raw)
 			}
 		}
@@ -253,26 +269,22 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 
 	t.Run("UnitsSurviveARestart", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "restart@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("restart@example.com", "")
 		for i := 0; i < 5; i++ {
-			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+			u.track()
 		}
 		// A new server on the same outbox and database, as after a crash
 		// before anything was shipped: the units still count, once.
 		h.restart()
-		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+		if res := u.usage(); res.body["usageCount"] != float64(5) {
 			t.Fatalf("usage after the restart: %s", res.raw)
 		}
 		h.ship()
 		h.restart()
-		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+		if res := u.usage(); res.body["usageCount"] != float64(5) {
 			t.Fatalf("usage after shipping and restarting: %s", res.raw)
 		}
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 5 {
+		if got := u.stored(); got != 5 {
 			t.Fatalf("the database counts %d, want 5", got)
 		}
 	})
@@ -282,22 +294,15 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		// maxPending units it has not seen applied, refuses more with a
 		// 503 that counts nothing, and takes tracks again once they ship.
 		h := newHarness(t, harnessOptions{noShip: true, maxPending: 5})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "backlog@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		track := func() response {
-			return h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
-		}
+		u := h.saasUser("backlog@example.com", "")
 		for i := 0; i < 5; i++ {
-			if res := track(); res.status != 200 {
+			if res := u.track(); res.status != 200 {
 				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
 			}
 		}
 		refused := func(when string) {
 			t.Helper()
-			if res := track(); res.status != 503 || res.body["error"] != "service_unavailable" {
+			if res := u.track(); res.status != 503 || res.body["error"] != "service_unavailable" {
 				t.Fatalf("a track past the backlog %s: %d %s", when, res.status, res.raw)
 			}
 		}
@@ -306,46 +311,38 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		// them.
 		h.restart()
 		refused("after a restart")
-		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(5) {
+		if res := u.usage(); res.body["usageCount"] != float64(5) {
 			t.Fatalf("usage with the backlog full: %s", res.raw)
 		}
 		h.ship()
-		if res := track(); res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(6) {
+		if res := u.track(); res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(6) {
 			t.Fatalf("a track once the units shipped: %d %s", res.status, res.raw)
 		}
 		h.ship()
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 6 {
+		if got := u.stored(); got != 6 {
 			t.Fatalf("the database counts %d, want 6", got)
 		}
 	})
 
 	t.Run("DrainShipsEverything", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "drain@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("drain@example.com", "")
 		for i := 0; i < 7; i++ {
-			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+			u.track()
 		}
 		if err := h.server.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 7 {
+		if got := u.stored(); got != 7 {
 			t.Fatalf("the database counts %d after draining, want 7", got)
 		}
 	})
 
 	t.Run("ABatchSentTwiceCountsOnce", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{noShip: true})
-		pk := h.saas.Test.PublishableKey
-		tok, user, err := h.issuer.IssueToken(pk, "twice@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := h.saasUser("twice@example.com", "")
 		for i := 0; i < 4; i++ {
-			h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
+			u.track()
 		}
 		units, err := h.outbox.Units(context.Background(), 0, 100)
 		if err != nil || len(units) != 4 {
@@ -361,7 +358,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 			}
 		}
 		h.ship()
-		if got := h.stored(h.saas.Test.EnvironmentID, user); got != 4 {
+		if got := u.stored(); got != 4 {
 			t.Fatalf("the database counts %d, want 4", got)
 		}
 	})
