@@ -73,14 +73,12 @@ type Outbox struct {
 	insert, claim *sql.Stmt
 	now           func() time.Time
 
-	appends chan *appendRequest
+	// appends writes queued appends in shared transactions until Close.
+	appends *batch.Loop[*appendRequest]
 	// appended is signalled after every commit, for the shipper.
 	appended chan struct{}
-
-	mu      sync.RWMutex
-	closed  bool
-	closing chan struct{}
-	wg      sync.WaitGroup
+	// checkpointed is done once the checkpoint goroutine has stopped.
+	checkpointed sync.WaitGroup
 }
 
 // Open opens or creates the outbox file at path. The node's id is created
@@ -117,8 +115,7 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	checkpoints.SetMaxOpenConns(1)
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	o := &Outbox{db: db, reads: reads, checkpoints: checkpoints, now: now, appends: make(chan *appendRequest, maxAppendBatch),
-		appended: make(chan struct{}, 1), closing: make(chan struct{})}
+	o := &Outbox{db: db, reads: reads, checkpoints: checkpoints, now: now, appended: make(chan struct{}, 1)}
 	if err := o.init(); err != nil {
 		db.Close()
 		reads.Close()
@@ -134,8 +131,8 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 		db.Close()
 		return nil, err
 	}
-	o.wg.Add(2)
-	go o.run()
+	o.appends = batch.Start(maxAppendBatch, o.write)
+	o.checkpointed.Add(1)
 	go o.checkpoint()
 	return o, nil
 }
@@ -157,12 +154,12 @@ const checkpointInterval = time.Second
 // until Close. A passive checkpoint never blocks the appender: it copies
 // what no reader needs and leaves the rest for the next one.
 func (o *Outbox) checkpoint() {
-	defer o.wg.Done()
+	defer o.checkpointed.Done()
 	ticker := time.NewTicker(checkpointInterval)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-o.closing:
+		case <-o.appends.Closing():
 			return
 		case <-ticker.C:
 		}
@@ -199,13 +196,8 @@ func (o *Outbox) NodeID() string { return o.nodeID }
 // Close stops taking appends once those queued are written, and closes the
 // file.
 func (o *Outbox) Close() error {
-	o.mu.Lock()
-	if !o.closed {
-		o.closed = true
-		close(o.closing)
-	}
-	o.mu.Unlock()
-	o.wg.Wait()
+	o.appends.Close()
+	o.checkpointed.Wait()
 	return errors.Join(o.db.Close(), o.reads.Close(), o.checkpoints.Close())
 }
 
@@ -242,20 +234,10 @@ func (o *Outbox) Append(ctx context.Context, u dream.Increment) (seq int64, dupl
 // may be written, and the caller must know.
 func (o *Outbox) queue(req *appendRequest) appendResult {
 	req.done = make(chan appendResult, 1)
-	o.mu.RLock()
-	if o.closed {
-		o.mu.RUnlock()
+	if !o.appends.Put(req) {
 		return appendResult{err: errClosed}
 	}
-	o.appends <- req
-	o.mu.RUnlock()
 	return <-req.done
-}
-
-// run writes queued appends in shared transactions until Close.
-func (o *Outbox) run() {
-	defer o.wg.Done()
-	batch.Run(o.appends, o.closing, maxAppendBatch, o.write)
 }
 
 // write appends a batch in one transaction and answers each request.

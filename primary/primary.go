@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -34,17 +33,12 @@ const maxBatch = 1000
 
 // Primary applies writes to the database.
 type Primary struct {
-	db    *store.DB
-	now   func() time.Time
-	queue chan *pendingWrite
-	// mu guards closed: writes queue under the read lock, Close takes the
-	// write lock, so no write is queued once the writer goroutine may stop.
-	mu     sync.RWMutex
-	closed bool
-	// closing is closed by Close; the writer goroutine then finishes the
-	// writes queued and stops.
-	closing chan struct{}
-	wg      sync.WaitGroup
+	db  *store.DB
+	now func() time.Time
+	// writes is the writer goroutine: it takes the writes queued, up to
+	// maxBatch, and applies them in one transaction, until Close. Writes
+	// queued before Close are still applied.
+	writes *batch.Loop[*pendingWrite]
 }
 
 var _ dream.Writer = (*Primary)(nil)
@@ -52,22 +46,15 @@ var _ dream.Writer = (*Primary)(nil)
 // New returns a Primary writing to db, with now as its clock, and starts its
 // writer goroutine. Close stops it.
 func New(db *store.DB, now func() time.Time) *Primary {
-	p := &Primary{db: db, now: now, queue: make(chan *pendingWrite, maxBatch), closing: make(chan struct{})}
-	p.wg.Add(1)
-	go p.run()
+	p := &Primary{db: db, now: now}
+	p.writes = batch.Start(maxBatch, p.commit)
 	return p
 }
 
 // Close stops the writer goroutine once the writes queued are applied.
 // Writes after Close fail.
 func (p *Primary) Close() error {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.closing)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
+	p.writes.Close()
 	return nil
 }
 
@@ -99,13 +86,9 @@ func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx c
 	var result T
 	w := &pendingWrite{ctx: ctx, writeID: writeID, done: make(chan writeOutcome, 1),
 		apply: func(ctx context.Context, tx *store.Tx, now time.Time) (any, error) { return fn(ctx, tx, now) }}
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	if !p.writes.Put(w) {
 		return result, errClosed
 	}
-	p.queue <- w
-	p.mu.RUnlock()
 	// Once queued, the write is waited for even if ctx ends: it may commit,
 	// and the caller must not believe it failed when it did not.
 	o := <-w.done
@@ -122,14 +105,6 @@ func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx c
 		return result, nil
 	}
 	return o.result.(T), nil
-}
-
-// run is the writer goroutine: it takes the writes queued, up to maxBatch,
-// and applies them in one transaction, until Close. Writes queued before
-// Close are still applied.
-func (p *Primary) run() {
-	defer p.wg.Done()
-	batch.Run(p.queue, p.closing, maxBatch, p.commit)
 }
 
 // commit applies a batch of writes in one transaction and answers each.

@@ -3,7 +3,10 @@
 // call, so that one expensive commit serves every item that waited for it.
 package batch
 
-import "runtime"
+import (
+	"runtime"
+	"sync"
+)
 
 // gatherRounds bounds how many times Run yields to let more items arrive
 // before a commit.
@@ -72,4 +75,56 @@ func drain[T any](queue <-chan T, items []T, max int) []T {
 		}
 	}
 	return items
+}
+
+// Loop is Run behind a queue that can be closed, the whole of a group
+// commit's plumbing: Put hands it an item, Close stops it taking items
+// once those queued are committed.
+type Loop[T any] struct {
+	queue chan T
+	// mu guards closed: items are queued under the read lock and Close
+	// takes the write lock, so no item is queued once Run may return.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}
+	done    chan struct{}
+}
+
+// Start runs commit on batches of at most max items in a goroutine of
+// its own until Close.
+func Start[T any](max int, commit func([]T)) *Loop[T] {
+	l := &Loop[T]{queue: make(chan T, max), closing: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		Run(l.queue, l.closing, max, commit)
+	}()
+	return l
+}
+
+// Put queues item for a commit and reports true; after Close it queues
+// nothing and reports false.
+func (l *Loop[T]) Put(item T) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return false
+	}
+	l.queue <- item
+	return true
+}
+
+// Closing is closed once Close is called, for work that stops with the
+// loop.
+func (l *Loop[T]) Closing() <-chan struct{} { return l.closing }
+
+// Close stops taking items and returns once every item queued is
+// committed. Calling it again waits the same way.
+func (l *Loop[T]) Close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.closing)
+	}
+	l.mu.Unlock()
+	<-l.done
 }
