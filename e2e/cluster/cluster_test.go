@@ -315,13 +315,16 @@ func TestCluster(t *testing.T) {
 		var trackers sync.WaitGroup
 		// Trackers at both replicas: every track has its own idempotency
 		// key and is retried with it until acknowledged, as a careful
-		// client does, bounded in count and time.
+		// client does, until the scenario ends (bounded in count too). The
+		// bound is far above what the scenario's seconds take: with 400,
+		// a primary slow to stop under a loaded make test (5 s once) let
+		// every tracker finish before it was down.
 		for _, n := range []*harness.Node{replica1, replica2} {
 			for k := 0; k < 2; k++ {
 				trackers.Add(1)
 				go func() {
 					defer trackers.Done()
-					for i := 0; i < 400; i++ {
+					for i := 0; i < 5000; i++ {
 						select {
 						case <-stopTracking:
 							return
