@@ -149,3 +149,27 @@ func TestTrimIsBounded(t *testing.T) {
 		t.Fatalf("%d units left, want the 100 above the mark", n)
 	}
 }
+
+// BenchmarkAppend measures appends from as many concurrent requests as a
+// loaded node has in flight, so that they share their syncs as they do
+// under load: ns/op is the wall time per unit, units/sync how many share
+// one commit.
+func BenchmarkAppend(b *testing.B) {
+	o, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			u := unit("bench-user", "")
+			u.Email = "bench-user@example.com"
+			if _, _, err := o.Append(ctx, u); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
