@@ -342,8 +342,10 @@ func (m *Main) Serve(ctx context.Context) error {
 		printDevBanner(m.Stdout, "http://"+m.Listener.Addr().String(), m.Config.DataDir, projects)
 	}
 	m.Logger.Info("listening", "addr", m.Listener.Addr().String(), "mode", m.Config.Command, "db", m.DB.Path())
+	unused := newUnusedConns()
 	srv := &http.Server{
 		Handler:           m.Server,
+		ConnState:         unused.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -367,7 +369,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	m.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err := shutdown(shutdownCtx, srv, unused, unusedConnGrace)
 	// No request adds units any more: hand the outbox to the primary, in
 	// case this node does not come back. What cannot be shipped in time
 	// stays in the outbox for the next start.
