@@ -17,6 +17,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,12 +88,17 @@ type Outbox struct {
 // under a new id, so its old sequence numbers can never collide with new
 // ones.
 func Open(path string, now func() time.Time) (*Outbox, error) {
+	return open(path, now, checkpointInterval)
+}
+
+// open is Open with the interval between checkpoints.
+func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Outbox, error) {
 	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	// synchronous=FULL: in WAL mode every commit syncs the log, which is
 	// what makes an acknowledged unit survive a crash of the machine.
 	registerDriver.Do(func() {
 		sql.Register(appendDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+			_, err := c.Exec("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = "+strconv.Itoa(walSizeLimit), nil)
 			return err
 		}})
 	})
@@ -133,13 +140,14 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 	}
 	o.appends = batch.Start(maxAppendBatch, o.write)
 	o.checkpointed.Add(1)
-	go o.checkpoint()
+	go o.checkpoint(checkpointEvery)
 	return o, nil
 }
 
-// appendDriver is go-sqlite3 with SQLite's automatic checkpoints off, for
-// the connection that appends: an automatic checkpoint runs inside the
-// commit that crosses the WAL's threshold, copying the log into the
+// appendDriver is go-sqlite3 with SQLite's automatic checkpoints off and
+// the WAL cut back to walSizeLimit, for the connection that appends: an
+// automatic checkpoint runs inside the commit that crosses the WAL's
+// threshold, copying the log into the
 // database and syncing both, and every append waiting on that commit
 // waited for it too (tens of milliseconds on a disk LiteFS is also
 // writing). Checkpoints run on a connection of their own instead.
@@ -150,13 +158,30 @@ var registerDriver sync.Once
 // checkpointInterval is how often the WAL is copied into the database.
 const checkpointInterval = time.Second
 
-// checkpoint copies the WAL into the database every checkpointInterval
-// until Close. A passive checkpoint never blocks the appender: it copies
-// what no reader needs and leaves the rest for the next one.
-func (o *Outbox) checkpoint() {
+// walSizeLimit is the size, in bytes, the WAL file is cut back to when
+// SQLite starts writing it from the beginning again, after a burst made
+// it larger. Below it the file keeps its size, and appends write over
+// blocks it already has.
+const walSizeLimit = 64 << 20
+
+// checkpoint copies the WAL into the database every interval until Close.
+// A passive checkpoint never blocks the appender: it copies what no reader
+// needs and leaves the rest for the next one.
+//
+// SQLite writes the WAL from its beginning again only once a checkpoint
+// has copied all of it, which a checkpoint running beside appends under
+// steady load almost never does: it copies the frames there were when it
+// started, and more have come meanwhile. The WAL then grew for as long as
+// the load lasted (26 MB a second at 3,000 tracks a second). So after
+// each pass that found new frames, the appending connection checkpoints
+// too, between two of its transactions: it copies the few frames of the
+// last moments, the bulk having been copied off its path.
+func (o *Outbox) checkpoint(interval time.Duration) {
 	defer o.checkpointed.Done()
-	ticker := time.NewTicker(checkpointInterval)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	// last is the WAL's frame count at the last pass.
+	var last int
 	for {
 		select {
 		case <-o.appends.Closing():
@@ -165,7 +190,16 @@ func (o *Outbox) checkpoint() {
 		}
 		// A checkpoint that fails is tried again at the next tick; the
 		// WAL only grows meanwhile.
-		o.checkpoints.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		var busy, frames, copied int
+		if err := o.checkpoints.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			continue
+		}
+		// Nothing appended since the last pass, which copied it all.
+		if frames <= 0 || frames == copied && frames == last {
+			continue
+		}
+		last = frames
+		o.queue(&appendRequest{checkpoint: true})
 	}
 }
 
@@ -204,13 +238,15 @@ func (o *Outbox) Close() error {
 // errClosed answers an append after Close.
 var errClosed = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailable", Message: "The server is shutting down; try again"}
 
-// appendRequest is an append, or with trim set a trim, waiting for the
-// writer goroutine.
+// appendRequest is an append, or with trim set a trim, or with checkpoint
+// set the end of a checkpoint, waiting for the writer goroutine.
 type appendRequest struct {
 	unit dream.Increment
 	// trim, when positive, deletes the units at or below it instead.
 	trim int64
-	done chan appendResult
+	// checkpoint copies what is left of the WAL after the batch commits.
+	checkpoint bool
+	done       chan appendResult
 }
 
 type appendResult struct {
@@ -240,20 +276,39 @@ func (o *Outbox) queue(req *appendRequest) appendResult {
 	return <-req.done
 }
 
-// write appends a batch in one transaction and answers each request.
+// write appends a batch in one transaction and answers each request. A
+// checkpoint asked for runs once the appends are answered, on the same
+// connection, between two of its transactions.
 func (o *Outbox) write(batch []*appendRequest) {
-	results := make([]appendResult, len(batch))
-	err := o.writeTx(batch, results)
-	for i, r := range batch {
-		if err != nil {
-			results[i] = appendResult{err: fmt.Errorf("writing to the outbox: %w", err)}
+	var checkpoints []*appendRequest
+	batch = slices.DeleteFunc(batch, func(r *appendRequest) bool {
+		if r.checkpoint {
+			checkpoints = append(checkpoints, r)
 		}
-		r.done <- results[i]
+		return r.checkpoint
+	})
+	if len(batch) > 0 {
+		results := make([]appendResult, len(batch))
+		err := o.writeTx(batch, results)
+		for i, r := range batch {
+			if err != nil {
+				results[i] = appendResult{err: fmt.Errorf("writing to the outbox: %w", err)}
+			}
+			r.done <- results[i]
+		}
+		if err == nil {
+			select {
+			case o.appended <- struct{}{}:
+			default:
+			}
+		}
 	}
-	if err == nil {
-		select {
-		case o.appended <- struct{}{}:
-		default:
+	if len(checkpoints) > 0 {
+		// Like the checkpointer's own, a checkpoint that fails is tried
+		// again at the next tick.
+		o.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		for _, r := range checkpoints {
+			r.done <- appendResult{}
 		}
 	}
 }
