@@ -147,10 +147,10 @@ func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Ou
 // appendDriver is go-sqlite3 with SQLite's automatic checkpoints off and
 // the WAL cut back to walSizeLimit, for the connection that appends: an
 // automatic checkpoint runs inside the commit that crosses the WAL's
-// threshold, copying the log into the
-// database and syncing both, and every append waiting on that commit
-// waited for it too (tens of milliseconds on a disk LiteFS is also
-// writing). Checkpoints run on a connection of their own instead.
+// threshold, copying the log into the database and syncing both, and
+// every append waiting on that commit waited for it too (tens of
+// milliseconds on a disk LiteFS is also writing). Checkpoints run on a
+// connection of their own instead.
 const appendDriver = "sqlite3-outbox"
 
 var registerDriver sync.Once

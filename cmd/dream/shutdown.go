@@ -28,6 +28,11 @@ func newUnusedConns() *unusedConns {
 
 // track is the server's ConnState hook.
 func (u *unusedConns) track(c net.Conn, state http.ConnState) {
+	// A connection is idle only after a request, so it was dropped
+	// already: no lock for the one call in two a request makes.
+	if state == http.StateIdle {
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if state == http.StateNew {

@@ -48,14 +48,16 @@ func TestShutdown(t *testing.T) {
 	}()
 	<-entered
 	// The idle connection is accepted before the shutdown starts.
-	for {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		unused.mu.Lock()
 		n := len(unused.conns)
 		unused.mu.Unlock()
 		if n == 1 {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections waiting for a first request, want the idle one", n)
+		}
 	}
 
 	const grace = 50 * time.Millisecond
