@@ -106,6 +106,22 @@ func (c *cluster) token(userID, plan string) string {
 	return tok
 }
 
+// strictUser seeds a project of its own with strict limits and returns
+// its test publishable key and a token of userID there, claiming plan
+// when it is not "".
+func (c *cluster) strictUser(t *testing.T, userID, plan string) (publishableKey, token string) {
+	t.Helper()
+	strict, err := c.Seed(harness.SeedOptions{StrictLimits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err = c.Token(strict.Test.PublishableKey, userID, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strict.Test.PublishableKey, token
+}
+
 // seed creates a developer with a project through the store on the
 // primary's mount, as the management API will.
 func (c *cluster) seed(opts harness.SeedOptions) {
@@ -234,14 +250,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("StrictLimitsAdmitExactlyTheLimitFromEveryNode", func(t *testing.T) {
-		strict, err := c.Seed(harness.SeedOptions{StrictLimits: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		token, err := c.Token(strict.Test.PublishableKey, "user_strict_race", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		strictKey, token := c.strictUser(t, "user_strict_race", "")
 		// Free tier, limit 100: 150 tracks race from all three nodes at
 		// once, 50 each; exactly 100 are admitted.
 		var admitted, refused atomic.Int64
@@ -252,7 +261,7 @@ func TestCluster(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := 0; i < 10; i++ {
-						status, body, _, err := call("POST", n.URL("/api/data"), "", "X-Publishable-Key", strict.Test.PublishableKey, "X-Clerk-Token", token)
+						status, body, _, err := call("POST", n.URL("/api/data"), "", "X-Publishable-Key", strictKey, "X-Clerk-Token", token)
 						switch {
 						case err == nil && status == 200:
 							admitted.Add(1)
@@ -300,14 +309,7 @@ func TestCluster(t *testing.T) {
 	t.Run("PrimaryDownAndBackWithNoUnitLostOrDoubled", func(t *testing.T) {
 		// A second project with strict limits, whose units the primary
 		// decides: it cannot take units while the primary is away.
-		strict, err := c.Seed(harness.SeedOptions{StrictLimits: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		strictToken, err := c.Token(strict.Test.PublishableKey, "user_strict", "enterprise")
-		if err != nil {
-			t.Fatal(err)
-		}
+		strictKey, strictToken := c.strictUser(t, "user_strict", "enterprise")
 		token := c.token("user_counted", "enterprise")
 		var acknowledged, whileDown atomic.Int64
 		var down atomic.Bool
@@ -356,7 +358,7 @@ func TestCluster(t *testing.T) {
 		// replicas' outboxes; strict units, like other writes, answer 503
 		// with Retry-After; reads keep working.
 		eventually(t, 10*time.Second, "a strict track at a replica while the primary is down", func() error {
-			status, body, header, err := call("POST", replica1.URL("/api/data"), "", "X-Publishable-Key", strict.Test.PublishableKey, "X-Clerk-Token", strictToken)
+			status, body, header, err := call("POST", replica1.URL("/api/data"), "", "X-Publishable-Key", strictKey, "X-Clerk-Token", strictToken)
 			if err != nil || status != 503 || body["error"] != "primary_unavailable" || header.Get("Retry-After") == "" {
 				return fmt.Errorf("%d %v %v", status, body, err)
 			}
@@ -378,7 +380,7 @@ func TestCluster(t *testing.T) {
 		c.start(primaryNode)
 		c.ready(primaryNode)
 		eventually(t, 30*time.Second, "strict writes resume at replica-2", func() error {
-			status, body, _, err := call("POST", replica2.URL("/api/data"), "", "X-Publishable-Key", strict.Test.PublishableKey, "X-Clerk-Token", strictToken)
+			status, body, _, err := call("POST", replica2.URL("/api/data"), "", "X-Publishable-Key", strictKey, "X-Clerk-Token", strictToken)
 			if err != nil || status != 200 {
 				return fmt.Errorf("%d %v %v", status, body, err)
 			}
