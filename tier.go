@@ -48,6 +48,60 @@ type Tier struct {
 // is always derived from inventory, never stored.
 func (t *Tier) SoldOut() bool { return t.Inventory != nil && *t.Inventory <= 0 }
 
+// FindTier is the tier sold in billing mode that name names, nil if none.
+// It is the one rule for naming a tier, whatever names it: a plan stored
+// for an end user or claimed by their token, a tier asked for at checkout,
+// a plan a developer assigns, a product in a cart. A tier whose slug is name
+// wins; else the first whose display name is name; case is ignored in both.
+// So a tier displayed as "Pro" never takes the plan of the tier whose slug
+// is "pro".
+func FindTier(tiers []Tier, mode BillingMode, name string) *Tier {
+	if name == "" {
+		return nil
+	}
+	for i := range tiers {
+		if t := &tiers[i]; t.BillingMode == mode && strings.EqualFold(t.Slug, name) {
+			return t
+		}
+	}
+	for i := range tiers {
+		if t := &tiers[i]; t.BillingMode == mode && strings.EqualFold(t.DisplayName, name) {
+			return t
+		}
+	}
+	return nil
+}
+
+// TierWithPrice is the tier sold in billing mode whose price at the payment
+// provider is priceID, nil if none. A price is the provider's word for what
+// was paid, so where a price is known it decides the tier before any name.
+func TierWithPrice(tiers []Tier, mode BillingMode, priceID string) *Tier {
+	if priceID == "" {
+		return nil
+	}
+	for i := range tiers {
+		if t := &tiers[i]; t.BillingMode == mode && t.StripePriceID == priceID {
+			return t
+		}
+	}
+	return nil
+}
+
+// FindProduct is the store product a cart line names, nil if none: by its
+// price, else by its product id at the payment provider, else by name as
+// FindTier names tiers.
+func FindProduct(tiers []Tier, key string) *Tier {
+	if t := TierWithPrice(tiers, BillingOneOff, key); t != nil {
+		return t
+	}
+	for i := range tiers {
+		if t := &tiers[i]; t.BillingMode == BillingOneOff && key != "" && t.StripeProductID == key {
+			return t
+		}
+	}
+	return FindTier(tiers, BillingOneOff, key)
+}
+
 // DefaultCheckoutTier is the tier a subscription checkout sells when the
 // request names none.
 const DefaultCheckoutTier = "pro"
@@ -55,36 +109,26 @@ const DefaultCheckoutTier = "pro"
 // CheckoutTier decides which of the environment's subscription tiers a
 // checkout sells. The tier decides the price: a client may name a price,
 // but only the price of one of these tiers, and the tier then follows from
-// it, so nobody pays a cheap price for an expensive plan. A tier is found
-// by slug or display name, ignoring case.
+// it, so nobody pays a cheap price for an expensive plan. A name finds its
+// tier by FindTier.
 func CheckoutTier(tiers []Tier, name, priceID string) (*Tier, error) {
-	var byPrice, byName *Tier
-	for i := range tiers {
-		t := &tiers[i]
-		if t.BillingMode != BillingSubscription {
-			continue
+	if priceID != "" {
+		byPrice := TierWithPrice(tiers, BillingSubscription, priceID)
+		switch {
+		case byPrice == nil:
+			return nil, Errorf(KindInvalid, "Invalid price", "%s is not the price of any of this project's tiers", priceID)
+		case name != "" && FindTier(tiers, BillingSubscription, name) != byPrice:
+			return nil, Errorf(KindInvalid, "Invalid price", "%s is the price of tier %q, not %q", priceID, byPrice.Slug, name)
 		}
-		if priceID != "" && t.StripePriceID == priceID {
-			byPrice = t
-		}
-		if name != "" && byName == nil && (strings.EqualFold(t.Slug, name) || strings.EqualFold(t.DisplayName, name)) {
-			byName = t
-		}
-	}
-	switch {
-	case priceID != "" && byPrice == nil:
-		return nil, Errorf(KindInvalid, "Invalid price", "%s is not the price of any of this project's tiers", priceID)
-	case byPrice != nil && name != "" && byName != byPrice:
-		return nil, Errorf(KindInvalid, "Invalid price", "%s is the price of tier %q, not %q", priceID, byPrice.Slug, name)
-	case byPrice != nil:
 		return byPrice, nil
 	}
 	if name == "" {
-		return CheckoutTier(tiers, DefaultCheckoutTier, "")
+		name = DefaultCheckoutTier
 	}
-	if byName == nil || byName.StripePriceID == "" {
+	t := FindTier(tiers, BillingSubscription, name)
+	if t == nil || t.StripePriceID == "" {
 		return nil, Errorf(KindInvalid, "No price ID configured for tier: "+name,
 			"This project has no subscription tier %q with a price", name)
 	}
-	return byName, nil
+	return t, nil
 }

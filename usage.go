@@ -2,7 +2,6 @@ package dream
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 )
 
@@ -16,6 +15,13 @@ const Unlimited Limit = -1
 
 // Unlimited reports whether l has no cap.
 func (l Limit) Unlimited() bool { return l < 0 }
+
+// Admits reports whether a plan with this limit lets one more unit be
+// counted after count: an unlimited plan always does, any other while count
+// is below the limit. It is the one rule of every limit check; the statement
+// that counts a unit at the primary applies it in SQL, generated from one
+// fragment that a test holds to this.
+func (l Limit) Admits(count int64) bool { return l.Unlimited() || count < int64(l) }
 
 // Remaining is how many units are left after count, never negative, or
 // Unlimited.
@@ -130,6 +136,16 @@ func (c *UsageCounter) At(now time.Time) UsageCounter {
 	return *c
 }
 
+// Add returns the counter with n units acknowledged at time at added: the
+// units count in the period of that time, so a period that had ended by
+// then starts over with them. A node's units not yet applied and the
+// primary's statements that apply units follow this one rule.
+func (c *UsageCounter) Add(n int64, at time.Time) UsageCounter {
+	next := c.At(at)
+	next.Count += n
+	return next
+}
+
 // Usage is an end user's usage report: what GET /api/usage answers and what
 // a tracked unit returns.
 type Usage struct {
@@ -162,17 +178,17 @@ type PlanSources struct {
 
 // ResolvePlan decides the plan of an end user among an environment's tiers:
 // an entitling subscription (its price's tier, else its plan name), else the
-// assigned plan, else the token's plan, else "free". Names match tier slugs,
-// then display names, ignoring case. A name that matches no tier resolves to
-// the free tier, the subscription tier with the lowest price, so a stale or
-// mistyped plan never locks a user out with a zero limit. Without any
-// subscription tier the plan is "free" with a limit of zero.
+// assigned plan, else the token's plan, else "free". A name finds its tier
+// by FindTier; one that matches no tier resolves to the free tier, the
+// subscription tier with the lowest price, so a stale or mistyped plan
+// never locks a user out with a zero limit. Without any subscription tier
+// the plan is "free" with a limit of zero.
 func ResolvePlan(tiers []Tier, src PlanSources) Plan {
 	// Indexes into tiers, not copies: this runs on every usage check and
 	// track, and must not allocate.
 	cheapest := -1
 	for i := range tiers {
-		if isPlan(&tiers[i]) && (cheapest < 0 || tiers[i].PriceCents < tiers[cheapest].PriceCents) {
+		if tiers[i].BillingMode == BillingSubscription && (cheapest < 0 || tiers[i].PriceCents < tiers[cheapest].PriceCents) {
 			cheapest = i
 		}
 	}
@@ -181,10 +197,8 @@ func ResolvePlan(tiers []Tier, src PlanSources) Plan {
 	}
 	name := "free"
 	if s := src.Subscription; s != nil && s.Entitles() {
-		for i := range tiers {
-			if t := &tiers[i]; isPlan(t) && s.PriceID != "" && t.StripePriceID == s.PriceID {
-				return Plan{Name: t.Slug, Limit: t.Limit}
-			}
+		if t := TierWithPrice(tiers, BillingSubscription, s.PriceID); t != nil {
+			return Plan{Name: t.Slug, Limit: t.Limit}
 		}
 		name = s.Plan
 	} else if src.AssignedPlan != "" {
@@ -192,34 +206,11 @@ func ResolvePlan(tiers []Tier, src PlanSources) Plan {
 	} else if src.TokenPlan != "" {
 		name = src.TokenPlan
 	}
-	t := &tiers[cheapest]
-	if i := findPlan(tiers, name); i >= 0 {
-		t = &tiers[i]
+	t := FindTier(tiers, BillingSubscription, name)
+	if t == nil {
+		t = &tiers[cheapest]
 	}
 	return Plan{Name: t.Slug, Limit: t.Limit}
-}
-
-// isPlan reports whether a tier is one of the subscription tiers plans are
-// chosen from.
-func isPlan(t *Tier) bool { return t.BillingMode == BillingSubscription }
-
-// findPlan is the index of the subscription tier name names, its slug
-// first, then its display name, ignoring case; -1 when none does.
-func findPlan(tiers []Tier, name string) int {
-	if name == "" {
-		return -1
-	}
-	for i := range tiers {
-		if isPlan(&tiers[i]) && strings.EqualFold(tiers[i].Slug, name) {
-			return i
-		}
-	}
-	for i := range tiers {
-		if isPlan(&tiers[i]) && strings.EqualFold(tiers[i].DisplayName, name) {
-			return i
-		}
-	}
-	return -1
 }
 
 // UserState is what the database knows of one end user in one environment

@@ -233,3 +233,42 @@ func TestUsageAt(t *testing.T) {
 		t.Fatalf("after plan change: %+v", u)
 	}
 }
+
+func TestLimit_Admits(t *testing.T) {
+	for _, tt := range []struct {
+		limit dream.Limit
+		count int64
+		want  bool
+	}{
+		{100, 0, true}, {100, 99, true}, {100, 100, false}, {100, 150, false},
+		{0, 0, false}, {1, 0, true}, {1, 1, false},
+		{dream.Unlimited, 0, true}, {dream.Unlimited, 1 << 40, true}, {-7, 5, true},
+	} {
+		if got := tt.limit.Admits(tt.count); got != tt.want {
+			t.Errorf("limit %d admits a unit after %d: %v, want %v", tt.limit, tt.count, got, tt.want)
+		}
+	}
+}
+
+func TestUsageCounter_Add(t *testing.T) {
+	at := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		counter *dream.UsageCounter
+		n       int64
+		want    dream.UsageCounter
+	}{
+		{"FirstUnits", nil, 3, dream.UsageCounter{Count: 3, Period: dream.PeriodStartingAt(at)}},
+		{"SamePeriod", &dream.UsageCounter{Count: 7, Period: dream.PeriodStartingAt(at.AddDate(0, 0, -29))}, 2,
+			dream.UsageCounter{Count: 9, Period: dream.PeriodStartingAt(at.AddDate(0, 0, -29))}},
+		{"EndedPeriodStartsOver", &dream.UsageCounter{Count: 7, Period: dream.PeriodStartingAt(at.AddDate(0, 0, -30))}, 2,
+			dream.UsageCounter{Count: 2, Period: dream.PeriodStartingAt(at)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.counter.Add(tt.n, at); got != tt.want {
+				t.Fatalf("got %d in %s..%s, want %d in %s..%s", got.Count, got.Period.StartString(), got.Period.EndString(),
+					tt.want.Count, tt.want.Period.StartString(), tt.want.Period.EndString())
+			}
+		})
+	}
+}

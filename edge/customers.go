@@ -93,17 +93,16 @@ func (c *customer) json(env *dream.Environment) customerJSON {
 }
 
 // assignablePlan is the canonical slug of a plan a developer may assign:
-// one of the environment's subscription tiers, by slug or display name.
+// one of the environment's subscription tiers, found by dream.FindTier.
 func assignablePlan(tiers []dream.Tier, plan string) (string, error) {
+	if t := dream.FindTier(tiers, dream.BillingSubscription, plan); t != nil {
+		return t.Slug, nil
+	}
 	var names []string
 	for _, t := range tiers {
-		if t.BillingMode != dream.BillingSubscription {
-			continue
+		if t.BillingMode == dream.BillingSubscription {
+			names = append(names, t.Slug)
 		}
-		if strings.EqualFold(t.Slug, plan) || strings.EqualFold(t.DisplayName, plan) {
-			return t.Slug, nil
-		}
-		names = append(names, t.Slug)
 	}
 	return "", dream.Errorf(dream.KindInvalid, "Invalid plan", "plan must be one of the project's tiers: %s", strings.Join(names, ", "))
 }

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -274,37 +275,13 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 // cartLines turns a cart into checkout lines, one per product, with the
 // quantities of a product's lines summed before its stock is checked.
 func cartLines(tiers []dream.Tier, items []cartItem) ([]dream.LineItem, error) {
-	index := map[string]*dream.Tier{}
-	for i := range tiers {
-		t := &tiers[i]
-		if t.BillingMode != dream.BillingOneOff {
-			continue
-		}
-		for _, key := range []string{t.StripeProductID, t.StripePriceID, t.Slug, strings.ToLower(t.Slug), strings.ToLower(t.DisplayName)} {
-			if _, taken := index[key]; key != "" && !taken {
-				index[key] = t
-			}
-		}
-	}
 	var order []*dream.Tier
 	quantities := map[*dream.Tier]int64{}
 	for _, item := range items {
-		key := item.PriceID
-		if key == "" {
-			key = item.ProductID
-		}
-		if key == "" {
-			key = item.Tier
-		}
-		t := index[key]
-		if t == nil {
-			t = index[strings.ToLower(key)]
-		}
+		key := cmp.Or(item.PriceID, item.ProductID, item.Tier)
+		t := dream.FindProduct(tiers, key)
 		if t == nil || t.StripePriceID == "" {
-			if key == "" {
-				key = "unknown"
-			}
-			return nil, dream.Errorf(dream.KindInvalid, "Invalid item: "+key, "No product of this project has that price, product id or key")
+			return nil, dream.Errorf(dream.KindInvalid, "Invalid item: "+cmp.Or(key, "unknown"), "No product of this project has that price, product id or key")
 		}
 		if _, seen := quantities[t]; !seen {
 			order = append(order, t)

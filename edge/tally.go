@@ -73,14 +73,13 @@ func newTally(maxPending int) *tally {
 // node's units after the view's mark applied in order, each in the period
 // it was acknowledged in, as the primary will apply them. mu must be held.
 func (t *tally) count(k userKey, v userView, now time.Time) dream.UsageCounter {
-	// At never changes its counter, so the view's stays as it is.
+	// Add never changes its counter, so the view's stays as it is.
 	counter := v.state.Counter
 	for _, u := range t.units[k] {
 		if u.seq != 0 && u.seq <= v.mark {
 			continue
 		}
-		next := counter.At(time.UnixMilli(u.at).UTC())
-		next.Count++
+		next := counter.Add(1, time.UnixMilli(u.at).UTC())
 		counter = &next
 	}
 	return counter.At(now)
@@ -271,7 +270,7 @@ func (s *Server) admit(ctx context.Context, req *request, writeID string) (dream
 	var now time.Time
 	err := s.withUsage(ctx, req, func(key userKey, got dream.Usage, at time.Time) error {
 		u, k, now = got, key, at
-		if !u.Limit.Unlimited() && u.Count >= int64(u.Limit) {
+		if !u.Limit.Admits(u.Count) {
 			return dream.LimitReached(u.Count, u.Limit)
 		}
 		if s.tally.pending >= s.tally.maxPending {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -236,20 +235,10 @@ func (a *eventApplication) startSubscription(ctx context.Context, env *dream.Env
 	if s.PaymentStatus == "no_payment_required" {
 		sub.Status = dream.StatusTrialing
 	}
-	if t := findTier(tiers, sub.Plan); t != nil {
+	if t := dream.FindTier(tiers, dream.BillingSubscription, sub.Plan); t != nil {
 		sub.Plan, sub.PriceID, sub.ProductID, sub.AmountCents = t.Slug, t.StripePriceID, t.StripeProductID, t.PriceCents
 	}
 	return a.putSubscription(ctx, env, userID, tiers, sub)
-}
-
-// findTier is the subscription tier with this slug, nil if none.
-func findTier(tiers []dream.Tier, slug string) *dream.Tier {
-	for i := range tiers {
-		if tiers[i].BillingMode == dream.BillingSubscription && strings.EqualFold(tiers[i].Slug, slug) {
-			return &tiers[i]
-		}
-	}
-	return nil
 }
 
 func (a *eventApplication) recordOrder(ctx context.Context, env *dream.Environment, s *checkoutSession) error {
@@ -371,10 +360,8 @@ func applySubscriptionEvent(ctx context.Context, a *eventApplication) (bool, err
 	}
 	// The plan follows the price: a switch in the portal changes the price,
 	// not the metadata.
-	for _, t := range tiers {
-		if t.BillingMode == dream.BillingSubscription && t.StripePriceID != "" && t.StripePriceID == sub.PriceID {
-			sub.Plan = t.Slug
-		}
+	if t := dream.TierWithPrice(tiers, dream.BillingSubscription, sub.PriceID); t != nil {
+		sub.Plan = t.Slug
 	}
 	if err := a.tx.RegisterEndUser(ctx, env.ID, userID, "", a.now); err != nil {
 		return false, err

@@ -66,6 +66,42 @@ func usageCounter(count sql.NullInt64, start, end sql.NullString) (*dream.UsageC
 	return &dream.UsageCounter{Count: count.Int64, Period: period}, nil
 }
 
+// The usage rules of package dream in SQL, for the statements that apply
+// them atomically at the primary: each is written here once, and
+// TestUsageRulesAgreeWithGo holds each to its Go form on the same cases.
+
+// periodEndedSQL is dream.Period.EndedBy: the period whose last day is the
+// expression end has ended on the day today (YYYY-MM-DD). date() reads a
+// stored day, or a timestamp imported from the original service, as its
+// UTC day, as dream.ParsePeriod does.
+func periodEndedSQL(end, today string) string {
+	return "date(" + end + ") < " + today
+}
+
+// countAtSQL is the count of dream.UsageCounter.At on the day today for the
+// stored counter row: zero once its period has ended.
+func countAtSQL(today string) string {
+	return "CASE WHEN " + periodEndedSQL("period_end", today) + " THEN 0 ELSE count END"
+}
+
+// addUnitsSQL is dream.UsageCounter.Add as the SET clauses of an upsert
+// into usage_counters whose inserted row is the period of the units' day
+// holding n units: a stored period that has ended by that day starts over
+// with the n units, one that has not gets them added.
+func addUnitsSQL(n string) string {
+	ended := periodEndedSQL("period_end", "excluded.period_start")
+	return "count = CASE WHEN " + ended + " THEN " + n + " ELSE count + " + n + " END, " +
+		"period_start = CASE WHEN " + ended + " THEN excluded.period_start ELSE period_start END, " +
+		"period_end = CASE WHEN " + ended + " THEN excluded.period_end ELSE period_end END"
+}
+
+// admitsSQL is dream.Limit.Admits: whether a plan whose limit is the
+// expression limit (negative for unlimited) lets a unit be counted after
+// count.
+func admitsSQL(limit, count string) string {
+	return "(" + limit + " < 0 OR " + count + " < " + limit + ")"
+}
+
 // registerEndUser is RegisterEndUser's statement.
 const registerEndUser = `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at)
 	VALUES (?1, ?2, ?3, ?4, ?4) ` + keepEmail
@@ -89,6 +125,18 @@ func (tx *Tx) RegisterEndUser(ctx context.Context, envID int64, userID, email st
 	return nil
 }
 
+// incrementUsage is IncrementUsage's statement. In DO UPDATE every
+// expression reads the row as it was, so the limit check and the new
+// counter agree on the period.
+var incrementUsage = `INSERT INTO usage_counters
+		(environment_id, user_id, period_start, period_end, count, plan, updated_at)
+	SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6 WHERE ` + admitsSQL("?7", "0") + `
+	ON CONFLICT (environment_id, user_id) DO UPDATE SET ` + addUnitsSQL("1") + `,
+		plan = excluded.plan,
+		updated_at = excluded.updated_at
+	WHERE ` + admitsSQL("?7", countAtSQL("excluded.period_start")) + `
+	RETURNING count, period_start, period_end`
+
 // IncrementUsage counts one unit for an end user under plan, in one
 // conditional statement: a period that ended is restarted today with a
 // count of one, and at the plan's limit nothing changes. It returns the
@@ -99,20 +147,7 @@ func (tx *Tx) IncrementUsage(ctx context.Context, envID int64, userID string, pl
 	fresh := dream.PeriodStartingAt(now)
 	var c dream.UsageCounter
 	var start, end string
-	// The period has ended when its last day is before today, the rule of
-	// dream.Period.EndedBy. In DO UPDATE every expression reads the row as
-	// it was, so the CASEs agree with each other.
-	err := tx.tx.QueryRowContext(ctx, `INSERT INTO usage_counters
-			(environment_id, user_id, period_start, period_end, count, plan, updated_at)
-		SELECT ?1, ?2, ?3, ?4, 1, ?5, ?6 WHERE ?7 != 0
-		ON CONFLICT (environment_id, user_id) DO UPDATE SET
-			count        = CASE WHEN period_end < ?3 THEN 1 ELSE count + 1 END,
-			period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
-			period_end   = CASE WHEN period_end < ?3 THEN excluded.period_end ELSE period_end END,
-			plan = excluded.plan,
-			updated_at = excluded.updated_at
-		WHERE ?7 < 0 OR (CASE WHEN period_end < ?3 THEN 0 ELSE count END) < ?7
-		RETURNING count, period_start, period_end`,
+	err := tx.tx.QueryRowContext(ctx, incrementUsage,
 		envID, userID, fresh.StartString(), fresh.EndString(), plan.Name, now.UnixMilli(),
 		int64(plan.Limit)).Scan(&c.Count, &start, &end)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -142,16 +177,12 @@ type UsageUnits struct {
 	At time.Time
 }
 
-// addUsage adds units to a counter without a limit; units of a period that
-// had ended by their time start the period of that time. Units from
-// before their user was deleted add nothing.
-const addUsage = `INSERT INTO usage_counters
+// addUsage adds units to a counter without a limit, in the period of
+// their time. Units from before their user was deleted add nothing.
+var addUsage = `INSERT INTO usage_counters
 		(environment_id, user_id, period_start, period_end, count, plan, updated_at)
 	SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (` + deletedSince + `?7)
-	ON CONFLICT (environment_id, user_id) DO UPDATE SET
-		count        = CASE WHEN period_end < ?3 THEN ?5 ELSE count + ?5 END,
-		period_start = CASE WHEN period_end < ?3 THEN excluded.period_start ELSE period_start END,
-		period_end   = CASE WHEN period_end < ?3 THEN excluded.period_end ELSE period_end END,
+	ON CONFLICT (environment_id, user_id) DO UPDATE SET ` + addUnitsSQL("?5") + `,
 		plan = excluded.plan,
 		updated_at = max(updated_at, excluded.updated_at)`
 
