@@ -104,65 +104,133 @@ type WebhookVerifier interface {
 	VerifyWebhook(payload []byte, signature string) (*PaymentEvent, error)
 }
 
-// PaymentEvent is a verified webhook event of the payment provider.
+// PaymentEvent is a verified event of the payment provider as what it means
+// to Dream API: where it happened and the one change it reports, if any.
+// Package billing makes them from the provider's webhook events; the
+// primary applies them and never reads the provider's own shapes.
 type PaymentEvent struct {
-	ID   string `json:"id"`
+	// ID is the provider's event id: an event is applied once.
+	ID string `json:"id"`
+	// Type is the provider's event type, recorded with the event.
 	Type string `json:"type"`
-	// Livemode decides the environment the event belongs to.
-	Livemode bool `json:"livemode"`
+	// Mode is the mode of the environment the event belongs to.
+	Mode Mode `json:"mode"`
 	// Account is the connected account the event happened on; "" for the
 	// platform's own account.
 	Account string    `json:"account,omitempty"`
 	Created time.Time `json:"created"`
-	// Object is the event's data.object.
-	Object json.RawMessage `json:"object"`
 	// Payload is the whole event as received, kept with its record.
 	Payload json.RawMessage `json:"payload"`
+
+	// The change the event reports: at most one is set. An event of a type
+	// not handled, or whose object cannot be read, has none and is recorded
+	// as ignored.
+	Checkout     *CheckoutCompleted   `json:"checkout,omitempty"`
+	Subscription *SubscriptionChanged `json:"subscription,omitempty"`
+	Invoice      *InvoicePayment      `json:"invoice,omitempty"`
+	// Deauthorized: the developer revoked our access to Account.
+	Deauthorized bool `json:"deauthorized,omitempty"`
 }
 
-// Mode is the environment mode the event belongs to.
-func (e *PaymentEvent) Mode() Mode {
-	if e.Livemode {
-		return ModeLive
-	}
-	return ModeTest
+// CheckoutCompleted reports a checkout session that a customer finished,
+// or whose asynchronous payment then arrived or failed.
+type CheckoutCompleted struct {
+	SessionID string       `json:"sessionId"`
+	Mode      CheckoutMode `json:"mode"`
+	// PublishableKey, UserID and Tier are what our checkouts write into a
+	// session: its environment, end user (subscription checkouts) and
+	// canonical tier.
+	PublishableKey string `json:"publishableKey,omitempty"`
+	UserID         string `json:"userId,omitempty"`
+	Tier           string `json:"tier,omitempty"`
+	CustomerID     string `json:"customerId,omitempty"`
+	Email          string `json:"email,omitempty"`
+	// SubscriptionID is the subscription a subscription checkout started.
+	SubscriptionID  string       `json:"subscriptionId,omitempty"`
+	Payment         PaymentState `json:"payment"`
+	PaymentIntentID string       `json:"paymentIntentId,omitempty"`
+	AmountCents     int64        `json:"amountCents"`
+	Currency        string       `json:"currency,omitempty"`
+	// Version orders this report of the subscription among the provider's
+	// others (Subscription.Version).
+	Version int64 `json:"version"`
 }
 
-// PaidCheckoutSession returns the id of the checkout session a paid store
-// checkout event is about, whose line items must be fetched before the
-// event is applied: checkout.session.completed of a payment already paid,
-// or checkout.session.async_payment_succeeded.
-func (e *PaymentEvent) PaidCheckoutSession() (string, bool) {
-	var s struct {
-		ID            string `json:"id"`
-		Mode          string `json:"mode"`
-		PaymentStatus string `json:"payment_status"`
-	}
-	if json.Unmarshal(e.Object, &s) != nil || s.ID == "" || s.Mode != string(CheckoutPayment) {
-		return "", false
-	}
-	switch e.Type {
-	case "checkout.session.completed":
-		return s.ID, s.PaymentStatus == "paid"
-	case "checkout.session.async_payment_succeeded":
-		return s.ID, true
+// PaymentState is where a finished checkout's payment stands.
+type PaymentState string
+
+// The states of a checkout's payment.
+const (
+	// PaymentPaid: the money arrived. A store order is placed.
+	PaymentPaid PaymentState = "paid"
+	// PaymentNotRequired: nothing was due, as for a subscription that
+	// starts with a trial.
+	PaymentNotRequired PaymentState = "no_payment_required"
+	// PaymentPending: an asynchronous payment (a bank debit) is on its way;
+	// nothing is sold until it arrives.
+	PaymentPending PaymentState = "pending"
+	// PaymentFailed: the asynchronous payment failed; nothing is sold.
+	PaymentFailed PaymentState = "failed"
+)
+
+// SubscriptionChanged reports the state of a subscription: created,
+// updated or deleted (then with StatusCanceled).
+type SubscriptionChanged struct {
+	// PublishableKey and UserID are what our checkouts write into a
+	// subscription: its environment and end user.
+	PublishableKey string `json:"publishableKey,omitempty"`
+	UserID         string `json:"userId,omitempty"`
+	// Subscription is the reported state. Its Plan is the tier our checkout
+	// named, which the price overrides when it is a tier's.
+	Subscription Subscription `json:"subscription"`
+}
+
+// InvoicePayment reports an invoice of a subscription paid, or its payment
+// failed.
+type InvoicePayment struct {
+	SubscriptionID string `json:"subscriptionId"`
+	Paid           bool   `json:"paid"`
+	// PeriodEnd is the latest end of the periods the invoice bills; zero
+	// if it names none.
+	PeriodEnd time.Time `json:"periodEnd,omitzero"`
+	// Version orders this report of the subscription among the provider's
+	// others (Subscription.Version).
+	Version int64 `json:"version"`
+}
+
+// LineItemsNeeded is the checkout session whose line items applying the
+// event needs, fetched from the provider beforehand because events do not
+// carry them: a paid store checkout's. ok is false for any other event.
+func (e *PaymentEvent) LineItemsNeeded() (sessionID string, ok bool) {
+	if c := e.Checkout; c != nil && c.Mode == CheckoutPayment && c.Payment == PaymentPaid {
+		return c.SessionID, true
 	}
 	return "", false
 }
 
-// From reports whether the event happened in env: in its mode, on the
-// developer's connected account of that mode. Metadata naming a project is
-// written by whoever creates the object, so it alone proves nothing.
-func (e *PaymentEvent) From(env *Environment, account string) bool {
-	return env != nil && env.Mode == e.Mode() && account != "" && account == e.Account
+// PaymentDirectory is what deciding an event's environment reads: a node's
+// copy of the database, or the primary's transaction.
+type PaymentDirectory interface {
+	EnvironmentByPublishableKey(ctx context.Context, pk string) (*Environment, error)
+	PaymentAccount(ctx context.Context, platformID string, mode Mode) (string, error)
 }
 
-// Metadata returns the metadata of the event's object, which names
-// the project and end user of objects our checkouts create.
-func (e *PaymentEvent) Metadata() map[string]string {
-	var o struct {
-		Metadata map[string]string `json:"metadata"`
+// Environment is the environment of publishableKey if the event happened
+// in it: in its mode, on the developer's connected account of that mode;
+// nil otherwise. Metadata naming a project is written by whoever creates
+// the object, so it alone proves nothing. This is the one ownership check
+// of payment events.
+func (e *PaymentEvent) Environment(ctx context.Context, dir PaymentDirectory, publishableKey string) (*Environment, error) {
+	if publishableKey == "" {
+		return nil, nil
 	}
-	json.Unmarshal(e.Object, &o)
-	return o.Metadata
+	env, err := dir.EnvironmentByPublishableKey(ctx, publishableKey)
+	if err != nil || env == nil || env.Mode != e.Mode {
+		return nil, err
+	}
+	account, err := dir.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
+	if err != nil || account == "" || account != e.Account {
+		return nil, err
+	}
+	return env, nil
 }

@@ -7,52 +7,75 @@ import (
 
 // Writer applies every change to the database. There is one write path:
 // on the primary a Writer is a local call into the primary package; on a
-// replica it forwards the same write to the primary, so handlers never know
+// replica it forwards the same write to the primary, so callers never know
 // which. Writes are plain data so they can cross the network as JSON.
 //
-// Each write may carry a WriteID. The primary applies a given id at most
-// once and answers a retry with the outcome of the first application, so a
-// write retried after a lost answer is not applied twice.
+// A write may carry a WriteID. The primary applies a given id at most once
+// and answers a retry with the outcome of the first application, so a write
+// retried after a lost answer is not applied twice.
 type Writer interface {
-	// TrackUsage registers the end user and counts one usage unit against
-	// their plan's limit in one atomic step. At the limit it changes no
-	// count and returns the LimitReached error with the usage as it stands.
-	TrackUsage(ctx context.Context, w TrackUsage) (Usage, error)
-	// ApplyIncrements counts usage units a node has already acknowledged,
-	// without checking limits: the node decided them. Units at or below
-	// the node's high-water mark were applied before and are skipped, as
-	// are units whose write id another node's unit already applied.
-	ApplyIncrements(ctx context.Context, w ApplyIncrements) (IncrementsApplied, error)
-	// CreatePlatform creates a developer account.
-	CreatePlatform(ctx context.Context, w CreatePlatform) error
-	// CreateProject creates a project with its environments, keys and
-	// catalogue.
-	CreateProject(ctx context.Context, w CreateProject) error
-	// SetStrictLimits turns a project's strict limits on or off; an unknown
-	// project is a KindNotFound error.
-	SetStrictLimits(ctx context.Context, w SetStrictLimits) error
-	// RotateSecretKey adds a new secret key to an environment and ends the
-	// ones it had.
-	RotateSecretKey(ctx context.Context, w RotateSecretKey) error
-	// ConnectPaymentAccount records the developer's connected payment
-	// account for a mode.
-	ConnectPaymentAccount(ctx context.Context, w ConnectPaymentAccount) error
-	// ApplyPaymentEvent applies a verified payment webhook event and
-	// records its id in the same transaction; an event seen before changes
-	// nothing.
-	ApplyPaymentEvent(ctx context.Context, w ApplyPaymentEvent) (PaymentEventOutcome, error)
-	// CreateCustomer records an end user the developer created; an email
-	// the environment has already is a KindConflict error.
-	CreateCustomer(ctx context.Context, w CreateCustomer) error
-	// AssignPlan sets the plan a developer gave an end user. Usage is
-	// untouched.
-	AssignPlan(ctx context.Context, w AssignPlan) error
-	// DeleteCustomer deletes an end user's rows in one environment and
-	// reports whether there were any.
-	DeleteCustomer(ctx context.Context, w DeleteCustomer) (bool, error)
-	// PutAsset stores an uploaded image.
-	PutAsset(ctx context.Context, w PutAsset) error
+	// Write applies w, one of the writes of this file, and stores its
+	// result where result points: a pointer to the write's result type, or
+	// nil to drop it. Apply is the typed way to call it. A write refused
+	// by a rule changes nothing.
+	Write(ctx context.Context, w Write, result any) error
 }
+
+// Write is a change to the database: one of the write types of this file.
+type Write interface {
+	// WriteName names the write on the internal endpoint replicas forward
+	// writes to; it must never change.
+	WriteName() string
+}
+
+// WriteOf is a write whose result is an R. Its unexported method ties each
+// write type to its result, so only this file's writes are writes.
+type WriteOf[R any] interface {
+	Write
+	result(*R)
+}
+
+// Apply applies w with writer and returns its result.
+func Apply[R any](ctx context.Context, writer Writer, w WriteOf[R]) (R, error) {
+	var r R
+	err := writer.Write(ctx, w, &r)
+	return r, err
+}
+
+// NoResult is the result of writes that answer nothing but success.
+type NoResult struct{}
+
+// The names of the writes and their results.
+func (TrackUsage) WriteName() string                  { return "TrackUsage" }
+func (TrackUsage) result(*Usage)                      {}
+func (ApplyIncrements) WriteName() string             { return "ApplyIncrements" }
+func (ApplyIncrements) result(*IncrementsApplied)     {}
+func (CreatePlatform) WriteName() string              { return "CreatePlatform" }
+func (CreatePlatform) result(*NoResult)               {}
+func (CreateProject) WriteName() string               { return "CreateProject" }
+func (CreateProject) result(*NoResult)                {}
+func (SetStrictLimits) WriteName() string             { return "SetStrictLimits" }
+func (SetStrictLimits) result(*NoResult)              {}
+func (RotateSecretKey) WriteName() string             { return "RotateSecretKey" }
+func (RotateSecretKey) result(*NoResult)              {}
+func (ConnectPaymentAccount) WriteName() string       { return "ConnectPaymentAccount" }
+func (ConnectPaymentAccount) result(*NoResult)        {}
+func (ApplyPaymentEvent) WriteName() string           { return "ApplyPaymentEvent" }
+func (ApplyPaymentEvent) result(*PaymentEventOutcome) {}
+func (CreateCustomer) WriteName() string              { return "CreateCustomer" }
+func (CreateCustomer) result(*NoResult)               {}
+func (AssignPlan) WriteName() string                  { return "AssignPlan" }
+func (AssignPlan) result(*NoResult)                   {}
+func (DeleteCustomer) WriteName() string              { return "DeleteCustomer" }
+func (DeleteCustomer) result(*bool)                   {}
+func (PutAsset) WriteName() string                    { return "PutAsset" }
+func (PutAsset) result(*NoResult)                     {}
+
+// ErrPrimaryUnavailable answers a write no primary can apply now: the
+// primary is restarting, shutting down or failing over, and is back within
+// seconds.
+var ErrPrimaryUnavailable = &Error{Kind: KindUnavailable, Code: "primary_unavailable",
+	Message: "The primary is unavailable; the write was not applied. Try again shortly.", Fields: map[string]any{"retryAfter": 1}}
 
 // TrackUsage is one usage unit of an end user.
 type TrackUsage struct {
@@ -64,6 +87,14 @@ type TrackUsage struct {
 	// TokenPlan is the plan the token claims, the last resort of plan
 	// resolution.
 	TokenPlan string `json:"tokenPlan,omitempty"`
+}
+
+// Validate checks the unit names an end user.
+func (w TrackUsage) Validate() error {
+	if w.UserID == "" {
+		return Errorf(KindInvalid, "Invalid usage", "an end user id is required")
+	}
+	return nil
 }
 
 // Increment is one usage unit a node acknowledged and keeps in its outbox
@@ -92,6 +123,35 @@ type ApplyIncrements struct {
 	Items  []Increment `json:"items"`
 }
 
+// MaxIncrements bounds the units of one batch, and so the time one batch
+// holds the primary's write transaction.
+const MaxIncrements = 10_000
+
+// Validate checks a batch: a node id, 1 to MaxIncrements units in strictly
+// increasing sequence, each naming an environment, a user and a time.
+func (w ApplyIncrements) Validate() error {
+	invalid := func(format string, args ...any) error {
+		return Errorf(KindInvalid, "Invalid increments", format, args...)
+	}
+	if w.NodeID == "" {
+		return invalid("a batch needs the id of its node")
+	}
+	if len(w.Items) == 0 || len(w.Items) > MaxIncrements {
+		return invalid("a batch has 1 to %d units, not %d", MaxIncrements, len(w.Items))
+	}
+	var last int64
+	for _, it := range w.Items {
+		if it.Seq <= last {
+			return invalid("sequences must increase: %d after %d", it.Seq, last)
+		}
+		last = it.Seq
+		if it.EnvironmentID <= 0 || it.UserID == "" || it.At <= 0 {
+			return invalid("unit %d needs an environment, a user and a time", it.Seq)
+		}
+	}
+	return nil
+}
+
 // IncrementsApplied is the primary's answer to a batch.
 type IncrementsApplied struct {
 	// Mark is the node's high-water mark after the batch: every unit of
@@ -108,6 +168,14 @@ type CreatePlatform struct {
 	ID      string `json:"id"`
 	Owner   string `json:"owner"`
 	Email   string `json:"email,omitempty"`
+}
+
+// Validate checks the platform has an id and an owner.
+func (w CreatePlatform) Validate() error {
+	if w.ID == "" || w.Owner == "" {
+		return Errorf(KindInvalid, "Invalid platform", "a platform needs an id and an owner")
+	}
+	return nil
 }
 
 // CreateProject is a new project. Keys are generated by the caller and only
@@ -130,12 +198,52 @@ type NewEnvironment struct {
 	Tiers          []Tier        `json:"tiers"`
 }
 
+// Validate checks a new project before it reaches the database, whose
+// constraints are the last line, not the error messages.
+func (w CreateProject) Validate() error {
+	invalid := func(format string, args ...any) error {
+		return Errorf(KindInvalid, "Invalid project", format, args...)
+	}
+	if w.ID == "" || w.PlatformID == "" || w.Name == "" {
+		return invalid("a project needs an id, a platform and a name")
+	}
+	if !w.Type.Valid() {
+		return invalid("unknown project type %q", w.Type)
+	}
+	for _, env := range w.Environments {
+		key, err := ParseKey(PublishableKey, env.PublishableKey)
+		if err != nil || !env.Mode.Valid() || key.Mode != env.Mode {
+			return invalid("environment %q needs a publishable key of its mode", env.Mode)
+		}
+		for _, t := range env.Tiers {
+			if t.Slug == "" || t.DisplayName == "" {
+				return invalid("every tier needs a slug and a display name")
+			}
+			if t.BillingMode != BillingSubscription && t.BillingMode != BillingOneOff {
+				return invalid("tier %q has unknown billing mode %q", t.Slug, t.BillingMode)
+			}
+			if t.PriceCents < 0 || (t.Inventory != nil && *t.Inventory < 0) || t.TrialDays < 0 {
+				return invalid("tier %q has a negative price, inventory or trial", t.Slug)
+			}
+		}
+	}
+	return nil
+}
+
 // SetStrictLimits sets whether a project's usage units are all decided by
 // the primary (dream.Project.StrictLimits).
 type SetStrictLimits struct {
 	WriteID   string `json:"writeId,omitempty"`
 	ProjectID string `json:"projectId"`
 	Strict    bool   `json:"strict"`
+}
+
+// Validate checks the write names a project.
+func (w SetStrictLimits) Validate() error {
+	if w.ProjectID == "" {
+		return Errorf(KindInvalid, "Invalid project", "a project id is required")
+	}
+	return nil
 }
 
 // RotateSecretKey replaces the secret keys of an environment with a new one.
@@ -156,6 +264,14 @@ type ConnectPaymentAccount struct {
 	AccountID  string `json:"accountId"`
 }
 
+// Validate checks the account has a platform, a mode and an id.
+func (w ConnectPaymentAccount) Validate() error {
+	if w.PlatformID == "" || w.AccountID == "" || !w.Mode.Valid() {
+		return Errorf(KindInvalid, "Invalid account", "a payment account needs a platform, a mode and an account id")
+	}
+	return nil
+}
+
 // ApplyPaymentEvent is a verified payment webhook event to apply.
 type ApplyPaymentEvent struct {
 	Event PaymentEvent `json:"event"`
@@ -163,6 +279,14 @@ type ApplyPaymentEvent struct {
 	// fetched from the provider before the write because events do not
 	// carry them; empty for other events.
 	LineItems []LineItem `json:"lineItems,omitempty"`
+}
+
+// Validate checks the event has an id and a type.
+func (w ApplyPaymentEvent) Validate() error {
+	if w.Event.ID == "" || w.Event.Type == "" {
+		return Errorf(KindInvalid, "Invalid event", "an event needs an id and a type")
+	}
+	return nil
 }
 
 // PaymentEventOutcome is what applying a payment event did.
@@ -204,12 +328,28 @@ type CreateCustomer struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+// Validate checks the customer has an id and an email.
+func (w CreateCustomer) Validate() error {
+	if w.UserID == "" || w.Email == "" {
+		return Errorf(KindInvalid, "Missing required field", "a customer needs an id and an email")
+	}
+	return nil
+}
+
 // AssignPlan gives an end user a plan.
 type AssignPlan struct {
 	WriteID       string `json:"writeId,omitempty"`
 	EnvironmentID int64  `json:"environmentId"`
 	UserID        string `json:"userId"`
 	Plan          string `json:"plan"`
+}
+
+// Validate checks the write names an end user.
+func (w AssignPlan) Validate() error {
+	if w.UserID == "" {
+		return Errorf(KindInvalid, "Missing required field", "an end user id is required")
+	}
+	return nil
 }
 
 // DeleteCustomer deletes an end user from an environment.
@@ -223,4 +363,12 @@ type DeleteCustomer struct {
 type PutAsset struct {
 	WriteID string `json:"writeId,omitempty"`
 	Asset   Asset  `json:"asset"`
+}
+
+// Validate checks the asset has a key, a platform and data.
+func (w PutAsset) Validate() error {
+	if w.Asset.Key == "" || w.Asset.PlatformID == "" || len(w.Asset.Data) == 0 {
+		return Errorf(KindInvalid, "Invalid asset", "an asset needs a key, a platform and data")
+	}
+	return nil
 }

@@ -34,15 +34,18 @@ var (
 // secret of its mode.
 type WebhookVerifier struct {
 	secrets []string
+	// events maps the event types the endpoint acts on.
+	events map[string]eventMapping
 }
 
 var _ dream.WebhookVerifier = (*WebhookVerifier)(nil)
 
-// NewWebhookVerifier returns a WebhookVerifier accepting signatures by any of
-// secrets (Stripe's "whsec_…" signing secrets). Empty secrets are skipped,
-// so that an unset secret of the configuration never signs anything.
+// NewWebhookVerifier returns the WebhookVerifier of the Connect endpoint,
+// accepting signatures by any of secrets (Stripe's "whsec_…" signing
+// secrets). Empty secrets are skipped, so that an unset secret of the
+// configuration never signs anything.
 func NewWebhookVerifier(secrets ...string) *WebhookVerifier {
-	v := &WebhookVerifier{}
+	v := &WebhookVerifier{events: connectEvents}
 	for _, secret := range secrets {
 		if secret != "" {
 			v.secrets = append(v.secrets, secret)
@@ -53,8 +56,8 @@ func NewWebhookVerifier(secrets ...string) *WebhookVerifier {
 
 // VerifyWebhook implements dream.WebhookVerifier. Events are accepted in any
 // API version: Stripe renders them in the version of the account or of the
-// endpoint, which need not be stripe-go's, and only the event's envelope is
-// read here.
+// endpoint, which need not be stripe-go's, and only the fields the event's
+// mapping reads are read.
 func (v *WebhookVerifier) VerifyWebhook(payload []byte, signature string) (*dream.PaymentEvent, error) {
 	// Without a secret no request can ever be verified; that is the
 	// server's fault, not the sender's.
@@ -71,19 +74,25 @@ func (v *WebhookVerifier) VerifyWebhook(payload []byte, signature string) (*drea
 			continue
 		}
 		// A validly signed payload is still not an event without these,
-		// and every handler relies on them.
+		// and every mapping relies on them.
 		if event.ID == "" || event.Type == "" || event.Data == nil || event.Data.Object == nil {
 			return nil, errSignatureMismatch
 		}
-		return &dream.PaymentEvent{
-			ID:       event.ID,
-			Type:     string(event.Type),
-			Livemode: event.Livemode,
-			Account:  event.Account,
-			Created:  time.Unix(event.Created, 0).UTC(),
-			Object:   event.Data.Raw,
-			Payload:  payload,
-		}, nil
+		e := &dream.PaymentEvent{
+			ID:      event.ID,
+			Type:    string(event.Type),
+			Mode:    dream.ModeTest,
+			Account: event.Account,
+			Created: time.Unix(event.Created, 0).UTC(),
+			Payload: payload,
+		}
+		if event.Livemode {
+			e.Mode = dream.ModeLive
+		}
+		if mapping, ok := v.events[e.Type]; ok {
+			mapping(e, event.Data.Raw)
+		}
+		return e, nil
 	}
 	return nil, errSignatureMismatch
 }

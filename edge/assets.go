@@ -61,7 +61,7 @@ func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *
 		Data:        data,
 		CreatedAt:   now,
 	}
-	if err := s.writer.PutAsset(r.Context(), dream.PutAsset{Asset: asset}); err != nil {
+	if err := s.writer.Write(r.Context(), dream.PutAsset{Asset: asset}, nil); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"key": asset.Key, "url": "/api/assets/" + asset.Key})

@@ -155,10 +155,10 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 	if err != nil {
 		return err
 	}
-	err = s.writer.CreateCustomer(ctx, dream.CreateCustomer{
+	err = s.writer.Write(ctx, dream.CreateCustomer{
 		EnvironmentID: env.ID, UserID: identity.ID, Email: body.Email, FirstName: body.FirstName, LastName: body.LastName, Plan: plan,
 		CreatedAt: identity.CreatedAt,
-	})
+	}, nil)
 	s.tally.forget(userKey{env.ID, identity.ID})
 	if err != nil {
 		if undo := s.identity.DeleteUser(ctx, env.Mode, identity.ID); undo != nil {
@@ -210,7 +210,7 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 		if err != nil {
 			return err
 		}
-		err = s.writer.AssignPlan(ctx, dream.AssignPlan{EnvironmentID: env.ID, UserID: id, Plan: plan})
+		err = s.writer.Write(ctx, dream.AssignPlan{EnvironmentID: env.ID, UserID: id, Plan: plan}, nil)
 		// The next read at this node sees the plan, before the change log
 		// says so.
 		s.tally.forget(userKey{env.ID, id})
@@ -248,7 +248,7 @@ func (s *Server) handleDeleteCustomer(w http.ResponseWriter, r *http.Request, re
 	if err := s.identity.DeleteUser(ctx, env.Mode, id); err != nil && dream.ErrorKind(err) != dream.KindNotFound {
 		return err
 	}
-	_, err = s.writer.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env.ID, UserID: id})
+	err = s.writer.Write(ctx, dream.DeleteCustomer{EnvironmentID: env.ID, UserID: id}, nil)
 	s.tally.forget(userKey{env.ID, id})
 	if err != nil {
 		return err

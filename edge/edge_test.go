@@ -86,7 +86,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	// Platform A takes payments through the emulator in both modes;
 	// platform B never connected an account.
 	for _, mode := range []dream.Mode{dream.ModeTest, dream.ModeLive} {
-		if err := p.ConnectPaymentAccount(context.Background(), dream.ConnectPaymentAccount{PlatformID: platformA, Mode: mode, AccountID: "acct_a"}); err != nil {
+		if err := p.Write(context.Background(), dream.ConnectPaymentAccount{PlatformID: platformA, Mode: mode, AccountID: "acct_a"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -405,7 +405,7 @@ func TestCredentials(t *testing.T) {
 	t.Run("RotatedSecretKey", func(t *testing.T) {
 		p := primary.New(h.db, h.clock)
 		sk, hash := dream.NewSecretKey(dream.ModeTest)
-		if err := p.RotateSecretKey(context.Background(), dream.RotateSecretKey{EnvironmentID: h.saas.Test.EnvironmentID, NewHash: hash}); err != nil {
+		if err := p.Write(context.Background(), dream.RotateSecretKey{EnvironmentID: h.saas.Test.EnvironmentID, NewHash: hash}, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.refresh()
@@ -735,11 +735,14 @@ type failingWriter struct {
 	panics bool
 }
 
-func (w failingWriter) TrackUsage(ctx context.Context, t dream.TrackUsage) (dream.Usage, error) {
+func (w failingWriter) Write(ctx context.Context, write dream.Write, result any) error {
+	if _, track := write.(dream.TrackUsage); !track {
+		return w.Writer.Write(ctx, write, result)
+	}
 	if w.panics {
 		panic("primary exploded")
 	}
-	return dream.Usage{}, io.ErrUnexpectedEOF
+	return io.ErrUnexpectedEOF
 }
 
 func TestInternalErrors(t *testing.T) {

@@ -325,19 +325,21 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 	}
 	ctx := r.Context()
 	apply := dream.ApplyPaymentEvent{Event: *event}
-	if sessionID, paid := event.PaidCheckoutSession(); paid {
-		ours, err := s.eventIsOurs(ctx, event)
+	if sessionID, needed := event.LineItemsNeeded(); needed {
+		// Only for a checkout of ours: the primary checks again in the
+		// transaction that applies the event.
+		env, err := event.Environment(ctx, s.db, event.Checkout.PublishableKey)
 		if err != nil {
 			return err
 		}
-		if ours {
-			account := dream.PaymentAccount{Mode: event.Mode(), AccountID: event.Account}
+		if env != nil {
+			account := dream.PaymentAccount{Mode: event.Mode, AccountID: event.Account}
 			if apply.LineItems, err = s.payments.CheckoutLineItems(ctx, account, sessionID); err != nil {
 				return err
 			}
 		}
 	}
-	outcome, err := s.writer.ApplyPaymentEvent(ctx, apply)
+	outcome, err := dream.Apply(ctx, s.writer, apply)
 	if err != nil {
 		return err
 	}
@@ -353,17 +355,6 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
-}
-
-// eventIsOurs reports whether an event's object names a project of ours
-// and happened on that project's connected account.
-func (s *Server) eventIsOurs(ctx context.Context, event *dream.PaymentEvent) (bool, error) {
-	env, err := s.environment(ctx, event.Metadata()["publishableKey"])
-	if err != nil || env == nil {
-		return false, err
-	}
-	account, err := s.db.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
-	return event.From(env, account), err
 }
 
 // mirrorPlans copies changed plans into the end users' identity metadata,

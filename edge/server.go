@@ -50,7 +50,7 @@ type Options struct {
 	// single node; readiness follows its replication lag.
 	LiteFS *store.LiteFS
 	// Internal, when set, is the primary's internal write endpoint, mounted
-	// at primary.WritesPath for replicas to forward writes to.
+	// at forward.WritesPath for replicas to forward writes to.
 	Internal http.Handler
 	// Outbox, when set, is the node's outbox: usage units of projects
 	// without strict limits are decided at this node, kept in the outbox

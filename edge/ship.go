@@ -115,7 +115,7 @@ func (s *Server) shipBatch(ctx context.Context, seq int64) (int64, error) {
 	if err != nil || len(units) == 0 {
 		return seq, err
 	}
-	if _, err := s.writer.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: s.nodeID, Items: units}); err != nil {
+	if err := s.writer.Write(ctx, dream.ApplyIncrements{NodeID: s.nodeID, Items: units}, nil); err != nil {
 		return seq, fmt.Errorf("%d units: %w", len(units), err)
 	}
 	return units[len(units)-1].Seq, nil

@@ -114,7 +114,7 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 	}
 
 	// A plan change names the user: their state is read again, once.
-	if err := h.primary.AssignPlan(context.Background(), dream.AssignPlan{EnvironmentID: h.saas.Test.EnvironmentID, UserID: user, Plan: "pro"}); err != nil {
+	if err := h.primary.Write(context.Background(), dream.AssignPlan{EnvironmentID: h.saas.Test.EnvironmentID, UserID: user, Plan: "pro"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.settle()
@@ -352,7 +352,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		// sends it again before its copy shows the first.
 		batch := dream.ApplyIncrements{NodeID: h.outbox.NodeID(), Items: units}
 		for i, want := range []int{4, 0} {
-			res, err := h.primary.ApplyIncrements(context.Background(), batch)
+			res, err := dream.Apply(context.Background(), h.primary, batch)
 			if err != nil || res.Applied != want || res.Mark != units[3].Seq {
 				t.Fatalf("delivery %d: %+v %v, want %d applied", i+1, res, err, want)
 			}

@@ -69,7 +69,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 	var u dream.Usage
 	var err error
 	if s.outbox == nil || req.scope.Project.StrictLimits {
-		u, err = s.writer.TrackUsage(r.Context(), dream.TrackUsage{
+		u, err = dream.Apply(r.Context(), s.writer, dream.TrackUsage{
 			WriteID:       writeID,
 			EnvironmentID: req.scope.ID,
 			UserID:        req.user.UserID,

@@ -34,16 +34,16 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			items = append(items, unit(seq, "a", now))
 		}
 		// Past the free tier's 100: the node decided these units.
-		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: items})
+		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: items})
 		if err != nil || res.Applied != 150 || res.Mark != 150 {
 			t.Fatalf("%+v %v", res, err)
 		}
 		// The same batch again, and one overlapping it.
-		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: items})
+		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: items})
 		if err != nil || res.Applied != 0 || res.Mark != 150 {
 			t.Fatalf("again: %+v %v", res, err)
 		}
-		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{unit(149, "a", now), unit(150, "a", now), unit(151, "a", now)}})
+		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{unit(149, "a", now), unit(150, "a", now), unit(151, "a", now)}})
 		if err != nil || res.Applied != 1 || res.Mark != 151 {
 			t.Fatalf("overlapping: %+v %v", res, err)
 		}
@@ -51,7 +51,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			t.Fatalf("count %d, want 151", c.Count)
 		}
 		// Another node's sequences are its own.
-		res, err = p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n2", Items: []dream.Increment{unit(1, "a", now)}})
+		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n2", Items: []dream.Increment{unit(1, "a", now)}})
 		if err != nil || res.Applied != 1 || res.Mark != 1 {
 			t.Fatalf("n2: %+v %v", res, err)
 		}
@@ -65,11 +65,11 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		first.WriteID = "idem_1"
 		retry := unit(7, "b", now)
 		retry.WriteID = "idem_1"
-		if res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n3", Items: []dream.Increment{first}}); err != nil || res.Applied != 1 {
+		if res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n3", Items: []dream.Increment{first}}); err != nil || res.Applied != 1 {
 			t.Fatalf("%+v %v", res, err)
 		}
 		// The client retried at another node, which acknowledged it too.
-		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n4", Items: []dream.Increment{retry}})
+		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n4", Items: []dream.Increment{retry}})
 		if err != nil || res.Applied != 0 || res.Mark != 7 {
 			t.Fatalf("retry at n4: %+v %v", res, err)
 		}
@@ -81,7 +81,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 	t.Run("EachUnitCountsInThePeriodItWasAcknowledgedIn", func(t *testing.T) {
 		// A unit of the 30th day of a period, then units after it ended.
 		start := now.AddDate(0, 0, -29)
-		if _, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n5", Items: []dream.Increment{
+		if _, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n5", Items: []dream.Increment{
 			unit(1, "c", start), unit(2, "c", now), unit(3, "c", now.AddDate(0, 0, 1)), unit(4, "c", now.AddDate(0, 0, 1)),
 		}}); err != nil {
 			t.Fatal(err)
@@ -96,7 +96,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		gone := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 		storetest.Exec(t, db, `DELETE FROM environments WHERE id = ?`, gone.Test.EnvironmentID)
 		items := []dream.Increment{unit(1, "d", now), {Seq: 2, EnvironmentID: gone.Test.EnvironmentID, UserID: "d", At: now.UnixMilli()}}
-		res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n6", Items: items})
+		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n6", Items: items})
 		if err != nil || res.Applied != 1 || res.Mark != 2 {
 			t.Fatalf("%+v %v", res, err)
 		}
@@ -107,7 +107,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n7", Items: []dream.Increment{unit(1, "e", now), unit(2, "f", now), unit(3, "e", now)}}); err != nil {
+		if _, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n7", Items: []dream.Increment{unit(1, "e", now), unit(2, "f", now), unit(3, "e", now)}}); err != nil {
 			t.Fatal(err)
 		}
 		changes, err := db.ChangesSince(ctx, last)
@@ -134,7 +134,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			"no time":        {NodeID: "n8", Items: []dream.Increment{{Seq: 1, EnvironmentID: env, UserID: "g"}}},
 			"no environment": {NodeID: "n8", Items: []dream.Increment{{Seq: 1, UserID: "g", At: 1}}},
 		} {
-			_, err := p.ApplyIncrements(ctx, w)
+			_, err := dream.Apply(ctx, p, w)
 			var e *dream.Error
 			if !errors.As(err, &e) || e.Kind != dream.KindInvalid {
 				t.Errorf("%s: %v, want an invalid-input error", name, err)
@@ -147,16 +147,16 @@ func TestPrimary_ApplyIncrementsAfterADeletion(t *testing.T) {
 	now := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
 	p, db, proj := fixture(t, func() time.Time { return now })
 	env := proj.Test.EnvironmentID
-	if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "gone"}); err != nil {
+	if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "gone"}); err != nil {
 		t.Fatal(err)
 	}
-	if existed, err := p.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env, UserID: "gone"}); err != nil || !existed {
+	if existed, err := dream.Apply(ctx, p, dream.DeleteCustomer{EnvironmentID: env, UserID: "gone"}); err != nil || !existed {
 		t.Fatalf("delete: %v %v", existed, err)
 	}
 	// A node acknowledged a unit just before the deletion and ships it
 	// after: it must not bring the customer back.
 	before := dream.Increment{Seq: 1, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(-time.Second).UnixMilli()}
-	res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{before}})
+	res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{before}})
 	if err != nil || res.Applied != 0 || res.Mark != 1 {
 		t.Fatalf("a unit from before the deletion: %+v %v", res, err)
 	}
@@ -165,7 +165,7 @@ func TestPrimary_ApplyIncrementsAfterADeletion(t *testing.T) {
 	}
 	// Using the API again later is a new start.
 	after := dream.Increment{Seq: 2, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(time.Second).UnixMilli()}
-	if res, err := p.ApplyIncrements(ctx, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{after}}); err != nil || res.Applied != 1 {
+	if res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{after}}); err != nil || res.Applied != 1 {
 		t.Fatalf("a unit from after the deletion: %+v %v", res, err)
 	}
 	if state, _ := db.UserState(ctx, env, "gone"); state.Counter == nil || state.Counter.Count != 1 {

@@ -1,7 +1,6 @@
 package primary_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -42,32 +41,64 @@ func newPayments(t *testing.T) *payments {
 		}),
 	}
 	for _, mode := range []dream.Mode{dream.ModeTest, dream.ModeLive} {
-		if err := p.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: platform, Mode: mode, AccountID: account}); err != nil {
+		if err := p.Write(ctx, dream.ConnectPaymentAccount{PlatformID: platform, Mode: mode, AccountID: account}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	otherPlatform := storetest.Platform(t, p)
 	f.other = storetest.CreateProject(t, db, p, otherPlatform, dream.ProjectSaaS, storetest.SaaSTiers())
-	if err := p.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: otherPlatform, Mode: dream.ModeTest, AccountID: "acct_other"}); err != nil {
+	if err := p.Write(ctx, dream.ConnectPaymentAccount{PlatformID: otherPlatform, Mode: dream.ModeTest, AccountID: "acct_other"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-// event builds an event of typ about object at unix second created.
-func (f *payments) event(typ string, created int64, object any) dream.PaymentEvent {
+// event is an event of typ on account in test mode at unix second created,
+// reporting no change yet.
+func (f *payments) event(typ string, created int64) dream.PaymentEvent {
 	f.seq++
-	raw, err := json.Marshal(object)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return dream.PaymentEvent{ID: fmt.Sprintf("evt_%d", f.seq), Type: typ, Account: account,
-		Created: time.Unix(created, 0).UTC(), Object: raw, Payload: []byte(`{}`)}
+	return dream.PaymentEvent{ID: fmt.Sprintf("evt_%d", f.seq), Type: typ, Mode: dream.ModeTest, Account: account,
+		Created: time.Unix(created, 0).UTC(), Payload: []byte(`{}`)}
+}
+
+// The ranks billing gives the events of a subscription's life.
+const (
+	rankCheckout = iota
+	rankCreated
+	rankUpdated
+	rankDeleted
+)
+
+// subscription is an event at unix second created reporting user_1's
+// subscription of pk on price, as billing reports the event of rank.
+func (f *payments) subscription(created, rank int64, id string, status dream.SubscriptionStatus, price string, canceling bool, pk string) dream.PaymentEvent {
+	e := f.event("customer.subscription.updated", created)
+	e.Subscription = &dream.SubscriptionChanged{PublishableKey: pk, UserID: "user_1", Subscription: dream.Subscription{
+		ID: id, CustomerID: "cus_1", Plan: "pro", PriceID: price, ProductID: "prod_x", AmountCents: 2900, Currency: "usd",
+		Status: status, CancelAtPeriodEnd: canceling, CurrentPeriodEnd: time.Unix(1743465600, 0).UTC(), Version: created*1000 + rank,
+	}}
+	return e
+}
+
+// checkout is an event at unix second created reporting c.
+func (f *payments) checkout(created int64, c dream.CheckoutCompleted) dream.PaymentEvent {
+	e := f.event("checkout.session.completed", created)
+	c.Version = created * 1000
+	e.Checkout = &c
+	return e
+}
+
+// invoice is an event at unix second created reporting an invoice of
+// subscription id paid or failed.
+func (f *payments) invoice(created int64, id string, paid bool, periodEnd time.Time) dream.PaymentEvent {
+	e := f.event("invoice.paid", created)
+	e.Invoice = &dream.InvoicePayment{SubscriptionID: id, Paid: paid, PeriodEnd: periodEnd, Version: created*1000 + rankUpdated}
+	return e
 }
 
 func (f *payments) apply(e dream.PaymentEvent, items ...dream.LineItem) dream.PaymentEventOutcome {
 	f.t.Helper()
-	out, err := f.p.ApplyPaymentEvent(ctx, dream.ApplyPaymentEvent{Event: e, LineItems: items})
+	out, err := dream.Apply(ctx, f.p, dream.ApplyPaymentEvent{Event: e, LineItems: items})
 	if err != nil {
 		f.t.Fatalf("%s: %v", e.Type, err)
 	}
@@ -87,24 +118,11 @@ func (f *payments) usage(env int64, user string) dream.Usage {
 	return dream.UsageAt(tiers, user, state, "", f.now())
 }
 
-func subscription(id, status, price string, cancelAtPeriodEnd bool, pk string) map[string]any {
-	return map[string]any{
-		"id": id, "object": "subscription", "customer": "cus_1", "status": status,
-		"cancel_at_period_end": cancelAtPeriodEnd, "current_period_end": 1743465600,
-		"metadata": map[string]string{"userId": "user_1", "publishableKey": pk, "tier": "pro"},
-		"items": map[string]any{"data": []any{map[string]any{"price": map[string]any{
-			"id": price, "product": "prod_x", "unit_amount": 2900, "currency": "usd"}}}},
-	}
-}
-
 func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 	f := newPayments(t)
 	pk, env := f.saas.Test.PublishableKey, f.saas.Test.EnvironmentID
-	checkout := f.event("checkout.session.completed", 1000, map[string]any{
-		"id": "cs_1", "mode": "subscription", "payment_status": "paid", "customer": "cus_1", "subscription": "sub_1",
-		"client_reference_id": "user_1", "customer_details": map[string]string{"email": "ada@example.com"},
-		"metadata": map[string]string{"userId": "user_1", "publishableKey": pk, "tier": "pro"},
-	})
+	checkout := f.checkout(1000, dream.CheckoutCompleted{SessionID: "cs_1", Mode: dream.CheckoutSubscription, Payment: dream.PaymentPaid,
+		CustomerID: "cus_1", SubscriptionID: "sub_1", UserID: "user_1", Email: "ada@example.com", PublishableKey: pk, Tier: "pro"})
 	out := f.apply(checkout)
 	if out.Result != dream.EventProcessed || len(out.PlanChanges) != 1 || out.PlanChanges[0] != (dream.PlanChange{Mode: dream.ModeTest, UserID: "user_1", Plan: "pro"}) {
 		t.Fatalf("checkout: %+v", out)
@@ -121,12 +139,12 @@ func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 	}
 
 	// A switch in the portal changes the price: the plan follows it.
-	out = f.apply(f.event("customer.subscription.updated", 1010, subscription("sub_1", "active", "price_enterprise", false, pk)))
+	out = f.apply(f.subscription(1010, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "enterprise" || !u.Limit.Unlimited() || len(out.PlanChanges) != 1 {
 		t.Fatalf("after switch: %+v %+v", u, out)
 	}
 	// Scheduled cancellation keeps the plan and shows as canceling.
-	f.apply(f.event("customer.subscription.updated", 1020, subscription("sub_1", "active", "price_enterprise", true, pk)))
+	f.apply(f.subscription(1020, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", true, pk))
 	tx, _ := f.db.Begin(ctx)
 	stored, _ := tx.UserSubscription(ctx, env, "user_1")
 	tx.Rollback()
@@ -134,22 +152,22 @@ func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 		t.Fatalf("canceling: %+v", stored)
 	}
 	// Deletion returns the user to free.
-	out = f.apply(f.event("customer.subscription.deleted", 1030, subscription("sub_1", "canceled", "price_enterprise", false, pk)))
+	out = f.apply(f.subscription(1030, rankDeleted, "sub_1", dream.StatusCanceled, "price_enterprise", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "free" || u.Limit != 100 || len(out.PlanChanges) != 1 || out.PlanChanges[0].Plan != "free" {
 		t.Fatalf("after deletion: %+v %+v", u, out)
 	}
 	// A late event about the ended subscription changes nothing.
-	f.apply(f.event("customer.subscription.updated", 1040, subscription("sub_1", "active", "price_pro", false, pk)))
+	f.apply(f.subscription(1040, rankUpdated, "sub_1", dream.StatusActive, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "free" {
 		t.Fatalf("a deleted subscription came back: %+v", u)
 	}
 	// A new subscription takes over.
-	f.apply(f.event("customer.subscription.created", 1050, subscription("sub_2", "active", "price_pro", false, pk)))
+	f.apply(f.subscription(1050, rankCreated, "sub_2", dream.StatusActive, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
 		t.Fatalf("new subscription: %+v", u)
 	}
 	// And a late deletion of the old one does not touch it.
-	f.apply(f.event("customer.subscription.deleted", 1060, subscription("sub_1", "canceled", "price_pro", false, pk)))
+	f.apply(f.subscription(1060, rankDeleted, "sub_1", dream.StatusCanceled, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
 		t.Fatalf("old deletion ended the new subscription: %+v", u)
 	}
@@ -163,12 +181,11 @@ func TestApplyPaymentEvent_AnyOrder(t *testing.T) {
 	events := func(f *payments) []dream.PaymentEvent {
 		pk := f.saas.Test.PublishableKey
 		return []dream.PaymentEvent{
-			f.event("checkout.session.completed", 2000, map[string]any{"id": "cs_1", "mode": "subscription", "payment_status": "paid",
-				"customer": "cus_1", "subscription": "sub_1", "client_reference_id": "user_1",
-				"metadata": map[string]string{"userId": "user_1", "publishableKey": pk, "tier": "pro"}}),
-			f.event("customer.subscription.created", 2000, subscription("sub_1", "active", "price_pro", false, pk)),
-			f.event("customer.subscription.updated", 2005, subscription("sub_1", "active", "price_enterprise", true, pk)),
-			f.event("customer.subscription.deleted", 2009, subscription("sub_1", "canceled", "price_enterprise", false, pk)),
+			f.checkout(2000, dream.CheckoutCompleted{SessionID: "cs_1", Mode: dream.CheckoutSubscription, Payment: dream.PaymentPaid,
+				CustomerID: "cus_1", SubscriptionID: "sub_1", UserID: "user_1", PublishableKey: pk, Tier: "pro"}),
+			f.subscription(2000, rankCreated, "sub_1", dream.StatusActive, "price_pro", false, pk),
+			f.subscription(2005, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", true, pk),
+			f.subscription(2009, rankDeleted, "sub_1", dream.StatusCanceled, "price_enterprise", false, pk),
 		}
 	}
 	final := func(order []int) (dream.Usage, dream.Subscription) {
@@ -217,10 +234,9 @@ func permute(xs []int) [][]int {
 func TestApplyPaymentEvent_StoreOrder(t *testing.T) {
 	f := newPayments(t)
 	pk, env := f.shop.Test.PublishableKey, f.shop.Test.EnvironmentID
-	session := func(status string) map[string]any {
-		return map[string]any{"id": "cs_store", "mode": "payment", "payment_status": status, "payment_intent": "pi_1",
-			"customer_details": map[string]string{"email": "buyer@example.com"}, "amount_total": 3300, "currency": "usd",
-			"metadata": map[string]string{"publishableKey": pk}}
+	session := func(id string, created int64, payment dream.PaymentState) dream.PaymentEvent {
+		return f.checkout(created, dream.CheckoutCompleted{SessionID: id, Mode: dream.CheckoutPayment, Payment: payment,
+			PaymentIntentID: "pi_1", Email: "buyer@example.com", AmountCents: 3300, Currency: "usd", PublishableKey: pk})
 	}
 	items := []dream.LineItem{{PriceID: "price_mug", Quantity: 2, UnitAmount: 1200}, {PriceID: "price_ebook", Quantity: 1, UnitAmount: 900}}
 	inventory := func() int64 {
@@ -228,16 +244,16 @@ func TestApplyPaymentEvent_StoreOrder(t *testing.T) {
 		return *tiers[0].Inventory
 	}
 	// An asynchronous payment still pending takes nothing.
-	f.apply(f.event("checkout.session.completed", 3000, session("unpaid")), items...)
+	f.apply(session("cs_store", 3000, dream.PaymentPending), items...)
 	if inventory() != 3 {
 		t.Fatalf("pending payment took inventory: %d", inventory())
 	}
-	f.apply(f.event("checkout.session.async_payment_succeeded", 3010, session("paid")), items...)
+	f.apply(session("cs_store", 3010, dream.PaymentPaid), items...)
 	if inventory() != 1 {
 		t.Fatalf("inventory %d after paying for 2 of 3", inventory())
 	}
 	// The same session reported paid again takes nothing more.
-	f.apply(f.event("checkout.session.completed", 3020, session("paid")), items...)
+	f.apply(session("cs_store", 3020, dream.PaymentPaid), items...)
 	if inventory() != 1 {
 		t.Fatalf("a session took inventory twice: %d", inventory())
 	}
@@ -250,15 +266,11 @@ func TestApplyPaymentEvent_StoreOrder(t *testing.T) {
 		t.Fatalf("order: %+v", o)
 	}
 	// Stock never goes below zero.
-	big := session("paid")
-	big["id"] = "cs_big"
-	f.apply(f.event("checkout.session.completed", 3030, big), dream.LineItem{PriceID: "price_mug", Quantity: 5})
+	f.apply(session("cs_big", 3030, dream.PaymentPaid), dream.LineItem{PriceID: "price_mug", Quantity: 5})
 	if inventory() != 0 {
 		t.Fatalf("inventory %d", inventory())
 	}
-	failed := session("unpaid")
-	failed["id"] = "cs_failed"
-	if out := f.apply(f.event("checkout.session.async_payment_failed", 3040, failed)); out.Result != dream.EventProcessed {
+	if out := f.apply(session("cs_failed", 3040, dream.PaymentFailed), items...); out.Result != dream.EventProcessed {
 		t.Fatalf("failed payment: %+v", out)
 	}
 	if orders, _ := f.db.Orders(ctx, env); len(orders) != 2 {
@@ -273,27 +285,29 @@ func TestApplyPaymentEvent_Ignored(t *testing.T) {
 		name  string
 		event dream.PaymentEvent
 	}{
-		{"UnknownType", f.event("charge.refunded", 1, map[string]any{"id": "ch_1"})},
-		{"MalformedObject", dream.PaymentEvent{ID: "evt_bad", Type: "customer.subscription.updated", Object: []byte(`{"id":`), Account: account}},
-		{"WrongShape", f.event("checkout.session.completed", 1, []any{1, 2})},
-		{"UnknownProject", f.event("customer.subscription.created", 1, subscription("sub_9", "active", "price_pro", false, dream.NewPublishableKey(dream.ModeTest)))},
-		{"NoMetadata", f.event("customer.subscription.created", 1, map[string]any{"id": "sub_9", "status": "active"})},
-		{"NoUser", f.event("customer.subscription.created", 1, map[string]any{"id": "sub_9", "status": "active", "metadata": map[string]string{"publishableKey": pk}})},
+		{"NoChange", f.event("charge.refunded", 1)},
+		{"UnknownProject", f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, dream.NewPublishableKey(dream.ModeTest))},
+		{"NoProject", f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, "")},
+		{"NoUser", func() dream.PaymentEvent {
+			e := f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, pk)
+			e.Subscription.UserID = ""
+			return e
+		}()},
 		{"OtherAccount", func() dream.PaymentEvent {
-			e := f.event("customer.subscription.created", 1, subscription("sub_9", "active", "price_pro", false, pk))
+			e := f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, pk)
 			e.Account = "acct_other"
 			return e
 		}()},
 		{"LiveEventForTestProject", func() dream.PaymentEvent {
-			e := f.event("customer.subscription.created", 1, subscription("sub_9", "active", "price_pro", false, pk))
-			e.Livemode = true
+			e := f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, pk)
+			e.Mode = dream.ModeLive
 			return e
 		}()},
-		{"OtherDevelopersProject", func() dream.PaymentEvent {
-			// Metadata naming another developer's project, from our account.
-			return f.event("customer.subscription.created", 1, subscription("sub_9", "active", "price_pro", false, f.other.Test.PublishableKey))
-		}()},
-		{"InvoiceForUnknownSubscription", f.event("invoice.paid", 1, map[string]any{"subscription": "sub_404"})},
+		// Metadata naming another developer's project, from our account.
+		{"OtherDevelopersProject", f.subscription(1, rankCreated, "sub_9", dream.StatusActive, "price_pro", false, f.other.Test.PublishableKey)},
+		{"CheckoutOfOtherDevelopersProject", f.checkout(1, dream.CheckoutCompleted{SessionID: "cs_9", Mode: dream.CheckoutSubscription,
+			Payment: dream.PaymentPaid, UserID: "user_1", SubscriptionID: "sub_9", PublishableKey: f.other.Test.PublishableKey, Tier: "pro"})},
+		{"InvoiceForUnknownSubscription", f.invoice(1, "sub_404", true, time.Time{})},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := f.apply(tt.event)
@@ -313,8 +327,8 @@ func TestApplyPaymentEvent_Ignored(t *testing.T) {
 func TestApplyPaymentEvent_Invoices(t *testing.T) {
 	f := newPayments(t)
 	pk, env := f.saas.Test.PublishableKey, f.saas.Test.EnvironmentID
-	f.apply(f.event("customer.subscription.created", 100, subscription("sub_1", "active", "price_pro", false, pk)))
-	f.apply(f.event("invoice.payment_failed", 200, map[string]any{"subscription": "sub_1"}))
+	f.apply(f.subscription(100, rankCreated, "sub_1", dream.StatusActive, "price_pro", false, pk))
+	f.apply(f.invoice(200, "sub_1", false, time.Time{}))
 	status := func() dream.Subscription {
 		tx, _ := f.db.Begin(ctx)
 		defer tx.Rollback()
@@ -328,13 +342,12 @@ func TestApplyPaymentEvent_Invoices(t *testing.T) {
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
 		t.Fatalf("past due lost the plan: %+v", u)
 	}
-	f.apply(f.event("invoice.paid", 300, map[string]any{"subscription": "sub_1",
-		"lines": map[string]any{"data": []any{map[string]any{"period": map[string]any{"end": 1746057600}}}}}))
+	f.apply(f.invoice(300, "sub_1", true, time.Unix(1746057600, 0)))
 	if s := status(); s.Status != dream.StatusActive || s.CurrentPeriodEnd.Unix() != 1746057600 {
 		t.Fatalf("after paid invoice: %+v", s)
 	}
 	// An older failure delivered late does not undo the payment.
-	f.apply(f.event("invoice.payment_failed", 250, map[string]any{"subscription": "sub_1"}))
+	f.apply(f.invoice(250, "sub_1", false, time.Time{}))
 	if s := status(); s.Status != dream.StatusActive {
 		t.Fatalf("a late failure won: %s", s.Status)
 	}
@@ -342,7 +355,8 @@ func TestApplyPaymentEvent_Invoices(t *testing.T) {
 
 func TestApplyPaymentEvent_Deauthorized(t *testing.T) {
 	f := newPayments(t)
-	e := f.event("account.application.deauthorized", 1, map[string]any{"id": "ca_1"})
+	e := f.event("account.application.deauthorized", 1)
+	e.Deauthorized = true
 	if out := f.apply(e); out.Result != dream.EventProcessed {
 		t.Fatalf("got %+v", out)
 	}

@@ -1,8 +1,9 @@
 // Package primary is the write side of Dream API. Every change to the
 // database goes through a Primary, the implementation of dream.Writer that
 // runs on the node holding the database's write lease: on a single node a
-// local call, on a cluster the target of writes forwarded by replicas
-// (Router and Handler).
+// local call, on a cluster the target of writes that replicas forward (see
+// package forward). Every write the primary applies is declared once, in
+// writes.go.
 //
 // Writes are applied by one goroutine in shared transactions (group
 // commit): while one transaction commits, the writes that arrive queue up
@@ -77,12 +78,12 @@ type writeOutcome struct {
 	err      error
 }
 
-// apply runs fn as the write writeID ("" for a write without one) in the
+// applyWrite runs fn as the write writeID ("" for a write without one) in the
 // writer goroutine's next transaction and returns its result once that
 // transaction has committed. fn gets a context that keeps the caller's
 // values but not its cancellation: a statement interrupted halfway could
 // take the whole shared transaction down with it.
-func apply[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx context.Context, tx *store.Tx, now time.Time) (T, error)) (T, error) {
+func applyWrite[T any](ctx context.Context, p *Primary, writeID string, fn func(ctx context.Context, tx *store.Tx, now time.Time) (T, error)) (T, error) {
 	var result T
 	w := &pendingWrite{ctx: ctx, writeID: writeID, done: make(chan writeOutcome, 1),
 		apply: func(ctx context.Context, tx *store.Tx, now time.Time) (any, error) { return fn(ctx, tx, now) }}
@@ -148,7 +149,7 @@ func (p *Primary) commit(batch []*pendingWrite) {
 // the answer that tells the client to retry.
 func lostLease(err error) error {
 	if store.IsReadOnly(err) {
-		return errPrimaryUnavailable
+		return dream.ErrPrimaryUnavailable
 	}
 	return err
 }
@@ -212,121 +213,8 @@ const (
 // Prune deletes old change log entries, applied-write records and end user
 // tombstones.
 func (p *Primary) Prune(ctx context.Context) error {
-	_, err := apply(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.Prune(ctx, now, changesRetention, writesRetention, tombstonesRetention)
-	})
-	return err
-}
-
-// TrackUsage implements dream.Writer. The plan is resolved and the unit
-// counted inside one transaction that holds the write lock from its first
-// read, and the count itself is a single conditional statement, so
-// concurrent tracks at a limit never admit more than the limit.
-func (p *Primary) TrackUsage(ctx context.Context, w dream.TrackUsage) (dream.Usage, error) {
-	if w.UserID == "" {
-		return dream.Usage{}, dream.Errorf(dream.KindInvalid, "Invalid usage", "an end user id is required")
-	}
-	return apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (dream.Usage, error) {
-		if err := tx.RegisterEndUser(ctx, w.EnvironmentID, w.UserID, w.Email, now); err != nil {
-			return dream.Usage{}, err
-		}
-		tiers, err := tx.Tiers(ctx, w.EnvironmentID)
-		if err != nil {
-			return dream.Usage{}, err
-		}
-		state, err := tx.UserState(ctx, w.EnvironmentID, w.UserID)
-		if err != nil {
-			return dream.Usage{}, err
-		}
-		plan := dream.ResolvePlan(tiers, dream.PlanSources{
-			Subscription: state.Subscription,
-			AssignedPlan: state.AssignedPlan,
-			TokenPlan:    w.TokenPlan,
-		})
-		counter, admitted, err := tx.IncrementUsage(ctx, w.EnvironmentID, w.UserID, plan, now)
-		if err != nil {
-			return dream.Usage{}, err
-		}
-		usage := dream.Usage{UserID: w.UserID, Plan: plan.Name, Count: counter.Count, Limit: plan.Limit, Period: counter.Period}
-		if !admitted {
-			return usage, dream.LimitReached(counter.Count, plan.Limit)
-		}
-		return usage, nil
-	})
-}
-
-// noResult is the outcome of writes that answer nothing but success.
-type noResult struct{}
-
-// CreatePlatform implements dream.Writer.
-func (p *Primary) CreatePlatform(ctx context.Context, w dream.CreatePlatform) error {
-	if w.ID == "" || w.Owner == "" {
-		return dream.Errorf(dream.KindInvalid, "Invalid platform", "a platform needs an id and an owner")
-	}
-	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.CreatePlatform(ctx, w, now)
-	})
-	return err
-}
-
-// CreateProject implements dream.Writer.
-func (p *Primary) CreateProject(ctx context.Context, w dream.CreateProject) error {
-	if err := validateProject(w); err != nil {
-		return err
-	}
-	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.CreateProject(ctx, w, now)
-	})
-	return err
-}
-
-// validateProject checks a new project before it reaches the database,
-// whose constraints are the last line, not the error messages.
-func validateProject(w dream.CreateProject) error {
-	invalid := func(format string, args ...any) error {
-		return dream.Errorf(dream.KindInvalid, "Invalid project", format, args...)
-	}
-	if w.ID == "" || w.PlatformID == "" || w.Name == "" {
-		return invalid("a project needs an id, a platform and a name")
-	}
-	if !w.Type.Valid() {
-		return invalid("unknown project type %q", w.Type)
-	}
-	for _, env := range w.Environments {
-		key, err := dream.ParseKey(dream.PublishableKey, env.PublishableKey)
-		if err != nil || !env.Mode.Valid() || key.Mode != env.Mode {
-			return invalid("environment %q needs a publishable key of its mode", env.Mode)
-		}
-		for _, t := range env.Tiers {
-			if t.Slug == "" || t.DisplayName == "" {
-				return invalid("every tier needs a slug and a display name")
-			}
-			if t.BillingMode != dream.BillingSubscription && t.BillingMode != dream.BillingOneOff {
-				return invalid("tier %q has unknown billing mode %q", t.Slug, t.BillingMode)
-			}
-			if t.PriceCents < 0 || (t.Inventory != nil && *t.Inventory < 0) || t.TrialDays < 0 {
-				return invalid("tier %q has a negative price, inventory or trial", t.Slug)
-			}
-		}
-	}
-	return nil
-}
-
-// SetStrictLimits implements dream.Writer.
-func (p *Primary) SetStrictLimits(ctx context.Context, w dream.SetStrictLimits) error {
-	if w.ProjectID == "" {
-		return dream.Errorf(dream.KindInvalid, "Invalid project", "a project id is required")
-	}
-	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.SetStrictLimits(ctx, w, now)
-	})
-	return err
-}
-
-// RotateSecretKey implements dream.Writer.
-func (p *Primary) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey) error {
-	_, err := apply(ctx, p, w.WriteID, func(ctx context.Context, tx *store.Tx, now time.Time) (noResult, error) {
-		return noResult{}, tx.RotateSecretKey(ctx, w, now)
+	_, err := applyWrite(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (dream.NoResult, error) {
+		return dream.NoResult{}, tx.Prune(ctx, now, changesRetention, writesRetention, tombstonesRetention)
 	})
 	return err
 }

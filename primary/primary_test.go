@@ -30,7 +30,7 @@ func TestPrimary_TrackUsage(t *testing.T) {
 	p, db, proj := fixture(t, func() time.Time { return now })
 
 	t.Run("CountsAgainstTokenPlan", func(t *testing.T) {
-		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u1", Email: "a@example.com", TokenPlan: "pro"})
+		u, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u1", Email: "a@example.com", TokenPlan: "pro"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,17 +40,14 @@ func TestPrimary_TrackUsage(t *testing.T) {
 	})
 	t.Run("LimitReached", func(t *testing.T) {
 		for i := 0; i < 100; i++ {
-			if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"}); err != nil {
+			if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"}); err != nil {
 				t.Fatalf("unit %d: %v", i+1, err)
 			}
 		}
-		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"})
+		_, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"})
 		var e *dream.Error
 		if !errors.As(err, &e) || e.Code != "Tier limit reached" || e.Fields["usageCount"] != int64(100) || e.Fields["limit"] != dream.Limit(100) {
-			t.Fatalf("got %+v, %v", u, err)
-		}
-		if u.Count != 100 || u.Plan != "free" {
-			t.Fatalf("usage with the refusal: %+v", u)
+			t.Fatalf("the 101st unit of the free plan's 100: %v, want Tier limit reached with usageCount 100 and limit 100", err)
 		}
 		state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u2")
 		if state.Counter.Count != 100 {
@@ -58,18 +55,18 @@ func TestPrimary_TrackUsage(t *testing.T) {
 		}
 	})
 	t.Run("EnvironmentsAreSeparate", func(t *testing.T) {
-		u, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Live.EnvironmentID, UserID: "u2"})
+		u, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Live.EnvironmentID, UserID: "u2"})
 		if err != nil || u.Count != 1 {
 			t.Fatalf("got %+v, %v", u, err)
 		}
 	})
 	t.Run("NeedsUser", func(t *testing.T) {
-		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID}); dream.ErrorKind(err) != dream.KindInvalid {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID}); dream.ErrorKind(err) != dream.KindInvalid {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("UnknownEnvironment", func(t *testing.T) {
-		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: 9999, UserID: "u"}); dream.ErrorKind(err) != dream.KindNotFound {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: 9999, UserID: "u"}); dream.ErrorKind(err) != dream.KindNotFound {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -81,7 +78,7 @@ func TestPrimary_TrackUsage_ConcurrentAtLimit(t *testing.T) {
 	p, _, proj := fixture(t, time.Now)
 	env := proj.Test.EnvironmentID
 	for i := 0; i < 99; i++ {
-		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "racer"}); err != nil {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "racer"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +91,7 @@ func TestPrimary_TrackUsage_ConcurrentAtLimit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "racer"})
+			_, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "racer"})
 			results <- err
 		}()
 	}
@@ -122,11 +119,11 @@ func TestPrimary_WriteID(t *testing.T) {
 	p, db, proj := fixture(t, time.Now)
 	env := proj.Test.EnvironmentID
 	w := dream.TrackUsage{WriteID: "edge-1:42", EnvironmentID: env, UserID: "u1"}
-	first, err := p.TrackUsage(ctx, w)
+	first, err := dream.Apply(ctx, p, w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := p.TrackUsage(ctx, w)
+	again, err := dream.Apply(ctx, p, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +135,7 @@ func TestPrimary_WriteID(t *testing.T) {
 		t.Fatalf("a retried write was applied %d times", state.Counter.Count)
 	}
 	w.WriteID = "edge-1:43"
-	if u, err := p.TrackUsage(ctx, w); err != nil || u.Count != 2 {
+	if u, err := dream.Apply(ctx, p, w); err != nil || u.Count != 2 {
 		t.Fatalf("next write id: %+v, %v", u, err)
 	}
 }
@@ -147,18 +144,18 @@ func TestPrimary_WriteID_RefusalNotRecorded(t *testing.T) {
 	p, db, proj := fixture(t, time.Now)
 	env := proj.Test.EnvironmentID
 	for i := 0; i < 100; i++ {
-		if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "u1"}); err != nil {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "u1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w := dream.TrackUsage{WriteID: "edge-1:1", EnvironmentID: env, UserID: "u1"}
-	if _, err := p.TrackUsage(ctx, w); dream.ErrorKind(err) != dream.KindForbidden {
+	if _, err := dream.Apply(ctx, p, w); dream.ErrorKind(err) != dream.KindForbidden {
 		t.Fatalf("at limit: %v", err)
 	}
 	// A refusal changed nothing, so its retry decides afresh: after an
 	// upgrade the same write is admitted.
 	w.TokenPlan = "pro"
-	u, err := p.TrackUsage(ctx, w)
+	u, err := dream.Apply(ctx, p, w)
 	if err != nil || u.Count != 101 {
 		t.Fatalf("retry after upgrade: %+v, %v", u, err)
 	}
@@ -198,7 +195,7 @@ func TestPrimary_CreateProject(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := valid()
 			tt.change(&w)
-			err := p.CreateProject(ctx, w)
+			err := p.Write(ctx, w, nil)
 			if tt.kind < 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -224,7 +221,7 @@ func TestPrimary_RotateSecretKey(t *testing.T) {
 	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	p, db, proj := fixture(t, func() time.Time { return now })
 	sk, hash := dream.NewSecretKey(dream.ModeLive)
-	if err := p.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: proj.Live.EnvironmentID, NewHash: hash}); err != nil {
+	if err := p.Write(ctx, dream.RotateSecretKey{EnvironmentID: proj.Live.EnvironmentID, NewHash: hash}, nil); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := db.SecretKey(ctx, dream.HashSecretKey(proj.Live.SecretKey))
@@ -253,7 +250,7 @@ func TestPrimary_GroupCommit(t *testing.T) {
 			if i%7 == 0 {
 				w.EnvironmentID = 9999 // fails: no such environment
 			}
-			_, errs[i] = p.TrackUsage(ctx, w)
+			_, errs[i] = dream.Apply(ctx, p, w)
 		}()
 	}
 	wg.Wait()
@@ -282,7 +279,7 @@ func TestPrimary_CanceledBeforeItsTurn(t *testing.T) {
 	p, db, proj := fixture(t, time.Now)
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := p.TrackUsage(canceled, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); !errors.Is(err, context.Canceled) {
+	if _, err := dream.Apply(canceled, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
 	if state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u"); state.Counter != nil {
@@ -291,7 +288,33 @@ func TestPrimary_CanceledBeforeItsTurn(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); dream.ErrorKind(err) != dream.KindUnavailable {
+	if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); dream.ErrorKind(err) != dream.KindUnavailable {
 		t.Fatalf("after Close: %v", err)
 	}
+}
+
+func TestForForwarding(t *testing.T) {
+	t.Run("AWriteIDIsGivenOnce", func(t *testing.T) {
+		w, catchUp, err := primary.ForForwarding(dream.AssignPlan{EnvironmentID: 1, UserID: "u"})
+		assign, _ := w.(dream.AssignPlan)
+		if err != nil || assign.WriteID == "" || !catchUp {
+			t.Fatalf("got %+v, catch up %v, %v; want a new write id, waited for", w, catchUp, err)
+		}
+		again, _, _ := primary.ForForwarding(assign)
+		if again.(dream.AssignPlan).WriteID != assign.WriteID {
+			t.Fatalf("the write id changed from %s to %s", assign.WriteID, again.(dream.AssignPlan).WriteID)
+		}
+	})
+	t.Run("AClientsIDIsKept", func(t *testing.T) {
+		w, _, _ := primary.ForForwarding(dream.TrackUsage{WriteID: "idem_1", UserID: "u"})
+		if id := w.(dream.TrackUsage).WriteID; id != "idem_1" {
+			t.Fatalf("write id %q, want the client's idem_1", id)
+		}
+	})
+	t.Run("ABatchIsIdempotentByItsSequence", func(t *testing.T) {
+		w, catchUp, err := primary.ForForwarding(dream.ApplyIncrements{NodeID: "n"})
+		if err != nil || catchUp {
+			t.Fatalf("got %+v, catch up %v, %v; want the batch as it is, not waited for", w, catchUp, err)
+		}
+	})
 }

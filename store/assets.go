@@ -11,7 +11,8 @@ import (
 )
 
 // PutAsset stores an uploaded image; a key taken is a conflict.
-func (tx *Tx) PutAsset(ctx context.Context, a dream.Asset) error {
+func (tx *Tx) PutAsset(ctx context.Context, w dream.PutAsset, _ time.Time) error {
+	a := w.Asset
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO assets (key, platform_id, content_type, data, created_at) VALUES (?, ?, ?, ?, ?)`,
 		a.Key, a.PlatformID, a.ContentType, a.Data, a.CreatedAt.UnixMilli())
 	if isConstraint(err) {

@@ -85,22 +85,25 @@ func (db *DB) EndUserByEmail(ctx context.Context, envID int64, email string) (st
 	return id, err
 }
 
-// AssignPlan sets the plan a developer assigned to an end user,
-// leaving their usage as it is.
-func (tx *Tx) AssignPlan(ctx context.Context, envID int64, userID, plan string, now time.Time) error {
-	if err := tx.RegisterEndUser(ctx, envID, userID, "", now); err != nil {
+// AssignPlan sets the plan a developer assigned to an end user, leaving
+// their usage as it is.
+func (tx *Tx) AssignPlan(ctx context.Context, w dream.AssignPlan, now time.Time) error {
+	if err := tx.RegisterEndUser(ctx, w.EnvironmentID, w.UserID, "", now); err != nil {
 		return err
 	}
-	tx.touch(envID, userID, now, false)
+	tx.touch(w.EnvironmentID, w.UserID, now, false)
 	_, err := tx.tx.ExecContext(ctx, `UPDATE end_users SET plan = ?, updated_at = ? WHERE environment_id = ? AND user_id = ?`,
-		nullString(plan), now.UnixMilli(), envID, userID)
+		nullString(w.Plan), now.UnixMilli(), w.EnvironmentID, w.UserID)
 	return err
 }
 
 // DeleteCustomer deletes an end user and, through the foreign keys, their
-// usage and subscription, leaving a tombstone of the subscription. It
-// reports whether the end user existed.
-func (tx *Tx) DeleteCustomer(ctx context.Context, envID int64, userID string, now time.Time) (bool, error) {
+// usage and subscription, leaving tombstones of the user and of the
+// subscription, so the provider's later events about it, the cancellation
+// among them, do not bring the customer back. It reports whether the end
+// user existed.
+func (tx *Tx) DeleteCustomer(ctx context.Context, w dream.DeleteCustomer, now time.Time) (bool, error) {
+	envID, userID := w.EnvironmentID, w.UserID
 	tx.touch(envID, userID, now, false)
 	_, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO subscription_tombstones (stripe_subscription_id, environment_id, deleted_at)
 		SELECT stripe_subscription_id, environment_id, ? FROM subscriptions WHERE environment_id = ? AND user_id = ?`,

@@ -104,7 +104,7 @@ func TestChanges(t *testing.T) {
 
 	p := storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectStore, nil)
 	_, hash := dream.NewSecretKey(dream.ModeTest)
-	if err := w.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: p.Test.EnvironmentID, NewHash: hash}); err != nil {
+	if err := w.Write(ctx, dream.RotateSecretKey{EnvironmentID: p.Test.EnvironmentID, NewHash: hash}, nil); err != nil {
 		t.Fatal(err)
 	}
 	changes, err := db.ChangesSince(ctx, last)

@@ -244,7 +244,7 @@ func (tx *Tx) RecordWebhookEvent(ctx context.Context, e dream.PaymentEvent, envI
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO webhook_events (id, environment_id, type, livemode, outcome,
 			payload, created_at, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, sql.NullInt64{Int64: envID, Valid: envID != 0}, e.Type, e.Livemode, outcome, string(e.Payload),
+		e.ID, sql.NullInt64{Int64: envID, Valid: envID != 0}, e.Type, e.Mode == dream.ModeLive, outcome, string(e.Payload),
 		e.Created.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("record webhook event: %w", err)

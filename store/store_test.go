@@ -480,7 +480,7 @@ func TestDB_PlatformByOwner(t *testing.T) {
 	if p, err := db.PlatformByOwner(ctx, "nobody"); p != nil || err != nil {
 		t.Fatalf("unknown owner: %+v, %v", p, err)
 	}
-	err = w.CreatePlatform(ctx, dream.CreatePlatform{ID: dream.NewID("plt_"), Owner: "test:" + id})
+	err = w.Write(ctx, dream.CreatePlatform{ID: dream.NewID("plt_"), Owner: "test:" + id}, nil)
 	if dream.ErrorKind(err) != dream.KindConflict {
 		t.Fatalf("second platform for one owner: %v", err)
 	}

@@ -155,8 +155,10 @@ func TestPaymentCheckout(t *testing.T) {
 	case session.AmountTotal != 5900 || session.Currency != "usd" || session.Metadata["order"] != "ord_1":
 		t.Errorf("amount %d %s metadata %v", session.AmountTotal, session.Currency, session.Metadata)
 	}
-	if _, ok := (&dream.PaymentEvent{Type: string(events[0].Type), Object: events[0].Data.Raw}).PaidCheckoutSession(); !ok {
-		t.Error("the server would not see a paid store checkout")
+	if report := f.receiver.lastReport(); report == nil {
+		t.Error("the server's verifier read no event")
+	} else if sessionID, ok := report.LineItemsNeeded(); !ok || sessionID != id {
+		t.Errorf("the server reads %+v: not the paid store checkout %s", report.Checkout, id)
 	}
 
 	want := []dream.LineItem{items[0], items[1]}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/billing"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
@@ -41,6 +42,8 @@ type receiver struct {
 	// the server's handler would.
 	onEvent func(stripe.Event)
 	events  []stripe.Event
+	// reports are the events as the server's verifier reads them.
+	reports []*dream.PaymentEvent
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -74,11 +77,16 @@ func (r *receiver) serve(w http.ResponseWriter, request *http.Request) {
 		!strings.HasPrefix(event.ID, "evt_") || event.Account != account.AccountID || event.Livemode {
 		r.t.Errorf("event envelope: %s", payload)
 	}
+	report, err := billing.NewWebhookVerifier(secret).VerifyWebhook(payload, request.Header.Get("Stripe-Signature"))
+	if err != nil {
+		r.t.Errorf("the server's verifier refuses a delivery: %v", err)
+	}
 	if onEvent != nil {
 		onEvent(event)
 	}
 	r.mu.Lock()
 	r.events = append(r.events, event)
+	r.reports = append(r.reports, report)
 	r.mu.Unlock()
 	w.WriteHeader(status)
 }
@@ -90,6 +98,16 @@ func (r *receiver) take() []stripe.Event {
 	events := r.events
 	r.events = nil
 	return events
+}
+
+// lastReport is the last event received, as the server reads it.
+func (r *receiver) lastReport() *dream.PaymentEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reports) == 0 {
+		return nil
+	}
+	return r.reports[len(r.reports)-1]
 }
 
 // handle makes the receiver run onEvent for each event before answering.

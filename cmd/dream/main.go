@@ -24,6 +24,7 @@ import (
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/forward"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
@@ -150,7 +151,7 @@ func (m *Main) SetStrictLimits(ctx context.Context) error {
 		return fmt.Errorf("dream strict-limits: the database lacks migrations %v; run dream migrate first", pending)
 	}
 	m.Primary = primary.New(m.DB, m.Now)
-	if err := m.Primary.SetStrictLimits(ctx, dream.SetStrictLimits{ProjectID: m.Config.Project, Strict: m.Config.Strict}); err != nil {
+	if err := m.Primary.Write(ctx, dream.SetStrictLimits{ProjectID: m.Config.Project, Strict: m.Config.Strict}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "project %s: strict limits %v\n", m.Config.Project, m.Config.Strict)
@@ -220,9 +221,9 @@ func (m *Main) Open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		client := primary.NewClient(m.LiteFS, m.Config.ClusterSecret, port, m.Now, m.Logger)
-		opts.Writer = primary.NewRouter(m.Primary, m.LiteFS, client)
-		opts.Internal = primary.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
+		client := forward.NewClient(m.Config.ClusterSecret, port, m.Now, m.Logger)
+		opts.Writer = forward.NewRouter(m.Primary, m.LiteFS, client)
+		opts.Internal = forward.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	switch m.Config.Command {

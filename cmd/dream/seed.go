@@ -118,7 +118,7 @@ func seedDev(ctx context.Context, db *store.DB, w dream.Writer, dataDir string, 
 
 func createDemo(ctx context.Context, db *store.DB, w dream.Writer) ([]devProject, error) {
 	platformID := dream.NewID("plt_")
-	if err := w.CreatePlatform(ctx, dream.CreatePlatform{ID: platformID, Owner: devOwner, Email: "demo@localhost"}); err != nil {
+	if err := w.Write(ctx, dream.CreatePlatform{ID: platformID, Owner: devOwner, Email: "demo@localhost"}, nil); err != nil {
 		return nil, err
 	}
 	if err := connectEmulator(ctx, db, w, platformID); err != nil {
@@ -128,10 +128,10 @@ func createDemo(ctx context.Context, db *store.DB, w dream.Writer) ([]devProject
 	for _, demo := range demoProjects {
 		pk := dream.NewPublishableKey(dream.ModeTest)
 		sk, hash := dream.NewSecretKey(dream.ModeTest)
-		err := w.CreateProject(ctx, dream.CreateProject{
+		err := w.Write(ctx, dream.CreateProject{
 			ID: dream.NewID("prj_"), PlatformID: platformID, Name: demo.name, Type: demo.typ,
 			Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: pk, SecretKeyHash: hash, Tiers: demo.tiers}},
-		})
+		}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +151,7 @@ func connectEmulator(ctx context.Context, db *store.DB, w dream.Writer, platform
 	if err != nil || account != "" {
 		return err
 	}
-	return w.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: platformID, Mode: dream.ModeTest, AccountID: devAccount})
+	return w.Write(ctx, dream.ConnectPaymentAccount{PlatformID: platformID, Mode: dream.ModeTest, AccountID: devAccount}, nil)
 }
 
 // keysWork reports whether every key of dev.json opens a project of the
@@ -181,7 +181,7 @@ func rotateDemoKeys(ctx context.Context, db *store.DB, w dream.Writer, platformI
 			continue
 		}
 		sk, hash := dream.NewSecretKey(env.Mode)
-		if err := w.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: env.ID, NewHash: hash}); err != nil {
+		if err := w.Write(ctx, dream.RotateSecretKey{EnvironmentID: env.ID, NewHash: hash}, nil); err != nil {
 			return nil, err
 		}
 		projects = append(projects, devProject{Type: env.Project.Type, Name: env.Project.Name, PublishableKey: env.PublishableKey, SecretKey: sk})

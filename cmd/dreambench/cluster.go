@@ -22,7 +22,7 @@ import (
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/e2e/harness"
-	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/forward"
 	"github.com/dream-api/dream/store"
 )
 
@@ -273,7 +273,7 @@ func (m *Main) measureIncrements(ctx context.Context, c *benchCluster) error {
 	var wg sync.WaitGroup
 	for e := range incrementEdges {
 		wg.Go(func() {
-			client := primary.NewClient(nil, harness.ClusterSecret, "", time.Now, logger)
+			client := forward.NewClient(harness.ClusterSecret, "", time.Now, logger)
 			node := fmt.Sprintf("bench-edge-%d", e+1)
 			var seq int64
 			for time.Now().Before(until) && ctx.Err() == nil {
@@ -284,7 +284,8 @@ func (m *Main) measureIncrements(ctx context.Context, c *benchCluster) error {
 					batch.Items[i] = dream.Increment{Seq: seq, EnvironmentID: env, Plan: "enterprise", At: at,
 						UserID: fmt.Sprintf("user_increments_%d", (int(seq)+e*incrementUsers/incrementEdges)%incrementUsers)}
 				}
-				applied, err := client.ApplyIncrements(ctx, c.primary.Addr, batch)
+				var applied dream.IncrementsApplied
+				_, err := client.Send(ctx, c.primary.Addr, batch, &applied)
 				if err != nil {
 					firstError.CompareAndSwap(nil, fmt.Sprintf("%s: %v", node, err))
 					return

@@ -181,7 +181,7 @@ func (c *cluster) rotateKey() string {
 	w := primary.New(db, time.Now)
 	defer w.Close()
 	sk, hash := dream.NewSecretKey(dream.ModeTest)
-	if err := w.RotateSecretKey(context.Background(), dream.RotateSecretKey{EnvironmentID: c.project.Test.EnvironmentID, NewHash: hash}); err != nil {
+	if err := w.Write(context.Background(), dream.RotateSecretKey{EnvironmentID: c.project.Test.EnvironmentID, NewHash: hash}, nil); err != nil {
 		c.t.Fatal(err)
 	}
 	return sk

@@ -423,11 +423,11 @@ func (c *Cluster) Seed(opts SeedOptions) (Project, error) {
 	if err != nil {
 		return Project{}, err
 	}
-	if err := w.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: platform, Mode: dream.ModeTest, AccountID: Account}); err != nil {
+	if err := w.Write(ctx, dream.ConnectPaymentAccount{PlatformID: platform, Mode: dream.ModeTest, AccountID: Account}, nil); err != nil {
 		return Project{}, err
 	}
 	if opts.StrictLimits {
-		if err := w.SetStrictLimits(ctx, dream.SetStrictLimits{ProjectID: project.ID, Strict: true}); err != nil {
+		if err := w.Write(ctx, dream.SetStrictLimits{ProjectID: project.ID, Strict: true}, nil); err != nil {
 			return Project{}, err
 		}
 	}

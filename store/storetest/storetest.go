@@ -110,7 +110,7 @@ func Platform(tb testing.TB, w dream.Writer) string {
 // the cluster harness.
 func NewPlatform(ctx context.Context, w dream.Writer) (string, error) {
 	id := dream.NewID("plt_")
-	if err := w.CreatePlatform(ctx, dream.CreatePlatform{ID: id, Owner: "test:" + id}); err != nil {
+	if err := w.Write(ctx, dream.CreatePlatform{ID: id, Owner: "test:" + id}, nil); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -142,7 +142,7 @@ func NewProject(ctx context.Context, db *store.DB, w dream.Writer, platformID st
 		k.SecretKey, hash = dream.NewSecretKey(mode)
 		envs = append(envs, dream.NewEnvironment{Mode: mode, PublishableKey: k.PublishableKey, SecretKeyHash: hash, Tiers: tiers})
 	}
-	err := w.CreateProject(ctx, dream.CreateProject{ID: p.ID, PlatformID: platformID, Name: "Test " + string(typ), Type: typ, Environments: envs})
+	err := w.Write(ctx, dream.CreateProject{ID: p.ID, PlatformID: platformID, Name: "Test " + string(typ), Type: typ, Environments: envs}, nil)
 	if err != nil {
 		return Project{}, err
 	}

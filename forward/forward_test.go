@@ -1,4 +1,4 @@
-package primary_test
+package forward_test
 
 import (
 	"context"
@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/forward"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/store"
+	"github.com/dream-api/dream/store/storetest"
 )
 
 // fakeCluster is a LiteFS cluster as one node sees it.
@@ -49,11 +51,16 @@ func (c *fakeCluster) WaitPosition(ctx context.Context, p store.Position) error 
 
 var quiet = slog.New(slog.DiscardHandler)
 
+var ctx = context.Background()
+
 // forwarding is a replica's Router whose writes go over HTTP to a primary
-// Handler; both use one database, which stands for the replicated copy.
+// Handler; both use one database, which stands for the replicated copy,
+// with one SaaS project whose test mode is connected to account.
 type forwarding struct {
-	*payments
-	router   *primary.Router
+	db       *store.DB
+	p        *primary.Primary
+	saas     storetest.Project
+	router   *forward.Router
 	replica  *fakeCluster
 	primary  *fakeCluster
 	server   *httptest.Server
@@ -64,8 +71,15 @@ type forwarding struct {
 }
 
 func newForwarding(t *testing.T, secret string) *forwarding {
-	f := &forwarding{payments: newPayments(t), primary: &fakeCluster{primary: true}}
-	handler := primary.NewHandler(f.p, f.primary, "cluster-secret", time.Now, quiet)
+	db := storetest.Open(t)
+	p := primary.New(db, time.Now)
+	t.Cleanup(func() { p.Close() })
+	f := &forwarding{db: db, p: p, primary: &fakeCluster{primary: true}}
+	f.saas = storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+	if err := p.Write(ctx, dream.ConnectPaymentAccount{PlatformID: f.saas.PlatformID, Mode: dream.ModeTest, AccountID: account}, nil); err != nil {
+		t.Fatal(err)
+	}
+	handler := forward.NewHandler(f.p, f.primary, "cluster-secret", time.Now, quiet)
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
 		if f.failAfterApplying.Load() > 0 {
@@ -79,15 +93,40 @@ func newForwarding(t *testing.T, secret string) *forwarding {
 	}))
 	t.Cleanup(f.server.Close)
 	f.replica = &fakeCluster{host: strings.TrimPrefix(f.server.URL, "http://")}
-	client := primary.NewClient(f.replica, secret, "1", time.Now, quiet)
-	f.router = primary.NewRouter(primary.New(f.db, f.now), f.replica, client)
+	client := forward.NewClient(secret, "1", time.Now, quiet)
+	f.router = forward.NewRouter(p, f.replica, client)
 	return f
+}
+
+const account = "acct_test_1"
+
+// usage is an end user's usage as the database has it.
+func (f *forwarding) usage(env int64, user string) dream.Usage {
+	tiers, err := f.db.Tiers(ctx, env)
+	if err != nil {
+		panic(err)
+	}
+	state, err := f.db.UserState(ctx, env, user)
+	if err != nil {
+		panic(err)
+	}
+	return dream.UsageAt(tiers, user, state, "", time.Now())
+}
+
+// subscriptionCreated is an event of account reporting user_1's new
+// enterprise subscription in pk.
+func subscriptionCreated(pk string) dream.PaymentEvent {
+	return dream.PaymentEvent{ID: "evt_1", Type: "customer.subscription.created", Mode: dream.ModeTest, Account: account,
+		Created: time.Unix(1, 0).UTC(), Payload: []byte(`{}`), Subscription: &dream.SubscriptionChanged{
+			PublishableKey: pk, UserID: "user_1",
+			Subscription: dream.Subscription{ID: "sub_1", Status: dream.StatusActive, Plan: "enterprise", Version: 1000},
+		}}
 }
 
 func TestRouter_Forwards(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	env := f.saas.Test.EnvironmentID
-	u, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_1", TokenPlan: "pro"})
+	u, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_1", TokenPlan: "pro"})
 	if err != nil || u.Count != 1 || u.Plan != "pro" || u.Limit != 10000 {
 		t.Fatalf("forwarded track: %+v, %v", u, err)
 	}
@@ -96,50 +135,49 @@ func TestRouter_Forwards(t *testing.T) {
 	}
 
 	// Every write crosses the wire and keeps its result and its errors.
-	if err := f.router.AssignPlan(ctx, dream.AssignPlan{EnvironmentID: env, UserID: "user_1", Plan: "free"}); err != nil {
+	if err := f.router.Write(ctx, dream.AssignPlan{EnvironmentID: env, UserID: "user_1", Plan: "free"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.router.CreateCustomer(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_2", Email: "a@example.com", CreatedAt: time.Now()}); err != nil {
+	if err := f.router.Write(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_2", Email: "a@example.com", CreatedAt: time.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	err = f.router.CreateCustomer(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_3", Email: "A@example.com"})
+	err = f.router.Write(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_3", Email: "A@example.com"}, nil)
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind != dream.KindConflict || e.Code != "Customer already exists" {
 		t.Fatalf("conflict across the wire: %v", err)
 	}
-	if deleted, err := f.router.DeleteCustomer(ctx, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_2"}); err != nil || !deleted {
+	if deleted, err := dream.Apply(ctx, f.router, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_2"}); err != nil || !deleted {
 		t.Fatalf("delete: %v, %v", deleted, err)
 	}
-	out, err := f.router.ApplyPaymentEvent(ctx, dream.ApplyPaymentEvent{Event: f.event("customer.subscription.created", 1,
-		subscription("sub_1", "active", "price_enterprise", false, f.saas.Test.PublishableKey))})
+	out, err := dream.Apply(ctx, f.router, dream.ApplyPaymentEvent{Event: subscriptionCreated(f.saas.Test.PublishableKey)})
 	if err != nil || out.Result != dream.EventProcessed || len(out.PlanChanges) != 1 {
 		t.Fatalf("payment event: %+v, %v", out, err)
 	}
-	if err := f.router.PutAsset(ctx, dream.PutAsset{Asset: dream.Asset{Key: "k", PlatformID: f.saas.PlatformID, ContentType: "image/png", Data: []byte{1}, CreatedAt: time.Now()}}); err != nil {
+	if err := f.router.Write(ctx, dream.PutAsset{Asset: dream.Asset{Key: "k", PlatformID: f.saas.PlatformID, ContentType: "image/png", Data: []byte{1}, CreatedAt: time.Now()}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, hash := dream.NewSecretKey(dream.ModeTest)
-	if err := f.router.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: env, NewHash: hash}); err != nil {
+	if err := f.router.Write(ctx, dream.RotateSecretKey{EnvironmentID: env, NewHash: hash}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.router.ConnectPaymentAccount(ctx, dream.ConnectPaymentAccount{PlatformID: f.saas.PlatformID, Mode: dream.ModeLive, AccountID: "acct_2"}); err != nil {
+	if err := f.router.Write(ctx, dream.ConnectPaymentAccount{PlatformID: f.saas.PlatformID, Mode: dream.ModeLive, AccountID: "acct_2"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	platform := dream.NewID("plt_")
-	if err := f.router.CreatePlatform(ctx, dream.CreatePlatform{ID: platform, Owner: "o"}); err != nil {
+	if err := f.router.Write(ctx, dream.CreatePlatform{ID: platform, Owner: "o"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, projectHash := dream.NewSecretKey(dream.ModeTest)
-	if err := f.router.CreateProject(ctx, dream.CreateProject{ID: dream.NewID("prj_"), PlatformID: platform, Name: "P", Type: dream.ProjectSaaS,
-		Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: dream.NewPublishableKey(dream.ModeTest), SecretKeyHash: projectHash}}}); err != nil {
+	if err := f.router.Write(ctx, dream.CreateProject{ID: dream.NewID("prj_"), PlatformID: platform, Name: "P", Type: dream.ProjectSaaS,
+		Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: dream.NewPublishableKey(dream.ModeTest), SecretKeyHash: projectHash}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 
 	// A refusal keeps its fields.
 	for i := 0; i < 100; i++ {
-		f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
+		dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
 	}
-	_, err = f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
+	_, err = dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
 	if !errors.As(err, &e) || e.Code != "Tier limit reached" || e.Fields["usageCount"] != 100.0 || e.Fields["limit"] != 100.0 {
 		t.Fatalf("limit across the wire: %#v", err)
 	}
@@ -152,7 +190,7 @@ func TestRouter_RetryAppliesOnce(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	env := f.saas.Test.EnvironmentID
 	f.failAfterApplying.Store(2)
-	u, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: env, UserID: "user_1"})
+	u, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_1"})
 	if err != nil || u.Count != 1 {
 		t.Fatalf("after two lost answers: %+v, %v", u, err)
 	}
@@ -167,13 +205,13 @@ func TestRouter_RetryAppliesOnce(t *testing.T) {
 func TestRouter_PrimaryUnavailable(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	f.failAfterApplying.Store(10)
-	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind != dream.KindUnavailable || e.Code != "primary_unavailable" || e.Fields["retryAfter"] != 1 {
 		t.Fatalf("got %#v", err)
 	}
 	f.server.Close()
-	if _, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); dream.ErrorKind(err) != dream.KindUnavailable {
+	if _, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); dream.ErrorKind(err) != dream.KindUnavailable {
 		t.Fatalf("primary down: %v", err)
 	}
 }
@@ -181,7 +219,7 @@ func TestRouter_PrimaryUnavailable(t *testing.T) {
 func TestRouter_ReplicaBehind(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	f.replica.behind = true
-	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	if dream.ErrorKind(err) != dream.KindTimeout {
 		t.Fatalf("got %v", err)
 	}
@@ -193,7 +231,7 @@ func TestRouter_ReplicaBehind(t *testing.T) {
 
 func TestRouter_WrongSecret(t *testing.T) {
 	f := newForwarding(t, "another-secret")
-	_, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
+	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	if err == nil || dream.ErrorKind(err) != dream.KindInternal || !strings.Contains(err.Error(), "DREAM_CLUSTER_SECRET") {
 		t.Fatalf("got %v", err)
 	}
@@ -205,7 +243,7 @@ func TestRouter_WrongSecret(t *testing.T) {
 func TestRouter_LocalOnPrimary(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	f.replica.primary = true
-	if _, err := f.router.TrackUsage(ctx, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); err != nil {
+	if _, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); err != nil {
 		t.Fatal(err)
 	}
 	if f.requests.Load() != 0 {
@@ -227,26 +265,26 @@ func TestHandler_Refuses(t *testing.T) {
 		return res.StatusCode
 	}
 	now := func(d time.Duration) string { return strconvMillis(time.Now().Add(d)) }
-	if status := post(primary.WritesPath+"TrackUsage", now(0), "00", `{}`); status != http.StatusUnauthorized {
+	if status := post(forward.WritesPath+"TrackUsage", now(0), "00", `{}`); status != http.StatusUnauthorized {
 		t.Fatalf("bad signature: %d", status)
 	}
 	body := `{"environmentId":1,"userId":"u"}`
 	stale := now(-time.Minute)
-	if status := post(primary.WritesPath+"TrackUsage", stale, signForTest("POST", primary.WritesPath+"TrackUsage", stale, body), body); status != http.StatusUnauthorized {
+	if status := post(forward.WritesPath+"TrackUsage", stale, signForTest("POST", forward.WritesPath+"TrackUsage", stale, body), body); status != http.StatusUnauthorized {
 		t.Fatalf("replayed after the window: %d", status)
 	}
 	fresh := now(0)
-	if status := post(primary.WritesPath+"Nothing", fresh, signForTest("POST", primary.WritesPath+"Nothing", fresh, body), body); status != http.StatusNotFound {
+	if status := post(forward.WritesPath+"Nothing", fresh, signForTest("POST", forward.WritesPath+"Nothing", fresh, body), body); status != http.StatusNotFound {
 		t.Fatalf("unknown write: %d", status)
 	}
 	f.primary.primary = false
-	if status := post(primary.WritesPath+"TrackUsage", fresh, signForTest("POST", primary.WritesPath+"TrackUsage", fresh, body), body); status != http.StatusServiceUnavailable {
+	if status := post(forward.WritesPath+"TrackUsage", fresh, signForTest("POST", forward.WritesPath+"TrackUsage", fresh, body), body); status != http.StatusServiceUnavailable {
 		t.Fatalf("a node that lost the lease: %d", status)
 	}
 }
 
 func signForTest(method, path, at, body string) string {
-	return primary.Sign([]byte("cluster-secret"), method, path, at, []byte(body))
+	return forward.Sign([]byte("cluster-secret"), method, path, at, []byte(body))
 }
 
 func strconvMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
