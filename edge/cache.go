@@ -125,89 +125,32 @@ func removeIf[K comparable, V any](c *lru.Cache[K, V], match func(V) bool) {
 }
 
 // Refresh reads the change log entries the node's copy has received since
-// the last refresh and drops the cache entries they name, then prunes the
-// units of this node that its copy now counts. Watch calls it whenever the
-// database changes; tests call it to see a change at once.
+// the last refresh, drops the cache entries they name and brings the tally
+// in step. The change watcher calls it whenever the database changes, and
+// a request that wrote calls it to read its own write at once.
 func (s *Server) Refresh(ctx context.Context) error {
 	s.caches.refresh.Lock()
 	defer s.caches.refresh.Unlock()
-	// The mark is read before the changes: every unit up to it was applied
-	// in a transaction whose change entry the read below returns, so the
-	// users it counted are forgotten before their units are pruned.
-	var mark int64
-	if s.nodeID != "" {
-		var err error
-		if mark, err = s.db.EdgeMark(ctx, s.nodeID); err != nil {
-			return err
+	return s.tally.Reconcile(ctx, func() ([]store.Change, error) {
+		changes, err := s.db.ChangesSince(ctx, s.lastChange)
+		if err != nil || len(changes) == 0 {
+			return nil, err
 		}
-	}
-	changes, err := s.db.ChangesSince(ctx, s.lastChange)
-	if err != nil {
-		return err
-	}
-	if len(changes) > 0 {
 		s.lastChange = changes[len(changes)-1].ID
 		s.caches.invalidate(changes)
-		if err := s.followUsers(ctx, changes); err != nil {
-			s.logger.Error("reading the change log", "error", err)
-			s.tally.purge()
-		}
-	}
-	s.tally.applied(mark)
-	return nil
-}
-
-// followUsers brings the tally's views in step with the users the changes
-// name: a user whose plan or subscription changed is forgotten and read
-// again when next needed; a user whose counter alone changed, which is
-// what every batch of units does, has it read afresh for every node's
-// view at once, here, so that no request waits for it.
-func (s *Server) followUsers(ctx context.Context, changes []store.Change) error {
-	var forget []userKey
-	counted := map[userKey]bool{}
-	for _, c := range changes {
-		if c.Kind != store.ChangeUsers && c.Kind != store.ChangeUsage {
-			continue
-		}
-		users, err := store.ParseUsers(c.Key)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			k := userKey{u.EnvironmentID, u.UserID}
-			if c.Kind == store.ChangeUsers {
-				forget = append(forget, k)
-			} else {
-				counted[k] = true
-			}
-		}
-	}
-	if len(forget) > 0 {
-		s.tally.forget(forget...)
-	}
-	refs := s.tally.viewed(counted)
-	if len(refs) == 0 {
-		return nil
-	}
-	var fresh []freshCounter
-	err := s.db.Counters(ctx, s.nodeID, refs, func(u store.UserRef, c *dream.UsageCounter, mark int64) {
-		fresh = append(fresh, freshCounter{userKey{u.EnvironmentID, u.UserID}, c, mark})
+		return changes, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.tally.setCounters(fresh)
-	return nil
 }
 
-// changePoll is how often Watch looks whether the database changed.
+// changePoll is how often the watcher looks whether the database changed.
 const changePoll = 10 * time.Millisecond
 
-// Watch keeps the caches in step with the database until ctx is done. A
-// failure to watch is logged and the watch starts over: a node must not
-// stop serving because it could not read its change log for a moment, and
-// the caches are dropped whole so nothing stale outlives the gap.
-func (s *Server) Watch(ctx context.Context) {
+// watch keeps the caches and the tally in step with the database until
+// ctx is done. A failure to watch is logged and the watch starts over: a
+// node must not stop serving because it could not read its change log for
+// a moment, and what it knows is dropped whole so nothing stale outlives
+// the gap.
+func (s *Server) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := s.db.WatchDataVersion(ctx, changePoll, func() {
 			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
@@ -219,7 +162,7 @@ func (s *Server) Watch(ctx context.Context) {
 		}
 		s.logger.Error("watching the database for changes", "error", err)
 		s.caches.purge()
-		s.tally.purge()
+		s.tally.ForgetAll()
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

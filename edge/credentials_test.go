@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +21,11 @@ func TestSecretOnlyRoutes(t *testing.T) {
 	db := storetest.Open(t)
 	p := primary.New(db, time.Now)
 	proj := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, nil)
-	s := New(Options{DB: db, Writer: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
+	s, err := Open(context.Background(), Options{DB: db, Writer: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	s.handle(http.MethodGet, "/api/backend", secretOnly, func(w http.ResponseWriter, r *http.Request, req *request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"project": req.key.Project.ID})
 		return nil

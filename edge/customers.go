@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
 )
 
 // customerJSON is a customer as the customers API answers. createdAt is
@@ -159,7 +160,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 		EnvironmentID: env.ID, UserID: identity.ID, Email: body.Email, FirstName: body.FirstName, LastName: body.LastName, Plan: plan,
 		CreatedAt: identity.CreatedAt,
 	}, nil)
-	s.tally.forget(userKey{env.ID, identity.ID})
+	s.tally.Forget(store.UserRef{EnvironmentID: env.ID, UserID: identity.ID})
 	if err != nil {
 		if undo := s.identity.DeleteUser(ctx, env.Mode, identity.ID); undo != nil {
 			s.logger.Error("removing the identity of a customer the database refused", "request_id", infoFrom(ctx).id,
@@ -177,7 +178,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 
 // handleGetCustomer answers GET /api/customers/:id.
 func (s *Server) handleGetCustomer(w http.ResponseWriter, r *http.Request, req *request) error {
-	s.awaitShipped(r.Context(), req.key.ID)
+	s.tally.AwaitShipped(r.Context(), req.key.ID)
 	c, err := s.findCustomer(r.Context(), req.key, req.params.ByName("id"))
 	if err != nil {
 		return err
@@ -213,7 +214,7 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 		err = s.writer.Write(ctx, dream.AssignPlan{EnvironmentID: env.ID, UserID: id, Plan: plan}, nil)
 		// The next read at this node sees the plan, before the change log
 		// says so.
-		s.tally.forget(userKey{env.ID, id})
+		s.tally.Forget(store.UserRef{EnvironmentID: env.ID, UserID: id})
 		if err != nil {
 			return err
 		}
@@ -249,7 +250,7 @@ func (s *Server) handleDeleteCustomer(w http.ResponseWriter, r *http.Request, re
 		return err
 	}
 	err = s.writer.Write(ctx, dream.DeleteCustomer{EnvironmentID: env.ID, UserID: id}, nil)
-	s.tally.forget(userKey{env.ID, id})
+	s.tally.Forget(store.UserRef{EnvironmentID: env.ID, UserID: id})
 	if err != nil {
 		return err
 	}

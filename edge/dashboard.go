@@ -81,7 +81,7 @@ type dashboardOrder struct {
 // server's metrics/webhook objects and the SDK's top-level names.
 func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, req *request) error {
 	ctx, env := r.Context(), req.scope
-	s.awaitShipped(ctx, env.ID)
+	s.tally.AwaitShipped(ctx, env.ID)
 	tiers, err := s.db.Tiers(ctx, env.ID)
 	if err != nil {
 		return err
@@ -232,7 +232,7 @@ func (s *Server) handleDashboardTotals(w http.ResponseWriter, r *http.Request, r
 	for i, e := range envs {
 		ids[i] = e.ID
 	}
-	s.awaitShipped(ctx, ids...)
+	s.tally.AwaitShipped(ctx, ids...)
 	var total dream.Metrics
 	var products, liveProjects, customers int
 	now := s.now()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,11 +38,12 @@ type harness struct {
 	outbox  *outbox.Outbox
 	// options made server; restart makes another from them.
 	options edge.Options
-	// shipping is set when the harness runs the server's shipper.
-	shipping bool
-	issuer   *auth.DevIssuer
-	server   *edge.Server
-	logs     *syncBuffer
+	// gate, when not nil, stands between the server and the primary for
+	// batches of units: the harness ships them when the test says.
+	gate   *shipGate
+	issuer *auth.DevIssuer
+	server *edge.Server
+	logs   *syncBuffer
 	// payments is the payments emulator; it delivers its webhooks over
 	// HTTP to the server listening at baseURL.
 	payments *emulator.Emulator
@@ -116,6 +118,10 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.writer != nil {
 		w = opts.writer(p)
 	}
+	if opts.noShip {
+		h.gate = &shipGate{Writer: w}
+		w = h.gate
+	}
 	o := edge.Options{
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
@@ -133,47 +139,67 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	}
 	o.MaxPendingUnits = opts.maxPending
 	h.options = o
-	h.server = edge.New(o)
-	if err := h.server.LoadOutbox(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h.server}
+	h.open()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.current().ServeHTTP(w, r) })}
 	go srv.Serve(listener)
 	t.Cleanup(func() { srv.Close() })
-	// The caches follow the database as in production; tests that change
-	// data behind the server's back call refresh to see it at once.
-	watching, stop := context.WithCancel(context.Background())
-	go h.server.Watch(watching)
-	if !opts.noShip {
-		h.shipping = true
-		shipped := make(chan struct{})
-		go func() { h.server.Ship(watching); close(shipped) }()
-		t.Cleanup(func() { stop(); <-shipped })
-	}
-	t.Cleanup(stop)
 	return h
+}
+
+// open starts a server on the harness's database and outbox, closed when
+// the test ends. The caches follow the database as in production; tests
+// that change data behind the server's back call refresh to see it at
+// once.
+func (h *harness) open() {
+	h.t.Helper()
+	server, err := edge.Open(context.Background(), h.options)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { server.Close() })
+	h.mu.Lock()
+	h.server = server
+	h.mu.Unlock()
+}
+
+// current is the server serving now.
+func (h *harness) current() *edge.Server {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.server
 }
 
 // restart replaces the server with a new one on the same database and
 // outbox, as a node that crashed and came back: nothing of the old one's
-// memory survives.
+// memory survives, and the units the gate held back are still in the
+// outbox.
 func (h *harness) restart() {
 	h.t.Helper()
-	h.server = edge.New(h.options)
-	if err := h.server.LoadOutbox(context.Background()); err != nil {
-		h.t.Fatal(err)
-	}
-	watching, stop := context.WithCancel(context.Background())
-	go h.server.Watch(watching)
-	h.t.Cleanup(stop)
+	old := h.current()
+	h.open()
+	old.Close()
 }
 
 // refresh brings the server's caches in step with the database now.
 func (h *harness) refresh() {
 	h.t.Helper()
-	if err := h.server.Refresh(context.Background()); err != nil {
+	if err := h.current().Refresh(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// shipGate stands for a primary that the server's batches of units cannot
+// reach until the test ships them.
+type shipGate struct {
+	dream.Writer
+	open atomic.Bool
+}
+
+func (g *shipGate) Write(ctx context.Context, w dream.Write, result any) error {
+	if _, batch := w.(dream.ApplyIncrements); batch && !g.open.Load() {
+		return dream.ErrPrimaryUnavailable
+	}
+	return g.Writer.Write(ctx, w, result)
 }
 
 func (h *harness) clock() time.Time {
@@ -833,7 +859,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "dream.db")
 	os.WriteFile(filepath.Join(dir, ".lag"), []byte("+0000020000\n"), 0o644)
-	lagging := edge.New(edge.Options{DB: h.db, LiteFS: store.DetectLiteFS(db), Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	lagging, err := edge.Open(context.Background(), edge.Options{DB: h.db, LiteFS: store.DetectLiteFS(db), Logger: slog.New(slog.DiscardHandler), Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lagging.Close()
 	rec := httptest.NewRecorder()
 	lagging.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "20s behind") {

@@ -8,7 +8,6 @@
 package edge
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/edge/tally"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
@@ -54,12 +54,12 @@ type Options struct {
 	Internal http.Handler
 	// Outbox, when set, is the node's outbox: usage units of projects
 	// without strict limits are decided at this node, kept in the outbox
-	// and shipped to the primary by Ship. Without it every unit is
-	// decided by the primary.
+	// and shipped to the primary. Without it every unit is decided by the
+	// primary.
 	Outbox *outbox.Outbox
 	// MaxPendingUnits bounds the units acknowledged at this node and not
 	// yet seen applied that it holds in memory; at the bound, tracks answer
-	// 503 until shipping catches up. 0 is DefaultMaxPendingUnits.
+	// 503 until shipping catches up. 0 is tally.DefaultMaxPending.
 	MaxPendingUnits int
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
@@ -92,17 +92,21 @@ type Server struct {
 	now                func() time.Time
 	router             *httprouter.Router
 	caches             *caches
-	tally              *tally
-	outbox             *outbox.Outbox
-	// nodeID is the outbox's node id, "" without an outbox.
-	nodeID string
+	// tally decides, reads and ships the end users' usage.
+	tally *tally.Tally
 	// lastChange is the change log entry the caches are in step with;
 	// guarded by caches.refresh.
 	lastChange int64
+	// stopWatching ends the change watcher, which closes watched when it
+	// has.
+	stopWatching context.CancelFunc
+	watched      chan struct{}
 }
 
-// New returns a Server with its routes.
-func New(o Options) *Server {
+// Open returns the Server of a node with its routes, counting the usage
+// units its outbox still holds, and starts what keeps it in step with the
+// database: the change watcher and the tally's shipper. Close stops them.
+func Open(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		db:                 o.DB,
 		writer:             o.Writer,
@@ -117,16 +121,46 @@ func New(o Options) *Server {
 		now:                o.Now,
 		router:             httprouter.New(),
 		caches:             newCaches(),
-		tally:              newTally(cmp.Or(o.MaxPendingUnits, DefaultMaxPendingUnits)),
-		outbox:             o.Outbox,
-	}
-	if o.Outbox != nil {
-		s.nodeID = o.Outbox.NodeID()
+		watched:            make(chan struct{}),
 	}
 	// Caches start empty: only changes from now on matter.
-	if last, err := o.DB.LastChange(context.Background()); err == nil {
-		s.lastChange = last
+	var err error
+	if s.lastChange, err = o.DB.LastChange(ctx); err != nil {
+		return nil, err
 	}
+	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
+		MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.routes(o)
+	watching, stop := context.WithCancel(context.Background())
+	s.stopWatching = stop
+	go func() {
+		defer close(s.watched)
+		s.watch(watching)
+	}()
+	return s, nil
+}
+
+// Close stops the server's background work once the requests are over:
+// the tally hands the units it holds to the primary, then the change
+// watcher stops. The writer, the outbox and the database must stay open
+// until it returns.
+func (s *Server) Close() error {
+	err := s.tally.Close()
+	s.stopWatching()
+	<-s.watched
+	return err
+}
+
+// Flush ships every usage unit the node holds to the primary now, and
+// returns once the primary has applied them or ctx is done. Close does it
+// too, for a while.
+func (s *Server) Flush(ctx context.Context) error { return s.tally.Flush(ctx) }
+
+// routes mounts the routes o asks for.
+func (s *Server) routes(o Options) {
 	// Paths are matched exactly, as the SDK sends them: no redirects to a
 	// cleaned or slash-adjusted path, whose answers would not be JSON.
 	s.router.RedirectTrailingSlash = false
@@ -164,7 +198,6 @@ func New(o Options) *Server {
 	if o.DevPayments != nil {
 		s.mountDevPayments(o.DevPayments)
 	}
-	return s
 }
 
 // access is what credentials a route takes.

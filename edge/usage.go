@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store"
 )
 
 // maxIdempotencyKey bounds an Idempotency-Key header.
@@ -66,22 +67,17 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 		scoped := sha256.Sum256([]byte(strconv.FormatInt(req.scope.ID, 10) + "\x00" + req.user.UserID + "\x00" + key))
 		writeID = "idem_" + hex.EncodeToString(scoped[:])
 	}
-	var u dream.Usage
-	var err error
-	if s.outbox == nil || req.scope.Project.StrictLimits {
-		u, err = dream.Apply(r.Context(), s.writer, dream.TrackUsage{
-			WriteID:       writeID,
-			EnvironmentID: req.scope.ID,
-			UserID:        req.user.UserID,
-			Email:         req.user.Email,
-			TokenPlan:     req.user.Plan,
-		})
-		// The next read at this node must see the unit, before the change
-		// log says so.
-		s.tally.forget(userKey{req.scope.ID, req.user.UserID})
-	} else {
-		u, err = s.admit(r.Context(), req, writeID)
+	tiers, err := s.tiers(r.Context(), req.scope.ID)
+	if err != nil {
+		return err
 	}
+	u, err := s.tally.Track(r.Context(), tiers, dream.TrackUsage{
+		WriteID:       writeID,
+		EnvironmentID: req.scope.ID,
+		UserID:        req.user.UserID,
+		Email:         req.user.Email,
+		TokenPlan:     req.user.Plan,
+	}, req.scope.Project.StrictLimits)
 	if err != nil {
 		return err
 	}
@@ -105,7 +101,11 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 // handleUsage reports the end user's usage without counting: GET
 // /api/usage. A period that has ended reads as the new, empty one.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, req *request) error {
-	u, err := s.usage(r.Context(), req)
+	tiers, err := s.tiers(r.Context(), req.scope.ID)
+	if err != nil {
+		return err
+	}
+	u, err := s.tally.Usage(r.Context(), tiers, store.UserRef{EnvironmentID: req.scope.ID, UserID: req.user.UserID}, req.user.Plan)
 	if err != nil {
 		return err
 	}

@@ -254,8 +254,8 @@ func (m *Main) Open(ctx context.Context) error {
 		})
 		opts.Webhooks = billing.NewWebhookVerifier(m.Config.StripeWebhookSecret, m.Config.StripeWebhookSecretTest)
 	}
-	m.Server = edge.New(opts)
-	return m.Server.LoadOutbox(ctx)
+	m.Server, err = edge.Open(ctx, opts)
+	return err
 }
 
 // openOutbox opens the node's outbox. On LiteFS it must live outside the
@@ -324,11 +324,6 @@ func (m *Main) prepareSchema(ctx context.Context) error {
 // record of applied writes.
 const pruneInterval = 10 * time.Minute
 
-// drainTimeout bounds how long a node that shuts down tries to ship its
-// outbox; fly.toml's kill_timeout leaves room for it after the requests in
-// flight.
-const drainTimeout = 5 * time.Second
-
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps: at
 // about 200 bytes each, 100,000 active end users cost some 20 MB.
 const rateLimitBuckets = 100_000
@@ -357,10 +352,6 @@ func (m *Main) Serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(m.Listener) }()
 	background, stop := context.WithCancel(ctx)
 	defer stop()
-	go m.Server.Watch(background)
-	shipped := make(chan struct{})
-	go func() { m.Server.Ship(background); close(shipped) }()
-	defer func() { stop(); <-shipped }()
 	go m.prune(background)
 	select {
 	case err := <-errc:
@@ -370,18 +361,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	m.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := shutdown(shutdownCtx, srv, unused, unusedConnGrace)
-	// No request adds units any more: hand the outbox to the primary, in
-	// case this node does not come back. What cannot be shipped in time
-	// stays in the outbox for the next start.
-	stop()
-	<-shipped
-	drainCtx, cancelDrain := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancelDrain()
-	if derr := m.Server.Drain(drainCtx); derr != nil {
-		m.Logger.Warn("usage units left in the outbox at shutdown", "error", derr)
-	}
-	return err
+	return shutdown(shutdownCtx, srv, unused, unusedConnGrace)
 }
 
 // prune trims the primary's bookkeeping now and then; replicas get the
@@ -406,9 +386,18 @@ func (m *Main) prune(ctx context.Context) {
 	}
 }
 
-// Close releases what Open acquired.
+// Close releases what Open acquired, in the order that loses nothing: the
+// server hands the usage units it holds to the primary while the primary,
+// the outbox and the database are still open.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Server != nil {
+		if err := m.Server.Close(); err != nil {
+			// What cannot be shipped in time stays in the outbox for the
+			// next start.
+			m.Logger.Warn("closing the server", "error", err)
+		}
+	}
 	if m.Primary != nil {
 		errs = append(errs, m.Primary.Close())
 	}

@@ -1,4 +1,4 @@
-package edge
+package tally
 
 import (
 	"context"
@@ -29,38 +29,14 @@ const (
 	trimInterval = time.Second
 )
 
-// LoadOutbox adds the units left in the outbox by the node's last run to
-// what it counts. It is called once, before the node serves.
-func (s *Server) LoadOutbox(ctx context.Context) error {
-	if s.outbox == nil {
-		return nil
-	}
-	var after int64
-	for {
-		units, err := s.outbox.Units(ctx, after, shipBatch)
-		if err != nil {
-			return err
-		}
-		if len(units) == 0 {
-			break
-		}
-		s.tally.restore(units)
-		after = units[len(units)-1].Seq
-	}
-	return s.Refresh(ctx)
-}
-
-// Ship sends the outbox's units to the primary in batches, in sequence
+// ship sends the outbox's units to the primary in batches, in sequence
 // order and one batch at a time, until ctx is done. A batch that fails is
 // sent again, from the same unit, until the primary answers: its
 // high-water mark makes the units it had applied count once. Units are
 // deleted from the outbox only once this node's copy shows them applied,
 // so until then they count in the node's decisions, and a restart ships
 // them again.
-func (s *Server) Ship(ctx context.Context) {
-	if s.outbox == nil {
-		return
-	}
+func (t *Tally) ship(ctx context.Context) {
 	// shipped is the last unit the primary answered for in this run. A
 	// new run starts from the oldest unit in the outbox.
 	var shipped, trimmed int64
@@ -76,27 +52,27 @@ func (s *Server) Ship(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		// A trim that left units at or below the mark goes on at once.
-		if mark := s.tally.appliedMark(); mark > trimmed && time.Since(lastTrim) >= trimInterval {
-			if done, err := s.outbox.Trim(ctx, mark); err != nil {
-				s.logger.Error("trimming the outbox", "error", err)
+		if mark := t.appliedMark(); mark > trimmed && time.Since(lastTrim) >= trimInterval {
+			if done, err := t.outbox.Trim(ctx, mark); err != nil {
+				t.logger.Error("trimming the outbox", "error", err)
 				lastTrim = time.Now()
 			} else if done {
 				trimmed, lastTrim = mark, time.Now()
 			}
 		}
-		last, err := s.shipBatch(ctx, shipped)
+		last, err := t.shipBatch(ctx, shipped)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
 			backoff = min(max(2*backoff, shipInterval), shipBackoffMax)
-			s.logger.Warn("shipping usage to the primary", "retry_in", backoff, "error", err)
+			t.logger.Warn("shipping usage to the primary", "retry_in", backoff, "error", err)
 			wait(backoff)
 		case last == shipped:
 			backoff = 0
 			select {
 			case <-ctx.Done():
-			case <-s.outbox.Appended():
+			case <-t.outbox.Appended():
 				wait(shipLinger)
 			case <-ticker.C:
 			}
@@ -110,27 +86,26 @@ func (s *Server) Ship(ctx context.Context) {
 // shipBatch sends the units after seq, up to shipBatch of them, and returns
 // the last one the primary has answered for: seq itself when there were
 // none.
-func (s *Server) shipBatch(ctx context.Context, seq int64) (int64, error) {
-	units, err := s.outbox.Units(ctx, seq, shipBatch)
+func (t *Tally) shipBatch(ctx context.Context, seq int64) (int64, error) {
+	units, err := t.outbox.Units(ctx, seq, shipBatch)
 	if err != nil || len(units) == 0 {
 		return seq, err
 	}
-	if err := s.writer.Write(ctx, dream.ApplyIncrements{NodeID: s.nodeID, Items: units}, nil); err != nil {
+	if err := t.writer.Write(ctx, dream.ApplyIncrements{NodeID: t.nodeID, Items: units}, nil); err != nil {
 		return seq, fmt.Errorf("%d units: %w", len(units), err)
 	}
 	return units[len(units)-1].Seq, nil
 }
 
-// Drain ships every unit in the outbox once, until the primary has applied
-// them all or ctx is done. A node that shuts down drains, so that its units
-// reach the primary even if it never comes back.
-func (s *Server) Drain(ctx context.Context) error {
-	if s.outbox == nil {
+// Flush ships every unit in the outbox once, and returns when the primary
+// has applied them all or ctx is done.
+func (t *Tally) Flush(ctx context.Context) error {
+	if t.outbox == nil {
 		return nil
 	}
 	var shipped int64
 	for {
-		last, err := s.shipBatch(ctx, shipped)
+		last, err := t.shipBatch(ctx, shipped)
 		if err != nil {
 			return err
 		}
@@ -139,11 +114,4 @@ func (s *Server) Drain(ctx context.Context) error {
 		}
 		shipped = last
 	}
-}
-
-// appliedMark is this node's high-water mark as its copy last showed it.
-func (t *tally) appliedMark() int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.mark
 }
