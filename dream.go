@@ -10,6 +10,7 @@
 package dream
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -158,4 +159,19 @@ func randomHex(n int) string {
 		panic(fmt.Sprintf("dream: reading random bytes: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// requestIDKey is the context key of a request's id.
+type requestIDKey struct{}
+
+// NewContextWithRequestID returns ctx carrying the id of the request it
+// serves, which logs name it by.
+func NewContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFromContext is the id of the request ctx serves, "" outside one.
+func RequestIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

@@ -34,6 +34,20 @@ type PaymentAccount struct {
 	AccountID string
 }
 
+// ConnectedAccount is the developer's connected payment account for env,
+// or the error that asks them to connect one.
+func ConnectedAccount(ctx context.Context, dir PaymentDirectory, env *Environment) (PaymentAccount, error) {
+	id, err := dir.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
+	if err != nil {
+		return PaymentAccount{}, err
+	}
+	if id == "" {
+		return PaymentAccount{}, Errorf(KindInvalid, "Developer has not connected their Stripe account",
+			"Connect a Stripe account for %s mode in the dashboard before taking payments", env.Mode)
+	}
+	return PaymentAccount{Mode: env.Mode, AccountID: id}, nil
+}
+
 // CheckoutMode is what a checkout session sells.
 type CheckoutMode string
 

@@ -142,6 +142,12 @@ func (s *Server) Refresh(ctx context.Context) error {
 	})
 }
 
+// forgetAll drops everything the node keeps that the database decides.
+func (s *Server) forgetAll() {
+	s.caches.purge()
+	s.tally.ForgetAll()
+}
+
 // changePoll is how often the watcher looks whether the database changed.
 const changePoll = 10 * time.Millisecond
 
@@ -161,8 +167,7 @@ func (s *Server) watch(ctx context.Context) {
 			return
 		}
 		s.logger.Error("watching the database for changes", "error", err)
-		s.caches.purge()
-		s.tally.ForgetAll()
+		s.forgetAll()
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

@@ -14,9 +14,9 @@ import (
 	"github.com/dream-api/dream"
 )
 
-// requestInfo follows a request through the pipeline for its log line.
+// requestInfo follows a request through the pipeline for its log line;
+// the request's id is in its context (dream.RequestIDFromContext).
 type requestInfo struct {
-	id string
 	// route is the matched route pattern, "" when none matched.
 	route string
 	// project is the id of the project the request was scoped to, if any.
@@ -88,13 +88,14 @@ const (
 // headers, preflight, panic recovery and the request log, around the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	info := &requestInfo{id: requestID(r)}
+	id := requestID(r)
+	info := &requestInfo{}
 	rw := &statusWriter{ResponseWriter: w}
 	h := w.Header()
 	for k, v := range fixedHeaders {
 		h[k] = v
 	}
-	h["X-Request-Id"] = []string{info.id}
+	h["X-Request-Id"] = []string{id}
 	if origin := r.Header.Get("Origin"); origin != "" {
 		h["Access-Control-Allow-Origin"] = []string{origin}
 	} else {
@@ -106,7 +107,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.logger.Error("panic serving request", "request_id", info.id, "panic", fmt.Sprint(p),
+			s.logger.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p),
 				"stack", string(debug.Stack()))
 			if !rw.wroteHeader {
 				writeErrorBody(rw, dream.ErrInternal)
@@ -116,14 +117,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// and boxing its values cost more than writing it.
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method),
 			slog.String("route", info.route), slog.Int("status", rw.status), slog.Duration("duration", s.now().Sub(start)),
-			slog.String("request_id", info.id), slog.String("project", info.project))
+			slog.String("request_id", id), slog.String("project", info.project))
 	}()
 
 	if r.Method == http.MethodOptions {
 		rw.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s.router.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	s.router.ServeHTTP(rw, r.WithContext(context.WithValue(dream.NewContextWithRequestID(r.Context(), id), infoKey{}, info)))
 }
 
 // requestID keeps a caller's X-Request-Id when it is a short token safe to
@@ -184,7 +185,7 @@ var errorStatus = map[dream.Kind]int{
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
-		s.logger.Error("internal error", "request_id", infoFrom(r.Context()).id, "error", err)
+		s.logger.Error("internal error", "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
 		e = dream.ErrInternal
 	}
 	writeErrorBody(w, e)

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"io"
 	"math"
@@ -22,19 +21,6 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return err
 	}
 	return nil
-}
-
-// paymentAccount is the developer's connected payment account for env.
-func (s *Server) paymentAccount(ctx context.Context, env *dream.Environment) (dream.PaymentAccount, error) {
-	id, err := s.db.PaymentAccount(ctx, env.Project.PlatformID, env.Mode)
-	if err != nil {
-		return dream.PaymentAccount{}, err
-	}
-	if id == "" {
-		return dream.PaymentAccount{}, dream.Errorf(dream.KindInvalid, "Developer has not connected their Stripe account",
-			"Connect a Stripe account for %s mode in the dashboard before taking payments", env.Mode)
-	}
-	return dream.PaymentAccount{Mode: env.Mode, AccountID: id}, nil
 }
 
 // requestBase is the URL relative return URLs resolve against: the
@@ -116,7 +102,7 @@ func (s *Server) handleCreateCheckout(w http.ResponseWriter, r *http.Request, re
 	if err != nil {
 		return err
 	}
-	account, err := s.paymentAccount(ctx, env)
+	account, err := dream.ConnectedAccount(ctx, s.db, env)
 	if err != nil {
 		return err
 	}
@@ -171,7 +157,7 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	if err != nil {
 		return err
 	}
-	account, err := s.paymentAccount(ctx, env)
+	account, err := dream.ConnectedAccount(ctx, s.db, env)
 	if err != nil {
 		return err
 	}
@@ -251,7 +237,7 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 	if err != nil {
 		return err
 	}
-	account, err := s.paymentAccount(ctx, env)
+	account, err := dream.ConnectedAccount(ctx, s.db, env)
 	if err != nil {
 		return err
 	}
@@ -307,9 +293,7 @@ func cartLines(tiers []dream.Tier, items []cartItem) ([]dream.LineItem, error) {
 const maxWebhookBody = 1 << 20
 
 // handleWebhook receives the payment provider's events: POST
-// /webhook/stripe. The event is verified here and applied by the primary;
-// a paid store checkout's line items, which events do not carry, are
-// fetched first so that the write itself makes no network call.
+// /webhook/stripe.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
 	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	var tooLarge *http.MaxBytesError
@@ -319,55 +303,16 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 	if err != nil {
 		return err
 	}
-	event, err := s.webhooks.VerifyWebhook(payload, r.Header.Get("Stripe-Signature"))
+	outcome, err := s.webhooks.ReceivePaymentEvent(r.Context(), payload, r.Header.Get("Stripe-Signature"))
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	apply := dream.ApplyPaymentEvent{Event: *event}
-	if sessionID, needed := event.LineItemsNeeded(); needed {
-		// Only for a checkout of ours: the primary checks again in the
-		// transaction that applies the event.
-		env, err := event.Environment(ctx, s.db, event.Checkout.PublishableKey)
-		if err != nil {
-			return err
-		}
-		if env != nil {
-			account := dream.PaymentAccount{Mode: event.Mode, AccountID: event.Account}
-			if apply.LineItems, err = s.payments.CheckoutLineItems(ctx, account, sessionID); err != nil {
-				return err
-			}
-		}
-	}
-	outcome, err := dream.Apply(ctx, s.writer, apply)
-	if err != nil {
-		return err
-	}
-	// An order takes stock, which this node caches: the next read here must
-	// see it, not wait for the change watcher.
-	if err := s.Refresh(ctx); err != nil {
-		return err
-	}
-	s.mirrorPlans(ctx, outcome.PlanChanges)
 	body := map[string]any{"received": true, "result": outcome.Result}
 	if outcome.Result == dream.EventDuplicate {
 		body["idempotent"] = true
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
-}
-
-// mirrorPlans copies changed plans into the end users' identity metadata,
-// so their next token carries the plan the database already enforces. The
-// database stays the source of truth: a failure here is logged, not
-// answered, since the provider redelivering the event would not retry it.
-func (s *Server) mirrorPlans(ctx context.Context, changes []dream.PlanChange) {
-	for _, c := range changes {
-		if err := s.identity.UpdatePublicMetadata(ctx, c.Mode, c.UserID, map[string]any{"plan": c.Plan}); err != nil {
-			s.logger.Warn("mirroring plan into identity metadata", "request_id", infoFrom(ctx).id,
-				"user_id", c.UserID, "plan", c.Plan, "error", err)
-		}
-	}
 }
 
 // mountDevPayments routes the payments emulator's pages and its clock.

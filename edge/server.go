@@ -79,12 +79,14 @@ type DevIdentity interface {
 
 // Server is the HTTP API of one node.
 type Server struct {
-	db                 *store.DB
+	db *store.DB
+	// writer applies the requests' writes: every one is followed by a
+	// refresh, so the request's next read at this node sees it.
 	writer             dream.Writer
 	tokens             dream.TokenVerifier
-	identity           dream.Identity
 	payments           dream.Payments
-	webhooks           dream.WebhookVerifier
+	customers          dream.CustomerService
+	webhooks           dream.WebhookService
 	limiter            *ratelimit.Limiter
 	liteFS             *store.LiteFS
 	rateLimitPerMinute int
@@ -109,11 +111,8 @@ type Server struct {
 func Open(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		db:                 o.DB,
-		writer:             o.Writer,
 		tokens:             o.Tokens,
-		identity:           o.Identity,
 		payments:           o.Payments,
-		webhooks:           o.Webhooks,
 		limiter:            o.Limiter,
 		liteFS:             o.LiteFS,
 		rateLimitPerMinute: o.RateLimitPerMinute,
@@ -128,11 +127,15 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	if s.lastChange, err = o.DB.LastChange(ctx); err != nil {
 		return nil, err
 	}
-	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
+	s.writer = readYourWrites{Writer: o.Writer, server: s}
+	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: s.writer, Outbox: o.Outbox,
 		MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
+	s.customers = &dream.Customers{Directory: o.DB, Writer: s.writer, Identity: o.Identity, Payments: o.Payments, Logger: o.Logger}
+	s.webhooks = &dream.PaymentWebhooks{Verifier: o.Webhooks, Directory: o.DB, Payments: o.Payments, Writer: s.writer,
+		Identity: o.Identity, Logger: o.Logger}
 	s.routes(o)
 	watching, stop := context.WithCancel(context.Background())
 	s.stopWatching = stop
@@ -152,6 +155,30 @@ func (s *Server) Close() error {
 	s.stopWatching()
 	<-s.watched
 	return err
+}
+
+// readYourWrites is the writer of a node's requests. After a write it
+// brings the node's caches and tally in step with the change log at once,
+// instead of when the change watcher next looks, so that the request's
+// next read at this node sees what it wrote: on a replica the forwarded
+// write has reached the node's copy by then. This is the one place a
+// write invalidates what the node keeps.
+type readYourWrites struct {
+	dream.Writer
+	server *Server
+}
+
+func (w readYourWrites) Write(ctx context.Context, write dream.Write, result any) error {
+	if err := w.Writer.Write(ctx, write, result); err != nil {
+		return err
+	}
+	if err := w.server.Refresh(ctx); err != nil {
+		// The write stands; what the node keeps goes, so nothing stale
+		// answers until the watcher reads the change log again.
+		w.server.logger.Error("reading the change log after a write", "request_id", dream.RequestIDFromContext(ctx), "error", err)
+		w.server.forgetAll()
+	}
+	return nil
 }
 
 // Flush ships every usage unit the node holds to the primary now, and

@@ -58,7 +58,7 @@ func (t *Tally) follow(ctx context.Context, changes []store.Change) error {
 		}
 	}
 	if len(forget) > 0 {
-		t.Forget(forget...)
+		t.forget(forget...)
 	}
 	users := t.viewed(counted)
 	if len(users) == 0 {

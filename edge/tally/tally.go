@@ -53,7 +53,8 @@ const drainTimeout = 5 * time.Second
 type Options struct {
 	// DB is the node's copy of the database.
 	DB *store.DB
-	// Writer applies units decided by the primary and the batches shipped.
+	// Writer applies units decided by the primary and the batches shipped;
+	// a read after a write that returned must see it.
 	Writer dream.Writer
 	// Outbox, when set, is the node's outbox: units of projects without
 	// strict limits are decided at this node, kept in it and shipped to
@@ -208,11 +209,7 @@ var errBusy = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailab
 func (t *Tally) Track(ctx context.Context, tiers []dream.Tier, w dream.TrackUsage, strict bool) (dream.Usage, error) {
 	user := store.UserRef{EnvironmentID: w.EnvironmentID, UserID: w.UserID}
 	if t.outbox == nil || strict {
-		u, err := dream.Apply(ctx, t.writer, w)
-		// The next read at this node must see the unit, before the change
-		// log says so.
-		t.Forget(user)
-		return u, err
+		return dream.Apply(ctx, t.writer, w)
 	}
 	if w.WriteID != "" {
 		seen, err := t.outbox.Seen(ctx, w.WriteID)
@@ -355,9 +352,9 @@ func (t *Tally) settle(user store.UserRef, at int64, seq int64, kept bool) {
 	}
 }
 
-// Forget drops what the node knows of the users' state, for changes that
+// forget drops what the node knows of the users' state, for changes that
 // name them: the next read of each reads it again.
-func (t *Tally) Forget(users ...store.UserRef) {
+func (t *Tally) forget(users ...store.UserRef) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.generation++
