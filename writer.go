@@ -42,6 +42,11 @@ func Apply[R any](ctx context.Context, writer Writer, w WriteOf[R]) (R, error) {
 	return r, err
 }
 
+// WriteIDRetention is how long a write id is remembered: the primary's
+// record of applied writes and a node's record of the idempotency keys it
+// acknowledged are kept this long, so a retry within it counts once.
+const WriteIDRetention = 24 * time.Hour
+
 // NoResult is the result of writes that answer nothing but success.
 type NoResult struct{}
 

@@ -1,7 +1,8 @@
 // Package migrations holds the database schema as numbered SQL files
 // embedded in the binary, and the runner that applies them in order, each
 // in its own transaction. Only the primary applies migrations; replicas
-// receive the result through replication.
+// receive the result through replication. The runner serves every SQLite
+// file of the binary with a schema of its own, a node's outbox among them.
 package migrations
 
 import (
@@ -19,6 +20,17 @@ import (
 //go:embed *.sql
 var files embed.FS
 
+// Schema is the database's schema: the files of this package.
+var Schema = NewSet(files)
+
+// Set is a schema as numbered SQL files, "0001_initial.sql" and on.
+type Set struct {
+	files fs.FS
+}
+
+// NewSet returns the set of the SQL files at the root of files.
+func NewSet(files fs.FS) Set { return Set{files: files} }
+
 // Migration is one numbered schema change.
 type Migration struct {
 	Version int
@@ -27,9 +39,9 @@ type Migration struct {
 	SQL  string
 }
 
-// All returns the embedded migrations in version order.
-func All() ([]Migration, error) {
-	names, err := fs.Glob(files, "*.sql")
+// All returns the migrations in version order.
+func (s Set) All() ([]Migration, error) {
+	names, err := fs.Glob(s.files, "*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +52,7 @@ func All() ([]Migration, error) {
 		if !ok || err != nil || version <= 0 {
 			return nil, fmt.Errorf("migration %q: name must start with a positive number and '_'", name)
 		}
-		body, err := files.ReadFile(name)
+		body, err := fs.ReadFile(s.files, name)
 		if err != nil {
 			return nil, err
 		}
@@ -56,8 +68,8 @@ func All() ([]Migration, error) {
 }
 
 // Pending returns the migrations not yet applied to db, in order.
-func Pending(ctx context.Context, db *sql.DB) ([]Migration, error) {
-	all, err := All()
+func (s Set) Pending(ctx context.Context, db *sql.DB) ([]Migration, error) {
+	all, err := s.All()
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +88,8 @@ func Pending(ctx context.Context, db *sql.DB) ([]Migration, error) {
 
 // Apply applies every pending migration to db, each in a transaction with
 // the record of its application, and returns the names of those it applied.
-// db must be the writable handle of the primary.
-func Apply(ctx context.Context, db *sql.DB) ([]string, error) {
+// db must be a writable handle: the primary's, for the database.
+func (s Set) Apply(ctx context.Context, db *sql.DB) ([]string, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version     INTEGER PRIMARY KEY,
 		name        TEXT NOT NULL,
@@ -85,7 +97,7 @@ func Apply(ctx context.Context, db *sql.DB) ([]string, error) {
 	)`); err != nil {
 		return nil, fmt.Errorf("creating schema_migrations: %w", err)
 	}
-	pending, err := Pending(ctx, db)
+	pending, err := s.Pending(ctx, db)
 	if err != nil {
 		return nil, err
 	}

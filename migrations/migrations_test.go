@@ -22,7 +22,7 @@ func open(t *testing.T) *sql.DB {
 }
 
 func TestAll(t *testing.T) {
-	all, err := migrations.All()
+	all, err := migrations.Schema.All()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,23 +42,23 @@ func TestAll(t *testing.T) {
 func TestApply(t *testing.T) {
 	ctx := context.Background()
 	db := open(t)
-	pending, err := migrations.Pending(ctx, db)
+	pending, err := migrations.Schema.Pending(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _ := migrations.All()
+	all, _ := migrations.Schema.All()
 	if len(pending) != len(all) {
 		t.Fatalf("new database: %d pending, want %d", len(pending), len(all))
 	}
-	applied, err := migrations.Apply(ctx, db)
+	applied, err := migrations.Schema.Apply(ctx, db)
 	if err != nil || len(applied) != len(all) {
 		t.Fatalf("applied %v, %v", applied, err)
 	}
-	again, err := migrations.Apply(ctx, db)
+	again, err := migrations.Schema.Apply(ctx, db)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second apply: %v, %v", again, err)
 	}
-	if pending, err := migrations.Pending(ctx, db); err != nil || len(pending) != 0 {
+	if pending, err := migrations.Schema.Pending(ctx, db); err != nil || len(pending) != 0 {
 		t.Fatalf("pending after apply: %v, %v", pending, err)
 	}
 
@@ -83,7 +83,7 @@ func TestApply(t *testing.T) {
 func TestApply_ForeignKeysCascade(t *testing.T) {
 	ctx := context.Background()
 	db := open(t)
-	if _, err := migrations.Apply(ctx, db); err != nil {
+	if _, err := migrations.Schema.Apply(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

@@ -15,47 +15,26 @@ package outbox
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/internal/batch"
+	"github.com/dream-api/dream/internal/sqlite"
+	"github.com/dream-api/dream/migrations"
 	"github.com/mattn/go-sqlite3"
 )
 
-// schema is created on first open. seq is AUTOINCREMENT so that a number
-// is never used twice, even after the rows holding the highest are
-// deleted: the primary skips every sequence at or below a node's mark.
-const schema = `
-CREATE TABLE IF NOT EXISTS node (
-    id  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-    environment_id  INTEGER NOT NULL,
-    user_id         TEXT NOT NULL,
-    email           TEXT NOT NULL,
-    plan            TEXT NOT NULL,
-    at              INTEGER NOT NULL,
-    write_id        TEXT NOT NULL
-);
--- Idempotency keys this node acknowledged, kept a day: a retry of the same
--- call at this node is answered without counting again.
-CREATE TABLE IF NOT EXISTS idempotency (
-    write_id    TEXT PRIMARY KEY,
-    created_at  INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at);
-`
-
-// keyRetention is how long an idempotency key is remembered, the same as
-// the primary's record of applied writes.
-const keyRetention = 24 * time.Hour
+// schema is the outbox file's schema, applied on open.
+//
+//go:embed schema/*.sql
+var schema embed.FS
 
 // maxAppendBatch bounds the appends one transaction takes.
 const maxAppendBatch = 1000
@@ -93,7 +72,6 @@ func Open(path string, now func() time.Time) (*Outbox, error) {
 
 // open is Open with the interval between checkpoints.
 func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Outbox, error) {
-	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	// synchronous=FULL: in WAL mode every commit syncs the log, which is
 	// what makes an acknowledged unit survive a crash of the machine.
 	registerDriver.Do(func() {
@@ -102,7 +80,7 @@ func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Ou
 			return err
 		}})
 	})
-	dsn := "file:" + escaped + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
+	dsn := sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=FULL", "_busy_timeout=5000", "_txlock=immediate")
 	db, err := sql.Open(appendDriver, dsn)
 	if err != nil {
 		return nil, err
@@ -205,7 +183,11 @@ func (o *Outbox) checkpoint(interval time.Duration) {
 
 func (o *Outbox) init() error {
 	ctx := context.Background()
-	if _, err := o.db.ExecContext(ctx, schema); err != nil {
+	files, err := fs.Sub(schema, "schema")
+	if err != nil {
+		return err
+	}
+	if _, err := migrations.NewSet(files).Apply(ctx, o.db); err != nil {
 		return err
 	}
 	tx, err := o.db.BeginTx(ctx, nil)
@@ -411,7 +393,7 @@ func (o *Outbox) trimTx(ctx context.Context, tx *sql.Tx, mark int64, now int64) 
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, now-keyRetention.Milliseconds())
+	_, err = tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, now-dream.WriteIDRetention.Milliseconds())
 	return n, err
 }
 

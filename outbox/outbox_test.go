@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/outbox"
+	_ "github.com/mattn/go-sqlite3"
 )
 
 var ctx = context.Background()
@@ -172,4 +174,41 @@ func BenchmarkAppend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestOpenOutboxFromBeforeMigrations opens a file made when the outbox
+// created its tables itself, without a record of migrations: its node id
+// and units are kept, and its schema is recorded as migrated.
+func TestOpenOutboxFromBeforeMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TABLE node (id TEXT NOT NULL);
+		CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, environment_id INTEGER NOT NULL, user_id TEXT NOT NULL,
+			email TEXT NOT NULL, plan TEXT NOT NULL, at INTEGER NOT NULL, write_id TEXT NOT NULL);
+		CREATE TABLE idempotency (write_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+		CREATE INDEX idempotency_age ON idempotency (created_at);
+		INSERT INTO node (id) VALUES ('node_old');
+		INSERT INTO outbox (environment_id, user_id, email, plan, at, write_id) VALUES (1, 'user_1', '', 'free', 1, '')`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := open(t, path)
+	units, err := o.Units(ctx, 0, 10)
+	if o.NodeID() != "node_old" || err != nil || len(units) != 1 || units[0].UserID != "user_1" {
+		t.Fatalf("node %s with units %+v (%v), want node_old with the one unit of user_1", o.NodeID(), units, err)
+	}
+	o.Close()
+	db, err = sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	if err := db.QueryRow(`SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil || version != 1 {
+		t.Fatalf("schema version %d (%v), want 1", version, err)
+	}
 }

@@ -201,12 +201,11 @@ func (p *Primary) applyInSavepoint(ctx context.Context, tx *store.Tx, w *pending
 }
 
 // Ages past which Prune deletes bookkeeping: change log entries every node
-// has read long since, write ids no retry will come for, and deleted end
-// users no usage unit still on its way can name (a node cut off from the
-// primary for longer ships units older than that).
+// has read long since, and deleted end users no usage unit still on its
+// way can name (a node cut off from the primary for longer ships units
+// older than that). Write ids go after dream.WriteIDRetention.
 const (
 	changesRetention    = time.Hour
-	writesRetention     = 24 * time.Hour
 	tombstonesRetention = 7 * 24 * time.Hour
 )
 
@@ -214,7 +213,7 @@ const (
 // tombstones.
 func (p *Primary) Prune(ctx context.Context) error {
 	_, err := applyWrite(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (dream.NoResult, error) {
-		return dream.NoResult{}, tx.Prune(ctx, now, changesRetention, writesRetention, tombstonesRetention)
+		return dream.NoResult{}, tx.Prune(ctx, now, changesRetention, dream.WriteIDRetention, tombstonesRetention)
 	})
 	return err
 }

@@ -12,11 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/dream-api/dream/internal/sqlite"
 	"github.com/dream-api/dream/migrations"
 	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
@@ -62,7 +62,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		// and queuing in database/sql is cheaper than SQLITE_BUSY retries.
 		// Write transactions begin IMMEDIATE so that a transaction which
 		// reads before it writes holds the write lock from its first read.
-		w, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL", "_synchronous=NORMAL",
+		w, err := sql.Open("sqlite3", sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
 			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate"))
 		if err != nil {
 			return nil, err
@@ -75,7 +75,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		}
 		db.write = w
 	}
-	r, err := sql.Open("sqlite3", dsn(path, "mode=ro", "_busy_timeout=5000", "_foreign_keys=on"))
+	r, err := sql.Open("sqlite3", sqlite.DSN(path, "mode=ro", "_busy_timeout=5000", "_foreign_keys=on"))
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -89,13 +89,6 @@ func Open(path string, readOnly bool) (*DB, error) {
 	}
 	db.read = &readPool{DB: r}
 	return db, nil
-}
-
-// dsn builds a go-sqlite3 URI for path. Characters that end the path part
-// of a URI are escaped so any file name works.
-func dsn(path string, params ...string) string {
-	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + escaped + "?" + strings.Join(params, "&")
 }
 
 // Path is the database file.
@@ -125,12 +118,12 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	if db.write == nil {
 		return nil, errors.New("store: cannot migrate a read-only database")
 	}
-	return migrations.Apply(ctx, db.write)
+	return migrations.Schema.Apply(ctx, db.write)
 }
 
 // PendingMigrations returns the names of migrations the database lacks.
 func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
-	pending, err := migrations.Pending(ctx, db.read.DB)
+	pending, err := migrations.Schema.Pending(ctx, db.read.DB)
 	if err != nil {
 		return nil, err
 	}

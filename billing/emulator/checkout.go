@@ -34,25 +34,16 @@ const defaultCurrency = "usd"
 
 // checkoutSession is a stored checkout session.
 type checkoutSession struct {
-	owner
-	ID     string
-	Mode   dream.CheckoutMode
-	Status string
-	// LineItems are as the caller sent them, with the currency filled in.
-	LineItems            []dream.LineItem
-	AmountTotal          int64
-	Currency             string
-	Customer             string
-	CustomerEmail        string
-	ClientReferenceID    string
-	SuccessURL           string
-	CancelURL            string
-	Metadata             map[string]string
-	SubscriptionMetadata map[string]string
-	TrialDays            int
-	AutomaticTax         bool
-	Created              int64
-	ExpiresAt            int64
+	// CheckoutSession is the request the session was made from, with the
+	// currency of its line items filled in. Its CustomerID is the paying
+	// customer once a subscription checkout is paid.
+	dream.CheckoutSession
+	ID          string
+	Status      string
+	AmountTotal int64
+	Currency    string
+	Created     int64
+	ExpiresAt   int64
 	// The rest is set when the session is paid: the email paid with and
 	// what the payment created.
 	Email         string
@@ -60,6 +51,9 @@ type checkoutSession struct {
 	Invoice       string
 	PaymentIntent string
 }
+
+// owner is the account and mode the session lives in.
+func (s *checkoutSession) owner() owner { return ownerOf(s.Account) }
 
 // successURL is where the customer goes once the session is paid, with
 // the session id substituted as Stripe does.
@@ -78,31 +72,20 @@ func (e *Emulator) CreateCheckoutSession(ctx context.Context, request dream.Chec
 	if request.Account.Mode == dream.ModeLive {
 		prefix = "cs_live_"
 	}
-	lineItems := normalizeLineItems(request.LineItems)
+	request.LineItems = normalizeLineItems(request.LineItems)
 	now := e.now().Unix()
 	session := &checkoutSession{
-		owner:                ownerOf(request.Account),
-		ID:                   dream.NewID(prefix),
-		Mode:                 request.Mode,
-		Status:               sessionOpen,
-		LineItems:            lineItems,
-		AmountTotal:          total,
-		Currency:             lineItems[0].Currency,
-		Customer:             request.CustomerID,
-		CustomerEmail:        request.CustomerEmail,
-		ClientReferenceID:    request.ClientReferenceID,
-		SuccessURL:           request.SuccessURL,
-		CancelURL:            request.CancelURL,
-		Metadata:             request.Metadata,
-		SubscriptionMetadata: request.SubscriptionMetadata,
-		TrialDays:            request.TrialDays,
-		AutomaticTax:         request.AutomaticTax,
-		Created:              now,
-		ExpiresAt:            now + sessionLifetime,
+		CheckoutSession: request,
+		ID:              dream.NewID(prefix),
+		Status:          sessionOpen,
+		AmountTotal:     total,
+		Currency:        request.LineItems[0].Currency,
+		Created:         now,
+		ExpiresAt:       now + sessionLifetime,
 	}
 	err = e.update(ctx, func(tx *sql.Tx) error {
 		if request.CustomerID != "" {
-			if _, err := customerOf(ctx, tx, session.owner, request.CustomerID); err != nil {
+			if _, err := customerOf(ctx, tx, session.owner(), request.CustomerID); err != nil {
 				return err
 			}
 		}
@@ -225,7 +208,7 @@ func checkoutSessionOf(ctx context.Context, q queryer, o owner, id string) (*che
 	if err != nil {
 		return nil, err
 	}
-	if !found || s.owner != o {
+	if !found || s.owner() != o {
 		return nil, notFound("No such checkout session: %s", id)
 	}
 	return &s, nil
@@ -269,8 +252,8 @@ func (e *Emulator) pay(ctx context.Context, id, email string) (*checkoutSession,
 		session = &s
 
 		var paying *customer
-		if s.Customer != "" {
-			if paying, err = customerOf(ctx, tx, s.owner, s.Customer); err != nil {
+		if s.CustomerID != "" {
+			if paying, err = customerOf(ctx, tx, s.owner(), s.CustomerID); err != nil {
 				return err
 			}
 			email = paying.Email
@@ -285,16 +268,16 @@ func (e *Emulator) pay(ctx context.Context, id, email string) (*checkoutSession,
 
 		if s.Mode == dream.CheckoutPayment {
 			s.PaymentIntent = dream.NewID("pi_")
-			events = []event{newEvent(s.owner, "checkout.session.completed", now, s.object(), nil)}
+			events = []event{newEvent(s.owner(), "checkout.session.completed", now, s.object(), nil)}
 			return put(ctx, tx, checkoutSessionsTable, s.ID, &s)
 		}
 
 		if paying == nil {
-			paying = &customer{owner: s.owner, ID: dream.NewID("cus_"), Email: email, Created: now}
+			paying = &customer{owner: s.owner(), ID: dream.NewID("cus_"), Email: email, Created: now}
 			if err := put(ctx, tx, customersTable, paying.ID, paying); err != nil {
 				return err
 			}
-			s.Customer = paying.ID
+			s.CustomerID = paying.ID
 		}
 		sub := newSubscription(&s, now)
 		var invoice object
@@ -312,11 +295,11 @@ func (e *Emulator) pay(ctx context.Context, id, email string) (*checkoutSession,
 			return err
 		}
 		events = []event{
-			newEvent(s.owner, "customer.subscription.created", now, sub.object(), nil),
-			newEvent(s.owner, "checkout.session.completed", now, s.object(), nil),
+			newEvent(s.owner(), "customer.subscription.created", now, sub.object(), nil),
+			newEvent(s.owner(), "checkout.session.completed", now, s.object(), nil),
 		}
 		if invoice != nil {
-			events = append(events, newEvent(s.owner, "invoice.paid", now, invoice, nil))
+			events = append(events, newEvent(s.owner(), "invoice.paid", now, invoice, nil))
 		}
 		return nil
 	})

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/sqlite"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
@@ -96,7 +97,7 @@ func Open(path string, c Config) (*Emulator, error) {
 	// emulator's load is one developer clicking. Transactions begin
 	// IMMEDIATE so that each read-modify-write of an object holds the write
 	// lock from its first read, which is what makes paying exactly-once.
-	db, err := sql.Open("sqlite3", dsn(path, "_journal_mode=WAL", "_synchronous=NORMAL",
+	db, err := sql.Open("sqlite3", sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
 		"_busy_timeout=5000", "_txlock=immediate"))
 	if err != nil {
 		return nil, err
@@ -129,13 +130,6 @@ func (e *Emulator) initialize() error {
 	}
 	e.offset.Store(offset)
 	return nil
-}
-
-// dsn builds a go-sqlite3 URI for path. Characters that end the path part
-// of a URI are escaped so any file name works.
-func dsn(path string, params ...string) string {
-	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + escaped + "?" + strings.Join(params, "&")
 }
 
 // Close closes the database.

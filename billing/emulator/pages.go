@@ -93,10 +93,10 @@ func (e *Emulator) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		Expired:    s.Status == sessionOpen && e.now().Unix() >= s.ExpiresAt,
 		SuccessURL: s.successURL(),
 		Email:      s.CustomerEmail,
-		AskEmail:   s.Customer == "",
+		AskEmail:   s.CustomerID == "",
 	}
-	if s.Customer != "" {
-		c, err := customerOf(ctx, e.db, s.owner, s.Customer)
+	if s.CustomerID != "" {
+		c, err := customerOf(ctx, e.db, s.owner(), s.CustomerID)
 		if err != nil {
 			e.writeError(w, err, pageLink{})
 			return

@@ -50,9 +50,9 @@ type subscriptionItem struct {
 // first period of a month.
 func newSubscription(s *checkoutSession, now int64) *subscription {
 	sub := &subscription{
-		owner:              s.owner,
+		owner:              s.owner(),
 		ID:                 dream.NewID("sub_"),
-		Customer:           s.Customer,
+		Customer:           s.CustomerID,
 		Status:             dream.StatusActive,
 		Metadata:           s.SubscriptionMetadata,
 		Created:            now,
