@@ -225,7 +225,10 @@ func waitAnswer(ctx context.Context, url, publishableKey string, within time.Dur
 // the primary is delayed, first with the default project (the unit is
 // acknowledged at the replica and shipped later) and then with the strict
 // one (each track waits for the primary). Both run at the same rate, with
-// workers enough for the slow one, so their latencies compare.
+// workers enough for the slow one, so their latencies compare. The goal is
+// their ratio, not the edge's p99 alone: an absolute latency measured on a
+// shared machine says as much about the machine as about the code, while
+// two rows of one run share the machine.
 func (m *Main) measureDelayedTracks(ctx context.Context, c *benchCluster, servers []int) error {
 	l := m.pacedLoad(servers)
 	node := fmt.Sprintf("%s (+%s)", c.replica2.Name, m.Delay)
@@ -234,16 +237,26 @@ func (m *Main) measureDelayedTracks(ctx context.Context, c *benchCluster, server
 		return err
 	}
 	rate := m.pacedScenario()
-	edge := m.drive(ctx, LoadRow{Scenario: rate + ", edge-acknowledged", Node: node, Target: atMost("p99", 2, "ms")}, l, edgeReqs)
+	edge := m.drive(ctx, LoadRow{Scenario: rate + ", edge-acknowledged", Node: node}, l, edgeReqs)
 	syncReqs, err := routeTrack.requests(ctx, l.Workers, "http://"+c.replica2.Addr, c.strict.Test.PublishableKey, c.strictTokens)
 	if err != nil {
 		return err
 	}
 	sync := m.drive(ctx, LoadRow{Scenario: rate + ", synchronous (strict)", Node: node}, l, syncReqs)
-	m.report.AddMetric("edge_track_p99_ms_delayed", fmt.Sprintf("%.2f", milliseconds(edge.Result.Latency.Percentile(0.99))))
-	m.report.AddMetric("sync_track_p99_ms_delayed", fmt.Sprintf("%.2f", milliseconds(sync.Result.Latency.Percentile(0.99))))
+	edgeP99, syncP99 := milliseconds(edge.Result.Latency.Percentile(0.99)), milliseconds(sync.Result.Latency.Percentile(0.99))
+	if syncP99 > 0 {
+		m.report.AddFigure(Figure{Name: "edge-acknowledged p99 ÷ synchronous p99, " + node, Value: edgeP99 / syncP99, Unit: "ratio",
+			Target: atMost("", edgeOverSyncGoal, "ratio"), Note: "the two rows above, at the same rate"})
+		m.report.AddMetric("edge_over_sync_p99", fmt.Sprintf("%.4f", edgeP99/syncP99))
+	}
+	m.report.AddMetric("edge_track_p99_ms_delayed", fmt.Sprintf("%.2f", edgeP99))
+	m.report.AddMetric("sync_track_p99_ms_delayed", fmt.Sprintf("%.2f", syncP99))
 	return c.drainOutboxes(ctx)
 }
+
+// edgeOverSyncGoal is the most an edge-acknowledged track's p99 may be of
+// a synchronous one's at a replica whose primary is -delay away.
+const edgeOverSyncGoal = 0.05
 
 // Increments of three emulated edges: each sends batches of incrementBatch
 // units over incrementUsers end users straight to the primary's internal

@@ -55,7 +55,7 @@ type Metric struct {
 
 // Target is the goal of a figure: at least or at most Goal.
 type Target struct {
-	// Of names what the goal bounds in a load row: "ratio" or "p99".
+	// Of names what the goal bounds, "ratio" in a load row.
 	Of      string
 	AtLeast bool
 	Goal    float64
@@ -96,14 +96,6 @@ func (t *Target) Verdict(v float64) string {
 		return "ok"
 	}
 	return fmt.Sprintf("MISS by %s (%.0f%%)", formatValue(gap, t.Unit), 100*gap/t.Goal)
-}
-
-// value is what a load row's target bounds.
-func (r *LoadRow) value() float64 {
-	if r.Target != nil && r.Target.Of == "p99" {
-		return milliseconds(r.Result.Latency.Percentile(0.99))
-	}
-	return r.Ratio
 }
 
 // AddLoad adds a load run, noting a problem when any of its answers was an
@@ -150,7 +142,7 @@ func (rep *Report) Print(w io.Writer) {
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
 		}
-		verdict := r.Target.Verdict(r.value())
+		verdict := r.Target.Verdict(r.Ratio)
 		if r.Result.Errors > 0 {
 			verdict = strings.TrimSpace("ERRORS " + verdict)
 		}
@@ -193,7 +185,8 @@ func formatDuration(d time.Duration) string {
 }
 
 // formatValue writes v in its unit: milliseconds and ratios with two
-// decimals, megabytes with one, rates and counts whole.
+// decimals (ratios under 0.1 with three), megabytes with one, rates and
+// counts whole.
 func formatValue(v float64, unit string) string {
 	switch unit {
 	case "ms":
@@ -203,6 +196,9 @@ func formatValue(v float64, unit string) string {
 	case "/s":
 		return thousands(v) + "/s"
 	case "ratio":
+		if math.Round(v*100) < 10 {
+			return fmt.Sprintf("%.3f", v)
+		}
 		return fmt.Sprintf("%.2f", v)
 	}
 	return thousands(v)

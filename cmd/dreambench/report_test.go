@@ -16,8 +16,10 @@ func TestTarget_Verdict(t *testing.T) {
 		{atLeast("ratio", 0.6, "ratio"), 0.72, "ok"},
 		{atLeast("ratio", 0.6, "ratio"), 0.6, "ok"},
 		{atLeast("ratio", 0.6, "ratio"), 0.45, "MISS by 0.15 (25%)"},
-		{atMost("p99", 2, "ms"), 1.5, "ok"},
-		{atMost("p99", 2, "ms"), 3.1, "MISS by 1.10 ms (55%)"},
+		{atMost("", 2, "ms"), 1.5, "ok"},
+		{atMost("", 2, "ms"), 3.1, "MISS by 1.10 ms (55%)"},
+		{atMost("", 0.05, "ratio"), 0.012, "ok"},
+		{atMost("", 0.05, "ratio"), 0.08, "MISS by 0.030 (60%)"},
 		{atLeast("", 20_000, "/s"), 15_000, "MISS by 5,000/s (25%)"},
 		{atMost("", 150, "MB"), 180, "MISS by 30.0 MB (20%)"},
 		{nil, 12, ""},
@@ -31,7 +33,7 @@ func TestTarget_Verdict(t *testing.T) {
 func TestTarget_String(t *testing.T) {
 	for target, want := range map[*Target]string{
 		atLeast("ratio", 0.6, "ratio"): "ratio ≥ 0.60",
-		atMost("p99", 2, "ms"):         "p99 ≤ 2.00 ms",
+		atMost("", 0.05, "ratio"):      "≤ 0.050",
 		atMost("", 100, "ms"):          "≤ 100.00 ms",
 		nil:                            "—",
 	} {
