@@ -172,9 +172,10 @@ func (w readYourWrites) Write(ctx context.Context, write dream.Write, result any
 	if err := w.Writer.Write(ctx, write, result); err != nil {
 		return err
 	}
-	if err := w.server.Refresh(ctx); err != nil {
-		// The write stands; what the node keeps goes, so nothing stale
-		// answers until the watcher reads the change log again.
+	// The write stands whether or not the caller still waits for it.
+	if err := w.server.Refresh(context.WithoutCancel(ctx)); err != nil {
+		// What the node keeps goes, so nothing stale answers until the
+		// watcher reads the change log again.
 		w.server.logger.Error("reading the change log after a write", "request_id", dream.RequestIDFromContext(ctx), "error", err)
 		w.server.forgetAll()
 	}
