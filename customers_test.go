@@ -94,7 +94,7 @@ func TestCustomers(t *testing.T) {
 	t.Run("CreateUndoesTheIdentityTheDatabaseRefused", func(t *testing.T) {
 		c := &calls{fail: "write CreateCustomer"}
 		if _, err := newCustomers(c).CreateCustomer(context.Background(), env, dream.NewCustomer{Email: "ada@example.com"}); err == nil {
-			t.Fatal("created a customer the database refused")
+			t.Fatal("creating a customer whose write the database refused gave no error, want the refusal")
 		}
 		expect(t, c, "create identity", "write CreateCustomer", "delete identity")
 	})
@@ -103,7 +103,7 @@ func TestCustomers(t *testing.T) {
 			c := &calls{}
 			_, err := newCustomers(c).CreateCustomer(context.Background(), env, n)
 			if dream.ErrorKind(err) != dream.KindInvalid {
-				t.Errorf("%+v: %v, want a refusal", n, err)
+				t.Errorf("creating the customer %+v: error %v, want it refused as invalid", n, err)
 			}
 			expect(t, c)
 		}
@@ -112,7 +112,7 @@ func TestCustomers(t *testing.T) {
 		c := &calls{}
 		got, err := newCustomers(c).CreateCustomer(context.Background(), env, dream.NewCustomer{Email: "ada@example.com", Plan: "Pro Plan"})
 		if err != nil || got.Plan.Name != "pro" || got.UserID != "user_new" {
-			t.Fatalf("got %+v, %v; want user_new on the pro plan", got, err)
+			t.Fatalf("creating a customer on \"Pro Plan\": %+v, error %v; want user_new on the pro plan", got, err)
 		}
 	})
 	t.Run("DeleteCancelsTheSubscriptionFirst", func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestCustomers(t *testing.T) {
 	t.Run("DeleteKeepsTheCustomerWhenTheCancellationFails", func(t *testing.T) {
 		c := &calls{fail: "cancel subscription"}
 		if _, err := newCustomers(c).DeleteCustomer(context.Background(), env, "subscriber"); err == nil {
-			t.Fatal("deleted a customer whose subscription still bills")
+			t.Fatal("deleting a customer whose subscription could not be canceled gave no error, want the deletion refused")
 		}
 		expect(t, c, "cancel subscription")
 	})
@@ -134,7 +134,7 @@ func TestCustomers(t *testing.T) {
 		got, err := newCustomers(c).AssignPlan(context.Background(), env, "subscriber", "ENTERPRISE")
 		// The running subscription still decides the plan.
 		if err != nil || got.Plan.Name != "pro" {
-			t.Fatalf("got %+v, %v; want the subscription's pro plan", got, err)
+			t.Fatalf("assigning enterprise to a subscriber on pro: %+v, error %v; want the subscription's pro plan", got, err)
 		}
 		expect(t, c, "write AssignPlan", "mirror plan")
 	})

@@ -14,24 +14,24 @@ func TestNewKeys(t *testing.T) {
 	for _, mode := range []dream.Mode{dream.ModeTest, dream.ModeLive} {
 		pk := dream.NewPublishableKey(mode)
 		if len(pk) != len("pk_test_")+32 {
-			t.Errorf("publishable key %q has length %d", pk, len(pk))
+			t.Errorf("a new publishable key %q has length %d, want %d", pk, len(pk), len("pk_test_")+32)
 		}
 		if key, err := dream.ParseKey(dream.PublishableKey, pk); err != nil || key.Mode != mode {
-			t.Errorf("ParseKey(%q) = %+v, %v", pk, key, err)
+			t.Errorf("parsing a new publishable key %q: key %+v, error %v; want it valid in mode %s", pk, key, err, mode)
 		}
 		sk, hash := dream.NewSecretKey(mode)
 		if len(sk) != len("sk_test_")+64 {
-			t.Errorf("secret key %q has length %d", sk, len(sk))
+			t.Errorf("a new secret key %q has length %d, want %d", sk, len(sk), len("sk_test_")+64)
 		}
 		if key, err := dream.ParseKey(dream.SecretKey, sk); err != nil || key.Mode != mode {
-			t.Errorf("ParseKey(%q) = %+v, %v", sk, key, err)
+			t.Errorf("parsing a new secret key %q: key %+v, error %v; want it valid in mode %s", sk, key, err, mode)
 		}
 		if !hash.Equal(dream.HashSecretKey(sk)) {
-			t.Error("the returned hash is not the key's")
+			t.Errorf("a new secret key came with the hash %s, want its own hash %s", hash, dream.HashSecretKey(sk))
 		}
 	}
 	if a, b := dream.NewPublishableKey(dream.ModeTest), dream.NewPublishableKey(dream.ModeTest); a == b {
-		t.Error("two keys are equal")
+		t.Errorf("two new publishable keys are both %q, want them different", a)
 	}
 }
 
@@ -60,7 +60,7 @@ func TestParseKey(t *testing.T) {
 	} {
 		key, err := dream.ParseKey(tt.kind, tt.key)
 		if tt.valid != (err == nil) || (tt.valid && key.Mode != tt.mode) {
-			t.Errorf("ParseKey(%q) = %+v, %v", tt.key, key, err)
+			t.Errorf("parsing the key %q: key %+v, error %v; want valid %v, mode %q", tt.key, key, err, tt.valid, tt.mode)
 		}
 		if err == nil {
 			continue
@@ -70,7 +70,7 @@ func TestParseKey(t *testing.T) {
 			want = dream.ErrInvalidSecretKey
 		}
 		if !errors.Is(err, want) {
-			t.Errorf("ParseKey(%q): error %v, want %v", tt.key, err, want)
+			t.Errorf("parsing the invalid key %q: error %v, want %v", tt.key, err, want)
 		}
 	}
 }
@@ -87,7 +87,7 @@ func FuzzParseKey(f *testing.F) {
 				continue
 			}
 			if key.Value != s || !key.Mode.Valid() || !strings.HasPrefix(s, map[dream.KeyKind]string{dream.PublishableKey: "pk_", dream.SecretKey: "sk_"}[kind]+string(key.Mode)+"_") {
-				t.Fatalf("ParseKey(%q) accepted %+v", s, key)
+				t.Fatalf("parsing %q accepted it as %+v, want a refusal or a key of the right prefix, mode and value", s, key)
 			}
 		}
 	})
@@ -97,25 +97,25 @@ func TestSecretKeyHash(t *testing.T) {
 	sk, hash := dream.NewSecretKey(dream.ModeLive)
 	parsed, err := dream.ParseSecretKeyHash(hash.String())
 	if err != nil || !parsed.Equal(hash) {
-		t.Fatalf("round trip: %v", err)
+		t.Fatalf("parsing a secret key hash back from its text: %v, error %v; want the same hash %v", parsed, err, hash)
 	}
 	if len(hash.String()) != 64 || hash.String() != strings.ToLower(hash.String()) {
-		t.Fatalf("hash %q is not lowercase hex SHA-256", hash)
+		t.Fatalf("a secret key hash reads %q, want 64 characters of lowercase hex", hash)
 	}
 	if dream.HashSecretKey(sk + "x").Equal(hash) {
-		t.Fatal("different keys hash equal")
+		t.Fatal("two different secret keys have the same hash, want different hashes")
 	}
 	b, err := json.Marshal(hash)
 	if err != nil || string(b) != `"`+hash.String()+`"` {
-		t.Fatalf("JSON = %s, %v", b, err)
+		t.Fatalf("a secret key hash in JSON is %s, error %v; want the quoted hex %q", b, err, hash.String())
 	}
 	var back dream.SecretKeyHash
 	if err := json.Unmarshal(b, &back); err != nil || !back.Equal(hash) {
-		t.Fatalf("JSON round trip: %v", err)
+		t.Fatalf("a secret key hash read back from JSON is %v, error %v; want %v", back, err, hash)
 	}
 	for _, bad := range []string{"", "zz", strings.Repeat("a", 63), strings.Repeat("a", 66)} {
 		if _, err := dream.ParseSecretKeyHash(bad); err == nil {
-			t.Errorf("ParseSecretKeyHash(%q) succeeded", bad)
+			t.Errorf("parsing the secret key hash %q gave no error, want it refused", bad)
 		}
 	}
 }
@@ -123,11 +123,12 @@ func TestSecretKeyHash(t *testing.T) {
 func TestSecretKeyRecord_ValidAt(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	if !(&dream.SecretKeyRecord{}).ValidAt(now) {
-		t.Error("a key without expiry is invalid")
+		t.Error("a secret key without expiry is not valid, want it valid")
 	}
 	k := &dream.SecretKeyRecord{ExpiresAt: now.Add(time.Hour)}
 	if !k.ValidAt(now) || k.ValidAt(now.Add(time.Hour)) {
-		t.Error("expiry is not exclusive of its instant")
+		t.Errorf("a secret key expiring in an hour: valid now %v, valid at expiry %v; want valid now, expired at expiry",
+			k.ValidAt(now), k.ValidAt(now.Add(time.Hour)))
 	}
 }
 
@@ -155,10 +156,10 @@ func TestCheckPlatformAccess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := dream.CheckPlatformAccess(tt.mode, tt.sub, now)
 			if tt.ok != (err == nil) {
-				t.Fatalf("got %v", err)
+				t.Fatalf("platform access in %s mode with subscription %+v: error %v, want access %v", tt.mode, tt.sub, err, tt.ok)
 			}
 			if err != nil && !errors.Is(err, dream.ErrSubscriptionExpired) {
-				t.Fatalf("got %v, want subscription_expired", err)
+				t.Fatalf("platform access refused with %v, want subscription_expired", err)
 			}
 		})
 	}
@@ -166,13 +167,13 @@ func TestCheckPlatformAccess(t *testing.T) {
 
 func TestErrorKind(t *testing.T) {
 	if dream.ErrorKind(dream.LimitReached(3, 3)) != dream.KindForbidden {
-		t.Error("LimitReached is not forbidden")
+		t.Errorf("a reached limit is of kind %d, want forbidden (%d)", dream.ErrorKind(dream.LimitReached(3, 3)), dream.KindForbidden)
 	}
 	wrapped := errors.Join(errors.New("context"), dream.ErrInvalidSecretKey)
 	if dream.ErrorKind(wrapped) != dream.KindUnauthenticated {
-		t.Error("kind of a wrapped error lost")
+		t.Errorf("a wrapped invalid secret key is of kind %d, want unauthenticated (%d)", dream.ErrorKind(wrapped), dream.KindUnauthenticated)
 	}
 	if dream.ErrorKind(errors.New("disk on fire")) != dream.KindInternal {
-		t.Error("a plain error is not internal")
+		t.Errorf("a plain error is of kind %d, want internal (%d)", dream.ErrorKind(errors.New("disk on fire")), dream.KindInternal)
 	}
 }

@@ -38,7 +38,7 @@ func TestFindTier(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := dream.FindTier(tiers, tt.mode, tt.query)
 			if slug := slugOf(got); slug != tt.want {
-				t.Fatalf("FindTier(%s, %q) is tier %q, want %q", tt.mode, tt.query, slug, tt.want)
+				t.Fatalf("looking up %q among %s tiers found %q, want %q", tt.query, tt.mode, slug, tt.want)
 			}
 		})
 	}
@@ -47,7 +47,7 @@ func TestFindTier(t *testing.T) {
 			"price_mug": "mug", "prod_mug": "mug", "POSTER": "poster", "Team": "mug", "price_basic": "", "pro": "", "": "",
 		} {
 			if slug := slugOf(dream.FindProduct(tiers, query)); slug != want {
-				t.Errorf("FindProduct(%q) is %q, want %q", query, slug, want)
+				t.Errorf("looking up the product %q found %q, want %q", query, slug, want)
 			}
 		}
 	})
@@ -88,12 +88,12 @@ func TestCheckoutTier(t *testing.T) {
 			got, err := dream.CheckoutTier(tiers, tt.tier, tt.price)
 			if tt.code != "" {
 				if e, ok := err.(*dream.Error); !ok || e.Code != tt.code || e.Kind != dream.KindInvalid {
-					t.Fatalf("CheckoutTier(%q, %q) = %v, %v; want the refusal %q", tt.tier, tt.price, slugOf(got), err, tt.code)
+					t.Fatalf("a checkout of tier %q at price %q sells %q, error %v; want the refusal %q", tt.tier, tt.price, slugOf(got), err, tt.code)
 				}
 				return
 			}
 			if err != nil || slugOf(got) != tt.want {
-				t.Fatalf("CheckoutTier(%q, %q) sells %q (%v), want %q", tt.tier, tt.price, slugOf(got), err, tt.want)
+				t.Fatalf("a checkout of tier %q at price %q sells %q, error %v; want %q", tt.tier, tt.price, slugOf(got), err, tt.want)
 			}
 			// Checkout and plan resolution agree on what the name means.
 			if plan := dream.ResolvePlan(tiers, dream.PlanSources{TokenPlan: tt.tier}); tt.tier != "" && plan.Name != tt.want {

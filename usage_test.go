@@ -35,10 +35,10 @@ func TestPeriodStartingAt(t *testing.T) {
 			}
 			p := dream.PeriodStartingAt(at)
 			if p.StartString() != tt.start || p.EndString() != tt.end {
-				t.Fatalf("period = %s..%s, want %s..%s", p.StartString(), p.EndString(), tt.start, tt.end)
+				t.Fatalf("the usage period starting at %s is %s..%s, want %s..%s", tt.at, p.StartString(), p.EndString(), tt.start, tt.end)
 			}
 			if got := p.End.Sub(p.Start); got != (dream.PeriodDays-1)*24*time.Hour {
-				t.Fatalf("period spans %v", got)
+				t.Fatalf("the usage period spans %v from first to last day, want %d days less one", got, dream.PeriodDays)
 			}
 		})
 	}
@@ -57,7 +57,7 @@ func TestPeriod_EndedBy(t *testing.T) {
 	} {
 		at, _ := time.Parse(time.RFC3339Nano, tt.at)
 		if got := p.EndedBy(at); got != tt.ended {
-			t.Errorf("EndedBy(%s) = %v, want %v", tt.at, got, tt.ended)
+			t.Errorf("the period 2025-01-15..2025-02-13 ended by %s: %v, want %v", tt.at, got, tt.ended)
 		}
 	}
 }
@@ -66,7 +66,7 @@ func TestParsePeriod(t *testing.T) {
 	t.Run("Dates", func(t *testing.T) {
 		p, err := dream.ParsePeriod("2025-01-15", "2025-02-13")
 		if err != nil || p.StartString() != "2025-01-15" || p.EndString() != "2025-02-13" {
-			t.Fatalf("got %v %v", p, err)
+			t.Fatalf("parsing the dates 2025-01-15 and 2025-02-13: period %v, error %v; want the same days", p, err)
 		}
 	})
 	t.Run("ImportedTimestamps", func(t *testing.T) {
@@ -74,15 +74,15 @@ func TestParsePeriod(t *testing.T) {
 		// timestamps; they must still expire.
 		p, err := dream.ParsePeriod("2025-01-01T00:00:00.000Z", "2025-01-31T00:00:00.000Z")
 		if err != nil || p.StartString() != "2025-01-01" || p.EndString() != "2025-01-31" {
-			t.Fatalf("got %v %v", p, err)
+			t.Fatalf("parsing imported timestamps: period %v, error %v; want 2025-01-01..2025-01-31", p, err)
 		}
 		if !p.EndedBy(day("2025-02-01")) {
-			t.Fatal("imported period never ends")
+			t.Fatal("an imported period of January has not ended by 2025-02-01, want it ended")
 		}
 	})
 	t.Run("Garbage", func(t *testing.T) {
 		if _, err := dream.ParsePeriod("yesterday", "2025-01-31"); err == nil {
-			t.Fatal("accepted a malformed date")
+			t.Fatal("parsing the start date \"yesterday\" gave no error, want it refused")
 		}
 	})
 }
@@ -93,20 +93,20 @@ func TestUsageCounter_At(t *testing.T) {
 		var c *dream.UsageCounter
 		got := c.At(now)
 		if got.Count != 0 || got.Period.StartString() != "2025-03-10" || got.Period.EndString() != "2025-04-08" {
-			t.Fatalf("got %+v", got)
+			t.Fatalf("an end user who never used the API reads %+v, want 0 units in 2025-03-10..2025-04-08", got)
 		}
 	})
 	t.Run("CurrentPeriodKept", func(t *testing.T) {
 		c := &dream.UsageCounter{Count: 7, Period: dream.PeriodStartingAt(now.AddDate(0, 0, -29))}
 		if got := c.At(now); got != *c {
-			t.Fatalf("got %+v, want %+v", got, *c)
+			t.Fatalf("a counter in its current period reads %+v, want it as stored, %+v", got, *c)
 		}
 	})
 	t.Run("EndedPeriodReadsEmpty", func(t *testing.T) {
 		c := &dream.UsageCounter{Count: 7, Period: dream.PeriodStartingAt(now.AddDate(0, 0, -30))}
 		got := c.At(now)
 		if got.Count != 0 || got.Period.StartString() != "2025-03-10" {
-			t.Fatalf("got %+v", got)
+			t.Fatalf("a counter of an ended period reads %+v, want 0 units in a period from 2025-03-10", got)
 		}
 	})
 }
@@ -114,13 +114,13 @@ func TestUsageCounter_At(t *testing.T) {
 func TestLimit(t *testing.T) {
 	t.Run("Remaining", func(t *testing.T) {
 		if got := dream.Limit(100).Remaining(30); got != 70 {
-			t.Errorf("got %d", got)
+			t.Errorf("a limit of 100 after 30 units leaves %d, want 70", got)
 		}
 		if got := dream.Limit(100).Remaining(130); got != 0 {
-			t.Errorf("over the limit: got %d", got)
+			t.Errorf("a limit of 100 after 130 units leaves %d, want 0", got)
 		}
 		if got := dream.Unlimited.Remaining(5); !got.Unlimited() {
-			t.Errorf("unlimited: got %d", got)
+			t.Errorf("an unlimited plan after 5 units leaves %d, want unlimited", got)
 		}
 	})
 	t.Run("JSON", func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestLimit(t *testing.T) {
 		}{{100, `100`}, {0, `0`}, {dream.Unlimited, `"unlimited"`}, {-7, `"unlimited"`}} {
 			b, err := json.Marshal(tt.limit)
 			if err != nil || string(b) != tt.json {
-				t.Errorf("Marshal(%d) = %s, %v", tt.limit, b, err)
+				t.Errorf("the limit %d in JSON is %s, error %v; want %s", tt.limit, b, err, tt.json)
 			}
 		}
 		for _, tt := range []struct {
@@ -139,12 +139,12 @@ func TestLimit(t *testing.T) {
 		}{{`100`, 100}, {`"unlimited"`, dream.Unlimited}, {`null`, dream.Unlimited}, {`-1`, dream.Unlimited}} {
 			var l dream.Limit
 			if err := json.Unmarshal([]byte(tt.json), &l); err != nil || l != tt.want {
-				t.Errorf("Unmarshal(%s) = %d, %v", tt.json, l, err)
+				t.Errorf("the JSON limit %s reads as %d, error %v; want %d", tt.json, l, err, tt.want)
 			}
 		}
 		var l dream.Limit
 		if err := json.Unmarshal([]byte(`"lots"`), &l); err == nil {
-			t.Error("accepted a word")
+			t.Errorf("the JSON limit \"lots\" reads as %d with no error, want it refused", l)
 		}
 	})
 }
@@ -188,7 +188,7 @@ func TestResolvePlan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := dream.ResolvePlan(saasTiers(), tt.src)
 			if got.Name != tt.want || got.Limit != tt.limit {
-				t.Fatalf("got %+v, want %s with limit %d", got, tt.want, tt.limit)
+				t.Fatalf("the plan resolved from %+v is %+v, want %s with limit %d", tt.src, got, tt.want, tt.limit)
 			}
 		})
 	}
@@ -197,7 +197,7 @@ func TestResolvePlan(t *testing.T) {
 		tiers := saasTiers()
 		src := dream.PlanSources{Subscription: sub(dream.StatusActive, "gold", "price_elsewhere"), TokenPlan: "pro"}
 		if n := testing.AllocsPerRun(100, func() { dream.ResolvePlan(tiers, src) }); n != 0 {
-			t.Fatalf("%v allocations per call", n)
+			t.Fatalf("resolving a plan made %v allocations per call, want none", n)
 		}
 	})
 	t.Run("FreeTierIsCheapestWhateverItsName", func(t *testing.T) {
@@ -206,13 +206,13 @@ func TestResolvePlan(t *testing.T) {
 			{Slug: "starter", BillingMode: dream.BillingSubscription, PriceCents: 500, Limit: 50},
 		}
 		if got := dream.ResolvePlan(tiers, dream.PlanSources{TokenPlan: "free"}); got.Name != "starter" || got.Limit != 50 {
-			t.Fatalf("got %+v", got)
+			t.Fatalf("the free plan among plus and starter resolved to %+v, want the cheapest, starter with limit 50", got)
 		}
 	})
 	t.Run("NoSubscriptionTiers", func(t *testing.T) {
 		got := dream.ResolvePlan([]dream.Tier{{Slug: "mug", BillingMode: dream.BillingOneOff}}, dream.PlanSources{TokenPlan: "pro"})
 		if got.Name != "free" || got.Limit != 0 {
-			t.Fatalf("got %+v", got)
+			t.Fatalf("a plan in a catalogue of products only resolved to %+v, want free with limit 0", got)
 		}
 	})
 }
@@ -225,12 +225,12 @@ func TestUsageAt(t *testing.T) {
 	}
 	u := dream.UsageAt(saasTiers(), "user_1", state, "free", now)
 	if u.UserID != "user_1" || u.Plan != "pro" || u.Count != 42 || u.Limit != 10000 || u.Period.StartString() != "2025-03-07" {
-		t.Fatalf("got %+v", u)
+		t.Fatalf("the usage of user_1 assigned pro is %+v, want 42 of 10000 on pro in a period from 2025-03-07", u)
 	}
 	// A plan change never resets the count.
 	state.AssignedPlan = "enterprise"
 	if u := dream.UsageAt(saasTiers(), "user_1", state, "", now); u.Count != 42 || !u.Limit.Unlimited() {
-		t.Fatalf("after plan change: %+v", u)
+		t.Fatalf("after a change to enterprise the usage is %+v, want still 42 units, unlimited", u)
 	}
 }
 
@@ -266,7 +266,7 @@ func TestUsageCounter_Add(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.counter.Add(tt.n, at); got != tt.want {
-				t.Fatalf("got %d in %s..%s, want %d in %s..%s", got.Count, got.Period.StartString(), got.Period.EndString(),
+				t.Fatalf("adding %d units: %d in %s..%s, want %d in %s..%s", tt.n, got.Count, got.Period.StartString(), got.Period.EndString(),
 					tt.want.Count, tt.want.Period.StartString(), tt.want.Period.EndString())
 			}
 		})

@@ -208,10 +208,10 @@ func TestVerify_Accepts(t *testing.T) {
 					token := target.issuer.token(now, tt.edit)
 					claims, err := target.verify(context.Background(), dream.ModeLive, token)
 					if err != nil {
-						t.Fatalf("verify: %v", err)
+						t.Fatalf("verifying a token that should pass: %v, want end-user claims", err)
 					}
 					if claims.UserID != "user_2abc" {
-						t.Fatalf("UserID = %q, want user_2abc", claims.UserID)
+						t.Fatalf("the verified token names end user %q, want user_2abc", claims.UserID)
 					}
 				})
 			}
@@ -265,7 +265,8 @@ func TestVerify_Refuses(t *testing.T) {
 				t.Run(tt.name, func(t *testing.T) {
 					claims, err := target.verify(context.Background(), dream.ModeLive, tt.token)
 					if err != dream.ErrInvalidEndUserToken {
-						t.Fatalf("verify = %+v, %v; want ErrInvalidEndUserToken", claims, err)
+						t.Fatalf("verifying a bad token gave claims %+v and error %v, want ErrInvalidEndUserToken",
+							claims, err)
 					}
 				})
 			}
@@ -322,14 +323,14 @@ func TestVerify_LogsReasonNotToken(t *testing.T) {
 	iss := issuer{key: clerkKey(), kid: "kid-1", issuer: "https://clerk.example.test"}
 	token := iss.token(t0, func(c map[string]any) { c["exp"] = t0.Add(-time.Hour).Unix() })
 	if _, err := verifier.VerifyEndUserToken(context.Background(), dream.ModeLive, token); err != dream.ErrInvalidEndUserToken {
-		t.Fatalf("verify = %v, want ErrInvalidEndUserToken", err)
+		t.Fatalf("verifying an expired token: %v, want ErrInvalidEndUserToken", err)
 	}
 	if !strings.Contains(log.String(), "end-user token refused") || !strings.Contains(log.String(), "expired") {
-		t.Fatalf("log lacks the reason:\n%s", log.String())
+		t.Fatalf("the log of a refused expired token lacks the refusal or its reason, want both:\n%s", log.String())
 	}
 	for _, part := range strings.Split(token, ".") {
 		if strings.Contains(log.String(), part) {
-			t.Fatalf("log contains the token:\n%s", log.String())
+			t.Fatalf("the log holds a part of the refused token, want the token kept out:\n%s", log.String())
 		}
 	}
 }

@@ -101,12 +101,12 @@ func TestEndUserClaims(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := endUserClaims([]byte(tt.payload))
 			if err != nil {
-				t.Fatalf("endUserClaims: %v", err)
+				t.Fatalf("reading the claims of the payload: %v, want them accepted", err)
 			}
 			want := tt.want
 			want.ExpiresAt = time.Unix(exp, 0).UTC()
 			if *got != want {
-				t.Fatalf("claims = %+v, want %+v", *got, want)
+				t.Fatalf("the payload gave end-user claims %+v, want %+v", *got, want)
 			}
 		})
 	}
@@ -128,7 +128,7 @@ func TestEndUserClaims_Refuses(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if claims, err := endUserClaims([]byte(tt.payload)); err == nil {
-				t.Fatalf("endUserClaims(%s) = %+v, want error", tt.payload, claims)
+				t.Fatalf("reading claims of payload %s gave %+v, want a refusal", tt.payload, claims)
 			}
 		})
 	}
@@ -148,7 +148,7 @@ func FuzzClaims(f *testing.F) {
 			return
 		}
 		if claims.UserID == "" {
-			t.Fatalf("accepted %q without a user id", payload)
+			t.Fatalf("the claims of payload %q were accepted without an end user id, want a refusal", payload)
 		}
 	})
 }

@@ -34,12 +34,12 @@ func newFakeClerk(t *testing.T, secretKey string, keys ...jose.JSONWebKey) *fake
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
 		if r.Method != http.MethodGet || r.URL.Path != "/v1/jwks" {
-			t.Errorf("request %s %s, want GET /v1/jwks", r.Method, r.URL.Path)
+			t.Errorf("the fake Clerk got a request %s %s, want GET /v1/jwks", r.Method, r.URL.Path)
 			http.NotFound(w, r)
 			return
 		}
 		if got, want := r.Header.Get("Authorization"), "Bearer "+secretKey; got != want {
-			t.Errorf("Authorization = %q, want %q", got, want)
+			t.Errorf("the JWKS request has Authorization %q, want %q", got, want)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -47,7 +47,7 @@ func newFakeClerk(t *testing.T, secretKey string, keys ...jose.JSONWebKey) *fake
 		defer f.mu.Unlock()
 		time.Sleep(f.delay)
 		if err := json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: f.keys}); err != nil {
-			t.Errorf("encoding JWKS: %v", err)
+			t.Errorf("the fake Clerk encoding its JWKS: %v, want no error", err)
 		}
 	}))
 	t.Cleanup(f.server.Close)
@@ -78,7 +78,7 @@ func clerkIssuer(kid string, key *rsa.PrivateKey) issuer {
 func (f *fakeClerk) assertRequests(t *testing.T, want int64) {
 	t.Helper()
 	if got := f.requests.Load(); got != want {
-		t.Fatalf("JWKS requests = %d, want %d", got, want)
+		t.Fatalf("the fake Clerk served %d JWKS requests, want %d", got, want)
 	}
 }
 
@@ -87,7 +87,7 @@ func mustVerify(t *testing.T, verifier *ClerkVerifier, mode dream.Mode, token st
 	t.Helper()
 	claims, err := verifier.VerifyEndUserToken(context.Background(), mode, token)
 	if err != nil {
-		t.Fatalf("verify in %s mode: %v", mode, err)
+		t.Fatalf("verifying a token in %s mode: %v, want it accepted", mode, err)
 	}
 	return claims
 }
@@ -96,7 +96,8 @@ func mustVerify(t *testing.T, verifier *ClerkVerifier, mode dream.Mode, token st
 func mustRefuse(t *testing.T, verifier *ClerkVerifier, mode dream.Mode, token string) {
 	t.Helper()
 	if claims, err := verifier.VerifyEndUserToken(context.Background(), mode, token); err != dream.ErrInvalidEndUserToken {
-		t.Fatalf("verify in %s mode = %+v, %v; want ErrInvalidEndUserToken", mode, claims, err)
+		t.Fatalf("verifying a token in %s mode gave claims %+v and error %v, want ErrInvalidEndUserToken",
+			mode, claims, err)
 	}
 }
 
@@ -122,7 +123,7 @@ func TestClerkVerifier_VerifyEndUserToken(t *testing.T) {
 			ExpiresAt:      t0.Add(time.Hour),
 		}
 		if *got != want {
-			t.Fatalf("claims = %+v, want %+v", *got, want)
+			t.Fatalf("the Clerk token gave end-user claims %+v, want %+v", *got, want)
 		}
 		server.assertRequests(t, 1)
 	})
@@ -206,7 +207,7 @@ func TestClerkVerifier_VerifyEndUserToken(t *testing.T) {
 		for range 16 {
 			wg.Go(func() {
 				if _, err := verifier.VerifyEndUserToken(context.Background(), dream.ModeLive, token); err != nil {
-					t.Errorf("verify: %v", err)
+					t.Errorf("verifying a token while the keys are fetched: %v, want it accepted", err)
 				}
 			})
 		}
@@ -293,6 +294,6 @@ func assertUnavailable(t *testing.T, err error) {
 	t.Helper()
 	e, ok := err.(*dream.Error)
 	if !ok || e.Kind != dream.KindUnavailable || e.Code != "identity_unavailable" {
-		t.Fatalf("err = %v, want a KindUnavailable identity_unavailable dream.Error", err)
+		t.Fatalf("verifying with Clerk unreachable: %v, want a KindUnavailable identity_unavailable dream.Error", err)
 	}
 }

@@ -24,7 +24,7 @@ func openTestDevIssuer(tb testing.TB, dir string, clock *testClock) *DevIssuer {
 	tb.Helper()
 	d, err := OpenDevIssuer(dir, clock.Now)
 	if err != nil {
-		tb.Fatalf("OpenDevIssuer: %v", err)
+		tb.Fatalf("opening the dev issuer: %v, want it open", err)
 	}
 	return d
 }
@@ -34,7 +34,7 @@ func mustIssue(t *testing.T, d *DevIssuer, publishableKey, email, plan string) (
 	t.Helper()
 	token, userID, err := d.IssueToken(publishableKey, email, plan)
 	if err != nil {
-		t.Fatalf("IssueToken(%q, %q, %q): %v", publishableKey, email, plan, err)
+		t.Fatalf("issuing a dev token for %q, %q, plan %q: %v, want a token", publishableKey, email, plan, err)
 	}
 	return token, userID
 }
@@ -44,7 +44,7 @@ func mustVerifyDev(t *testing.T, d *DevIssuer, token string) *dream.EndUserClaim
 	t.Helper()
 	claims, err := d.VerifyEndUserToken(context.Background(), dream.ModeTest, token)
 	if err != nil {
-		t.Fatalf("VerifyEndUserToken: %v", err)
+		t.Fatalf("verifying a dev token: %v, want it accepted", err)
 	}
 	return claims
 }
@@ -70,12 +70,12 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 		token, userID := mustIssue(t, d, "pk_test_1", "ann@example.com", "")
 
 		if len(userID) != len("user_")+24 || !strings.HasPrefix(userID, "user_") {
-			t.Fatalf("user id = %q, want user_ and 24 hex digits", userID)
+			t.Fatalf("the new end user id is %q, want user_ and 24 hex digits", userID)
 		}
 		for _, mode := range []dream.Mode{dream.ModeTest, dream.ModeLive} {
 			claims, err := d.VerifyEndUserToken(context.Background(), mode, token)
 			if err != nil {
-				t.Fatalf("verify in %s mode: %v", mode, err)
+				t.Fatalf("verifying a dev token in %s mode: %v, want it accepted", mode, err)
 			}
 			want := dream.EndUserClaims{
 				UserID:         userID,
@@ -85,7 +85,7 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 				ExpiresAt:      t0.Add(24 * time.Hour),
 			}
 			if *claims != want {
-				t.Fatalf("claims = %+v, want %+v", *claims, want)
+				t.Fatalf("the dev token gave end-user claims %+v, want %+v", *claims, want)
 			}
 		}
 	})
@@ -96,14 +96,14 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 
 		header := decodeSegment(t, token, 0)
 		if header["alg"] != "RS256" || header["kid"] != d.key.KeyID || header["typ"] != "JWT" {
-			t.Fatalf("header = %v", header)
+			t.Fatalf("the dev token header is %v, want alg RS256, kid %s and typ JWT", header, d.key.KeyID)
 		}
 		thumbprint, err := (&jose.JSONWebKey{Key: d.key.Key}).Thumbprint(crypto.SHA256)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := base64.RawURLEncoding.EncodeToString(thumbprint); d.key.KeyID != want {
-			t.Fatalf("kid = %q, want the RFC 7638 thumbprint %q", d.key.KeyID, want)
+			t.Fatalf("the dev key id is %q, want the RFC 7638 thumbprint %q", d.key.KeyID, want)
 		}
 		want := map[string]any{
 			"iss":            "dream-dev",
@@ -117,11 +117,11 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 		}
 		payload := decodeSegment(t, token, 1)
 		if len(payload) != len(want) {
-			t.Fatalf("payload = %v, want %v", payload, want)
+			t.Fatalf("the dev token payload is %v, want exactly %v", payload, want)
 		}
 		for name, value := range want {
 			if payload[name] != value {
-				t.Fatalf("payload[%q] = %v, want %v", name, payload[name], value)
+				t.Fatalf("the dev token claim %q is %v, want %v", name, payload[name], value)
 			}
 		}
 	})
@@ -131,14 +131,14 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 		_, ann := mustIssue(t, d, "pk_test_1", "ann@example.com", "")
 		for _, email := range []string{"ann@example.com", "Ann@Example.COM", "ANN@EXAMPLE.COM"} {
 			if _, id := mustIssue(t, d, "pk_test_1", email, ""); id != ann {
-				t.Fatalf("%s got user %s, want %s", email, id, ann)
+				t.Fatalf("a token for %s names end user %s, want the same user %s", email, id, ann)
 			}
 		}
 		if _, id := mustIssue(t, d, "pk_test_2", "ann@example.com", ""); id == ann {
-			t.Fatalf("another project got the same user %s", id)
+			t.Fatalf("a token of another project names the same end user %s, want a new user", id)
 		}
 		if _, id := mustIssue(t, d, "pk_test_1", "bob@example.com", ""); id == ann {
-			t.Fatalf("another email got the same user %s", id)
+			t.Fatalf("a token for another email names the same end user %s, want a new user", id)
 		}
 	})
 
@@ -155,7 +155,7 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 		} {
 			token, _ := mustIssue(t, d, "pk_test_1", "ann@example.com", step.plan)
 			if got := mustVerifyDev(t, d, token).Plan; got != step.want {
-				t.Fatalf("after plan %q: token plan = %q, want %q", step.plan, got, step.want)
+				t.Fatalf("after asking for plan %q the token has plan %q, want %q", step.plan, got, step.want)
 			}
 		}
 	})
@@ -172,7 +172,8 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 			_, _, err := d.IssueToken(tt.publishableKey, tt.email, "")
 			var e *dream.Error
 			if !errors.As(err, &e) || e.Kind != dream.KindInvalid || e.Code != "Missing required field" || !strings.Contains(e.Message, tt.field) {
-				t.Fatalf("IssueToken(%q, %q) = %v, want Missing required field naming %s", tt.publishableKey, tt.email, err, tt.field)
+				t.Fatalf("issuing a token for %q, %q: %v, want Missing required field naming %s",
+					tt.publishableKey, tt.email, err, tt.field)
 			}
 		}
 	})
@@ -187,7 +188,7 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 			wg.Go(func() {
 				_, id, err := d.IssueToken("pk_test_1", emails[i%len(emails)], "")
 				if err != nil {
-					t.Errorf("IssueToken: %v", err)
+					t.Errorf("issuing dev tokens at once: %v, want a token", err)
 				}
 				ids[i] = id
 			})
@@ -195,7 +196,7 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 		wg.Wait()
 		ann, bob := ids[0], ids[2]
 		if ann == bob {
-			t.Fatalf("ann and bob share user %s", ann)
+			t.Fatalf("ann and bob got the same end user %s, want two users", ann)
 		}
 		for i, id := range ids {
 			want := ann
@@ -203,7 +204,7 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 				want = bob
 			}
 			if id != want {
-				t.Fatalf("call %d (%s) got user %s, want %s", i, emails[i%len(emails)], id, want)
+				t.Fatalf("concurrent token %d for %s names end user %s, want %s", i, emails[i%len(emails)], id, want)
 			}
 		}
 		if users := readUsersFile(t, dir); len(users) != 2 {
@@ -221,7 +222,7 @@ func readUsersFile(t *testing.T, dir string) []devUser {
 	}
 	var document devUsersDocument
 	if err := json.Unmarshal(data, &document); err != nil {
-		t.Fatalf("users file: %v\n%s", err, data)
+		t.Fatalf("reading the users file: %v, want JSON users\n%s", err, data)
 	}
 	return document.Users
 }
@@ -240,21 +241,21 @@ func TestOpenDevIssuer(t *testing.T) {
 			}
 		}
 		if users := readUsersFile(t, dir); len(users) != 0 {
-			t.Fatalf("new users file holds %+v", users)
+			t.Fatalf("the new users file holds %+v, want no users", users)
 		}
 		key, err := openDevKey(filepath.Join(dir, devKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if bits := key.N.BitLen(); bits != 2048 {
-			t.Fatalf("key has %d bits, want 2048", bits)
+			t.Fatalf("the dev key has %d bits, want 2048", bits)
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(entries) != 2 {
-			t.Fatalf("dir holds %d files, want 2 (no temporary files left)", len(entries))
+			t.Fatalf("the state dir holds %d files, want 2 (no temporary files left)", len(entries))
 		}
 	})
 
@@ -267,17 +268,17 @@ func TestOpenDevIssuer(t *testing.T) {
 		clock.Advance(time.Hour)
 		second := openTestDevIssuer(t, dir, clock)
 		if claims := mustVerifyDev(t, second, token); claims.UserID != ann {
-			t.Fatalf("old token verified as %s, want %s", claims.UserID, ann)
+			t.Fatalf("after a restart the old token names end user %s, want %s", claims.UserID, ann)
 		}
 		token, id := mustIssue(t, second, "pk_test_1", "ANN@example.com", "")
 		if id != ann {
-			t.Fatalf("after restart ann is %s, want %s", id, ann)
+			t.Fatalf("after a restart ann is end user %s, want %s", id, ann)
 		}
 		if plan := mustVerifyDev(t, second, token).Plan; plan != "pro" {
-			t.Fatalf("after restart plan = %q, want pro", plan)
+			t.Fatalf("after a restart ann's token has plan %q, want pro", plan)
 		}
 		if users := readUsersFile(t, dir); len(users) != 1 || !users[0].CreatedAt.Equal(t0) {
-			t.Fatalf("users file = %+v, want ann created at %v", users, t0)
+			t.Fatalf("after a restart the users file holds %+v, want only ann created at %v", users, t0)
 		}
 	})
 
@@ -290,7 +291,7 @@ func TestOpenDevIssuer(t *testing.T) {
 		}
 		second := openTestDevIssuer(t, dir, newTestClock())
 		if _, err := second.VerifyEndUserToken(context.Background(), dream.ModeTest, token); err != dream.ErrInvalidEndUserToken {
-			t.Fatalf("verify = %v, want ErrInvalidEndUserToken", err)
+			t.Fatalf("verifying a token of the replaced key: %v, want ErrInvalidEndUserToken", err)
 		}
 	})
 
@@ -308,7 +309,7 @@ func TestOpenDevIssuer(t *testing.T) {
 					t.Fatal(err)
 				}
 				if _, err := OpenDevIssuer(dir, nil); err == nil {
-					t.Fatal("OpenDevIssuer succeeded")
+					t.Fatalf("opening the dev issuer over a bad %s succeeded, want an error", tt.file)
 				}
 			})
 		}
@@ -324,19 +325,19 @@ func TestDevIssuer_JWKS(t *testing.T) {
 		Keys []map[string]any `json:"keys"`
 	}
 	if err := json.Unmarshal(document, &raw); err != nil {
-		t.Fatalf("JWKS: %v\n%s", err, document)
+		t.Fatalf("decoding the JWKS: %v, want a JSON key set\n%s", err, document)
 	}
 	if len(raw.Keys) != 1 {
-		t.Fatalf("JWKS has %d keys, want 1", len(raw.Keys))
+		t.Fatalf("the JWKS has %d keys, want 1", len(raw.Keys))
 	}
 	key := raw.Keys[0]
 	for name, want := range map[string]any{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": d.key.KeyID, "e": "AQAB"} {
 		if key[name] != want {
-			t.Fatalf("key[%q] = %v, want %v", name, key[name], want)
+			t.Fatalf("the JWKS key has %q = %v, want %v", name, key[name], want)
 		}
 	}
 	if _, ok := key["d"]; ok {
-		t.Fatal("JWKS leaks the private key")
+		t.Fatal("the JWKS key has the private exponent d, want only the public key")
 	}
 
 	// A verifier that knows only the published document accepts the
@@ -354,16 +355,16 @@ func TestDevIssuer_JWKS(t *testing.T) {
 		return set.Keys[0], nil
 	})
 	if err != nil {
-		t.Fatalf("verify with the JWKS key: %v", err)
+		t.Fatalf("verifying a dev token with the published JWKS key: %v, want it accepted", err)
 	}
 	if claims.UserID != userID {
-		t.Fatalf("UserID = %q, want %q", claims.UserID, userID)
+		t.Fatalf("the token verified with the JWKS key names end user %q, want %q", claims.UserID, userID)
 	}
 
 	// JWKS returns a copy: changing it changes nothing for others.
 	document[0] = 'x'
 	if d.JWKS()[0] != '{' {
-		t.Fatal("JWKS returned the issuer's own buffer")
+		t.Fatal("changing the returned JWKS changed the issuer's copy, want a fresh copy each call")
 	}
 }
 

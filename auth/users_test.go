@@ -94,43 +94,46 @@ func TestClerkUsers(t *testing.T) {
 	created, err := users.CreateUser(ctx, dream.ModeTest, dream.NewIdentityUser{Email: "ada@example.com", FirstName: "Ada",
 		PublicMetadata: map[string]any{"publishableKey": "pk_test_1", "plan": "free"}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating an end user in test mode: %v, want the user", err)
 	}
 	if want := `POST /v1/users Bearer sk_test_t {"email_address":["ada@example.com"],"first_name":"Ada","public_metadata":{"plan":"free","publishableKey":"pk_test_1"},"skip_password_requirement":true}`; last() != want {
-		t.Fatalf("create sent\n%s\nwant\n%s", last(), want)
+		t.Fatalf("creating an end user sent Clerk\n%s\nwant\n%s", last(), want)
 	}
 	if created.Email != "ada@example.com" || created.FirstName != "Ada" || created.LastName != "" ||
 		created.MetadataString("publishableKey") != "pk_test_1" || created.CreatedAt.UnixMilli() != 1700000000000 {
-		t.Fatalf("created: %+v", created)
+		t.Fatalf("the created end user is %+v, want ada@example.com, Ada, pk_test_1, created at 1700000000000 ms",
+			created)
 	}
 	if _, err := users.CreateUser(ctx, dream.ModeLive, dream.NewIdentityUser{Email: "b@example.com", Password: "pw"}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a live end user with a password: %v, want the user", err)
 	}
 	if sent := last(); !strings.Contains(sent, "Bearer sk_live_l") || !strings.Contains(sent, `"password":"pw"`) || strings.Contains(sent, "skip_password") {
-		t.Fatalf("create with a password sent %s", sent)
+		t.Fatalf("creating a user with a password sent %s, want the live key and password, no skip_password", sent)
 	}
 
 	got, err := users.User(ctx, dream.ModeTest, created.ID)
 	if err != nil || got.Email != "ada@example.com" || last() != "GET /v1/users/"+created.ID+" Bearer sk_test_t " {
-		t.Fatalf("get: %+v, %v, %s", got, err, last())
+		t.Fatalf("getting the end user gave %+v, %v by %q, want ada@example.com by GET with the test key",
+			got, err, last())
 	}
 	if err := users.UpdatePublicMetadata(ctx, dream.ModeTest, created.ID, map[string]any{"plan": "pro"}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("updating the end user's public metadata: %v, want no error", err)
 	}
 	if want := "PATCH /v1/users/" + created.ID + `/metadata Bearer sk_test_t {"public_metadata":{"plan":"pro"}}`; last() != want {
-		t.Fatalf("update sent %s", last())
+		t.Fatalf("updating the public metadata sent Clerk %s, want %s", last(), want)
 	}
 	if got, _ := users.User(ctx, dream.ModeTest, created.ID); got.MetadataString("plan") != "pro" || got.MetadataString("publishableKey") != "pk_test_1" {
-		t.Fatalf("metadata not merged: %+v", got.PublicMetadata)
+		t.Fatalf("after the update the public metadata is %+v, want plan pro and publishableKey pk_test_1",
+			got.PublicMetadata)
 	}
 	if err := users.DeleteUser(ctx, dream.ModeTest, created.ID); err != nil || !strings.HasPrefix(last(), "DELETE /v1/users/"+created.ID+" Bearer sk_test_t") {
-		t.Fatalf("delete: %v %s", err, last())
+		t.Fatalf("deleting the end user: %v by %q, want a DELETE with the test key", err, last())
 	}
 	if _, err := users.User(ctx, dream.ModeTest, created.ID); dream.ErrorKind(err) != dream.KindNotFound {
-		t.Fatalf("deleted user: %v", err)
+		t.Fatalf("getting a deleted end user: %v, want KindNotFound", err)
 	}
 	if err := users.DeleteUser(ctx, dream.ModeTest, created.ID); dream.ErrorKind(err) != dream.KindNotFound {
-		t.Fatalf("deleting twice: %v", err)
+		t.Fatalf("deleting an end user twice: %v, want KindNotFound", err)
 	}
 
 	t.Run("Errors", func(t *testing.T) {
@@ -151,12 +154,13 @@ func TestClerkUsers(t *testing.T) {
 			_, err := users.CreateUser(ctx, dream.ModeLive, dream.NewIdentityUser{Email: "c@example.com"})
 			var e *dream.Error
 			if dream.ErrorKind(err) != tt.kind || (tt.wire != "" && (!errors.As(err, &e) || e.Code != tt.wire)) {
-				t.Errorf("%d %s: got %v", tt.status, tt.code, err)
+				t.Errorf("creating a user while Clerk answers %d %s: %v (kind %d), want kind %d and code %q",
+					tt.status, tt.code, err, dream.ErrorKind(err), tt.kind, tt.wire)
 			}
 		}
 		srv.Close()
 		if _, err := users.User(ctx, dream.ModeLive, "user_1"); dream.ErrorKind(err) != dream.KindUnavailable {
-			t.Errorf("Clerk down: %v", err)
+			t.Errorf("getting an end user with Clerk down: %v, want KindUnavailable", err)
 		}
 	})
 }
@@ -173,37 +177,39 @@ func TestDevIssuer_Identity(t *testing.T) {
 	created, err := d.CreateUser(ctx, dream.ModeTest, dream.NewIdentityUser{Email: "Ada@example.com", FirstName: "Ada",
 		PublicMetadata: map[string]any{"publishableKey": pk, "plan": "pro"}})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a dev end user: %v, want the user", err)
 	}
 	if created.MetadataString("plan") != "pro" || created.FirstName != "Ada" {
-		t.Fatalf("created: %+v", created)
+		t.Fatalf("the created dev end user is %+v, want first name Ada and plan pro", created)
 	}
 	// A dev token for the email is the created user's.
 	token, id, _ := d.IssueToken(pk, "ada@EXAMPLE.com", "")
 	claims, _ := d.VerifyEndUserToken(ctx, dream.ModeTest, token)
 	if id != created.ID || claims.Plan != "pro" {
-		t.Fatalf("token user %s plan %s, created %s", id, claims.Plan, created.ID)
+		t.Fatalf("the dev token names end user %s with plan %s, want the created user %s with plan pro",
+			id, claims.Plan, created.ID)
 	}
 	if _, err := d.CreateUser(ctx, dream.ModeTest, dream.NewIdentityUser{Email: "ada@example.com",
 		PublicMetadata: map[string]any{"publishableKey": pk}}); dream.ErrorKind(err) != dream.KindConflict {
-		t.Fatalf("duplicate: %v", err)
+		t.Fatalf("creating an end user with a taken email: %v, want KindConflict", err)
 	}
 	if _, err := d.CreateUser(ctx, dream.ModeTest, dream.NewIdentityUser{Email: "x@example.com"}); dream.ErrorKind(err) != dream.KindInvalid {
-		t.Fatalf("no project: %v", err)
+		t.Fatalf("creating an end user without a publishable key: %v, want KindInvalid", err)
 	}
 
 	if err := d.UpdatePublicMetadata(ctx, dream.ModeTest, id, map[string]any{"plan": "enterprise", "other": 1}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("updating a dev end user's public metadata: %v, want no error", err)
 	}
 	reopened, err := OpenDevIssuer(dir, time.Now)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reopening the dev issuer: %v, want it open", err)
 	}
 	if u, err := reopened.User(ctx, dream.ModeTest, id); err != nil || u.MetadataString("plan") != "enterprise" || u.Email != "Ada@example.com" {
-		t.Fatalf("after reopen: %+v, %v", u, err)
+		t.Fatalf("after reopening, the end user is %+v, %v, want plan enterprise and email Ada@example.com",
+			u, err)
 	}
 	if err := reopened.DeleteUser(ctx, dream.ModeTest, id); err != nil {
-		t.Fatal(err)
+		t.Fatalf("deleting a dev end user: %v, want no error", err)
 	}
 	for _, err := range []error{
 		reopened.DeleteUser(ctx, dream.ModeTest, id),
@@ -211,11 +217,11 @@ func TestDevIssuer_Identity(t *testing.T) {
 		func() error { _, err := reopened.User(ctx, dream.ModeTest, id); return err }(),
 	} {
 		if dream.ErrorKind(err) != dream.KindNotFound {
-			t.Fatalf("deleted user: %v", err)
+			t.Fatalf("using a deleted dev end user: %v, want KindNotFound", err)
 		}
 	}
 	// The email is free again: a new sign-in is a new user.
 	if _, again, _ := reopened.IssueToken(pk, "ada@example.com", ""); again == id {
-		t.Fatal("a deleted user's id came back")
+		t.Fatalf("a new sign-in got the deleted end user's id %s, want a new user", id)
 	}
 }

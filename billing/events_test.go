@@ -91,7 +91,7 @@ func TestConnectEvents(t *testing.T) {
 				tt.typ, created, tt.account, tt.object)
 			got, err := NewWebhookVerifier(testSecret).VerifyWebhook(payload, SignWebhook(payload, testSecret, time.Now()))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("verifying a signed %s webhook event: %v, want it accepted", tt.typ, err)
 			}
 			want := tt.want
 			want.ID, want.Type, want.Mode, want.Account, want.Created, want.Payload = "evt_1", tt.typ, dream.ModeTest, tt.account, at, payload

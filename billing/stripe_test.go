@@ -83,7 +83,7 @@ func (s *testStripe) onlyRequest(t *testing.T) recordedRequest {
 	t.Helper()
 	requests := s.recorder.Requests()
 	if len(requests) != 1 {
-		t.Fatalf("sent %d requests, want 1: %+v", len(requests), requests)
+		t.Fatalf("the call sent Stripe %d requests, want 1: %+v", len(requests), requests)
 	}
 	return requests[0]
 }
@@ -113,21 +113,21 @@ func (l *logBuffer) String() string {
 func assertCall(t *testing.T, request recordedRequest, method, path, key, account string) {
 	t.Helper()
 	if request.Method != method || request.Path != path {
-		t.Errorf("request %s %s, want %s %s", request.Method, request.Path, method, path)
+		t.Errorf("the Stripe request is %s %s, want %s %s", request.Method, request.Path, method, path)
 	}
 	if got := request.Header.Get("Authorization"); got != "Bearer "+key {
-		t.Errorf("Authorization %q, want the key %q", got, key)
+		t.Errorf("the Stripe request has Authorization %q, want the key %q", got, key)
 	}
 	if got := request.Header.Get("Stripe-Account"); got != account {
-		t.Errorf("Stripe-Account %q, want %q", got, account)
+		t.Errorf("the Stripe request has Stripe-Account %q, want the connected account %q", got, account)
 	}
 	got := request.Header.Get("Idempotency-Key")
 	if method == http.MethodGet {
 		if got != "" {
-			t.Errorf("Idempotency-Key %q on a GET", got)
+			t.Errorf("a GET to Stripe has Idempotency-Key %q, want none", got)
 		}
 	} else if !idempotencyKey.MatchString(got) {
-		t.Errorf("Idempotency-Key %q, want %s", got, idempotencyKey)
+		t.Errorf("the Stripe request has Idempotency-Key %q, want one matching %s", got, idempotencyKey)
 	}
 }
 
@@ -139,12 +139,12 @@ func assertForm(t *testing.T, request recordedRequest, want url.Values) {
 	}
 	for _, key := range slices.Sorted(maps.Keys(request.Form)) {
 		if !reflect.DeepEqual(request.Form[key], want[key]) {
-			t.Errorf("sent %s=%q, want %q", key, request.Form[key], want[key])
+			t.Errorf("the Stripe request sent %s=%q, want %q", key, request.Form[key], want[key])
 		}
 	}
 	for key := range want {
 		if _, sent := request.Form[key]; !sent {
-			t.Errorf("did not send %s, want %q", key, want[key])
+			t.Errorf("the Stripe request lacks %s, want %q", key, want[key])
 		}
 	}
 }
@@ -155,13 +155,14 @@ func assertError(t *testing.T, err error, want *dream.Error, stripeMessage strin
 	t.Helper()
 	var got *dream.Error
 	if !errors.As(err, &got) {
-		t.Fatalf("error %v, want %v", err, want)
+		t.Fatalf("the call failed with %v, want the dream.Error %v", err, want)
 	}
 	if got.Kind != want.Kind || got.Code != want.Code || got.Message != want.Message {
-		t.Errorf("error {%d %q %q}, want {%d %q %q}", got.Kind, got.Code, got.Message, want.Kind, want.Code, want.Message)
+		t.Errorf("the call failed with {kind %d %q %q}, want {kind %d %q %q}",
+			got.Kind, got.Code, got.Message, want.Kind, want.Code, want.Message)
 	}
 	if stripeMessage != "" && strings.Contains(err.Error(), stripeMessage) {
-		t.Errorf("error %q shows Stripe's message", err)
+		t.Errorf("the error %q shows Stripe's message, want it kept to the logs", err)
 	}
 }
 
@@ -212,10 +213,10 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout.CustomerEmail = "ada@example.com"
 		result, err := s.CreateCheckoutSession(ctx, checkout)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a subscription checkout session: %v, want a session", err)
 		}
 		if !strings.HasPrefix(result.ID, "cs_") || !strings.HasPrefix(result.URL, "https://") {
-			t.Errorf("result %+v, want a session id and URL", result)
+			t.Errorf("the new checkout session is %+v, want a cs_ id and an https URL", result)
 		}
 		request := s.onlyRequest(t)
 		assertCall(t, request, http.MethodPost, "/v1/checkout/sessions", testKey, testAccount.AccountID)
@@ -230,7 +231,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout.CustomerID = "cus_1"
 		checkout.CustomerEmail = "ada@example.com"
 		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a checkout session for customer cus_1: %v, want a session", err)
 		}
 		want := checkoutForm()
 		want.Set("customer", "cus_1")
@@ -240,7 +241,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 	t.Run("NoEmptyCustomerEmail", func(t *testing.T) {
 		s := newTestStripe(t, base)
 		if _, err := s.CreateCheckoutSession(ctx, subscriptionCheckout()); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a checkout session without an email: %v, want a session", err)
 		}
 		assertForm(t, s.onlyRequest(t), checkoutForm())
 	})
@@ -250,7 +251,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout := subscriptionCheckout()
 		checkout.Mode = dream.CheckoutPayment
 		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a payment checkout session: %v, want a session", err)
 		}
 		want := checkoutForm()
 		want.Set("mode", "payment")
@@ -267,7 +268,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout := subscriptionCheckout()
 		checkout.TrialDays = 0
 		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a checkout session without a trial: %v, want a session", err)
 		}
 		want := checkoutForm()
 		want.Del("subscription_data[trial_period_days]")
@@ -279,7 +280,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout := subscriptionCheckout()
 		checkout.AutomaticTax = true
 		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a checkout session with automatic tax: %v, want a session", err)
 		}
 		want := checkoutForm()
 		want.Set("automatic_tax[enabled]", "true")
@@ -291,7 +292,7 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		checkout := subscriptionCheckout()
 		checkout.Account = liveAccount
 		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a live checkout session: %v, want a session", err)
 		}
 		assertCall(t, s.onlyRequest(t), http.MethodPost, "/v1/checkout/sessions", liveKey, liveAccount.AccountID)
 	})
@@ -300,16 +301,16 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		s := newTestStripe(t, base)
 		for range 2 {
 			if _, err := s.CreateCheckoutSession(ctx, subscriptionCheckout()); err != nil {
-				t.Fatal(err)
+				t.Fatalf("creating a checkout session: %v, want a session", err)
 			}
 		}
 		requests := s.recorder.Requests()
 		if len(requests) != 2 {
-			t.Fatalf("sent %d requests, want 2", len(requests))
+			t.Fatalf("two checkout sessions sent Stripe %d requests, want 2", len(requests))
 		}
 		first, second := requests[0].Header.Get("Idempotency-Key"), requests[1].Header.Get("Idempotency-Key")
 		if first == second {
-			t.Errorf("two calls sent the same Idempotency-Key %q", first)
+			t.Errorf("two checkout sessions sent the same Idempotency-Key %q, want one key per call", first)
 		}
 	})
 }
@@ -324,10 +325,10 @@ func TestStripe_CreatePortalSession(t *testing.T) {
 		Plans:      []dream.LineItem{{PriceID: "price_pro", UnitAmount: 1900, Currency: "usd", Recurring: true}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a portal session: %v, want its URL", err)
 	}
 	if !strings.HasPrefix(portalURL, "https://") {
-		t.Errorf("URL %q, want the portal's", portalURL)
+		t.Errorf("the portal session URL is %q, want an https URL of the portal", portalURL)
 	}
 	request := s.onlyRequest(t)
 	assertCall(t, request, http.MethodPost, "/v1/billing_portal/sessions", liveKey, liveAccount.AccountID)
@@ -342,10 +343,10 @@ func TestStripe_CheckoutLineItems(t *testing.T) {
 		s := newTestStripe(t, stripeMockURL(t))
 		items, err := s.CheckoutLineItems(context.Background(), testAccount, "cs_test_1")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("reading the line items of a checkout session: %v, want the items", err)
 		}
 		if len(items) == 0 {
-			t.Fatal("no line items")
+			t.Fatal("the checkout session has no line items, want stripe-mock's items")
 		}
 		for _, item := range items {
 			if !strings.HasPrefix(item.PriceID, "price_") || !strings.HasPrefix(item.ProductID, "prod_") || item.Quantity == 0 || item.Currency == "" {
@@ -383,7 +384,7 @@ func TestStripe_CheckoutLineItems(t *testing.T) {
 
 		items, err := s.CheckoutLineItems(context.Background(), testAccount, "cs_1")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("reading two pages of line items: %v, want the items", err)
 		}
 		want := []dream.LineItem{
 			{PriceID: "price_pro", Quantity: 1, ProductID: "prod_pro", Description: "Pro plan", UnitAmount: 1900, Currency: "usd", Recurring: true},
@@ -391,11 +392,11 @@ func TestStripe_CheckoutLineItems(t *testing.T) {
 			{PriceID: "price_poster", Quantity: 2, ProductID: "prod_poster", Description: "Poster", UnitAmount: 1200, Currency: "eur"},
 		}
 		if !reflect.DeepEqual(items, want) {
-			t.Errorf("line items\n%+v\nwant\n%+v", items, want)
+			t.Errorf("the checkout session's line items are\n%+v\nwant\n%+v", items, want)
 		}
 		requests := s.recorder.Requests()
 		if len(requests) != 2 {
-			t.Fatalf("sent %d requests, want 2", len(requests))
+			t.Fatalf("two pages of line items took %d requests, want 2", len(requests))
 		}
 		assertForm(t, requests[1], url.Values{"limit": {"100"}, "starting_after": {"li_2"}})
 		assertCall(t, requests[1], http.MethodGet, "/v1/checkout/sessions/cs_1/line_items", testKey, testAccount.AccountID)
@@ -408,7 +409,7 @@ func TestStripe_CancelSubscription(t *testing.T) {
 	t.Run("AtPeriodEnd", func(t *testing.T) {
 		s := newTestStripe(t, base)
 		if err := s.CancelSubscription(context.Background(), liveAccount, "sub_1", true); err != nil {
-			t.Fatal(err)
+			t.Fatalf("canceling a subscription at period end: %v, want no error", err)
 		}
 		request := s.onlyRequest(t)
 		assertCall(t, request, http.MethodPost, "/v1/subscriptions/sub_1", liveKey, liveAccount.AccountID)
@@ -418,7 +419,7 @@ func TestStripe_CancelSubscription(t *testing.T) {
 	t.Run("Now", func(t *testing.T) {
 		s := newTestStripe(t, base)
 		if err := s.CancelSubscription(context.Background(), testAccount, "sub_1", false); err != nil {
-			t.Fatal(err)
+			t.Fatalf("canceling a subscription now: %v, want no error", err)
 		}
 		request := s.onlyRequest(t)
 		assertCall(t, request, http.MethodDelete, "/v1/subscriptions/sub_1", testKey, testAccount.AccountID)
@@ -459,21 +460,21 @@ func TestStripe_NotCallable(t *testing.T) {
 					Message: "Payments in live mode are not configured on this server",
 				}, "")
 				if requests := s.recorder.Requests(); len(requests) != 0 {
-					t.Errorf("sent %d requests", len(requests))
+					t.Errorf("a call in an unconfigured mode sent Stripe %d requests, want none", len(requests))
 				}
 			})
 			t.Run("NotConnected", func(t *testing.T) {
 				s := newTestStripe(t, "http://127.0.0.1:1")
 				assertError(t, call(s.Stripe, dream.PaymentAccount{Mode: dream.ModeTest}), errNotConnected, "")
 				if requests := s.recorder.Requests(); len(requests) != 0 {
-					t.Errorf("sent %d requests", len(requests))
+					t.Errorf("a call without a connected account sent Stripe %d requests, want none", len(requests))
 				}
 			})
 			t.Run("InvalidMode", func(t *testing.T) {
 				s := newTestStripe(t, "http://127.0.0.1:1")
 				err := call(s.Stripe, dream.PaymentAccount{Mode: "staging", AccountID: "acct_1"})
 				if err == nil || dream.ErrorKind(err) != dream.KindInternal {
-					t.Errorf("error %v, want an internal error", err)
+					t.Errorf("a call in mode staging failed with %v, want an internal error", err)
 				}
 			})
 		})
@@ -518,18 +519,18 @@ func TestStripe_Errors(t *testing.T) {
 				var shown *dream.Error
 				var stripeErr *stripe.Error
 				if errors.As(err, &shown) || !errors.As(err, &stripeErr) {
-					t.Errorf("error %v, want an internal error wrapping Stripe's", err)
+					t.Errorf("the call failed with %v, want an internal error wrapping Stripe's", err)
 				}
 			} else {
 				assertError(t, err, test.want, stripeMessage)
 			}
 			if requests := s.recorder.Requests(); len(requests) != 1 {
-				t.Errorf("sent %d requests, want 1", len(requests))
+				t.Errorf("the failed call sent Stripe %d requests, want 1", len(requests))
 			}
 			logs := s.logs.String()
 			for _, logged := range []string{stripeMessage, requestID, "param=customer", "type=" + test.errorType} {
 				if !strings.Contains(logs, logged) {
-					t.Errorf("logs do not show %q:\n%s", logged, logs)
+					t.Errorf("the logs of Stripe's error lack %q, want it shown:\n%s", logged, logs)
 				}
 			}
 		})
@@ -550,7 +551,8 @@ func TestStripe_Errors(t *testing.T) {
 				// idempotent call.
 				requests := s.recorder.Requests()
 				if len(requests) != 1+maxNetworkRetries {
-					t.Fatalf("sent %d requests, want %d", len(requests), 1+maxNetworkRetries)
+					t.Fatalf("a call to an unreachable Stripe sent %d requests, want %d",
+						len(requests), 1+maxNetworkRetries)
 				}
 				for _, request := range requests[1:] {
 					if got, want := request.Header.Get("Idempotency-Key"), requests[0].Header.Get("Idempotency-Key"); got != want {
@@ -558,7 +560,7 @@ func TestStripe_Errors(t *testing.T) {
 					}
 				}
 				if !strings.Contains(s.logs.String(), "stripe unreachable") {
-					t.Errorf("logs do not show the failure:\n%s", s.logs)
+					t.Errorf("the logs lack %q, want the failure shown:\n%s", "stripe unreachable", s.logs)
 				}
 			})
 		}
@@ -586,11 +588,11 @@ func TestStripe_Errors(t *testing.T) {
 		s := newTestStripe(t, server.URL)
 
 		if err := calls["CreatePortalSession"](s.Stripe, testAccount); err != nil {
-			t.Fatal(err)
+			t.Fatalf("creating a portal session after two 503s: %v, want its URL", err)
 		}
 		requests := s.recorder.Requests()
 		if len(requests) != 1+maxNetworkRetries {
-			t.Fatalf("sent %d requests, want %d", len(requests), 1+maxNetworkRetries)
+			t.Fatalf("a retried portal session sent %d requests, want %d", len(requests), 1+maxNetworkRetries)
 		}
 		for _, request := range requests[1:] {
 			if got, want := request.Header.Get("Idempotency-Key"), requests[0].Header.Get("Idempotency-Key"); got != want {
@@ -604,25 +606,26 @@ func TestNewStripe(t *testing.T) {
 	t.Run("Defaults", func(t *testing.T) {
 		s := NewStripe(StripeConfig{SecretKeyTest: testKey})
 		if _, live := s.clients[dream.ModeLive]; live || len(s.clients) != 1 {
-			t.Fatalf("clients for modes %v, want test only", slices.Collect(maps.Keys(s.clients)))
+			t.Fatalf("a Stripe with a test key has clients for modes %v, want test only",
+				slices.Collect(maps.Keys(s.clients)))
 		}
 		api := s.clients[dream.ModeTest]
 		backend := api.CheckoutSessions.B.(*stripe.BackendImplementation)
 		if backend.URL != stripe.APIURL {
-			t.Errorf("API URL %q, want %q", backend.URL, stripe.APIURL)
+			t.Errorf("the default Stripe API URL is %q, want %q", backend.URL, stripe.APIURL)
 		}
 		if backend.HTTPClient.Timeout != httpTimeout {
-			t.Errorf("HTTP timeout %v, want %v", backend.HTTPClient.Timeout, httpTimeout)
+			t.Errorf("the default HTTP timeout is %v, want %v", backend.HTTPClient.Timeout, httpTimeout)
 		}
 		if backend.MaxNetworkRetries != maxNetworkRetries {
-			t.Errorf("MaxNetworkRetries %d, want %d", backend.MaxNetworkRetries, maxNetworkRetries)
+			t.Errorf("the default MaxNetworkRetries is %d, want %d", backend.MaxNetworkRetries, maxNetworkRetries)
 		}
 		if _, bridged := backend.LeveledLogger.(stripeLogger); !bridged {
 			t.Errorf("stripe-go logs to %T, want slog", backend.LeveledLogger)
 		}
 		// The OAuth backend keeps its own URL.
 		if connect := api.OAuth.B.(*stripe.BackendImplementation); connect.URL != stripe.ConnectURL {
-			t.Errorf("Connect URL %q, want %q", connect.URL, stripe.ConnectURL)
+			t.Errorf("the default Connect URL is %q, want %q", connect.URL, stripe.ConnectURL)
 		}
 	})
 
@@ -630,7 +633,7 @@ func TestNewStripe(t *testing.T) {
 		s := NewStripe(StripeConfig{SecretKey: liveKey, SecretKeyTest: testKey, APIURL: "http://127.0.0.1:12111/"})
 		for mode, api := range s.clients {
 			if backend := api.CheckoutSessions.B.(*stripe.BackendImplementation); backend.URL != "http://127.0.0.1:12111" {
-				t.Errorf("%s mode calls %q", mode, backend.URL)
+				t.Errorf("%s mode calls Stripe at %q, want http://127.0.0.1:12111", mode, backend.URL)
 			}
 		}
 	})
@@ -647,11 +650,11 @@ func TestStripeLogger(t *testing.T) {
 	logger.Errorf("Request error from Stripe (status %d)", 400)
 	got := logs.String()
 	if strings.Contains(got, "ada@example.com") {
-		t.Errorf("debug line logged:\n%s", got)
+		t.Errorf("stripe-go's debug line with a response body was logged, want it dropped:\n%s", got)
 	}
 	for _, want := range []string{"level=DEBUG msg=\"Requesting POST\"", "level=INFO msg=\"Initiating retry 1\"", "level=DEBUG msg=\"Request error from Stripe (status 400)\""} {
 		if !strings.Contains(got, want) {
-			t.Errorf("logs do not show %s:\n%s", want, got)
+			t.Errorf("the logs lack %s, want stripe-go's line there:\n%s", want, got)
 		}
 	}
 }

@@ -39,7 +39,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 		v := NewWebhookVerifier(testSecret)
 		event, err := v.VerifyWebhook(payload, SignWebhook(payload, testSecret, time.Now()))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("verifying a signed webhook event: %v, want the event", err)
 		}
 		want := dream.PaymentEvent{
 			ID:      "evt_1",
@@ -50,13 +50,13 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 		}
 		if event.ID != want.ID || event.Type != want.Type || event.Mode != want.Mode ||
 			event.Account != want.Account || !event.Created.Equal(want.Created) {
-			t.Errorf("event %+v, want %+v", event, want)
+			t.Errorf("the verified webhook event is %+v, want %+v", event, want)
 		}
 		if c := event.Subscription; c == nil || c.Subscription.ID != "sub_1" || c.Subscription.Status != dream.StatusActive {
 			t.Errorf("the event reports %+v, want subscription sub_1 active", c)
 		}
 		if !bytes.Equal(event.Payload, payload) {
-			t.Errorf("payload %s, want %s", event.Payload, payload)
+			t.Errorf("the webhook event keeps the payload %s, want %s", event.Payload, payload)
 		}
 	})
 
@@ -65,7 +65,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 		v := NewWebhookVerifier(liveSecret, testSecret)
 		for _, secret := range []string{liveSecret, testSecret} {
 			if _, err := v.VerifyWebhook(payload, SignWebhook(payload, secret, time.Now())); err != nil {
-				t.Errorf("signed with %s: %v", secret, err)
+				t.Errorf("verifying a webhook event signed with %s: %v, want it accepted", secret, err)
 			}
 		}
 	})
@@ -75,7 +75,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 	t.Run("OtherAPIVersion", func(t *testing.T) {
 		other := eventPayload("2024-06-20")
 		if _, err := NewWebhookVerifier(testSecret).VerifyWebhook(other, SignWebhook(other, testSecret, time.Now())); err != nil {
-			t.Error(err)
+			t.Errorf("verifying a webhook event of API version 2024-06-20: %v, want it accepted", err)
 		}
 	})
 
@@ -84,7 +84,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 		now := time.Now()
 		header := SignWebhook(payload, "whsec_old", now) + ",v1=" + strings.TrimPrefix(SignWebhook(payload, testSecret, now), fmt.Sprintf("t=%d,v1=", now.Unix()))
 		if _, err := NewWebhookVerifier(testSecret).VerifyWebhook(payload, header); err != nil {
-			t.Errorf("header %s: %v", header, err)
+			t.Errorf("verifying a webhook event with signature header %s: %v, want it accepted", header, err)
 		}
 	})
 
@@ -114,7 +114,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 			t.Run(test.name, func(t *testing.T) {
 				event, err := v.VerifyWebhook(test.payload, test.signature)
 				if event != nil {
-					t.Errorf("accepted %+v", event)
+					t.Errorf("a bad webhook request gave the event %+v, want none", event)
 				}
 				assertError(t, err, test.want, "")
 			})
@@ -126,10 +126,10 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 	t.Run("EmptySecretSkipped", func(t *testing.T) {
 		v := NewWebhookVerifier("", testSecret)
 		if _, err := v.VerifyWebhook(payload, SignWebhook(payload, "", time.Now())); !errors.Is(err, errSignatureMismatch) {
-			t.Errorf("signed with the empty secret: error %v, want %v", err, errSignatureMismatch)
+			t.Errorf("verifying a webhook event signed with the empty secret: %v, want %v", err, errSignatureMismatch)
 		}
 		if _, err := v.VerifyWebhook(payload, SignWebhook(payload, testSecret, time.Now())); err != nil {
-			t.Error(err)
+			t.Errorf("verifying a webhook event signed with the test secret: %v, want it accepted", err)
 		}
 	})
 
@@ -138,7 +138,7 @@ func TestWebhookVerifier_VerifyWebhook(t *testing.T) {
 		_, err := NewWebhookVerifier("", "").VerifyWebhook(payload, SignWebhook(payload, "", time.Now()))
 		var shown *dream.Error
 		if err == nil || errors.As(err, &shown) {
-			t.Errorf("error %v, want an internal error", err)
+			t.Errorf("verifying a webhook event with no secret set: %v, want an internal error", err)
 		}
 	})
 }
@@ -149,7 +149,7 @@ func TestSignWebhook(t *testing.T) {
 	mac.Write([]byte(`1700000000.{"id":"evt_1"}`))
 	want := "t=1700000000,v1=" + hex.EncodeToString(mac.Sum(nil))
 	if got := SignWebhook(payload, testSecret, time.Unix(1700000000, 0)); got != want {
-		t.Errorf("SignWebhook = %q, want %q", got, want)
+		t.Errorf("signing a webhook payload gave the header %q, want %q", got, want)
 	}
 }
 
@@ -179,18 +179,19 @@ func FuzzVerifyWebhook(f *testing.F) {
 		event, err := v.VerifyWebhook(payload, header)
 		if err == nil {
 			if !freshlySigned(payload, header, fuzzSecret) {
-				t.Fatalf("accepted header %q without a fresh signature of the payload", header)
+				t.Fatalf("the verifier accepted header %q, want a refusal without a fresh signature of the payload",
+					header)
 			}
 			checkFuzzedEvent(t, event, payload)
 		} else if dream.ErrorKind(err) != dream.KindInvalid {
-			t.Fatalf("refused with %v, want a refusal of the request", err)
+			t.Fatalf("the webhook request was refused with %v, want a refusal of kind invalid", err)
 		}
 
 		event, err = v.VerifyWebhook(payload, SignWebhook(payload, fuzzSecret, time.Now()))
 		if err == nil {
 			checkFuzzedEvent(t, event, payload)
 		} else if dream.ErrorKind(err) != dream.KindInvalid {
-			t.Fatalf("refused signed payload with %v, want a refusal of the request", err)
+			t.Fatalf("a signed webhook payload was refused with %v, want a refusal of kind invalid", err)
 		}
 	})
 }
@@ -234,10 +235,10 @@ func freshlySigned(payload []byte, header, secret string) bool {
 func checkFuzzedEvent(t *testing.T, event *dream.PaymentEvent, payload []byte) {
 	t.Helper()
 	if event.ID == "" || event.Type == "" {
-		t.Fatalf("accepted an event without id or type: %+v", event)
+		t.Fatalf("the verifier accepted a webhook event without id or type, want both: %+v", event)
 	}
 	if event.Mode != dream.ModeTest && event.Mode != dream.ModeLive {
-		t.Fatalf("accepted an event of mode %q", event.Mode)
+		t.Fatalf("the verifier accepted a webhook event of mode %q, want test or live", event.Mode)
 	}
 	changes := 0
 	for _, set := range []bool{event.Checkout != nil, event.Subscription != nil, event.Invoice != nil, event.Deauthorized} {
@@ -246,9 +247,9 @@ func checkFuzzedEvent(t *testing.T, event *dream.PaymentEvent, payload []byte) {
 		}
 	}
 	if changes > 1 {
-		t.Fatalf("an event reports %d changes: %+v", changes, event)
+		t.Fatalf("a webhook event reports %d changes, want at most 1: %+v", changes, event)
 	}
 	if !bytes.Equal(event.Payload, payload) {
-		t.Fatalf("payload %q, want %q", event.Payload, payload)
+		t.Fatalf("the accepted webhook event keeps the payload %q, want %q", event.Payload, payload)
 	}
 }

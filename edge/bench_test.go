@@ -42,7 +42,7 @@ func BenchmarkAPI(b *testing.B) {
 					rec := httptest.NewRecorder()
 					bench.handler.ServeHTTP(rec, req)
 					if rec.Code != http.StatusOK {
-						b.Fatalf("%s: %d %s", bench.name, rec.Code, rec.Body.String())
+						b.Fatalf("a %s request answered %d %s, want 200", bench.name, rec.Code, rec.Body.String())
 					}
 				}
 			})

@@ -51,7 +51,8 @@ func TestSecretOnlyRoutes(t *testing.T) {
 			rec := httptest.NewRecorder()
 			s.ServeHTTP(rec, req)
 			if rec.Code != tt.status || rec.Body.String() != tt.body {
-				t.Fatalf("got %d %s", rec.Code, rec.Body.String())
+				t.Fatalf("a backend-only route with %s answered %d %s, want %d %s",
+					tt.name, rec.Code, rec.Body.String(), tt.status, tt.body)
 			}
 		})
 	}

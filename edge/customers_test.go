@@ -29,13 +29,14 @@ func TestCustomers(t *testing.T) {
 
 	res := h.do("POST", "/api/customers", `{"email":"Grace@Example.com","firstName":"Grace","plan":"Pro Plan"}`, secret(sk)...)
 	if res.status != 201 || res.body["success"] != true {
-		t.Fatalf("create: %d %s", res.status, res.raw)
+		t.Fatalf("creating a customer answered %d %s, want 201 with success true", res.status, res.raw)
 	}
 	created := res.body["customer"].(map[string]any)
 	id, _ := created["id"].(string)
 	if !strings.HasPrefix(id, "user_") || created["email"] != "Grace@Example.com" || created["firstName"] != "Grace" ||
 		created["lastName"] != nil || created["plan"] != "pro" || created["publishableKey"] != pk || created["createdAt"].(float64) <= 0 {
-		t.Fatalf("created: %s", res.raw)
+		t.Fatalf("the created customer is %s, want a user_ id, email and first name as sent, no last name, "+
+			"plan pro, the publishable key and a creation time", res.raw)
 	}
 
 	for _, tt := range []struct {
@@ -55,7 +56,7 @@ func TestCustomers(t *testing.T) {
 	}
 	t.Run("SameEmailInAnotherProject", func(t *testing.T) {
 		if res := h.do("POST", "/api/customers", `{"email":"grace@example.com"}`, secret(h.shop.Test.SecretKey)...); res.status != 201 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("creating the same email in another project answered %d %s, want 201", res.status, res.raw)
 		}
 	})
 
@@ -63,7 +64,8 @@ func TestCustomers(t *testing.T) {
 		res := h.do("GET", "/api/customers/"+id, "", secret(sk)...)
 		c := res.body["customer"].(map[string]any)
 		if res.status != 200 || c["id"] != id || c["plan"] != "pro" || c["email"] != "Grace@Example.com" || c["lastName"] != nil {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("getting customer %s answered %d %s, want 200 with plan pro and email Grace@Example.com",
+				id, res.status, res.raw)
 		}
 	})
 	t.Run("GetSignedUpButNeverSeen", func(t *testing.T) {
@@ -72,7 +74,8 @@ func TestCustomers(t *testing.T) {
 		_, userID, _ := h.issuer.IssueToken(pk, "quiet@example.com", "")
 		res := h.do("GET", "/api/customers/"+userID, "", secret(sk)...)
 		if res.status != 200 || res.body["customer"].(map[string]any)["email"] != "quiet@example.com" {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("getting an end user who signed up but never called the API answered %d %s, want 200 with their email",
+				res.status, res.raw)
 		}
 		_, theirs, _ := h.issuer.IssueToken(h.other.Test.PublishableKey, "theirs@example.com", "")
 		expectError(t, h.do("GET", "/api/customers/"+theirs, "", secret(sk)...), 404, "Not found", "")
@@ -110,20 +113,21 @@ func TestCustomers(t *testing.T) {
 		token := h.token(pk, "grace@example.com", "")
 		res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
 		if res.status != 200 || res.body["usage"].(map[string]any)["plan"] != "pro" {
-			t.Fatalf("track: %d %s", res.status, res.raw)
+			t.Fatalf("a track as the created customer answered %d %s, want 200 on plan pro", res.status, res.raw)
 		}
 		res = h.do("PATCH", "/api/customers/"+id, `{"plan":"enterprise"}`, secret(sk)...)
 		if res.status != 200 || res.body["success"] != true || res.body["customer"].(map[string]any)["plan"] != "enterprise" {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("patching the customer's plan to enterprise answered %d %s, want 200 with plan enterprise",
+				res.status, res.raw)
 		}
 		h.ship()
 		state, _ := h.db.UserState(context.Background(), env, id)
 		if state.Counter == nil || state.Counter.Count != 1 || state.AssignedPlan != "enterprise" {
-			t.Fatalf("state after patch: %+v", state)
+			t.Fatalf("after the plan patch the stored state is %+v, want usage count 1 and assigned plan enterprise", state)
 		}
 		identity, _ := h.issuer.User(context.Background(), dream.ModeTest, id)
 		if identity.MetadataString("plan") != "enterprise" {
-			t.Fatalf("identity metadata: %+v", identity.PublicMetadata)
+			t.Fatalf("after the plan patch the identity metadata is %+v, want plan enterprise", identity.PublicMetadata)
 		}
 		expectError(t, h.do("PATCH", "/api/customers/"+id, `{"plan":"gold"}`, secret(sk)...), 400, "Invalid plan", "")
 		expectError(t, h.do("PATCH", "/api/customers/"+id, `{"plan":`, secret(sk)...), 400, "Invalid JSON body", "")
@@ -133,18 +137,19 @@ func TestCustomers(t *testing.T) {
 		res := h.do("DELETE", "/api/customers/"+id, "", secret(sk, "X-Publishable-Key", pk)...)
 		if res.status != 200 || res.body["message"] != "Customer deleted successfully" ||
 			res.body["deleted"].(map[string]any)["id"] != id || res.body["deleted"].(map[string]any)["email"] != "Grace@Example.com" {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("deleting customer %s answered %d %s, want 200 with the deleted customer's id and email",
+				id, res.status, res.raw)
 		}
 		expectError(t, h.do("GET", "/api/customers/"+id, "", secret(sk)...), 404, "Not found", "")
 		if state, _ := h.db.UserState(context.Background(), env, id); state.Counter != nil {
-			t.Fatal("usage survived the deletion")
+			t.Fatalf("after deletion the customer's usage counter is %+v, want none", state.Counter)
 		}
 		if _, err := h.issuer.User(context.Background(), dream.ModeTest, id); dream.ErrorKind(err) != dream.KindNotFound {
-			t.Fatalf("identity survived the deletion: %v", err)
+			t.Fatalf("after deletion looking up the customer's identity gave %v, want not found", err)
 		}
 		// The shop's customer with the same email is untouched.
 		if customers, _ := h.db.Customers(context.Background(), h.shop.Test.EnvironmentID); len(customers) != 1 {
-			t.Fatalf("another project's customers: %d", len(customers))
+			t.Fatalf("the store project has %d customers after the deletion, want its 1 untouched", len(customers))
 		}
 	})
 }
@@ -163,15 +168,16 @@ func TestDeleteCustomerCancelsSubscription(t *testing.T) {
 	claims, _ := h.issuer.VerifyEndUserToken(context.Background(), dream.ModeTest, token)
 	h.post(h.checkout(pk, token, "").body["url"].(string)+"/pay", nil)
 	if res := h.do("DELETE", "/api/customers/"+claims.UserID, "", secret(sk)...); res.status != 200 {
-		t.Fatalf("delete: %d %s", res.status, res.raw)
+		t.Fatalf("deleting a paying customer answered %d %s, want 200", res.status, res.raw)
 	}
 	// The emulator canceled at period end; past it, the deletion event must
 	// not bring the customer back.
 	if res := h.do("POST", "/dev/clock/advance", `{"days":40}`); res.status != 200 || !strings.Contains(res.raw, "customer.subscription.deleted") {
-		t.Fatalf("clock: %d %s", res.status, res.raw)
+		t.Fatalf("advancing the payments clock 40 days answered %d %s, want 200 with customer.subscription.deleted",
+			res.status, res.raw)
 	}
 	if user, _ := h.db.EndUser(context.Background(), env, claims.UserID); user != nil {
-		t.Fatalf("a deleted customer came back: %+v", user)
+		t.Fatalf("after the subscription ended the deleted customer is back as %+v, want no end user", user)
 	}
 }
 
@@ -188,23 +194,25 @@ func TestDashboard(t *testing.T) {
 	user, _ := h.db.EndUser(context.Background(), h.saas.Test.EnvironmentID, claims.UserID)
 	state, _ := h.db.UserState(context.Background(), h.saas.Test.EnvironmentID, claims.UserID)
 	if err := h.payments.CancelSubscription(context.Background(), dream.PaymentAccount{Mode: dream.ModeTest, AccountID: "acct_a"}, state.Subscription.ID, true); err != nil || user == nil {
-		t.Fatal(err)
+		t.Fatalf("canceling the pro subscription at period end: error %v, end user %+v, want no error and an end user",
+			err, user)
 	}
 
 	res := h.do("GET", "/api/dashboard", "", secret(sk)...)
 	if res.status != 200 {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("the dashboard answered %d %s, want 200", res.status, res.raw)
 	}
 	metrics := res.body["metrics"].(map[string]any)
 	if metrics["activeSubs"] != 2.0 || metrics["cancelingSubs"] != 1.0 || metrics["mrr"] != 2900.0+9900.0 || metrics["usageThisPeriod"] != 1.0 {
-		t.Fatalf("metrics: %v", metrics)
+		t.Fatalf("the dashboard metrics are %v, want 2 active, 1 canceling, mrr 12800 and usage 1", metrics)
 	}
 	if res.body["activeSubscriptions"] != 2.0 || res.body["cancelingSubscriptions"] != 1.0 || res.body["mrr"] != 12800.0 || res.body["usageThisPeriod"] != 1.0 {
-		t.Fatalf("SDK names: %s", res.raw)
+		t.Fatalf("the dashboard's SDK fields are %s, want activeSubscriptions 2, cancelingSubscriptions 1, "+
+			"mrr 12800 and usageThisPeriod 1", res.raw)
 	}
 	customers := res.body["customers"].([]any)
 	if len(customers) != 2 {
-		t.Fatalf("customers: %v", customers)
+		t.Fatalf("the dashboard lists %d customers %v, want 2", len(customers), customers)
 	}
 	byEmail := map[string]map[string]any{}
 	for _, c := range customers {
@@ -213,28 +221,31 @@ func TestDashboard(t *testing.T) {
 	}
 	if p := byEmail["payer@example.com"]; p["plan"] != "pro" || p["status"] != "active" || p["usage"] != 1.0 || p["limit"] != 10000.0 ||
 		p["renewsAt"] == nil || p["amount"] != 2900.0 || p["id"] != p["userId"] {
-		t.Fatalf("payer: %v", p)
+		t.Fatalf("the paying customer is %v, want plan pro, active, usage 1 of limit 10000, a renewal date, "+
+			"amount 2900 and id equal to userId", p)
 	}
 	if c := byEmail["canceler@example.com"]; c["status"] != "canceling" || c["renewsAt"] != nil || c["limit"] != "unlimited" {
-		t.Fatalf("canceler: %v", c)
+		t.Fatalf("the canceling customer is %v, want status canceling, no renewal date and an unlimited limit", c)
 	}
 	if tiers := res.body["tiers"].([]any); len(tiers) != 3 || tiers[1].(map[string]any)["name"] != "pro" {
-		t.Fatalf("tiers: %v", tiers)
+		t.Fatalf("the dashboard tiers are %v, want 3 with pro second", tiers)
 	}
 	keys := res.body["keys"].(map[string]any)
 	if keys["secretKeyMasked"] != "********" || keys["publishableKey"] != pk || keys["stripeAccountId"] != "acct_a" ||
 		len(keys["apiKeys"].([]any)) != 2 || strings.Contains(res.raw, sk) {
-		t.Fatalf("keys: %v", keys)
+		t.Fatalf("the dashboard keys are %v, want a masked secret key, the publishable key, account acct_a, "+
+			"2 API keys and no secret key in the body", keys)
 	}
 	status := res.body["webhookStatus"].(map[string]any)
 	if events := status["recentEvents"].([]any); len(events) < 4 || status["lastEvent"] == nil || !strings.HasSuffix(status["url"].(string), "/webhook/stripe") {
-		t.Fatalf("webhook status: %v", status)
+		t.Fatalf("the webhook status is %v, want at least 4 recent events, a last event and a URL ending /webhook/stripe",
+			status)
 	}
 	if webhook := res.body["webhook"].(map[string]any); webhook["lastEventAt"] == nil || len(webhook["recent"].([]any)) < 4 {
-		t.Fatalf("webhook: %v", webhook)
+		t.Fatalf("the webhook summary is %v, want a last event time and at least 4 recent events", webhook)
 	}
 	if _, store := res.body["totalRevenue"]; store {
-		t.Fatal("a SaaS dashboard has store figures")
+		t.Fatalf("a SaaS project's dashboard has totalRevenue %v, want no store figures", res.body["totalRevenue"])
 	}
 	expectError(t, h.do("GET", "/api/dashboard", "", "X-Publishable-Key", pk), 403, "Forbidden", "")
 
@@ -246,18 +257,18 @@ func TestDashboard(t *testing.T) {
 		}
 		res := h.do("GET", "/api/dashboard", "", secret(h.saas.Test.SecretKey, "X-Publishable-Key", shop)...)
 		if res.body["totalRevenue"] != 2400.0 || res.body["totalSales"] != 2.0 || res.body["avgOrderValue"] != 1200.0 {
-			t.Fatalf("store figures: %s", res.raw)
+			t.Fatalf("the store dashboard is %s, want totalRevenue 2400, totalSales 2 and avgOrderValue 1200", res.raw)
 		}
 		metrics := res.body["metrics"].(map[string]any)
 		if metrics["storeSalesCount"] != 2.0 || metrics["storeTotalRevenue"] != 2400.0 || metrics["lowStockProducts"] != 1.0 || metrics["totalInventory"] != 3.0 {
-			t.Fatalf("store metrics: %v", metrics)
+			t.Fatalf("the store metrics are %v, want 2 sales, revenue 2400, 1 low-stock product and inventory 3", metrics)
 		}
 		orders := res.body["orders"].([]any)
 		if o := orders[0].(map[string]any); len(orders) != 2 || o["email"] != "buyer@example.com" || o["amount"] != 1200.0 || o["paymentId"] == "" {
-			t.Fatalf("orders: %v", orders)
+			t.Fatalf("the store orders are %v, want 2, the first by buyer@example.com for 1200 with a payment id", orders)
 		}
 		if products := res.body["products"].([]any); len(products) != 3 {
-			t.Fatalf("products: %v", products)
+			t.Fatalf("the store dashboard lists %d products %v, want 3", len(products), products)
 		}
 	})
 
@@ -267,7 +278,7 @@ func TestDashboard(t *testing.T) {
 		token := h.token(livePK, "live@example.com", "")
 		res := h.checkout(livePK, token, "")
 		if res.status != 200 {
-			t.Fatalf("live checkout: %d %s", res.status, res.raw)
+			t.Fatalf("a live-mode checkout answered %d %s, want 200", res.status, res.raw)
 		}
 		h.post(res.body["url"].(string)+"/pay", nil)
 		// A test secret key gets the platform's live totals.
@@ -276,11 +287,12 @@ func TestDashboard(t *testing.T) {
 		if res.status != 200 || totals["mrr"] != 2900.0 || totals["activeSubs"] != 1.0 || totals["liveProjects"] != 2.0 ||
 			totals["totalProducts"] != 6.0 || res.body["totalMRR"] != 2900.0 || res.body["totalCustomers"] != 1.0 ||
 			res.body["totalRevenue"] != 0.0 || res.body["platformId"] != h.saas.PlatformID {
-			t.Fatalf("totals: %d %s", res.status, res.raw)
+			t.Fatalf("the platform totals answered %d %s, want 200 with live mrr 2900, 1 active subscription, "+
+				"2 live projects, 6 products, 1 customer and no revenue", res.status, res.raw)
 		}
 		other := h.do("GET", "/api/dashboard/totals", "", secret(h.other.Test.SecretKey)...)
 		if other.body["totals"].(map[string]any)["mrr"] != 0.0 {
-			t.Fatalf("another platform sees these totals: %s", other.raw)
+			t.Fatalf("another platform's totals are %s, want mrr 0", other.raw)
 		}
 	})
 }
@@ -305,21 +317,23 @@ func TestAssets(t *testing.T) {
 
 	res := upload(`{"filename":"my logo (1).png","contentType":"text/html","data":"` + encoded + `"}`)
 	if res.status != 200 {
-		t.Fatalf("upload: %d %s", res.status, res.raw)
+		t.Fatalf("uploading a PNG answered %d %s, want 200", res.status, res.raw)
 	}
 	key := res.body["key"].(string)
 	if !strings.HasPrefix(key, h.saas.PlatformID+"/") || !strings.HasSuffix(key, "-my_logo__1_.png") || res.body["url"] != "/api/assets/"+key {
-		t.Fatalf("key %q, url %v", key, res.body["url"])
+		t.Fatalf("the uploaded asset has key %q and url %v, want a key under the platform ending "+
+			"-my_logo__1_.png and url /api/assets/{key}", key, res.body["url"])
 	}
 	req := httptest.NewRequest("GET", "/api/assets/"+key, nil)
 	rec := httptest.NewRecorder()
 	h.server.ServeHTTP(rec, req)
 	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), data) || rec.Header().Get("Content-Type") != "image/png" ||
 		rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
-		t.Fatalf("serve: %d %v", rec.Code, rec.Header())
+		t.Fatalf("serving the asset answered %d with headers %v, want 200 with the PNG as image/png, "+
+			"nosniff and an immutable year-long cache", rec.Code, rec.Header())
 	}
 	if res := upload(`{"filename":"x.png","data":"data:image/png;base64,` + encoded + `"}`); res.status != 200 {
-		t.Fatalf("data URL: %d %s", res.status, res.raw)
+		t.Fatalf("uploading a PNG as a data URL answered %d %s, want 200", res.status, res.raw)
 	}
 
 	html := base64.StdEncoding.EncodeToString([]byte("<html><script>alert(1)</script></html>"))
@@ -346,13 +360,13 @@ func TestAssets(t *testing.T) {
 		form.Close()
 		res := h.do("POST", "/api/assets", body.String(), secret(sk, "Content-Type", form.FormDataContentType())...)
 		if res.status != 200 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("a multipart JPEG upload answered %d %s, want 200", res.status, res.raw)
 		}
 		req := httptest.NewRequest("GET", res.body["url"].(string), nil)
 		rec := httptest.NewRecorder()
 		h.server.ServeHTTP(rec, req)
 		if rec.Header().Get("Content-Type") != "image/jpeg" {
-			t.Fatalf("served as %q", rec.Header().Get("Content-Type"))
+			t.Fatalf("the uploaded JPEG is served as %q, want image/jpeg", rec.Header().Get("Content-Type"))
 		}
 		var empty bytes.Buffer
 		form = multipart.NewWriter(&empty)

@@ -238,10 +238,10 @@ func (h *harness) do(method, path, body string, headers ...string) response {
 	res := response{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
 	if method != http.MethodHead && rec.Code != http.StatusNoContent {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-			h.t.Fatalf("%s %s: Content-Type %q, body %s", method, path, ct, res.raw)
+			h.t.Fatalf("%s %s answered with Content-Type %q, want application/json; body %s", method, path, ct, res.raw)
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &res.body); err != nil {
-			h.t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, path, err, res.raw)
+			h.t.Fatalf("%s %s answered a body that is not a JSON object (%v), want one: %s", method, path, err, res.raw)
 		}
 	}
 	return res
@@ -261,10 +261,11 @@ func (h *harness) token(pk, email, plan string) string {
 func expectError(t *testing.T, res response, status int, code, message string) {
 	t.Helper()
 	if res.status != status || res.body["error"] != code || (message != "" && res.body["message"] != message) {
-		t.Fatalf("got %d %s, want %d %q %q", res.status, res.raw, status, code, message)
+		t.Fatalf("the API answered %d %s, want %d with error %q and message %q (empty: any)",
+			res.status, res.raw, status, code, message)
 	}
 	if _, ok := res.body["message"].(string); !ok {
-		t.Fatalf("error without a message: %s", res.raw)
+		t.Fatalf("the error answer %s has no message, want a message string", res.raw)
 	}
 }
 
@@ -290,11 +291,11 @@ func TestHealth(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		res := h.do(method, "/health", "")
 		if res.status != 200 || res.body["status"] != "ok" {
-			t.Fatalf("%s /health: %d %s", method, res.status, res.raw)
+			t.Fatalf("%s /health answered %d %s, want 200 with status ok", method, res.status, res.raw)
 		}
 	}
 	if res := h.do(http.MethodHead, "/health", ""); res.status != 200 {
-		t.Fatalf("HEAD /health: %d", res.status)
+		t.Fatalf("HEAD /health answered %d, want 200", res.status)
 	}
 }
 
@@ -316,18 +317,18 @@ func TestHeaders(t *testing.T) {
 				"Referrer-Policy":                  "strict-origin-when-cross-origin",
 			} {
 				if got := res.header.Get(name); got != want {
-					t.Errorf("%s = %q, want %q", name, got, want)
+					t.Errorf("header %s is %q, want %q", name, got, want)
 				}
 			}
 			for _, name := range []string{"Content-Security-Policy", "Strict-Transport-Security", "Permissions-Policy", "X-Request-Id"} {
 				if res.header.Get(name) == "" {
-					t.Errorf("%s missing", name)
+					t.Errorf("header %s is missing, want it on every response", name)
 				}
 			}
 			expose := res.header.Get("Access-Control-Expose-Headers")
 			for _, name := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"} {
 				if !strings.Contains(expose, name) {
-					t.Errorf("%s not exposed to browsers", name)
+					t.Errorf("Access-Control-Expose-Headers is %q, want it to name %s", expose, name)
 				}
 			}
 		}
@@ -335,35 +336,36 @@ func TestHeaders(t *testing.T) {
 	t.Run("OriginEchoed", func(t *testing.T) {
 		res := h.do("GET", "/health", "", "Origin", "https://app.example.com")
 		if got := res.header.Get("Access-Control-Allow-Origin"); got != "https://app.example.com" {
-			t.Fatalf("got %q", got)
+			t.Fatalf("Access-Control-Allow-Origin is %q, want the caller's origin https://app.example.com", got)
 		}
 	})
 	t.Run("Preflight", func(t *testing.T) {
 		for _, path := range []string{"/api/data", "/anything/at/all"} {
 			res := h.do("OPTIONS", path, "", "Origin", "http://localhost:5173")
 			if res.status != http.StatusNoContent || res.raw != "" {
-				t.Fatalf("OPTIONS %s: %d %q", path, res.status, res.raw)
+				t.Fatalf("preflight OPTIONS %s answered %d %q, want 204 with an empty body", path, res.status, res.raw)
 			}
 			for _, want := range []string{"X-Clerk-Token", "X-Publishable-Key", "Authorization", "Content-Type"} {
 				if !strings.Contains(res.header.Get("Access-Control-Allow-Headers"), want) {
-					t.Errorf("preflight does not allow %s", want)
+					t.Errorf("preflight allows headers %q, want %s among them",
+						res.header.Get("Access-Control-Allow-Headers"), want)
 				}
 			}
 			if !strings.Contains(res.header.Get("Access-Control-Allow-Methods"), "PATCH") {
-				t.Error("preflight does not allow PATCH")
+				t.Errorf("preflight allows methods %q, want PATCH among them", res.header.Get("Access-Control-Allow-Methods"))
 			}
 		}
 	})
 	t.Run("RequestID", func(t *testing.T) {
 		a, b := h.do("GET", "/health", ""), h.do("GET", "/health", "")
 		if a.header.Get("X-Request-Id") == b.header.Get("X-Request-Id") {
-			t.Fatal("two requests share an id")
+			t.Fatalf("two requests both got X-Request-Id %q, want a different id for each", a.header.Get("X-Request-Id"))
 		}
 		if got := h.do("GET", "/health", "", "X-Request-Id", "fly-abc.123_x").header.Get("X-Request-Id"); got != "fly-abc.123_x" {
-			t.Fatalf("a caller's id was replaced: %q", got)
+			t.Fatalf("the caller's X-Request-Id came back as %q, want fly-abc.123_x kept", got)
 		}
 		if got := h.do("GET", "/health", "", "X-Request-Id", "evil\nlog line").header.Get("X-Request-Id"); strings.ContainsAny(got, "\n ") {
-			t.Fatalf("an unsafe id was kept: %q", got)
+			t.Fatalf("an X-Request-Id with a newline came back as %q, want it replaced by a safe id", got)
 		}
 	})
 }
@@ -388,7 +390,7 @@ func TestRouting(t *testing.T) {
 		})
 	}
 	if got := h.do("DELETE", "/api/tiers", "").header.Get("Allow"); !strings.Contains(got, "GET") {
-		t.Fatalf("405 without Allow: %q", got)
+		t.Fatalf("DELETE /api/tiers answered with Allow %q, want it to list GET", got)
 	}
 }
 
@@ -420,12 +422,12 @@ func TestCredentials(t *testing.T) {
 	t.Run("PublishableKeyIgnoresOtherBearer", func(t *testing.T) {
 		res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "Authorization", "Bearer something-else")
 		if res.status != 200 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("tiers with a publishable key and an unrelated bearer answered %d %s, want 200", res.status, res.raw)
 		}
 	})
 	t.Run("SecretKey", func(t *testing.T) {
 		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Test.SecretKey); res.status != 200 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("tiers with the project's secret key answered %d %s, want 200", res.status, res.raw)
 		}
 	})
 	t.Run("RotatedSecretKey", func(t *testing.T) {
@@ -437,7 +439,7 @@ func TestCredentials(t *testing.T) {
 		h.refresh()
 		expectError(t, h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+h.saas.Test.SecretKey), 401, "Invalid API key", "")
 		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+sk); res.status != 200 {
-			t.Fatalf("new key: %d %s", res.status, res.raw)
+			t.Fatalf("tiers with the rotated-in secret key answered %d %s, want 200", res.status, res.raw)
 		}
 	})
 }
@@ -448,13 +450,15 @@ func TestSecretKeyOverride(t *testing.T) {
 	t.Run("OwnKey", func(t *testing.T) {
 		res := h.do("GET", "/api/tiers", "", "Authorization", sk, "X-Publishable-Key", h.saas.Test.PublishableKey)
 		if res.status != 200 || len(res.body["tiers"].([]any)) != 3 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("tiers with the secret key and its own publishable key answered %d %s, want 200 with 3 tiers",
+				res.status, res.raw)
 		}
 	})
 	t.Run("SamePlatformAndMode", func(t *testing.T) {
 		res := h.do("GET", "/api/products", "", "Authorization", sk, "X-Publishable-Key", h.shop.Test.PublishableKey)
 		if res.status != 200 || len(res.body["products"].([]any)) != 3 {
-			t.Fatalf("override to own store: %d %s", res.status, res.raw)
+			t.Fatalf("products via the same developer's store publishable key answered %d %s, want 200 with 3 products",
+				res.status, res.raw)
 		}
 	})
 	for _, tt := range []struct{ name, pk string }{
@@ -506,7 +510,7 @@ func TestPlatformGate(t *testing.T) {
 			setPlatform(tt.status, tt.endedAgo)
 			for _, res := range live() {
 				if tt.allowed && res.status != 200 {
-					t.Fatalf("refused: %d %s", res.status, res.raw)
+					t.Fatalf("a live call with platform subscription %s answered %d %s, want 200", tt.status, res.status, res.raw)
 				}
 				if !tt.allowed {
 					expectError(t, res, 403, "subscription_expired", "Subscription expired. Please renew at dashboard to restore API access.")
@@ -514,7 +518,8 @@ func TestPlatformGate(t *testing.T) {
 			}
 			// Test keys always work: building on localhost is free.
 			if res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey); res.status != 200 {
-				t.Fatalf("test key refused: %d %s", res.status, res.raw)
+				t.Fatalf("tiers with a test publishable key answered %d %s under platform subscription %s, want 200",
+					res.status, res.raw, tt.status)
 			}
 		})
 	}
@@ -527,21 +532,21 @@ func TestTiers(t *testing.T) {
 		Tiers []json.RawMessage `json:"tiers"`
 	}
 	if err := json.Unmarshal([]byte(res.raw), &body); err != nil || len(body.Tiers) != 3 {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("tiers answered %d %s, want a JSON body with 3 tiers", res.status, res.raw)
 	}
 	const wantPro = `{"id":"pro","name":"Pro Plan","displayName":"Pro Plan","price":2900,"limit":10000,"features":["Pro Plan feature"],` +
 		`"description":"","billingMode":"subscription","imageUrl":null,"inventory":null,"soldOut":false,"popular":false,` +
 		`"stripePriceId":"price_pro","priceId":"price_pro","productId":"prod_pro","trialDays":null}`
 	if string(body.Tiers[1]) != wantPro {
-		t.Fatalf("pro tier:\n got %s\nwant %s", body.Tiers[1], wantPro)
+		t.Fatalf("the pro tier encodes as\n got %s\nwant %s", body.Tiers[1], wantPro)
 	}
 	if !strings.Contains(string(body.Tiers[2]), `"limit":"unlimited"`) {
-		t.Fatalf("enterprise: %s", body.Tiers[2])
+		t.Fatalf("the enterprise tier encodes as %s, want %s in it", body.Tiers[2], `"limit":"unlimited"`)
 	}
 	store := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.shop.Test.PublishableKey)
 	tiers := store.body["tiers"].([]any)
 	if poster := tiers[1].(map[string]any); poster["soldOut"] != true || poster["inventory"] != 0.0 || poster["billingMode"] != "one_off" {
-		t.Fatalf("poster: %v", poster)
+		t.Fatalf("the store's poster tier is %v, want sold out, inventory 0 and billing mode one_off", poster)
 	}
 }
 
@@ -552,18 +557,18 @@ func TestProducts(t *testing.T) {
 		Products []json.RawMessage `json:"products"`
 	}
 	if err := json.Unmarshal([]byte(res.raw), &body); err != nil || len(body.Products) != 3 {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("products answered %d %s, want a JSON body with 3 products", res.status, res.raw)
 	}
 	const wantMug = `{"id":"prod_mug","key":"mug","name":"Mug","displayName":"Mug","description":"Big mug","price":1200,"currency":"usd",` +
 		`"imageUrl":null,"inventory":5,"soldOut":false,"priceId":"price_mug","productId":"prod_mug","features":[]}`
 	if string(body.Products[0]) != wantMug {
-		t.Fatalf("mug:\n got %s\nwant %s", body.Products[0], wantMug)
+		t.Fatalf("the mug product encodes as\n got %s\nwant %s", body.Products[0], wantMug)
 	}
 	if !strings.Contains(string(body.Products[1]), `"id":"poster"`) || !strings.Contains(string(body.Products[1]), `"soldOut":true`) {
-		t.Fatalf("poster without product id: %s", body.Products[1])
+		t.Fatalf("the poster product encodes as %s, want id \"poster\" (its tier slug) and soldOut true", body.Products[1])
 	}
 	if saas := h.do("GET", "/api/products", "", "X-Publishable-Key", h.saas.Test.PublishableKey); len(saas.body["products"].([]any)) != 0 {
-		t.Fatalf("a SaaS project lists products: %s", saas.raw)
+		t.Fatalf("products of a SaaS project answered %s, want an empty list", saas.raw)
 	}
 }
 
@@ -586,7 +591,8 @@ func TestEndUserToken(t *testing.T) {
 			for name, tok := range map[string]string{"Tampered": tampered, "OtherIssuer": foreign, "Garbage": "not.a.jwt"} {
 				res := h.do(route.method, route.path, "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
 				if res.status != 401 || res.body["error"] != "Invalid or missing end-user token" {
-					t.Fatalf("%s token: %d %s", name, res.status, res.raw)
+					t.Fatalf("a %s end-user token answered %d %s, want 401 Invalid or missing end-user token",
+						name, res.status, res.raw)
 				}
 			}
 			// A token for another project is refused even with valid keys.
@@ -597,7 +603,7 @@ func TestEndUserToken(t *testing.T) {
 				"Publishable key mismatch", "")
 			for _, header := range []string{"X-Clerk-Token", "X-User-Token", "X-End-User-Token"} {
 				if res := h.do(route.method, route.path, "", "X-Publishable-Key", pk, header, good); res.status != 200 {
-					t.Fatalf("token in %s: %d %s", header, res.status, res.raw)
+					t.Fatalf("a valid end-user token in %s answered %d %s, want 200", header, res.status, res.raw)
 				}
 			}
 		})
@@ -619,49 +625,51 @@ func TestTrackAndUsage(t *testing.T) {
 	res := check()
 	if res.body["usageCount"] != 0.0 || res.body["limit"] != 100.0 || res.body["remaining"] != 100.0 || res.body["plan"] != "free" ||
 		res.body["periodStart"] != "2025-01-15" || res.body["periodEnd"] != "2025-02-13" || res.body["userId"] == "" {
-		t.Fatalf("before use: %s", res.raw)
+		t.Fatalf("before any use the usage is %s, want usageCount 0 of the free plan's 100 from 2025-01-15 to 2025-02-13, "+
+			"and a userId", res.raw)
 	}
 	res = track()
 	want := `{"success":true,"data":{"message":"Request processed successfully"},"usage":{"count":1,"usageCount":1,"limit":100,` +
 		`"remaining":99,"plan":"free","periodStart":"2025-01-15","periodEnd":"2025-02-13"}}`
 	if res.status != 200 || res.raw != want {
-		t.Fatalf("track:\n got %d %s\nwant %s", res.status, res.raw, want)
+		t.Fatalf("the first track answered\n got %d %s\nwant 200 %s", res.status, res.raw, want)
 	}
 	for i := 2; i <= 100; i++ {
 		if res := track(); res.status != 200 {
-			t.Fatalf("unit %d: %d %s", i, res.status, res.raw)
+			t.Fatalf("track %d of the free tier's 100 answered %d %s, want 200", i, res.status, res.raw)
 		}
 	}
 	res = track()
 	expectError(t, res, 403, "Tier limit reached", "Please upgrade to unlock more requests")
 	if res.body["usageCount"] != 100.0 || res.body["limit"] != 100.0 || res.body["success"] != nil {
-		t.Fatalf("limit body: %s", res.raw)
+		t.Fatalf("the refusal at the limit is %s, want usageCount 100, limit 100 and no success field", res.raw)
 	}
 	if res := check(); res.body["usageCount"] != 100.0 || res.body["remaining"] != 0.0 {
-		t.Fatalf("after limit: %s", res.raw)
+		t.Fatalf("usage at the limit is %s, want usageCount 100 and remaining 0", res.raw)
 	}
 
 	t.Run("SecretKeyWithOverrideScopesUsage", func(t *testing.T) {
 		// The same end user in the developer's other project starts at zero.
 		res := h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Publishable-Key", h.shop.Test.PublishableKey, "X-Clerk-Token", tok)
 		if res.status != 200 || res.body["usageCount"] != 0.0 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("usage in the store project through the secret key override answered %d %s, want 200 with usageCount 0",
+				res.status, res.raw)
 		}
 		res = h.do("GET", "/api/usage", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Clerk-Token", tok)
 		if res.status != 200 || res.body["usageCount"] != 100.0 {
-			t.Fatalf("own scope: %d %s", res.status, res.raw)
+			t.Fatalf("usage in the secret key's own project answered %d %s, want 200 with usageCount 100", res.status, res.raw)
 		}
 	})
 	t.Run("TokenPlanRaisesLimit", func(t *testing.T) {
 		pro := h.token(pk, "bob@example.com", "pro")
 		res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", pro)
 		if u := res.body["usage"].(map[string]any); u["plan"] != "pro" || u["limit"] != 10000.0 {
-			t.Fatalf("got %s", res.raw)
+			t.Fatalf("a track with a pro token answered %s, want plan pro with limit 10000", res.raw)
 		}
 		ent := h.token(pk, "cy@example.com", "Enterprise")
 		res = h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", ent)
 		if res.body["plan"] != "enterprise" || res.body["limit"] != "unlimited" || res.body["remaining"] != "unlimited" {
-			t.Fatalf("unlimited: %s", res.raw)
+			t.Fatalf("usage with an Enterprise token is %s, want plan enterprise with unlimited limit and remaining", res.raw)
 		}
 	})
 	t.Run("NewPeriodOnReadAndWrite", func(t *testing.T) {
@@ -669,11 +677,11 @@ func TestTrackAndUsage(t *testing.T) {
 		tok = h.token(pk, "ada@example.com", "")
 		res := check()
 		if res.body["usageCount"] != 0.0 || res.body["periodStart"] != "2025-02-14" || res.body["periodEnd"] != "2025-03-15" {
-			t.Fatalf("read after period end: %s", res.raw)
+			t.Fatalf("usage after the period ended is %s, want usageCount 0 from 2025-02-14 to 2025-03-15", res.raw)
 		}
 		res = track()
 		if u := res.body["usage"].(map[string]any); res.status != 200 || u["count"] != 1.0 || u["periodStart"] != "2025-02-14" {
-			t.Fatalf("write after period end: %s", res.raw)
+			t.Fatalf("a track after the period ended answered %s, want 200 with count 1 from 2025-02-14", res.raw)
 		}
 	})
 }
@@ -689,7 +697,7 @@ func TestIsolation(t *testing.T) {
 	}
 	res := h.do("GET", "/api/usage", "", "X-Publishable-Key", h.other.Test.PublishableKey, "X-Clerk-Token", theirs)
 	if res.body["usageCount"] != 0.0 {
-		t.Fatalf("usage crossed tenants: %s", res.raw)
+		t.Fatalf("usage of the same email in another developer's project is %s, want usageCount 0", res.raw)
 	}
 	// A test-mode key never reaches live data and vice versa.
 	h.activatePlatform()
@@ -709,24 +717,27 @@ func TestRateLimit(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		res = h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
 		if res.status != 200 || res.header.Get("RateLimit-Limit") != "3" || res.header.Get("RateLimit-Remaining") != string(rune('0'+3-i)) {
-			t.Fatalf("request %d: %d %v", i, res.status, res.header)
+			t.Fatalf("request %d answered %d with headers %v, want 200 with RateLimit-Limit 3 and RateLimit-Remaining %d",
+				i, res.status, res.header, 3-i)
 		}
 	}
 	res = h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
 	expectError(t, res, 429, "Rate limit exceeded", "Maximum 3 requests per minute")
 	if res.body["retryAfter"] != 20.0 || res.header.Get("Retry-After") != "20" || res.header.Get("RateLimit-Remaining") != "0" {
-		t.Fatalf("429: %s %v", res.raw, res.header)
+		t.Fatalf("the rate-limited answer is %s with headers %v, want retryAfter 20, Retry-After 20, RateLimit-Remaining 0",
+			res.raw, res.header)
 	}
 	// Other users and keyed routes are not affected.
 	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", h.token(pk, "slow@example.com", "")); res.status != 200 {
-		t.Fatalf("another user: %d", res.status)
+		t.Fatalf("another end user answered %d while the first was rate limited, want 200", res.status)
 	}
 	if res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", pk); res.status != 200 || res.header.Get("RateLimit-Limit") != "" {
-		t.Fatalf("tiers are rate limited: %d %v", res.status, res.header)
+		t.Fatalf("tiers answered %d with headers %v, want 200 without RateLimit-Limit (not rate limited)",
+			res.status, res.header)
 	}
 	h.advance(20 * time.Second)
 	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 {
-		t.Fatalf("after Retry-After: %d %s", res.status, res.raw)
+		t.Fatalf("usage after waiting out Retry-After answered %d %s, want 200", res.status, res.raw)
 	}
 
 	t.Run("ProjectSetting", func(t *testing.T) {
@@ -735,13 +746,14 @@ func TestRateLimit(t *testing.T) {
 		h.refresh()
 		for i := 0; i < 10; i++ {
 			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.status != 200 || res.header.Get("RateLimit-Limit") != "" {
-				t.Fatalf("disabled for the project: %d %v", res.status, res.header)
+				t.Fatalf("with the project's rate limit at 0, usage answered %d with headers %v, want 200 without RateLimit-Limit",
+					res.status, res.header)
 			}
 		}
 		storetest.SetRateLimit(t, h.db, h.saas.ID, &fifty)
 		h.refresh()
 		if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.header.Get("RateLimit-Limit") != "50" {
-			t.Fatalf("project limit: %v", res.header)
+			t.Fatalf("with the project's rate limit at 50, usage has headers %v, want RateLimit-Limit 50", res.header)
 		}
 	})
 	t.Run("ServerDisabled", func(t *testing.T) {
@@ -749,7 +761,7 @@ func TestRateLimit(t *testing.T) {
 		tok := h.token(h.saas.Test.PublishableKey, "x@example.com", "")
 		for i := 0; i < 150; i++ {
 			if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", tok); res.status != 200 {
-				t.Fatalf("request %d: %d", i, res.status)
+				t.Fatalf("with rate limiting off on the server, request %d answered %d, want 200", i, res.status)
 			}
 		}
 	})
@@ -780,10 +792,10 @@ func TestInternalErrors(t *testing.T) {
 		id := res.header.Get("X-Request-Id")
 		logs := h.logs.String()
 		if !strings.Contains(logs, id) || (panics && !strings.Contains(logs, "primary exploded")) || (!panics && !strings.Contains(logs, "unexpected EOF")) {
-			t.Fatalf("the cause is not logged with request id %s:\n%s", id, logs)
+			t.Fatalf("the logs lack request id %s or the cause (panic: %v), want both:\n%s", id, panics, logs)
 		}
 		if strings.Contains(res.raw, "EOF") || strings.Contains(res.raw, "exploded") {
-			t.Fatalf("details leaked to the client: %s", res.raw)
+			t.Fatalf("the 500 answer is %s, want no detail of the cause", res.raw)
 		}
 	}
 }
@@ -793,7 +805,7 @@ func TestRequestLog(t *testing.T) {
 	tok := h.token(h.saas.Test.PublishableKey, "log@example.com", "")
 	res := h.do("POST", "/api/data", "", "Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Clerk-Token", tok)
 	if res.status != 200 {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("a track with the secret key answered %d %s, want 200", res.status, res.raw)
 	}
 	var line map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
@@ -801,12 +813,13 @@ func TestRequestLog(t *testing.T) {
 	}
 	if line["msg"] != "request" || line["method"] != "POST" || line["route"] != "/api/data" || line["status"] != 200.0 ||
 		line["request_id"] != res.header.Get("X-Request-Id") || line["project"] != h.saas.ID || line["duration"] == nil {
-		t.Fatalf("log line: %v", line)
+		t.Fatalf("the last log line is %v, want a request entry for POST /api/data with status 200, "+
+			"its request id, project %s and a duration", line, h.saas.ID)
 	}
 	logs := h.logs.String()
 	for _, secret := range []string{h.saas.Test.SecretKey, tok, h.saas.Test.PublishableKey} {
 		if strings.Contains(logs, secret) {
-			t.Fatalf("the log holds a credential: %s", logs)
+			t.Fatalf("the log holds a secret key, end-user token or publishable key, want none:\n%s", logs)
 		}
 	}
 }
@@ -816,15 +829,15 @@ func TestDevTokens(t *testing.T) {
 	pk := h.saas.Test.PublishableKey
 	res := h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"Ada@Example.com","plan":"pro"}`)
 	if res.status != 200 || res.body["token"] == "" || res.body["userId"] == "" {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("POST /dev/tokens answered %d %s, want 200 with a token and a userId", res.status, res.raw)
 	}
 	again := h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`","email":"ada@example.com"}`)
 	if again.body["userId"] != res.body["userId"] {
-		t.Fatalf("same email, different user: %s vs %s", res.raw, again.raw)
+		t.Fatalf("dev tokens for one email in two cases answered %s then %s, want the same userId", res.raw, again.raw)
 	}
 	usage := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", again.body["token"].(string))
 	if usage.status != 200 || usage.body["plan"] != "pro" || usage.body["userId"] != res.body["userId"] {
-		t.Fatalf("the token's plan is not kept: %s", usage.raw)
+		t.Fatalf("usage with a dev token for plan pro is %s, want 200 with plan pro and the token's userId", usage.raw)
 	}
 	expectError(t, h.do("POST", "/dev/tokens", `{"publishableKey":"`+pk+`"}`), 400, "Missing required field", "")
 	expectError(t, h.do("POST", "/dev/tokens", `{"email":"a@b.c"}`), 400, "Missing required field", "publishableKey is required")
@@ -836,7 +849,7 @@ func TestDevTokens(t *testing.T) {
 	jwks := h.do("GET", "/.well-known/jwks.json", "")
 	keys, _ := jwks.body["keys"].([]any)
 	if jwks.status != 200 || len(keys) != 1 {
-		t.Fatalf("jwks: %d %s", jwks.status, jwks.raw)
+		t.Fatalf("the JWKS answered %d %s, want 200 with one key", jwks.status, jwks.raw)
 	}
 
 	t.Run("ProductionHasNone", func(t *testing.T) {
@@ -849,10 +862,10 @@ func TestDevTokens(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	if res := h.do("GET", "/healthz", ""); res.status != 200 {
-		t.Fatalf("healthz: %d", res.status)
+		t.Fatalf("/healthz answered %d, want 200", res.status)
 	}
 	if res := h.do("GET", "/readyz", ""); res.status != 200 || res.body["status"] != "ready" {
-		t.Fatalf("readyz: %d %s", res.status, res.raw)
+		t.Fatalf("/readyz answered %d %s, want 200 with status ready", res.status, res.raw)
 	}
 
 	// A replica whose copy lags is not ready.
@@ -867,13 +880,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	rec := httptest.NewRecorder()
 	lagging.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "20s behind") {
-		t.Fatalf("lagging replica: %d %s", rec.Code, rec.Body.String())
+		t.Fatalf("/readyz on a replica 20 s behind answered %d %s, want 503 saying 20s behind", rec.Code, rec.Body.String())
 	}
 	os.WriteFile(filepath.Join(dir, ".lag"), []byte("+0000000040\n"), 0o644)
 	rec = httptest.NewRecorder()
 	lagging.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 200 {
-		t.Fatalf("caught-up replica: %d %s", rec.Code, rec.Body.String())
+		t.Fatalf("/readyz on a caught-up replica answered %d %s, want 200", rec.Code, rec.Body.String())
 	}
 }
 
@@ -887,15 +900,16 @@ func TestTrackIdempotencyKey(t *testing.T) {
 	first := track("req-1")
 	again := track("req-1")
 	if first.status != 200 || again.raw != first.raw {
-		t.Fatalf("a retry answered differently:\n%s\n%s", first.raw, again.raw)
+		t.Fatalf("a track and its retry with one idempotency key answered %d\n%s\nand\n%s\nwant 200 and the same answer",
+			first.status, first.raw, again.raw)
 	}
 	if res := track("req-2"); res.body["usage"].(map[string]any)["count"] != 2.0 {
-		t.Fatalf("another key: %s", res.raw)
+		t.Fatalf("a track with a new idempotency key answered %s, want count 2", res.raw)
 	}
 	// Keys are per end user: another user's "req-1" is their own.
 	other := h.token(pk, "other@example.com", "")
 	if res := h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", other, "Idempotency-Key", "req-1"); res.body["usage"].(map[string]any)["count"] != 1.0 {
-		t.Fatalf("another user's key: %s", res.raw)
+		t.Fatalf("another end user's track with idempotency key req-1 answered %s, want count 1", res.raw)
 	}
 	expectError(t, track(strings.Repeat("k", 300)), 400, "Invalid idempotency key", "")
 }

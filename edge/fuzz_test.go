@@ -64,24 +64,25 @@ func FuzzAPI(f *testing.F) {
 		rec := httptest.NewRecorder()
 		h.server.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
-			t.Fatalf("%s %s: %d %s", req.Method, path, rec.Code, rec.Body.String())
+			t.Fatalf("%s %s answered %d %s, want a status below 500", req.Method, path, rec.Code, rec.Body.String())
 		}
 		if req.Method == http.MethodHead || rec.Code == http.StatusNoContent {
 			return
 		}
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-			t.Fatalf("%s %s: Content-Type %q", req.Method, path, ct)
+			t.Fatalf("%s %s answered with Content-Type %q, want application/json", req.Method, path, ct)
 		}
 		var out map[string]any
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-			t.Fatalf("%s %s: body is not a JSON object: %s", req.Method, path, rec.Body.String())
+			t.Fatalf("%s %s answered a body that is not a JSON object, want one: %s", req.Method, path, rec.Body.String())
 		}
 		if rec.Code >= 400 {
 			if code, _ := out["error"].(string); code == "" {
-				t.Fatalf("%s %s: error without a code: %s", req.Method, path, rec.Body.String())
+				t.Fatalf("%s %s answered an error without a code, want an error field: %s", req.Method, path, rec.Body.String())
 			}
 			if _, ok := out["message"].(string); !ok {
-				t.Fatalf("%s %s: error without a message: %s", req.Method, path, rec.Body.String())
+				t.Fatalf("%s %s answered an error without a message, want a message field: %s",
+					req.Method, path, rec.Body.String())
 			}
 		}
 	})

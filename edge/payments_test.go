@@ -31,7 +31,7 @@ func (h *harness) page(link string) string {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
-		h.t.Fatalf("GET %s: %d %s", link, res.StatusCode, body)
+		h.t.Fatalf("the emulator page GET %s answered %d %s, want 200", link, res.StatusCode, body)
 	}
 	return string(body)
 }
@@ -46,7 +46,7 @@ func (h *harness) post(link string, form url.Values) string {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusSeeOther {
-		h.t.Fatalf("POST %s: %d %s", link, res.StatusCode, body)
+		h.t.Fatalf("submitting the emulator form POST %s answered %d %s, want a 303 redirect", link, res.StatusCode, body)
 	}
 	return res.Header.Get("Location")
 }
@@ -66,11 +66,12 @@ func TestCreateCheckout(t *testing.T) {
 		res := h.checkout(pk, token, "")
 		link, _ := res.body["url"].(string)
 		if res.status != 200 || !strings.HasPrefix(link, h.baseURL+"/dev/checkout/cs_test_") || res.body["sessionId"] == "" {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("checkout answered %d %s, want 200 with a session id and the emulator's checkout page URL",
+				res.status, res.raw)
 		}
 		page := h.page(link)
 		if !strings.Contains(page, "Pro Plan") || !strings.Contains(page, "29.00 USD") {
-			t.Fatalf("checkout page:\n%s", page)
+			t.Fatalf("the checkout page does not sell Pro Plan at 29.00 USD, want it to:\n%s", page)
 		}
 	})
 	for _, tt := range []struct {
@@ -85,10 +86,10 @@ func TestCreateCheckout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := h.checkout(pk, token, tt.body)
 			if res.status != 200 {
-				t.Fatalf("got %d %s", res.status, res.raw)
+				t.Fatalf("checkout with %s answered %d %s, want 200", tt.body, res.status, res.raw)
 			}
 			if page := h.page(res.body["url"].(string)); !strings.Contains(page, tt.item) {
-				t.Fatalf("page does not sell %s:\n%s", tt.item, page)
+				t.Fatalf("the checkout page for %s does not sell %s, want it to:\n%s", tt.body, tt.item, page)
 			}
 		})
 	}
@@ -109,11 +110,12 @@ func TestCreateCheckout(t *testing.T) {
 		res := h.checkout(pk, token, `{"successUrl":"/thanks","cancelUrl":"pricing?x=1"}`, "Origin", "https://shop.example.com")
 		page := h.page(res.body["url"].(string))
 		if !strings.Contains(page, `href="https://shop.example.com/pricing?x=1"`) {
-			t.Fatalf("cancel link not resolved against Origin:\n%s", page)
+			t.Fatalf("the checkout page's cancel link is not https://shop.example.com/pricing?x=1 (resolved against Origin):\n%s",
+				page)
 		}
 		location := h.post(res.body["url"].(string)+"/pay", nil)
 		if location != "https://shop.example.com/thanks" {
-			t.Fatalf("success redirect to %q", location)
+			t.Fatalf("paying redirected to %q, want https://shop.example.com/thanks", location)
 		}
 	})
 	t.Run("NotConnected", func(t *testing.T) {
@@ -140,62 +142,63 @@ func TestSubscriptionFlow(t *testing.T) {
 	res := h.checkout(pk, token, `{"tier":"PRO PLAN","successUrl":"https://app.example.com/done?session={CHECKOUT_SESSION_ID}"}`)
 	location := h.post(res.body["url"].(string)+"/pay", nil)
 	if location != "https://app.example.com/done?session="+res.body["sessionId"].(string) {
-		t.Fatalf("redirect to %q", location)
+		t.Fatalf("paying redirected to %q, want the success URL with session %v", location, res.body["sessionId"])
 	}
 	// The very next call, with the same token, has the pro limit.
 	if u := usage(); u["plan"] != "pro" || u["limit"] != 10000.0 {
-		t.Fatalf("after paying: %v", u)
+		t.Fatalf("after checkout the user's usage is %v, want plan pro with limit 10000", u)
 	}
 	// A fresh token carries the plan too.
 	claims, err := h.issuer.VerifyEndUserToken(context.Background(), dream.ModeTest, h.token(pk, "bob@example.com", ""))
 	if err != nil || claims.Plan != "pro" {
-		t.Fatalf("identity metadata not mirrored: %+v, %v", claims, err)
+		t.Fatalf("a fresh end-user token after checkout has claims %+v (error %v), want plan pro", claims, err)
 	}
 	user, _ := h.db.EndUser(context.Background(), env, claims.UserID)
 	if user == nil || !strings.HasPrefix(user.StripeCustomerID, "cus_") || user.Email != "bob@example.com" {
-		t.Fatalf("end user: %+v", user)
+		t.Fatalf("after checkout the end user is %+v, want email bob@example.com and a cus_ payments customer", user)
 	}
 
 	// The portal honours returnUrl and shows a scheduled cancellation.
 	res = h.do("POST", "/api/customer-portal", `{"returnUrl":"/account"}`, "X-Publishable-Key", pk, "X-Clerk-Token", token, "Origin", "https://app.example.com")
 	portal, _ := res.body["url"].(string)
 	if res.status != 200 || !strings.HasPrefix(portal, h.baseURL+"/dev/portal/") {
-		t.Fatalf("portal: %d %s", res.status, res.raw)
+		t.Fatalf("the customer portal answered %d %s, want 200 with an emulator portal URL", res.status, res.raw)
 	}
 	page := h.page(portal)
 	if !strings.Contains(page, `href="https://app.example.com/account"`) {
-		t.Fatalf("portal does not return to returnUrl:\n%s", page)
+		t.Fatalf("the portal page has no link back to https://app.example.com/account (the returnUrl):\n%s", page)
 	}
 	action := regexp.MustCompile(`action="(/dev/portal/[^"]+/cancel)"`).FindStringSubmatch(page)
 	if action == nil {
-		t.Fatalf("no cancel form:\n%s", page)
+		t.Fatalf("the portal page has no cancel form, want one:\n%s", page)
 	}
 	h.post(h.baseURL+action[1], nil)
 	if page := h.page(portal); !strings.Contains(page, "canceling") {
-		t.Fatalf("portal after cancel:\n%s", page)
+		t.Fatalf("the portal page after canceling does not say canceling, want it to:\n%s", page)
 	}
 	if u := usage(); u["plan"] != "pro" {
-		t.Fatalf("a scheduled cancellation ended the plan: %v", u)
+		t.Fatalf("after a cancellation at period end the usage is %v, want plan pro until then", u)
 	}
 
 	// A second checkout reuses the customer.
 	h.post(h.checkout(pk, token, `{"tier":"enterprise"}`).body["url"].(string)+"/pay", nil)
 	again, _ := h.db.EndUser(context.Background(), env, claims.UserID)
 	if again.StripeCustomerID != user.StripeCustomerID {
-		t.Fatalf("customer %s replaced by %s", user.StripeCustomerID, again.StripeCustomerID)
+		t.Fatalf("a second checkout gave payments customer %s, want the first one %s reused",
+			again.StripeCustomerID, user.StripeCustomerID)
 	}
 	if u := usage(); u["plan"] != "enterprise" {
-		t.Fatalf("after upgrading: %v", u)
+		t.Fatalf("after upgrading the usage is %v, want plan enterprise", u)
 	}
 
 	// Past the end of the period the canceled subscription ends, the newer
 	// one renews.
 	advance := h.do("POST", "/dev/clock/advance", `{"days":40}`)
 	if advance.status != 200 {
-		t.Fatalf("clock: %d %s", advance.status, advance.raw)
+		t.Fatalf("advancing the payments clock 40 days answered %d %s, want 200", advance.status, advance.raw)
 	}
 	if u := usage(); u["plan"] != "enterprise" {
-		t.Fatalf("after the clock: %v", u)
+		t.Fatalf("40 days on the usage is %v, want plan enterprise (pro ended, enterprise renewed)", u)
 	}
 }
 
@@ -212,7 +215,7 @@ func TestCartCheckout(t *testing.T) {
 				return t.Inventory
 			}
 		}
-		t.Fatalf("no %s", slug)
+		t.Fatalf("the store has no tier %s, want one", slug)
 		return nil
 	}
 	for _, tt := range []struct {
@@ -238,35 +241,38 @@ func TestCartCheckout(t *testing.T) {
 		res := cart(`{"items":[{"priceId":"price_mug","quantity":1},{"tier":"MUG","quantity":1},{"priceId":"price_ebook","quantity":150}],
 			"email":"buyer@example.com","name":"Buyer","successUrl":"/thanks"}`, "Origin", "https://shop.example.com")
 		if res.status != 200 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("a cart checkout of mugs and e-books answered %d %s, want 200", res.status, res.raw)
 		}
 		session := res.body["sessionId"].(string)
 		items, err := h.payments.CheckoutLineItems(context.Background(), dream.PaymentAccount{Mode: dream.ModeTest, AccountID: "acct_a"}, session)
 		if err != nil || len(items) != 2 || items[0].PriceID != "price_mug" || items[0].Quantity != 2 || items[1].Quantity != 99 {
-			t.Fatalf("lines: %+v, %v", items, err)
+			t.Fatalf("the checkout has line items %+v (error %v), want 2: price_mug x2 and the e-book capped at 99",
+				items, err)
 		}
 		if location := h.post(res.body["url"].(string)+"/pay", nil); location != "https://shop.example.com/thanks" {
-			t.Fatalf("redirect to %q", location)
+			t.Fatalf("paying redirected to %q, want https://shop.example.com/thanks", location)
 		}
 		if n := *inventory("mug"); n != 3 {
-			t.Fatalf("mug inventory %d after buying 2 of 5", n)
+			t.Fatalf("mug inventory is %d after buying 2 of 5, want 3", n)
 		}
 		if inventory("ebook") != nil {
-			t.Fatal("unlimited stock got a number")
+			t.Fatal("the e-book's inventory became a number after a sale, want none (unlimited)")
 		}
 		orders, err := h.db.Orders(context.Background(), env)
 		if err != nil || len(orders) != 1 {
-			t.Fatalf("orders: %+v, %v", orders, err)
+			t.Fatalf("the store has orders %+v (error %v), want exactly 1", orders, err)
 		}
 		if o := orders[0]; o.Email != "buyer@example.com" || o.AmountCents != 2*1200+99*900 || o.StripeSessionID != session || len(o.Items) != 2 {
-			t.Fatalf("order: %+v", o)
+			t.Fatalf("the order is %+v, want buyer@example.com, %d cents, session %s and 2 items",
+				o, 2*1200+99*900, session)
 		}
 	})
 	t.Run("SecretKeyWithStoreOverride", func(t *testing.T) {
 		res := h.do("POST", "/api/cart/checkout", `{"items":[{"priceId":"price_ebook"}],"email":"b@example.com"}`,
 			"Authorization", "Bearer "+h.saas.Test.SecretKey, "X-Publishable-Key", pk)
 		if res.status != 200 {
-			t.Fatalf("got %d %s", res.status, res.raw)
+			t.Fatalf("a cart checkout with a secret key and the store's publishable key answered %d %s, want 200",
+				res.status, res.raw)
 		}
 	})
 	t.Run("ProductsOfAnotherProjectAreUnknown", func(t *testing.T) {
@@ -301,16 +307,16 @@ func TestWebhook(t *testing.T) {
 
 	res = h.signed(sub, secret, time.Now())
 	if res.status != 200 || res.body["received"] != true || res.body["result"] != "processed" {
-		t.Fatalf("got %d %s", res.status, res.raw)
+		t.Fatalf("a signed subscription event answered %d %s, want 200 received and processed", res.status, res.raw)
 	}
 	res = h.signed(sub, secret, time.Now())
 	if res.status != 200 || res.body["idempotent"] != true {
-		t.Fatalf("duplicate: %d %s", res.status, res.raw)
+		t.Fatalf("the same event again answered %d %s, want 200 idempotent", res.status, res.raw)
 	}
 	tiers, _ := h.db.Tiers(context.Background(), h.saas.Test.EnvironmentID)
 	state, _ := h.db.UserState(context.Background(), h.saas.Test.EnvironmentID, "user_9")
 	if plan := dream.ResolvePlan(tiers, dream.PlanSources{Subscription: state.Subscription}); plan.Name != "pro" {
-		t.Fatalf("plan %s", plan.Name)
+		t.Fatalf("after the subscription event user_9 is on plan %s, want pro", plan.Name)
 	}
 	for i, ignored := range []string{
 		event("evt_unknown_type", "charge.refunded", map[string]any{"id": "ch_1"}),
@@ -320,13 +326,13 @@ func TestWebhook(t *testing.T) {
 			"metadata": map[string]string{"publishableKey": h.other.Test.PublishableKey}}),
 	} {
 		if res := h.signed(ignored, secret, time.Now()); res.status != 200 || res.body["result"] != "ignored" {
-			t.Fatalf("event %d: %d %s", i, res.status, res.raw)
+			t.Fatalf("ignorable event %d answered %d %s, want 200 ignored", i, res.status, res.raw)
 		}
 	}
 	// An event whose object is not an object is no event at all.
 	expectError(t, h.signed(event("evt_odd", "checkout.session.completed", []int{1}), secret, time.Now()), 400,
 		"Webhook signature verification failed", "")
 	if res := h.do("POST", "/webhook/stripe", strings.Repeat("x", 2<<20), "Stripe-Signature", "t=1,v1=00"); res.status != 413 {
-		t.Fatalf("oversized event: %d", res.status)
+		t.Fatalf("an event over the body size limit answered %d, want 413", res.status)
 	}
 }

@@ -38,7 +38,7 @@ func (h *harness) ship() {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("units from %d on are not applied after 10 s", left[0].Seq)
+			h.t.Fatalf("usage units from seq %d on are unapplied after 10 s, want all applied by the primary", left[0].Seq)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -86,7 +86,7 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 		t.Helper()
 		for _, r := range requests {
 			if res := h.do(r.method, r.path, "", r.headers...); res.status != 200 {
-				t.Fatalf("%s %s: %d %s", r.method, r.path, res.status, res.raw)
+				t.Fatalf("%s %s answered %d %s, want 200", r.method, r.path, res.status, res.raw)
 			}
 		}
 	}
@@ -100,7 +100,7 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 	}
 	res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok)
 	if res.body["usageCount"] != float64(21) {
-		t.Fatalf("usage %v, want 21 units counted", res.body)
+		t.Fatalf("usage is %v, want usageCount 21", res.body)
 	}
 
 	// Once the units are applied, the node reads the user's new counter
@@ -116,7 +116,7 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 		t.Fatalf("after the units were applied, %d statements, want 0", n)
 	}
 	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["usageCount"] != float64(22) {
-		t.Fatalf("usage %v, want 22", res.body)
+		t.Fatalf("usage is %v, want usageCount 22", res.body)
 	}
 
 	// A plan change names the user: their state is read again, once.
@@ -130,7 +130,7 @@ func TestWarmPathRunsNoQueries(t *testing.T) {
 		t.Fatalf("after the plan changed, %d statements, want 1 (the user's state)", n)
 	}
 	if res := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", tok); res.body["plan"] != "pro" {
-		t.Fatalf("usage %v, want the pro plan", res.body)
+		t.Fatalf("usage is %v, want plan pro", res.body)
 	}
 }
 
@@ -176,13 +176,13 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		for i := 1; i <= 300; i++ {
 			res := u.track()
 			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(i) {
-				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("track %d answered %d %s, want 200 with count %d", i, res.status, res.raw, i)
 			}
 			if i%7 == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			if res := u.usage(); res.body["usageCount"] != float64(i) {
-				t.Fatalf("usage after %d: %s", i, res.raw)
+				t.Fatalf("usage after %d tracks is %s, want usageCount %d", i, res.raw, i)
 			}
 		}
 		h.ship()
@@ -196,13 +196,13 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		u := h.saasUser("limit@example.com", "")
 		for i := 0; i < 60; i++ {
 			if res := u.track(); res.status != 200 {
-				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("track %d answered %d %s, want 200", i, res.status, res.raw)
 			}
 		}
 		h.ship()
 		for i := 60; i < 99; i++ {
 			if res := u.track(); res.status != 200 {
-				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("track %d answered %d %s, want 200", i, res.status, res.raw)
 			}
 		}
 		// 50 at once for the last unit of the free tier's 100: one wins.
@@ -218,7 +218,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 				statuses[res.status]++
 				mu.Unlock()
 				if res.status == 403 && (res.body["error"] != "Tier limit reached" || res.body["usageCount"] != float64(100)) {
-					t.Errorf("refusal: %s", res.raw)
+					t.Errorf("a track refused with 403 answered %s, want Tier limit reached at usageCount 100", res.raw)
 				}
 			}()
 		}
@@ -238,13 +238,13 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			res := u.track("Idempotency-Key", "call-1")
 			if res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(1) {
-				t.Fatalf("attempt %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("attempt %d with idempotency key call-1 answered %d %s, want 200 with count 1", i, res.status, res.raw)
 			}
 		}
 		u.track("Idempotency-Key", "call-2")
 		h.ship()
 		if res := u.track("Idempotency-Key", "call-1"); res.body["usage"].(map[string]any)["count"] != float64(2) {
-			t.Fatalf("a retry after shipping: %s", res.raw)
+			t.Fatalf("a retry of call-1 after shipping answered %s, want count 2", res.raw)
 		}
 		if got := u.stored(); got != 2 {
 			t.Fatalf("the database counts %d, want 2", got)
@@ -258,18 +258,18 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		u := h.saasUser("strict@example.com", "")
 		for i := 1; i <= 3; i++ {
 			if res := u.track(); res.status != 200 {
-				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("strict track %d answered %d %s, want 200", i, res.status, res.raw)
 			}
 			// In the database at once, nothing in the outbox.
 			if got := u.stored(); got != int64(i) {
-				t.Fatalf("after %d strict tracks the database counts %d", i, got)
+				t.Fatalf("after %d strict tracks the database counts %d, want %d", i, got, i)
 			}
 			if res := u.usage(); res.body["usageCount"] != float64(i) {
-				t.Fatalf("usage after %d: %s", i, res.raw)
+				t.Fatalf("usage after %d strict tracks is %s, want usageCount %d", i, res.raw, i)
 			}
 		}
 		if n, err := h.outbox.Len(context.Background()); err != nil || n != 0 {
-			t.Fatalf("the outbox holds %d units (%v)", n, err)
+			t.Fatalf("the outbox holds %d units (error %v), want 0 with strict limits", n, err)
 		}
 	})
 
@@ -283,12 +283,12 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		// before anything was shipped: the units still count, once.
 		h.restart()
 		if res := u.usage(); res.body["usageCount"] != float64(5) {
-			t.Fatalf("usage after the restart: %s", res.raw)
+			t.Fatalf("usage after the restart is %s, want usageCount 5", res.raw)
 		}
 		h.ship()
 		h.restart()
 		if res := u.usage(); res.body["usageCount"] != float64(5) {
-			t.Fatalf("usage after shipping and restarting: %s", res.raw)
+			t.Fatalf("usage after shipping and restarting is %s, want usageCount 5", res.raw)
 		}
 		if got := u.stored(); got != 5 {
 			t.Fatalf("the database counts %d, want 5", got)
@@ -303,13 +303,13 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		u := h.saasUser("backlog@example.com", "")
 		for i := 0; i < 5; i++ {
 			if res := u.track(); res.status != 200 {
-				t.Fatalf("track %d: %d %s", i, res.status, res.raw)
+				t.Fatalf("track %d answered %d %s, want 200", i, res.status, res.raw)
 			}
 		}
 		refused := func(when string) {
 			t.Helper()
 			if res := u.track(); res.status != 503 || res.body["error"] != "service_unavailable" {
-				t.Fatalf("a track past the backlog %s: %d %s", when, res.status, res.raw)
+				t.Fatalf("a track past the full backlog %s answered %d %s, want 503 service_unavailable", when, res.status, res.raw)
 			}
 		}
 		refused("")
@@ -318,11 +318,11 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		h.restart()
 		refused("after a restart")
 		if res := u.usage(); res.body["usageCount"] != float64(5) {
-			t.Fatalf("usage with the backlog full: %s", res.raw)
+			t.Fatalf("usage with the backlog full is %s, want usageCount 5", res.raw)
 		}
 		h.ship()
 		if res := u.track(); res.status != 200 || res.body["usage"].(map[string]any)["count"] != float64(6) {
-			t.Fatalf("a track once the units shipped: %d %s", res.status, res.raw)
+			t.Fatalf("a track once the units shipped answered %d %s, want 200 with count 6", res.status, res.raw)
 		}
 		h.ship()
 		if got := u.stored(); got != 6 {
@@ -355,7 +355,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		}
 		units, err := h.outbox.Units(context.Background(), 0, 100)
 		if err != nil || len(units) != 4 {
-			t.Fatalf("outbox: %v %v", units, err)
+			t.Fatalf("the outbox holds units %v (error %v), want 4", units, err)
 		}
 		// The primary applied the batch but the node never heard, and
 		// sends it again before its copy shows the first.
@@ -363,7 +363,8 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		for i, want := range []int{4, 0} {
 			res, err := dream.Apply(context.Background(), h.primary, batch)
 			if err != nil || res.Applied != want || res.Mark != units[3].Seq {
-				t.Fatalf("delivery %d: %+v %v, want %d applied", i+1, res, err, want)
+				t.Fatalf("delivery %d of the batch gave %+v (error %v), want %d applied and mark %d",
+					i+1, res, err, want, units[3].Seq)
 			}
 		}
 		h.ship()

@@ -26,7 +26,7 @@ func checkUsageAnswers(t *testing.T, user, plan, start string, count int64, limi
 			t.Fatal(err)
 		}
 		if string(c.got) != string(want) {
-			t.Fatalf("%s:\n got %s\nwant %s", c.name, c.got, want)
+			t.Fatalf("the %s answer encodes as\n got %s\nwant %s (as encoding/json has it)", c.name, c.got, want)
 		}
 	}
 }

@@ -128,49 +128,50 @@ func TestRouter_Forwards(t *testing.T) {
 	env := f.saas.Test.EnvironmentID
 	u, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_1", TokenPlan: "pro"})
 	if err != nil || u.Count != 1 || u.Plan != "pro" || u.Limit != 10000 {
-		t.Fatalf("forwarded track: %+v, %v", u, err)
+		t.Fatalf("a unit forwarded to the primary: usage %+v, error %v; want count 1 on pro, limit 10000", u, err)
 	}
 	if f.requests.Load() != 1 || f.replica.waited == 0 {
-		t.Fatalf("requests %d, waited for position %d", f.requests.Load(), f.replica.waited)
+		t.Fatalf("the replica sent %d requests and waited for position %d, want 1 request and a wait for the write",
+			f.requests.Load(), f.replica.waited)
 	}
 
 	// Every write crosses the wire and keeps its result and its errors.
 	if err := f.router.Write(ctx, dream.AssignPlan{EnvironmentID: env, UserID: "user_1", Plan: "free"}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("assigning a plan through the primary: error %v, want it applied", err)
 	}
 	if err := f.router.Write(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_2", Email: "a@example.com", CreatedAt: time.Now()}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a customer through the primary: error %v, want it applied", err)
 	}
 	err = f.router.Write(ctx, dream.CreateCustomer{EnvironmentID: env, UserID: "user_3", Email: "A@example.com"}, nil)
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind != dream.KindConflict || e.Code != "Customer already exists" {
-		t.Fatalf("conflict across the wire: %v", err)
+		t.Fatalf("a duplicate email forwarded to the primary: error %v, want a conflict Customer already exists", err)
 	}
 	if deleted, err := dream.Apply(ctx, f.router, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_2"}); err != nil || !deleted {
-		t.Fatalf("delete: %v, %v", deleted, err)
+		t.Fatalf("deleting the customer through the primary: deleted %v, error %v; want deleted, no error", deleted, err)
 	}
 	out, err := dream.Apply(ctx, f.router, dream.ApplyPaymentEvent{Event: subscriptionCreated(f.saas.Test.PublishableKey)})
 	if err != nil || out.Result != dream.EventProcessed || len(out.PlanChanges) != 1 {
-		t.Fatalf("payment event: %+v, %v", out, err)
+		t.Fatalf("a forwarded payment event: outcome %+v, error %v; want processed with one plan change", out, err)
 	}
 	if err := f.router.Write(ctx, dream.PutAsset{Asset: dream.Asset{Key: "k", PlatformID: f.saas.PlatformID, ContentType: "image/png", Data: []byte{1}, CreatedAt: time.Now()}}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("storing an asset through the primary: error %v, want it applied", err)
 	}
 	_, hash := dream.NewSecretKey(dream.ModeTest)
 	if err := f.router.Write(ctx, dream.RotateSecretKey{EnvironmentID: env, NewHash: hash}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("rotating a secret key through the primary: error %v, want it applied", err)
 	}
 	if err := f.router.Write(ctx, dream.ConnectPaymentAccount{PlatformID: f.saas.PlatformID, Mode: dream.ModeLive, AccountID: "acct_2"}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("connecting a live payment account through the primary: error %v, want it applied", err)
 	}
 	platform := dream.NewID("plt_")
 	if err := f.router.Write(ctx, dream.CreatePlatform{ID: platform, Owner: "o"}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a platform through the primary: error %v, want it applied", err)
 	}
 	_, projectHash := dream.NewSecretKey(dream.ModeTest)
 	if err := f.router.Write(ctx, dream.CreateProject{ID: dream.NewID("prj_"), PlatformID: platform, Name: "P", Type: dream.ProjectSaaS,
 		Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: dream.NewPublishableKey(dream.ModeTest), SecretKeyHash: projectHash}}}, nil); err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a project through the primary: error %v, want it applied", err)
 	}
 
 	// A refusal keeps its fields.
@@ -179,7 +180,7 @@ func TestRouter_Forwards(t *testing.T) {
 	}
 	_, err = dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_4"})
 	if !errors.As(err, &e) || e.Code != "Tier limit reached" || e.Fields["usageCount"] != 100.0 || e.Fields["limit"] != 100.0 {
-		t.Fatalf("limit across the wire: %#v", err)
+		t.Fatalf("the 101st unit forwarded to the primary: error %#v, want Tier limit reached with usageCount 100 and limit 100", err)
 	}
 }
 
@@ -192,13 +193,13 @@ func TestRouter_RetryAppliesOnce(t *testing.T) {
 	f.failAfterApplying.Store(2)
 	u, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: env, UserID: "user_1"})
 	if err != nil || u.Count != 1 {
-		t.Fatalf("after two lost answers: %+v, %v", u, err)
+		t.Fatalf("a unit whose first two answers were lost: usage %+v, error %v; want count 1", u, err)
 	}
 	if f.requests.Load() != 3 {
-		t.Fatalf("%d requests, want 3", f.requests.Load())
+		t.Fatalf("the replica sent %d requests to the primary, want 3", f.requests.Load())
 	}
 	if got := f.usage(env, "user_1").Count; got != 1 {
-		t.Fatalf("applied %d times", got)
+		t.Fatalf("the retried unit was counted %d times, want once", got)
 	}
 }
 
@@ -208,11 +209,11 @@ func TestRouter_PrimaryUnavailable(t *testing.T) {
 	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind != dream.KindUnavailable || e.Code != "primary_unavailable" || e.Fields["retryAfter"] != 1 {
-		t.Fatalf("got %#v", err)
+		t.Fatalf("a write to a primary that keeps answering 503: error %#v, want unavailable primary_unavailable, retryAfter 1", err)
 	}
 	f.server.Close()
 	if _, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); dream.ErrorKind(err) != dream.KindUnavailable {
-		t.Fatalf("primary down: %v", err)
+		t.Fatalf("a write with the primary down: error %v, want unavailable", err)
 	}
 }
 
@@ -221,11 +222,11 @@ func TestRouter_ReplicaBehind(t *testing.T) {
 	f.replica.behind = true
 	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	if dream.ErrorKind(err) != dream.KindTimeout {
-		t.Fatalf("got %v", err)
+		t.Fatalf("a write while the replica stays behind: error %v, want a timeout", err)
 	}
 	// The write itself was applied.
 	if got := f.usage(f.saas.Test.EnvironmentID, "user_1").Count; got != 1 {
-		t.Fatalf("count %d", got)
+		t.Fatalf("the primary counted %d units, want the write applied once", got)
 	}
 }
 
@@ -233,10 +234,10 @@ func TestRouter_WrongSecret(t *testing.T) {
 	f := newForwarding(t, "another-secret")
 	_, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"})
 	if err == nil || dream.ErrorKind(err) != dream.KindInternal || !strings.Contains(err.Error(), "DREAM_CLUSTER_SECRET") {
-		t.Fatalf("got %v", err)
+		t.Fatalf("a write signed with the wrong secret: error %v, want an internal error naming DREAM_CLUSTER_SECRET", err)
 	}
 	if got := f.usage(f.saas.Test.EnvironmentID, "user_1").Count; got != 0 {
-		t.Fatal("an unsigned write was applied")
+		t.Fatalf("a write signed with the wrong secret counted %d units, want none", got)
 	}
 }
 
@@ -244,10 +245,10 @@ func TestRouter_LocalOnPrimary(t *testing.T) {
 	f := newForwarding(t, "cluster-secret")
 	f.replica.primary = true
 	if _, err := dream.Apply(ctx, f.router, dream.TrackUsage{EnvironmentID: f.saas.Test.EnvironmentID, UserID: "user_1"}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("a unit tracked on the primary itself: error %v, want it counted locally", err)
 	}
 	if f.requests.Load() != 0 {
-		t.Fatal("the primary forwarded a write to itself")
+		t.Fatalf("the primary sent %d requests to forward a write to itself, want none", f.requests.Load())
 	}
 }
 
@@ -266,20 +267,20 @@ func TestHandler_Refuses(t *testing.T) {
 	}
 	now := func(d time.Duration) string { return strconvMillis(time.Now().Add(d)) }
 	if status := post(forward.WritesPath+"TrackUsage", now(0), "00", `{}`); status != http.StatusUnauthorized {
-		t.Fatalf("bad signature: %d", status)
+		t.Fatalf("a write with a bad signature: status %d, want 401", status)
 	}
 	body := `{"environmentId":1,"userId":"u"}`
 	stale := now(-time.Minute)
 	if status := post(forward.WritesPath+"TrackUsage", stale, signForTest("POST", forward.WritesPath+"TrackUsage", stale, body), body); status != http.StatusUnauthorized {
-		t.Fatalf("replayed after the window: %d", status)
+		t.Fatalf("a write signed a minute ago: status %d, want 401", status)
 	}
 	fresh := now(0)
 	if status := post(forward.WritesPath+"Nothing", fresh, signForTest("POST", forward.WritesPath+"Nothing", fresh, body), body); status != http.StatusNotFound {
-		t.Fatalf("unknown write: %d", status)
+		t.Fatalf("an unknown kind of write: status %d, want 404", status)
 	}
 	f.primary.primary = false
 	if status := post(forward.WritesPath+"TrackUsage", fresh, signForTest("POST", forward.WritesPath+"TrackUsage", fresh, body), body); status != http.StatusServiceUnavailable {
-		t.Fatalf("a node that lost the lease: %d", status)
+		t.Fatalf("a write to a node that lost the lease: status %d, want 503", status)
 	}
 }
 

@@ -27,14 +27,14 @@ func TestAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(all) == 0 || all[0].Version != 1 || all[0].Name != "0001_initial.sql" {
-		t.Fatalf("got %+v", all)
+		t.Fatalf("the schema's migrations are %+v, want them to start with version 1, 0001_initial.sql", all)
 	}
 	for i, m := range all {
 		if m.Version != i+1 {
 			t.Errorf("migration %s has version %d, want %d: versions must have no gaps", m.Name, m.Version, i+1)
 		}
 		if strings.TrimSpace(m.SQL) == "" {
-			t.Errorf("migration %s is empty", m.Name)
+			t.Errorf("migration %s holds no SQL, want its statements", m.Name)
 		}
 	}
 }
@@ -52,21 +52,22 @@ func TestApply(t *testing.T) {
 	}
 	applied, err := migrations.Schema.Apply(ctx, db)
 	if err != nil || len(applied) != len(all) {
-		t.Fatalf("applied %v, %v", applied, err)
+		t.Fatalf("the first apply to a new database applied %v (error %v), want all %d migrations",
+			applied, err, len(all))
 	}
 	again, err := migrations.Schema.Apply(ctx, db)
 	if err != nil || len(again) != 0 {
-		t.Fatalf("second apply: %v, %v", again, err)
+		t.Fatalf("a second apply to the database applied %v (error %v), want nothing", again, err)
 	}
 	if pending, err := migrations.Schema.Pending(ctx, db); err != nil || len(pending) != 0 {
-		t.Fatalf("pending after apply: %v, %v", pending, err)
+		t.Fatalf("after applying, migrations %v are pending (error %v), want none", pending, err)
 	}
 
 	for _, table := range []string{"platforms", "stripe_accounts", "projects", "environments", "secret_keys", "tiers",
 		"end_users", "usage_counters", "subscriptions", "orders", "webhook_events", "assets", "applied_writes"} {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil || n != 1 {
-			t.Errorf("table %s missing", table)
+			t.Errorf("the migrated database has %d tables named %s (error %v), want 1", n, table, err)
 		}
 	}
 	// Every foreign key must name a real table and key.
@@ -76,7 +77,7 @@ func TestApply(t *testing.T) {
 	}
 	defer rows.Close()
 	if rows.Next() {
-		t.Error("foreign key check reports problems")
+		t.Error("PRAGMA foreign_key_check reports problems in the migrated database, want none")
 	}
 }
 
@@ -94,12 +95,12 @@ func TestApply_ForeignKeysCascade(t *testing.T) {
 		`INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at) VALUES (1, 'u', '2025-01-01', '2025-01-30', 1, 'free', 0)`,
 	} {
 		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+			t.Fatalf("setting up rows, %s failed with %v; want it to succeed", q, err)
 		}
 	}
 	if _, err := db.Exec(`INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at)
 		VALUES (1, 'nobody', '2025-01-01', '2025-01-30', 1, 'free', 0)`); err == nil {
-		t.Fatal("usage counter without an end user")
+		t.Fatal("the database took a usage counter of an end user that does not exist, want a foreign key error")
 	}
 	if _, err := db.Exec(`DELETE FROM projects WHERE id = 'prj_1'`); err != nil {
 		t.Fatal(err)
@@ -107,6 +108,6 @@ func TestApply_ForeignKeysCascade(t *testing.T) {
 	var n int
 	db.QueryRow(`SELECT (SELECT count(*) FROM environments) + (SELECT count(*) FROM end_users) + (SELECT count(*) FROM usage_counters)`).Scan(&n)
 	if n != 0 {
-		t.Fatalf("deleting a project left %d rows behind", n)
+		t.Fatalf("deleting a project left %d environments, end users and usage counters behind, want 0", n)
 	}
 }

@@ -35,7 +35,7 @@ func TestOutbox(t *testing.T) {
 	o := open(t, path)
 	node := o.NodeID()
 	if node == "" {
-		t.Fatal("no node id")
+		t.Fatal("the new outbox has no node id, want one")
 	}
 
 	// Concurrent appends share transactions and get distinct, growing
@@ -48,7 +48,7 @@ func TestOutbox(t *testing.T) {
 			defer wg.Done()
 			seq, dup, err := o.Append(ctx, unit("u", ""))
 			if err != nil || dup {
-				t.Errorf("append: %v %v", dup, err)
+				t.Errorf("a concurrent append to the outbox returned duplicate %v (error %v), want a new unit", dup, err)
 			}
 			seqs[i] = seq
 		}()
@@ -56,57 +56,59 @@ func TestOutbox(t *testing.T) {
 	wg.Wait()
 	units, err := o.Units(ctx, 0, 1000)
 	if err != nil || len(units) != 200 {
-		t.Fatalf("%d units, %v", len(units), err)
+		t.Fatalf("the outbox holds %d units (error %v) after 200 appends, want 200", len(units), err)
 	}
 	for i, u := range units {
 		if u.Seq != int64(i+1) || u.UserID != "u" || u.Plan != "free" || u.EnvironmentID != 1 {
-			t.Fatalf("unit %d: %+v", i, u)
+			t.Fatalf("outbox unit %d is %+v, want seq %d of end user u on plan free in environment 1", i, u, i+1)
 		}
 	}
 	if page, _ := o.Units(ctx, 150, 20); len(page) != 20 || page[0].Seq != 151 {
-		t.Fatalf("a page after 150: %+v", page)
+		t.Fatalf("the page of 20 units after seq 150 is %+v, want 20 units from seq 151", page)
 	}
 
 	// A write id is taken once.
 	if _, dup, err := o.Append(ctx, unit("v", "idem_a")); err != nil || dup {
-		t.Fatalf("first: %v %v", dup, err)
+		t.Fatalf("the first append with write id idem_a returned duplicate %v (error %v), want a new unit", dup, err)
 	}
 	if seq, dup, err := o.Append(ctx, unit("v", "idem_a")); err != nil || !dup || seq != 0 {
-		t.Fatalf("second: %d %v %v", seq, dup, err)
+		t.Fatalf("the second append with write id idem_a returned seq %d, duplicate %v (error %v); "+
+			"want a duplicate with seq 0", seq, dup, err)
 	}
 	if seen, err := o.Seen(ctx, "idem_a"); err != nil || !seen {
-		t.Fatalf("seen: %v %v", seen, err)
+		t.Fatalf("after its append, write id idem_a was seen %v (error %v), want true", seen, err)
 	}
 
 	// Trimming everything and reopening keeps the node and never reuses
 	// a sequence number: the primary skips every one at or below its mark.
 	if done, err := o.Trim(ctx, 201); err != nil || !done {
-		t.Fatalf("trim: %v %v", done, err)
+		t.Fatalf("trimming the outbox up to seq 201 returned done %v (error %v), want done", done, err)
 	}
 	if n, err := o.Len(ctx); err != nil || n != 0 {
-		t.Fatalf("len %d %v", n, err)
+		t.Fatalf("the outbox holds %d units (error %v) after trimming them all, want 0", n, err)
 	}
 	o.Close()
 	o = open(t, path)
 	if o.NodeID() != node {
-		t.Fatalf("node id %s after reopening, was %s", o.NodeID(), node)
+		t.Fatalf("the outbox has node id %s after reopening, want %s kept", o.NodeID(), node)
 	}
 	seq, _, err := o.Append(ctx, unit("w", ""))
 	if err != nil || seq != 202 {
 		t.Fatalf("first sequence after reopening: %d %v, want 202", seq, err)
 	}
 	if seen, err := o.Seen(ctx, "idem_a"); err != nil || !seen {
-		t.Fatalf("the write id is remembered across a restart: %v %v", seen, err)
+		t.Fatalf("after reopening the outbox, write id idem_a was seen %v (error %v); "+
+			"want true: write ids are remembered across a restart", seen, err)
 	}
 
 	// A new file is a new node.
 	if other := open(t, filepath.Join(t.TempDir(), "outbox.db")); other.NodeID() == node {
-		t.Fatal("two outboxes share a node id")
+		t.Fatalf("a new outbox file got node id %s of another outbox, want a new node id", node)
 	}
 
 	o.Close()
 	if _, _, err := o.Append(ctx, unit("x", "")); err == nil {
-		t.Fatal("an append after Close succeeded")
+		t.Fatal("an append to a closed outbox succeeded, want an error")
 	}
 }
 
@@ -132,23 +134,23 @@ func TestTrimIsBounded(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Fatalf("an append to the outbox failed with %v, want every append taken", err)
 	}
 	done, err := o.Trim(ctx, total-100)
 	if err != nil || done {
-		t.Fatalf("first trim: done %v, %v; want more left", done, err)
+		t.Fatalf("the first trim of the outbox returned done %v (error %v); want more left", done, err)
 	}
 	if n, _ := o.Len(ctx); n != total-outbox.TrimLimit {
-		t.Fatalf("%d units left after the first trim, want %d", n, total-outbox.TrimLimit)
+		t.Fatalf("the outbox holds %d units after the first trim, want %d", n, total-outbox.TrimLimit)
 	}
 	if units, _ := o.Units(ctx, 0, 1); len(units) != 1 || units[0].Seq != outbox.TrimLimit+1 {
-		t.Fatalf("oldest unit left %v, want seq %d", units, outbox.TrimLimit+1)
+		t.Fatalf("the oldest unit left in the outbox is %v, want seq %d", units, outbox.TrimLimit+1)
 	}
 	if done, err := o.Trim(ctx, total-100); err != nil || !done {
-		t.Fatalf("second trim: done %v, %v", done, err)
+		t.Fatalf("the second trim of the outbox returned done %v (error %v), want done", done, err)
 	}
 	if n, _ := o.Len(ctx); n != 100 {
-		t.Fatalf("%d units left, want the 100 above the mark", n)
+		t.Fatalf("the outbox holds %d units after the second trim, want the 100 above the mark", n)
 	}
 }
 

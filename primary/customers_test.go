@@ -17,20 +17,20 @@ func TestPrimary_Customers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := create("user_2", "ada@EXAMPLE.com"); dream.ErrorKind(err) != dream.KindConflict {
-		t.Fatalf("duplicate email: %v", err)
+		t.Fatalf("a second end user with the same email in different case: error %v, want a conflict", err)
 	}
 	if err := f.p.Write(ctx, dream.CreateCustomer{EnvironmentID: f.shop.Test.EnvironmentID, UserID: "user_2", Email: "ada@example.com"}, nil); err != nil {
-		t.Fatalf("the same email in another project: %v", err)
+		t.Fatalf("the same email in another project: error %v, want the customer created", err)
 	}
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
-		t.Fatalf("assigned plan: %+v", u)
+		t.Fatalf("a new customer created on pro has usage %+v, want plan pro", u)
 	}
 
 	if err := f.p.Write(ctx, dream.AssignPlan{EnvironmentID: env, UserID: "user_1", Plan: "enterprise"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := f.usage(env, "user_1"); u.Plan != "enterprise" {
-		t.Fatalf("after assigning: %+v", u)
+		t.Fatalf("after assigning enterprise the end user is on plan %q, want enterprise", u.Plan)
 	}
 
 	// A subscription, then the customer's deletion: later events about the
@@ -38,17 +38,17 @@ func TestPrimary_Customers(t *testing.T) {
 	f.apply(f.subscription(100, rankCreated, "sub_1", dream.StatusActive, "price_pro", false, pk))
 	deleted, err := dream.Apply(ctx, f.p, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_1"})
 	if err != nil || !deleted {
-		t.Fatalf("delete: %v, %v", deleted, err)
+		t.Fatalf("deleting the customer: deleted %v, error %v; want deleted, no error", deleted, err)
 	}
 	out := f.apply(f.subscription(200, rankUpdated, "sub_1", dream.StatusActive, "price_pro", true, pk))
 	if user, _ := f.db.EndUser(ctx, env, "user_1"); user != nil {
-		t.Fatalf("the deleted customer came back: %+v (%+v)", user, out)
+		t.Fatalf("a subscription event after the deletion brought the customer back: %+v (outcome %+v), want none", user, out)
 	}
 	if again, err := dream.Apply(ctx, f.p, dream.DeleteCustomer{EnvironmentID: env, UserID: "user_1"}); err != nil || again {
-		t.Fatalf("deleting twice: %v, %v", again, err)
+		t.Fatalf("deleting the customer a second time: deleted %v, error %v; want nothing deleted, no error", again, err)
 	}
 	if user, _ := f.db.EndUser(ctx, f.shop.Test.EnvironmentID, "user_2"); user == nil {
-		t.Fatal("another project's customer was deleted")
+		t.Fatal("deleting a customer also deleted the end user of the same id in another project, want it kept")
 	}
 }
 
@@ -59,16 +59,16 @@ func TestPrimary_PutAsset(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := f.p.Write(ctx, dream.PutAsset{Asset: asset}, nil); dream.ErrorKind(err) != dream.KindConflict {
-		t.Fatalf("same key twice: %v", err)
+		t.Fatalf("storing an asset under a key already taken: error %v, want a conflict", err)
 	}
 	got, err := f.db.Asset(ctx, asset.Key)
 	if err != nil || got == nil || string(got.Data) != string(asset.Data) || got.ContentType != "image/png" {
-		t.Fatalf("got %+v, %v", got, err)
+		t.Fatalf("reading the stored asset back: %+v, error %v; want the image/png with the same bytes", got, err)
 	}
 	if missing, err := f.db.Asset(ctx, "nope"); missing != nil || err != nil {
-		t.Fatalf("unknown key: %+v, %v", missing, err)
+		t.Fatalf("reading an unknown asset key: %+v, error %v; want nothing, no error", missing, err)
 	}
 	if err := f.p.Write(ctx, dream.PutAsset{Asset: dream.Asset{Key: "x"}}, nil); dream.ErrorKind(err) != dream.KindInvalid {
-		t.Fatalf("empty asset: %v", err)
+		t.Fatalf("storing an asset with only a key: error %v, want it refused as invalid", err)
 	}
 }

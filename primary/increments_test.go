@@ -36,27 +36,27 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		// Past the free tier's 100: the node decided these units.
 		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: items})
 		if err != nil || res.Applied != 150 || res.Mark != 150 {
-			t.Fatalf("%+v %v", res, err)
+			t.Fatalf("n1's batch of 150 units: result %+v, error %v; want 150 applied, mark 150", res, err)
 		}
 		// The same batch again, and one overlapping it.
 		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: items})
 		if err != nil || res.Applied != 0 || res.Mark != 150 {
-			t.Fatalf("again: %+v %v", res, err)
+			t.Fatalf("the same batch again: result %+v, error %v; want 0 applied, mark 150", res, err)
 		}
 		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{unit(149, "a", now), unit(150, "a", now), unit(151, "a", now)}})
 		if err != nil || res.Applied != 1 || res.Mark != 151 {
-			t.Fatalf("overlapping: %+v %v", res, err)
+			t.Fatalf("a batch overlapping the mark: result %+v, error %v; want 1 applied, mark 151", res, err)
 		}
 		if c := count("a"); c.Count != 151 {
-			t.Fatalf("count %d, want 151", c.Count)
+			t.Fatalf("end user a has %d units, want 151", c.Count)
 		}
 		// Another node's sequences are its own.
 		res, err = dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n2", Items: []dream.Increment{unit(1, "a", now)}})
 		if err != nil || res.Applied != 1 || res.Mark != 1 {
-			t.Fatalf("n2: %+v %v", res, err)
+			t.Fatalf("n2's first unit: result %+v, error %v; want 1 applied, mark 1 of its own", res, err)
 		}
 		if mark, err := db.EdgeMark(ctx, "n1"); err != nil || mark != 151 {
-			t.Fatalf("n1's mark %d %v", mark, err)
+			t.Fatalf("n1's stored mark is %d, error %v; want 151, untouched by n2", mark, err)
 		}
 	})
 
@@ -66,15 +66,15 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		retry := unit(7, "b", now)
 		retry.WriteID = "idem_1"
 		if res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n3", Items: []dream.Increment{first}}); err != nil || res.Applied != 1 {
-			t.Fatalf("%+v %v", res, err)
+			t.Fatalf("n3's unit with write id idem_1: result %+v, error %v; want 1 applied", res, err)
 		}
 		// The client retried at another node, which acknowledged it too.
 		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n4", Items: []dream.Increment{retry}})
 		if err != nil || res.Applied != 0 || res.Mark != 7 {
-			t.Fatalf("retry at n4: %+v %v", res, err)
+			t.Fatalf("the retry of idem_1 at n4: result %+v, error %v; want 0 applied, mark 7", res, err)
 		}
 		if c := count("b"); c.Count != 1 {
-			t.Fatalf("count %d, want 1", c.Count)
+			t.Fatalf("end user b has %d units after a retry at another node, want 1", c.Count)
 		}
 	})
 
@@ -98,7 +98,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		items := []dream.Increment{unit(1, "d", now), {Seq: 2, EnvironmentID: gone.Test.EnvironmentID, UserID: "d", At: now.UnixMilli()}}
 		res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n6", Items: items})
 		if err != nil || res.Applied != 1 || res.Mark != 2 {
-			t.Fatalf("%+v %v", res, err)
+			t.Fatalf("a batch with a unit of a deleted environment: result %+v, error %v; want 1 applied, mark 2", res, err)
 		}
 	})
 
@@ -112,7 +112,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		}
 		changes, err := db.ChangesSince(ctx, last)
 		if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUsage {
-			t.Fatalf("one usage change expected: %+v %v", changes, err)
+			t.Fatalf("changes after the batch: %+v, error %v; want one usage change", changes, err)
 		}
 		users, err := store.ParseUsers(changes[0].Key)
 		if err != nil {
@@ -120,7 +120,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		}
 		slices.SortFunc(users, func(a, b store.UserRef) int { return strings.Compare(a.UserID, b.UserID) })
 		if len(users) != 2 || users[0] != (store.UserRef{EnvironmentID: env, UserID: "e"}) || users[1].UserID != "f" {
-			t.Fatalf("users %+v", users)
+			t.Fatalf("the usage change names end users %+v, want e and f of the test environment", users)
 		}
 	})
 
@@ -137,7 +137,7 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 			_, err := dream.Apply(ctx, p, w)
 			var e *dream.Error
 			if !errors.As(err, &e) || e.Kind != dream.KindInvalid {
-				t.Errorf("%s: %v, want an invalid-input error", name, err)
+				t.Errorf("a batch with %s: error %v, want it refused as invalid", name, err)
 			}
 		}
 	})
@@ -151,24 +151,24 @@ func TestPrimary_ApplyIncrementsAfterADeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	if existed, err := dream.Apply(ctx, p, dream.DeleteCustomer{EnvironmentID: env, UserID: "gone"}); err != nil || !existed {
-		t.Fatalf("delete: %v %v", existed, err)
+		t.Fatalf("deleting the customer: deleted %v, error %v; want deleted, no error", existed, err)
 	}
 	// A node acknowledged a unit just before the deletion and ships it
 	// after: it must not bring the customer back.
 	before := dream.Increment{Seq: 1, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(-time.Second).UnixMilli()}
 	res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{before}})
 	if err != nil || res.Applied != 0 || res.Mark != 1 {
-		t.Fatalf("a unit from before the deletion: %+v %v", res, err)
+		t.Fatalf("a unit from before the deletion: result %+v, error %v; want 0 applied, mark 1", res, err)
 	}
 	if state, _ := db.UserState(ctx, env, "gone"); state.Counter != nil {
-		t.Fatalf("the deleted customer came back: %+v", state)
+		t.Fatalf("a unit from before the deletion brought the customer back: %+v, want no usage", state)
 	}
 	// Using the API again later is a new start.
 	after := dream.Increment{Seq: 2, EnvironmentID: env, UserID: "gone", Plan: "free", At: now.Add(time.Second).UnixMilli()}
 	if res, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n1", Items: []dream.Increment{after}}); err != nil || res.Applied != 1 {
-		t.Fatalf("a unit from after the deletion: %+v %v", res, err)
+		t.Fatalf("a unit from after the deletion: result %+v, error %v; want 1 applied", res, err)
 	}
 	if state, _ := db.UserState(ctx, env, "gone"); state.Counter == nil || state.Counter.Count != 1 {
-		t.Fatalf("after using the API again: %+v", state.Counter)
+		t.Fatalf("after using the API again the counter is %+v, want a fresh count of 1", state.Counter)
 	}
 }

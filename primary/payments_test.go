@@ -100,7 +100,7 @@ func (f *payments) apply(e dream.PaymentEvent, items ...dream.LineItem) dream.Pa
 	f.t.Helper()
 	out, err := dream.Apply(ctx, f.p, dream.ApplyPaymentEvent{Event: e, LineItems: items})
 	if err != nil {
-		f.t.Fatalf("%s: %v", e.Type, err)
+		f.t.Fatalf("applying the payment event %s (%s): error %v, want it applied", e.ID, e.Type, err)
 	}
 	return out
 }
@@ -125,23 +125,24 @@ func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 		CustomerID: "cus_1", SubscriptionID: "sub_1", UserID: "user_1", Email: "ada@example.com", PublishableKey: pk, Tier: "pro"})
 	out := f.apply(checkout)
 	if out.Result != dream.EventProcessed || len(out.PlanChanges) != 1 || out.PlanChanges[0] != (dream.PlanChange{Mode: dream.ModeTest, UserID: "user_1", Plan: "pro"}) {
-		t.Fatalf("checkout: %+v", out)
+		t.Fatalf("the completed checkout: outcome %+v, want processed with one change of user_1 to pro", out)
 	}
 	if u := f.usage(env, "user_1"); u.Plan != "pro" || u.Limit != 10000 {
-		t.Fatalf("after checkout: %+v", u)
+		t.Fatalf("after the checkout the user is on %s (limit %d), want pro, 10000", u.Plan, u.Limit)
 	}
 	endUser, _ := f.db.EndUser(ctx, env, "user_1")
 	if endUser == nil || endUser.StripeCustomerID != "cus_1" || endUser.Email != "ada@example.com" {
-		t.Fatalf("end user: %+v", endUser)
+		t.Fatalf("after the checkout the end user is %+v, want customer cus_1 with email ada@example.com", endUser)
 	}
 	if out := f.apply(checkout); out.Result != dream.EventDuplicate {
-		t.Fatalf("redelivery: %+v", out)
+		t.Fatalf("redelivering the checkout: outcome %+v, want duplicate", out)
 	}
 
 	// A switch in the portal changes the price: the plan follows it.
 	out = f.apply(f.subscription(1010, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "enterprise" || !u.Limit.Unlimited() || len(out.PlanChanges) != 1 {
-		t.Fatalf("after switch: %+v %+v", u, out)
+		t.Fatalf("after the portal switch the user is on %s (limit %d) with plan changes %+v, want enterprise, unlimited, one change",
+			u.Plan, u.Limit, out.PlanChanges)
 	}
 	// Scheduled cancellation keeps the plan and shows as canceling.
 	f.apply(f.subscription(1020, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", true, pk))
@@ -149,27 +150,28 @@ func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 	stored, _ := tx.UserSubscription(ctx, env, "user_1")
 	tx.Rollback()
 	if stored.DisplayStatus() != "canceling" || stored.Plan != "enterprise" {
-		t.Fatalf("canceling: %+v", stored)
+		t.Fatalf("after scheduling the cancellation the subscription is %+v, want enterprise, canceling", stored)
 	}
 	// Deletion returns the user to free.
 	out = f.apply(f.subscription(1030, rankDeleted, "sub_1", dream.StatusCanceled, "price_enterprise", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "free" || u.Limit != 100 || len(out.PlanChanges) != 1 || out.PlanChanges[0].Plan != "free" {
-		t.Fatalf("after deletion: %+v %+v", u, out)
+		t.Fatalf("after the deletion the user is on %s (limit %d) with plan changes %+v, want free, 100, one change to free",
+			u.Plan, u.Limit, out.PlanChanges)
 	}
 	// A late event about the ended subscription changes nothing.
 	f.apply(f.subscription(1040, rankUpdated, "sub_1", dream.StatusActive, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "free" {
-		t.Fatalf("a deleted subscription came back: %+v", u)
+		t.Fatalf("a late event about the deleted subscription put the user on %s, want free", u.Plan)
 	}
 	// A new subscription takes over.
 	f.apply(f.subscription(1050, rankCreated, "sub_2", dream.StatusActive, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
-		t.Fatalf("new subscription: %+v", u)
+		t.Fatalf("after a new subscription the user is on %s, want pro", u.Plan)
 	}
 	// And a late deletion of the old one does not touch it.
 	f.apply(f.subscription(1060, rankDeleted, "sub_1", dream.StatusCanceled, "price_pro", false, pk))
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
-		t.Fatalf("old deletion ended the new subscription: %+v", u)
+		t.Fatalf("a late deletion of the old subscription left the user on %s, want pro of the new one", u.Plan)
 	}
 }
 
@@ -201,18 +203,19 @@ func TestApplyPaymentEvent_AnyOrder(t *testing.T) {
 	}
 	orders := permute([]int{0, 1, 2, 3})
 	if len(orders) != 24 {
-		t.Fatalf("%d orders", len(orders))
+		t.Fatalf("permute gave %d orderings of four events, want 24", len(orders))
 	}
 	for _, order := range orders {
 		if u, s := final(order); u.Plan != "free" || s.Status != dream.StatusCanceled {
-			t.Errorf("order %v: plan %s, status %s", order, u.Plan, s.Status)
+			t.Errorf("events in order %v end on plan %s, subscription %s; want free, canceled", order, u.Plan, s.Status)
 		}
 	}
 	// Without the deletion, every order of the rest ends canceling on
 	// enterprise.
 	for _, order := range permute([]int{0, 1, 2}) {
 		if u, s := final(order); u.Plan != "enterprise" || s.DisplayStatus() != "canceling" {
-			t.Errorf("order %v: plan %s, status %s", order, u.Plan, s.DisplayStatus())
+			t.Errorf("events in order %v without the deletion end on plan %s, subscription %s; want enterprise, canceling",
+				order, u.Plan, s.DisplayStatus())
 		}
 	}
 }
@@ -246,35 +249,35 @@ func TestApplyPaymentEvent_StoreOrder(t *testing.T) {
 	// An asynchronous payment still pending takes nothing.
 	f.apply(session("cs_store", 3000, dream.PaymentPending), items...)
 	if inventory() != 3 {
-		t.Fatalf("pending payment took inventory: %d", inventory())
+		t.Fatalf("a pending payment left %d mugs in stock, want all 3", inventory())
 	}
 	f.apply(session("cs_store", 3010, dream.PaymentPaid), items...)
 	if inventory() != 1 {
-		t.Fatalf("inventory %d after paying for 2 of 3", inventory())
+		t.Fatalf("after paying for 2 of 3 mugs %d are in stock, want 1", inventory())
 	}
 	// The same session reported paid again takes nothing more.
 	f.apply(session("cs_store", 3020, dream.PaymentPaid), items...)
 	if inventory() != 1 {
-		t.Fatalf("a session took inventory twice: %d", inventory())
+		t.Fatalf("the same session paid again left %d mugs in stock, want still 1", inventory())
 	}
 	orders, err := f.db.Orders(ctx, env)
 	if err != nil || len(orders) != 1 {
-		t.Fatalf("orders: %+v, %v", orders, err)
+		t.Fatalf("orders after one paid session: %+v, error %v; want one order", orders, err)
 	}
 	if o := orders[0]; o.Email != "buyer@example.com" || o.AmountCents != 3300 || o.StripeSessionID != "cs_store" ||
 		o.StripePaymentIntentID != "pi_1" || len(o.Items) != 2 || o.Items[0].Quantity != 2 {
-		t.Fatalf("order: %+v", o)
+		t.Fatalf("the order is %+v, want buyer@example.com, 3300 cents, cs_store, pi_1, 2 items with 2 mugs", o)
 	}
 	// Stock never goes below zero.
 	f.apply(session("cs_big", 3030, dream.PaymentPaid), dream.LineItem{PriceID: "price_mug", Quantity: 5})
 	if inventory() != 0 {
-		t.Fatalf("inventory %d", inventory())
+		t.Fatalf("after an order of 5 mugs with 1 in stock, %d are in stock, want 0", inventory())
 	}
 	if out := f.apply(session("cs_failed", 3040, dream.PaymentFailed), items...); out.Result != dream.EventProcessed {
-		t.Fatalf("failed payment: %+v", out)
+		t.Fatalf("a failed payment: outcome %+v, want processed", out)
 	}
 	if orders, _ := f.db.Orders(ctx, env); len(orders) != 2 {
-		t.Fatalf("%d orders after a failed payment", len(orders))
+		t.Fatalf("%d orders after a failed payment, want 2", len(orders))
 	}
 }
 
@@ -312,15 +315,15 @@ func TestApplyPaymentEvent_Ignored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := f.apply(tt.event)
 			if out.Result != dream.EventIgnored || len(out.PlanChanges) != 0 {
-				t.Fatalf("got %+v", out)
+				t.Fatalf("the payment event: outcome %+v, want ignored with no plan changes", out)
 			}
 			if again := f.apply(tt.event); again.Result != dream.EventDuplicate {
-				t.Fatalf("an ignored event was not recorded: %+v", again)
+				t.Fatalf("redelivering an ignored payment event: outcome %+v, want duplicate", again)
 			}
 		})
 	}
 	if u := f.usage(f.other.Test.EnvironmentID, "user_1"); u.Plan != "free" {
-		t.Fatalf("another developer's user got a plan: %+v", u)
+		t.Fatalf("another developer's end user is on %s, want free", u.Plan)
 	}
 }
 
@@ -336,20 +339,20 @@ func TestApplyPaymentEvent_Invoices(t *testing.T) {
 		return s.Subscription
 	}
 	if s := status(); s.Status != dream.StatusPastDue {
-		t.Fatalf("after failed payment: %s", s.Status)
+		t.Fatalf("after a failed invoice the subscription is %s, want past_due", s.Status)
 	}
 	// Past due still entitles while the provider retries.
 	if u := f.usage(env, "user_1"); u.Plan != "pro" {
-		t.Fatalf("past due lost the plan: %+v", u)
+		t.Fatalf("with the subscription past due the user is on %s, want pro", u.Plan)
 	}
 	f.apply(f.invoice(300, "sub_1", true, time.Unix(1746057600, 0)))
 	if s := status(); s.Status != dream.StatusActive || s.CurrentPeriodEnd.Unix() != 1746057600 {
-		t.Fatalf("after paid invoice: %+v", s)
+		t.Fatalf("after a paid invoice the subscription is %+v, want active until 1746057600", s)
 	}
 	// An older failure delivered late does not undo the payment.
 	f.apply(f.invoice(250, "sub_1", false, time.Time{}))
 	if s := status(); s.Status != dream.StatusActive {
-		t.Fatalf("a late failure won: %s", s.Status)
+		t.Fatalf("an older failed invoice delivered late made the subscription %s, want active", s.Status)
 	}
 }
 
@@ -358,12 +361,12 @@ func TestApplyPaymentEvent_Deauthorized(t *testing.T) {
 	e := f.event("account.application.deauthorized", 1)
 	e.Deauthorized = true
 	if out := f.apply(e); out.Result != dream.EventProcessed {
-		t.Fatalf("got %+v", out)
+		t.Fatalf("the deauthorization event: outcome %+v, want processed", out)
 	}
 	if id, _ := f.db.PaymentAccount(ctx, f.saas.PlatformID, dream.ModeTest); id != "" {
-		t.Fatalf("test account still connected: %s", id)
+		t.Fatalf("after deauthorization the test payment account is %s, want none", id)
 	}
 	if id, _ := f.db.PaymentAccount(ctx, f.saas.PlatformID, dream.ModeLive); id != account {
-		t.Fatalf("live account disconnected by a test event: %q", id)
+		t.Fatalf("after a test deauthorization the live payment account is %q, want %s", id, account)
 	}
 }

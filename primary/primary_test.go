@@ -35,13 +35,13 @@ func TestPrimary_TrackUsage(t *testing.T) {
 			t.Fatal(err)
 		}
 		if u.UserID != "u1" || u.Plan != "pro" || u.Count != 1 || u.Limit != 10_000 || u.Period.StartString() != "2025-01-15" {
-			t.Fatalf("got %+v", u)
+			t.Fatalf("the first unit of u1 with a pro token: usage %+v, want u1 on pro, count 1 of 10000, period from 2025-01-15", u)
 		}
 	})
 	t.Run("LimitReached", func(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"}); err != nil {
-				t.Fatalf("unit %d: %v", i+1, err)
+				t.Fatalf("unit %d of the free plan's 100: error %v, want it counted", i+1, err)
 			}
 		}
 		_, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u2"})
@@ -51,23 +51,23 @@ func TestPrimary_TrackUsage(t *testing.T) {
 		}
 		state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u2")
 		if state.Counter.Count != 100 {
-			t.Fatalf("stored count %d", state.Counter.Count)
+			t.Fatalf("after the refused unit the stored count is %d, want 100", state.Counter.Count)
 		}
 	})
 	t.Run("EnvironmentsAreSeparate", func(t *testing.T) {
 		u, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Live.EnvironmentID, UserID: "u2"})
 		if err != nil || u.Count != 1 {
-			t.Fatalf("got %+v, %v", u, err)
+			t.Fatalf("u2's first unit in the live environment: usage %+v, error %v; want count 1", u, err)
 		}
 	})
 	t.Run("NeedsUser", func(t *testing.T) {
 		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID}); dream.ErrorKind(err) != dream.KindInvalid {
-			t.Fatalf("got %v", err)
+			t.Fatalf("tracking usage without an end user: error %v, want it refused as invalid", err)
 		}
 	})
 	t.Run("UnknownEnvironment", func(t *testing.T) {
 		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: 9999, UserID: "u"}); dream.ErrorKind(err) != dream.KindNotFound {
-			t.Fatalf("got %v", err)
+			t.Fatalf("tracking usage in an unknown environment: error %v, want not found", err)
 		}
 	})
 }
@@ -107,7 +107,7 @@ func TestPrimary_TrackUsage_ConcurrentAtLimit(t *testing.T) {
 		case errors.As(err, &e) && e.Code == "Tier limit reached":
 			refused++
 		default:
-			t.Fatalf("unexpected error: %v", err)
+			t.Fatalf("a racing unit at the limit failed with %v, want it admitted or refused with Tier limit reached", err)
 		}
 	}
 	if admitted != 1 || refused != n-1 {
@@ -128,15 +128,15 @@ func TestPrimary_WriteID(t *testing.T) {
 		t.Fatal(err)
 	}
 	if again != first {
-		t.Fatalf("retry answered %+v, first answer was %+v", again, first)
+		t.Fatalf("a retry with the same write id answered %+v, want the first answer %+v", again, first)
 	}
 	state, _ := db.UserState(ctx, env, "u1")
 	if state.Counter.Count != 1 {
-		t.Fatalf("a retried write was applied %d times", state.Counter.Count)
+		t.Fatalf("a retried write was applied %d times, want once", state.Counter.Count)
 	}
 	w.WriteID = "edge-1:43"
 	if u, err := dream.Apply(ctx, p, w); err != nil || u.Count != 2 {
-		t.Fatalf("next write id: %+v, %v", u, err)
+		t.Fatalf("a write with the next write id: usage %+v, error %v; want count 2", u, err)
 	}
 }
 
@@ -150,18 +150,18 @@ func TestPrimary_WriteID_RefusalNotRecorded(t *testing.T) {
 	}
 	w := dream.TrackUsage{WriteID: "edge-1:1", EnvironmentID: env, UserID: "u1"}
 	if _, err := dream.Apply(ctx, p, w); dream.ErrorKind(err) != dream.KindForbidden {
-		t.Fatalf("at limit: %v", err)
+		t.Fatalf("a unit past the free plan's limit: error %v, want it refused as forbidden", err)
 	}
 	// A refusal changed nothing, so its retry decides afresh: after an
 	// upgrade the same write is admitted.
 	w.TokenPlan = "pro"
 	u, err := dream.Apply(ctx, p, w)
 	if err != nil || u.Count != 101 {
-		t.Fatalf("retry after upgrade: %+v, %v", u, err)
+		t.Fatalf("retrying the refused write on a pro token: usage %+v, error %v; want count 101", u, err)
 	}
 	state, _ := db.UserState(ctx, env, "u1")
 	if state.Counter.Count != 101 {
-		t.Fatalf("count %d", state.Counter.Count)
+		t.Fatalf("after the retry the stored count is %d, want 101", state.Counter.Count)
 	}
 }
 
@@ -198,12 +198,12 @@ func TestPrimary_CreateProject(t *testing.T) {
 			err := p.Write(ctx, w, nil)
 			if tt.kind < 0 {
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("creating a valid project: error %v, want it created", err)
 				}
 				return
 			}
 			if dream.ErrorKind(err) != tt.kind {
-				t.Fatalf("got %v, want kind %d", err, tt.kind)
+				t.Fatalf("creating the project: error %v (kind %d), want kind %d", err, dream.ErrorKind(err), tt.kind)
 			}
 			// Nothing of a refused project is left behind.
 			env, err := db.EnvironmentByPublishableKey(ctx, w.Environments[0].PublishableKey)
@@ -211,7 +211,7 @@ func TestPrimary_CreateProject(t *testing.T) {
 				t.Fatal(err)
 			}
 			if env != nil && env.Project.ID == w.ID {
-				t.Fatalf("half-written project: %+v", env)
+				t.Fatalf("a refused project left its environment %+v behind, want nothing stored", env)
 			}
 		})
 	}
@@ -226,11 +226,11 @@ func TestPrimary_RotateSecretKey(t *testing.T) {
 	}
 	old, _ := db.SecretKey(ctx, dream.HashSecretKey(proj.Live.SecretKey))
 	if old.ValidAt(now) {
-		t.Fatal("the old key still works")
+		t.Fatal("after rotating the live secret key the old key is still valid, want it expired")
 	}
 	fresh, _ := db.SecretKey(ctx, dream.HashSecretKey(sk))
 	if fresh == nil || !fresh.ValidAt(now) || fresh.Environment.ID != proj.Live.EnvironmentID {
-		t.Fatalf("new key: %+v", fresh)
+		t.Fatalf("after rotating, the new secret key is %+v, want it valid now for the live environment", fresh)
 	}
 }
 
@@ -258,11 +258,11 @@ func TestPrimary_GroupCommit(t *testing.T) {
 	for i, err := range errs {
 		switch {
 		case i%7 == 0 && dream.ErrorKind(err) != dream.KindNotFound:
-			t.Fatalf("write %d to no environment: %v", i, err)
+			t.Fatalf("write %d to an unknown environment: error %v, want not found", i, err)
 		case i%7 == 0:
 			failed++
 		case err != nil:
-			t.Fatalf("write %d: %v", i, err)
+			t.Fatalf("write %d to the test environment: error %v, want it applied", i, err)
 		}
 	}
 	var total int64
@@ -280,16 +280,16 @@ func TestPrimary_CanceledBeforeItsTurn(t *testing.T) {
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := dream.Apply(canceled, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v", err)
+		t.Fatalf("a write with a canceled context: error %v, want context.Canceled", err)
 	}
 	if state, _ := db.UserState(ctx, proj.Test.EnvironmentID, "u"); state.Counter != nil {
-		t.Fatal("a write given up on was applied")
+		t.Fatal("a write given up on before its turn was applied, want no usage counted")
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: proj.Test.EnvironmentID, UserID: "u"}); dream.ErrorKind(err) != dream.KindUnavailable {
-		t.Fatalf("after Close: %v", err)
+		t.Fatalf("a write to a closed primary: error %v, want unavailable", err)
 	}
 }
 
@@ -302,7 +302,7 @@ func TestForForwarding(t *testing.T) {
 		}
 		again, _, _ := primary.ForForwarding(assign)
 		if again.(dream.AssignPlan).WriteID != assign.WriteID {
-			t.Fatalf("the write id changed from %s to %s", assign.WriteID, again.(dream.AssignPlan).WriteID)
+			t.Fatalf("forwarding again changed the write id from %s to %s, want it kept", assign.WriteID, again.(dream.AssignPlan).WriteID)
 		}
 	})
 	t.Run("AClientsIDIsKept", func(t *testing.T) {

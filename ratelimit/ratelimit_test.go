@@ -21,7 +21,7 @@ func newLimiter(tb testing.TB, size int) *ratelimit.Limiter {
 	tb.Helper()
 	l, err := ratelimit.New(size)
 	if err != nil {
-		tb.Fatalf("New(%d): %v", size, err)
+		tb.Fatalf("New(%d) returned %v, want a rate limiter of %d keys", size, err, size)
 	}
 	return l
 }
@@ -34,7 +34,7 @@ func drain(t *testing.T, l *ratelimit.Limiter, key string, perMinute int, now ti
 	for i := range perMinute {
 		d = l.Allow(key, perMinute, now)
 		if !d.Allowed {
-			t.Fatalf("request %d of %d refused: %+v", i+1, perMinute, d)
+			t.Fatalf("request %d of a burst of %d was refused: %+v, want it allowed", i+1, perMinute, d)
 		}
 	}
 	return d
@@ -54,7 +54,7 @@ func TestNew(t *testing.T) {
 		})
 	}
 	if _, err := ratelimit.New(1); err != nil {
-		t.Fatalf("New(1): %v", err)
+		t.Fatalf("New(1) returned %v, want a rate limiter of one key", err)
 	}
 }
 
@@ -145,7 +145,8 @@ func TestLimiter_Allow(t *testing.T) {
 				t.Fatalf("perMinute %d, %v in: got %+v, want refused with RetryAfter in (0, %v]", perMinute, now.Sub(t0), d, interval)
 			}
 			if again := l.Allow("u", perMinute, now.Add(d.RetryAfter)); !again.Allowed {
-				t.Fatalf("perMinute %d, %v in: refused again after waiting RetryAfter %v: %+v", perMinute, now.Sub(t0), d.RetryAfter, again)
+				t.Fatalf("perMinute %d, %v in: refused again after waiting RetryAfter %v: %+v, want it allowed",
+					perMinute, now.Sub(t0), d.RetryAfter, again)
 			}
 		}
 	})
@@ -291,7 +292,8 @@ func TestLimiter_Concurrent(t *testing.T) {
 				}
 				allowed++
 				if d.Remaining < 0 || d.Remaining >= perMinute || seen[d.Remaining] {
-					t.Fatalf("round %d: remaining %d reported twice or out of range", round, d.Remaining)
+					t.Fatalf("round %d: remaining %d was reported twice or out of range, want each of 0..%d once",
+						round, d.Remaining, perMinute-1)
 				}
 				seen[d.Remaining] = true
 			}

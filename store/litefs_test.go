@@ -40,36 +40,39 @@ func write(t *testing.T, path, content string) {
 
 func TestLiteFS(t *testing.T) {
 	if store.DetectLiteFS(filepath.Join(t.TempDir(), "dream.db")) != nil {
-		t.Fatal("a plain directory taken for a LiteFS mount")
+		t.Fatal("DetectLiteFS found a LiteFS mount in a plain directory, want none")
 	}
 	dir, db := fakeMount(t)
 	l := store.DetectLiteFS(db)
 	if l == nil {
-		t.Fatalf("mount not detected: %v", l)
+		t.Fatalf("DetectLiteFS(%s) in a fake mount returned %v, want the LiteFS mount", db, l)
 	}
 	if isPrimary, host, err := l.Primary(); err != nil || !isPrimary || host != "" {
-		t.Fatalf("without .primary: %v %q %v", isPrimary, host, err)
+		t.Fatalf("with no .primary file and no lag, Primary returned primary %v, host %q (error %v); "+
+			"want this node the primary", isPrimary, host, err)
 	}
 	// A replica that lost its primary has no .primary either, but a lag.
 	write(t, filepath.Join(dir, ".lag"), "+0000000012\n")
 	if isPrimary, host, err := l.Primary(); err != nil || isPrimary || host != "" {
-		t.Fatalf("replica without a primary: %v %q %v", isPrimary, host, err)
+		t.Fatalf("with a lag and no .primary file, Primary returned primary %v, host %q (error %v); "+
+			"want a replica with no known primary", isPrimary, host, err)
 	}
 	write(t, filepath.Join(dir, ".primary"), "primary.internal:8080\n")
 	if isPrimary, host, err := l.Primary(); err != nil || isPrimary || host != "primary.internal:8080" {
-		t.Fatalf("with .primary: %v %q %v", isPrimary, host, err)
+		t.Fatalf("with .primary naming primary.internal:8080, Primary returned primary %v, host %q (error %v); "+
+			"want a replica of that host", isPrimary, host, err)
 	}
 	if pos, err := l.Position(); err != nil || pos != 0x12f || pos.String() != "000000000000012f" {
-		t.Fatalf("position %v, %v", pos, err)
+		t.Fatalf("Position read %v (error %v) from the -pos file, want 000000000000012f", pos, err)
 	}
 	if lag, err := l.Lag(); err != nil || lag != 12*time.Millisecond {
-		t.Fatalf("lag %v, %v", lag, err)
+		t.Fatalf("Lag read %v (error %v) from .lag, want 12ms", lag, err)
 	}
 	if p, err := store.ParsePosition("000000000000012f"); err != nil || p != 0x12f {
-		t.Fatalf("parse: %v, %v", p, err)
+		t.Fatalf("ParsePosition(000000000000012f) returned %v (error %v), want 0x12f", p, err)
 	}
 	if _, err := store.ParsePosition("zz"); err == nil {
-		t.Fatal("parsed garbage")
+		t.Fatal(`ParsePosition accepted "zz", want an error`)
 	}
 
 	t.Run("WaitPosition", func(t *testing.T) {
@@ -80,12 +83,12 @@ func TestLiteFS(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := l.WaitPosition(ctx, 0x200); err != nil {
-			t.Fatal(err)
+			t.Fatalf("waiting for position 0x200, written after 20ms, returned %v; want it reached", err)
 		}
 		short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
 		if err := l.WaitPosition(short, 0x300); err == nil {
-			t.Fatal("waited past a position never reached")
+			t.Fatal("WaitPosition returned for position 0x300, which is never reached, want the deadline's error")
 		}
 	})
 }
@@ -117,7 +120,7 @@ func TestChanges(t *testing.T) {
 		{Kind: store.ChangeSecretKeys, Key: itoa(p.Test.EnvironmentID)},
 	}
 	if len(changes) != len(want) {
-		t.Fatalf("changes: %+v", changes)
+		t.Fatalf("the database recorded changes %+v, want %+v", changes, want)
 	}
 	for i, c := range changes {
 		if c.Kind != want[i].Kind || c.Key != want[i].Key || (i > 0 && c.ID <= changes[i-1].ID) {
@@ -131,13 +134,13 @@ func TestChanges(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if notified.Load() == 0 {
-		t.Fatal("the watcher did not see the writes")
+		t.Fatal("WatchDataVersion reported no change after the writes, want at least one")
 	}
 	if err := w.Prune(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := db.ChangesSince(ctx, last); len(again) != 3 {
-		t.Fatal("pruning removed recent changes")
+		t.Fatalf("after pruning the database holds changes %+v, want the 3 recent ones kept", again)
 	}
 }
 

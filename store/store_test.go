@@ -55,7 +55,8 @@ func TestOpen(t *testing.T) {
 		defer db.Close()
 		env, err := db.EnvironmentByPublishableKey(ctx, p.Live.PublishableKey)
 		if err != nil || env == nil || env.Project.Type != dream.ProjectStore {
-			t.Fatalf("after reopen: %+v, %v", env, err)
+			t.Fatalf("after reopening the database read-only, the live publishable key found environment %+v "+
+				"(error %v), want the store project's", env, err)
 		}
 	})
 	t.Run("ReadOnlyCannotWrite", func(t *testing.T) {
@@ -71,15 +72,15 @@ func TestOpen(t *testing.T) {
 		}
 		defer db.Close()
 		if _, err := db.Begin(ctx); err == nil {
-			t.Fatal("began a write on a read-only database")
+			t.Fatal("Begin on a read-only database succeeded, want an error")
 		}
 		if _, err := db.Migrate(ctx); err == nil {
-			t.Fatal("migrated a read-only database")
+			t.Fatal("Migrate on a read-only database succeeded, want an error")
 		}
 	})
 	t.Run("ReadOnlyNeedsTheFile", func(t *testing.T) {
 		if _, err := store.Open(filepath.Join(t.TempDir(), "missing.db"), true); err == nil {
-			t.Fatal("opened a missing file read-only")
+			t.Fatal("opening a missing database file read-only succeeded, want an error")
 		}
 	})
 	t.Run("OddFileName", func(t *testing.T) {
@@ -98,11 +99,11 @@ func TestDB_Migrate(t *testing.T) {
 	db := storetest.Open(t)
 	again, err := db.Migrate(ctx)
 	if err != nil || len(again) != 0 {
-		t.Fatalf("second migrate applied %v, %v", again, err)
+		t.Fatalf("a second migration of the database applied %v (error %v), want nothing", again, err)
 	}
 	pending, err := db.PendingMigrations(ctx)
 	if err != nil || len(pending) != 0 {
-		t.Fatalf("pending after migrate: %v, %v", pending, err)
+		t.Fatalf("after migrating the database, migrations %v are pending (error %v), want none", pending, err)
 	}
 }
 
@@ -114,10 +115,11 @@ func TestDB_EnvironmentByPublishableKey(t *testing.T) {
 	}
 	if env.ID != p.Test.EnvironmentID || env.Mode != dream.ModeTest || env.Project.ID != p.ID ||
 		env.Project.PlatformID != p.PlatformID || env.Project.Type != dream.ProjectSaaS || env.Project.RateLimitPerMinute != nil {
-		t.Fatalf("got %+v", env)
+		t.Fatalf("the test publishable key found environment %+v, "+
+			"want the SaaS project's test environment with no rate limit of its own", env)
 	}
 	if env, err := db.EnvironmentByPublishableKey(ctx, dream.NewPublishableKey(dream.ModeTest)); env != nil || err != nil {
-		t.Fatalf("unknown key: %+v, %v", env, err)
+		t.Fatalf("an unknown publishable key found environment %+v (error %v), want nil and no error", env, err)
 	}
 }
 
@@ -126,14 +128,15 @@ func TestDB_SecretKey(t *testing.T) {
 	hash := dream.HashSecretKey(p.Live.SecretKey)
 	key, err := db.SecretKey(ctx, hash)
 	if err != nil || key == nil {
-		t.Fatalf("got %+v, %v", key, err)
+		t.Fatalf("the live secret key's hash found %+v (error %v), want the key", key, err)
 	}
 	if !key.Hash.Equal(hash) || key.Environment.ID != p.Live.EnvironmentID || key.Environment.Mode != dream.ModeLive ||
 		!key.ExpiresAt.IsZero() {
-		t.Fatalf("got %+v", key)
+		t.Fatalf("the live secret key is %+v, "+
+			"want its hash in the SaaS project's live environment with no expiry", key)
 	}
 	if key, err := db.SecretKey(ctx, dream.HashSecretKey(p.Live.SecretKey+"0")); key != nil || err != nil {
-		t.Fatalf("unknown key: %+v, %v", key, err)
+		t.Fatalf("an unknown secret key found %+v (error %v), want nil and no error", key, err)
 	}
 }
 
@@ -159,36 +162,36 @@ func TestTx_RotateSecretKey(t *testing.T) {
 	expiry := func(h dream.SecretKeyHash) time.Time {
 		k, err := db.SecretKey(ctx, h)
 		if err != nil || k == nil {
-			t.Fatalf("key: %+v, %v", k, err)
+			t.Fatalf("looking up a secret key found %+v (error %v), want the key", k, err)
 		}
 		return k.ExpiresAt
 	}
 
 	second := rotate(now.Add(24 * time.Hour))
 	if got := expiry(old); !got.Equal(now.Add(24 * time.Hour)) {
-		t.Fatalf("old key expires %v", got)
+		t.Fatalf("after the rotation the old secret key expires %v, want %v", got, now.Add(24*time.Hour))
 	}
 	if !expiry(second).IsZero() {
-		t.Fatal("new key expires")
+		t.Fatal("the new secret key has an expiry, want none")
 	}
 	// Rotating again at once ends both earlier keys now: a later rotation
 	// never extends an earlier one's life.
 	third := rotate(time.Time{})
 	if got := expiry(old); !got.Equal(now) {
-		t.Fatalf("old key expires %v after second rotation", got)
+		t.Fatalf("after the second rotation the first secret key expires %v, want %v (now)", got, now)
 	}
 	if got := expiry(second); !got.Equal(now) {
-		t.Fatalf("second key expires %v", got)
+		t.Fatalf("after the second rotation the second secret key expires %v, want %v (now)", got, now)
 	}
 	if !expiry(third).IsZero() {
-		t.Fatal("newest key expires")
+		t.Fatal("the newest secret key has an expiry, want none")
 	}
 
 	tx := begin(t, db)
 	_, hash := dream.NewSecretKey(dream.ModeTest)
 	err := tx.RotateSecretKey(ctx, dream.RotateSecretKey{EnvironmentID: 9999, NewHash: hash}, now)
 	if dream.ErrorKind(err) != dream.KindNotFound {
-		t.Fatalf("unknown environment: %v", err)
+		t.Fatalf("rotating the secret key of an unknown environment returned %v, want a not-found error", err)
 	}
 }
 
@@ -209,21 +212,22 @@ func TestDB_Tiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(tiers) != 3 || tiers[0].Slug != "mug" || tiers[1].Slug != "poster" || tiers[2].Slug != "member" {
-		t.Fatalf("order: %+v", tiers)
+		t.Fatalf("the membership project's tiers are %+v, want mug, poster and member in that order", tiers)
 	}
 	mug, poster, member := tiers[0], tiers[1], tiers[2]
 	if *mug.Inventory != 5 || mug.SoldOut() || mug.Currency != "usd" || mug.ImageURL == "" || mug.StripePriceID != "price_mug" ||
 		!mug.Limit.Unlimited() || len(mug.Features) != 0 || mug.Description != "Big" {
-		t.Errorf("mug: %+v", mug)
+		t.Errorf("tier mug is %+v, want 5 in stock, usd, its image, price_mug, unlimited, "+
+			"no features and description Big", mug)
 	}
 	if !poster.SoldOut() || poster.StripePriceID != "" {
-		t.Errorf("poster: %+v", poster)
+		t.Errorf("tier poster is %+v, want it sold out with no Stripe price", poster)
 	}
 	if member.Limit != 0 || member.TrialDays != 7 || !member.Popular || len(member.Features) != 2 || member.Inventory != nil {
-		t.Errorf("member: %+v", member)
+		t.Errorf("tier member is %+v, want limit 0, a 7-day trial, popular, 2 features and no inventory", member)
 	}
 	if other, err := db.Tiers(ctx, 9999); err != nil || len(other) != 0 {
-		t.Fatalf("unknown environment: %+v, %v", other, err)
+		t.Fatalf("an unknown environment has tiers %+v (error %v), want none", other, err)
 	}
 }
 
@@ -249,71 +253,79 @@ func TestTx_IncrementUsage(t *testing.T) {
 		register("u1")
 		c, ok := inc("u1", 3, now)
 		if !ok || c.Count != 1 || c.Period.StartString() != "2025-01-15" || c.Period.EndString() != "2025-02-13" {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("end user u1's first usage unit gave counter %+v, admitted %v; "+
+				"want 1 unit admitted in 2025-01-15..2025-02-13", c, ok)
 		}
 	})
 	t.Run("CountsUpToLimit", func(t *testing.T) {
 		inc("u1", 3, now)
 		c, ok := inc("u1", 3, now)
 		if !ok || c.Count != 3 {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("the third usage unit under limit 3 gave counter %+v, admitted %v; want 3 units admitted", c, ok)
 		}
 		c, ok = inc("u1", 3, now)
 		if ok || c.Count != 3 || c.Period.StartString() != "2025-01-15" {
-			t.Fatalf("at limit: %+v, %v", c, ok)
+			t.Fatalf("a usage unit past limit 3 gave counter %+v, admitted %v; "+
+				"want it refused with 3 units kept in the period from 2025-01-15", c, ok)
 		}
 	})
 	t.Run("PlanChangeKeepsCount", func(t *testing.T) {
 		c, ok := inc("u1", 10, now.Add(time.Hour))
 		if !ok || c.Count != 4 {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("a usage unit after a plan change to limit 10 gave counter %+v, admitted %v; "+
+				"want 4 units admitted: the count is kept", c, ok)
 		}
 	})
 	t.Run("LastDayOfPeriodStillCounts", func(t *testing.T) {
 		c, ok := inc("u1", 10, time.Date(2025, 2, 13, 23, 59, 0, 0, time.UTC))
 		if !ok || c.Count != 5 || c.Period.StartString() != "2025-01-15" {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("a usage unit on the period's last day gave counter %+v, admitted %v; "+
+				"want 5 units admitted in the period from 2025-01-15", c, ok)
 		}
 	})
 	t.Run("EndedPeriodRestartsToday", func(t *testing.T) {
 		later := time.Date(2025, 3, 2, 8, 0, 0, 0, time.UTC)
 		c, ok := inc("u1", 3, later)
 		if !ok || c.Count != 1 || c.Period.StartString() != "2025-03-02" || c.Period.EndString() != "2025-03-31" {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("a usage unit after the period ended gave counter %+v, admitted %v; "+
+				"want 1 unit admitted in 2025-03-02..2025-03-31", c, ok)
 		}
 	})
 	t.Run("EndedPeriodAtLimitRestarts", func(t *testing.T) {
 		register("u2")
 		inc("u2", 1, now)
 		if _, ok := inc("u2", 1, now); ok {
-			t.Fatal("admitted over the limit")
+			t.Fatal("end user u2's second usage unit under limit 1 was admitted, want it refused")
 		}
 		c, ok := inc("u2", 1, now.AddDate(0, 0, 30))
 		if !ok || c.Count != 1 {
-			t.Fatalf("new period: %+v, %v", c, ok)
+			t.Fatalf("end user u2's first usage unit of a new period gave counter %+v, admitted %v; "+
+				"want 1 unit admitted", c, ok)
 		}
 	})
 	t.Run("ZeroLimitNeverCounts", func(t *testing.T) {
 		register("u3")
 		c, ok := inc("u3", 0, now)
 		if ok || c.Count != 0 || c.Period.StartString() != "2025-01-15" {
-			t.Fatalf("got %+v, %v", c, ok)
+			t.Fatalf("a usage unit under limit 0 gave counter %+v, admitted %v; "+
+				"want it refused with 0 units in the period from 2025-01-15", c, ok)
 		}
 		if st, _ := tx.UserState(ctx, env, "u3"); st.Counter != nil {
-			t.Fatalf("a refused first use stored a counter: %+v", st.Counter)
+			t.Fatalf("a refused first usage unit stored counter %+v, want no counter", st.Counter)
 		}
 	})
 	t.Run("Unlimited", func(t *testing.T) {
 		register("u4")
 		for i := 1; i <= 50; i++ {
 			if c, ok := inc("u4", dream.Unlimited, now); !ok || c.Count != int64(i) {
-				t.Fatalf("unit %d: %+v, %v", i, c, ok)
+				t.Fatalf("unlimited usage unit %d gave counter %+v, admitted %v; want it admitted with count %d",
+					i, c, ok, i)
 			}
 		}
 	})
 	t.Run("UnregisteredUserRefused", func(t *testing.T) {
 		if _, _, err := tx.IncrementUsage(ctx, env, "ghost", dream.Plan{Name: "free", Limit: 5}, now); err == nil {
-			t.Fatal("counted usage of an end user that does not exist")
+			t.Fatal("a usage unit of an unregistered end user was counted, want an error")
 		}
 	})
 }
@@ -325,7 +337,8 @@ func TestUserState(t *testing.T) {
 
 	state, err := db.UserState(ctx, env, "nobody")
 	if err != nil || state.Counter != nil || state.Subscription != nil || state.AssignedPlan != "" {
-		t.Fatalf("unknown user: %+v, %v", state, err)
+		t.Fatalf("an unknown end user has state %+v (error %v), "+
+			"want no counter, subscription or assigned plan", state, err)
 	}
 
 	tx, err := db.Begin(ctx)
@@ -363,16 +376,19 @@ func TestUserState(t *testing.T) {
 	}
 	if state.AssignedPlan != "enterprise" || state.Counter == nil || state.Counter.Count != 1 ||
 		state.Counter.Period.StartString() != "2025-06-01" {
-		t.Fatalf("got %+v", state)
+		t.Fatalf("end user u1 has state %+v, "+
+			"want plan enterprise assigned and 1 usage unit in the period from 2025-06-01", state)
 	}
 	s := state.Subscription
 	if s == nil || s.Plan != "pro" || s.PriceID != "price_pro" || s.Status != dream.StatusActive || !s.CancelAtPeriodEnd ||
 		!s.CurrentPeriodEnd.Equal(now.AddDate(0, 1, 0)) {
-		t.Fatalf("subscription: %+v", s)
+		t.Fatalf("end user u1 has subscription %+v, "+
+			"want pro on price_pro, active, canceling at the period end %v", s, now.AddDate(0, 1, 0))
 	}
 	// Another environment of the same project sees none of it.
 	if other, err := db.UserState(ctx, p.Test.EnvironmentID, "u1"); err != nil || other.Counter != nil || other.Subscription != nil {
-		t.Fatalf("test environment sees live data: %+v, %v", other, err)
+		t.Fatalf("the test environment sees end user u1 as %+v (error %v), "+
+			"want none of the live environment's counter or subscription", other, err)
 	}
 }
 
@@ -409,20 +425,23 @@ func TestTx_RegisterEndUser(t *testing.T) {
 	}
 	register("", t0)
 	if email, updated := updatedAt(); email != "" || updated != t0.UnixMilli() {
-		t.Fatalf("created: %q %d", email, updated)
+		t.Fatalf("the new end user has email %q, updated at %d; want no email, updated at %d",
+			email, updated, t0.UnixMilli())
 	}
 	register("ada@example.com", t0.Add(time.Minute))
 	if email, updated := updatedAt(); email != "ada@example.com" || updated != t0.Add(time.Minute).UnixMilli() {
-		t.Fatalf("email learned: %q %d", email, updated)
+		t.Fatalf("after registering with an email the end user has email %q, updated at %d; "+
+			"want ada@example.com, updated at %d", email, updated, t0.Add(time.Minute).UnixMilli())
 	}
 	register("ada@example.com", t0.Add(time.Hour))
 	register("", t0.Add(2*time.Hour))
 	if email, updated := updatedAt(); email != "ada@example.com" || updated != t0.Add(time.Minute).UnixMilli() {
-		t.Fatalf("unchanged email rewrote the row: %q %d", email, updated)
+		t.Fatalf("after registering again with the same email and none, the end user has email %q, "+
+			"updated at %d; want ada@example.com still updated at %d", email, updated, t0.Add(time.Minute).UnixMilli())
 	}
 	tx := begin(t, db)
 	if err := tx.RegisterEndUser(ctx, 9999, "u1", "", t0); dream.ErrorKind(err) != dream.KindNotFound {
-		t.Fatalf("unknown environment: %v", err)
+		t.Fatalf("registering an end user in an unknown environment returned %v, want a not-found error", err)
 	}
 }
 
@@ -430,17 +449,17 @@ func TestTx_AppliedWrite(t *testing.T) {
 	db := storetest.Open(t)
 	tx := begin(t, db)
 	if _, ok, err := tx.AppliedWrite(ctx, "w1"); ok || err != nil {
-		t.Fatalf("unknown id: %v, %v", ok, err)
+		t.Fatalf("an unknown write id was found %v (error %v), want it not found", ok, err)
 	}
 	if err := tx.RecordWrite(ctx, "w1", []byte(`{"n":1}`), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := tx.AppliedWrite(ctx, "w1")
 	if err != nil || !ok || string(got) != `{"n":1}` {
-		t.Fatalf("got %s, %v, %v", got, ok, err)
+		t.Fatalf(`write id w1 holds %s, found %v (error %v); want it found holding {"n":1}`, got, ok, err)
 	}
 	if err := tx.RecordWrite(ctx, "w1", []byte(`{}`), time.Now()); err == nil {
-		t.Fatal("recorded one write id twice")
+		t.Fatal("recording write id w1 a second time succeeded, want an error")
 	}
 }
 
@@ -472,16 +491,17 @@ func TestDB_PlatformByOwner(t *testing.T) {
 	id := storetest.Platform(t, w)
 	p, err := db.PlatformByOwner(ctx, "test:"+id)
 	if err != nil || p == nil || p.ID != id || p.Subscription.Status != dream.StatusNone || p.CreatedAt.IsZero() {
-		t.Fatalf("got %+v, %v", p, err)
+		t.Fatalf("the platform's owner found %+v (error %v), "+
+			"want platform %s with no subscription and a creation time", p, err, id)
 	}
 	if p, err := db.Platform(ctx, id); err != nil || p == nil {
-		t.Fatalf("by id: %+v, %v", p, err)
+		t.Fatalf("platform %s by id found %+v (error %v), want it", id, p, err)
 	}
 	if p, err := db.PlatformByOwner(ctx, "nobody"); p != nil || err != nil {
-		t.Fatalf("unknown owner: %+v, %v", p, err)
+		t.Fatalf("an unknown owner found platform %+v (error %v), want nil and no error", p, err)
 	}
 	err = w.Write(ctx, dream.CreatePlatform{ID: dream.NewID("plt_"), Owner: "test:" + id}, nil)
 	if dream.ErrorKind(err) != dream.KindConflict {
-		t.Fatalf("second platform for one owner: %v", err)
+		t.Fatalf("creating a second platform for one owner returned %v, want a conflict", err)
 	}
 }

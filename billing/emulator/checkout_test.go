@@ -15,14 +15,14 @@ func TestSubscriptionCheckout(t *testing.T) {
 	f := newFixture(t)
 	id := f.checkout(t, subscriptionRequest())
 	if !strings.HasPrefix(id, "cs_test_") {
-		t.Fatalf("session id %s", id)
+		t.Fatalf("the checkout session id is %s, want a cs_test_ id", id)
 	}
 	response := f.pay(t, id)
 	if response.Code != http.StatusSeeOther {
-		t.Fatalf("pay: %d %s", response.Code, response.Body)
+		t.Fatalf("paying the checkout session answered %d %s, want 303", response.Code, response.Body)
 	}
 	if got, want := response.Header().Get("Location"), "https://app.example/welcome?session="+id; got != want {
-		t.Fatalf("redirect to %s, want %s", got, want)
+		t.Fatalf("the paid checkout session redirects to %s, want %s", got, want)
 	}
 	events := f.receiver.take()
 	expectTypes(t, events, "customer.subscription.created", "checkout.session.completed", "invoice.paid")
@@ -31,26 +31,30 @@ func TestSubscriptionCheckout(t *testing.T) {
 	sub := decode[stripe.Subscription](t, events[0])
 	switch {
 	case !strings.HasPrefix(sub.ID, "sub_") || sub.Status != stripe.SubscriptionStatusActive:
-		t.Errorf("subscription %s status %s", sub.ID, sub.Status)
+		t.Errorf("the new subscription is %s with status %s, want a sub_ id and active", sub.ID, sub.Status)
 	case sub.Customer == nil || !strings.HasPrefix(sub.Customer.ID, "cus_"):
-		t.Errorf("customer %+v", sub.Customer)
+		t.Errorf("the subscription's customer is %+v, want a cus_ customer", sub.Customer)
 	case sub.Metadata["user"] != "user_ada" || sub.Metadata["project"] != "prj_1":
-		t.Errorf("metadata %v", sub.Metadata)
+		t.Errorf("the subscription metadata is %v, want user user_ada and project prj_1", sub.Metadata)
 	case sub.CurrentPeriodStart < now-5 || sub.CurrentPeriodStart > now || sub.StartDate != sub.CurrentPeriodStart:
-		t.Errorf("period start %d, start date %d, now %d", sub.CurrentPeriodStart, sub.StartDate, now)
+		t.Errorf("the subscription period starts at %d and the start date is %d, want both at now %d",
+			sub.CurrentPeriodStart, sub.StartDate, now)
 	case sub.CurrentPeriodEnd != monthAfter(sub.CurrentPeriodStart):
-		t.Errorf("period end %d, want %d", sub.CurrentPeriodEnd, monthAfter(sub.CurrentPeriodStart))
+		t.Errorf("the subscription period ends at %d, want a month later at %d",
+			sub.CurrentPeriodEnd, monthAfter(sub.CurrentPeriodStart))
 	case sub.CancelAtPeriodEnd || sub.CanceledAt != 0 || sub.TrialEnd != 0 || sub.Livemode:
-		t.Errorf("subscription %+v", sub)
+		t.Errorf("the new subscription is %+v, want no cancellation, no trial and test mode", sub)
 	case events[0].Created != sub.Created:
-		t.Errorf("event created %d, subscription created %d", events[0].Created, sub.Created)
+		t.Errorf("the webhook event was created at %d, want the subscription's creation %d",
+			events[0].Created, sub.Created)
 	}
 	item := sub.Items.Data[0]
 	if len(sub.Items.Data) != 1 || !strings.HasPrefix(item.ID, "si_") || item.Quantity != 1 ||
 		item.Price.ID != "price_pro" || item.Price.UnitAmount != 1900 || item.Price.Currency != "usd" ||
 		item.Price.Product.ID != "prod_pro" || item.Price.Recurring.Interval != "month" ||
 		item.Price.Recurring.IntervalCount != 1 || item.Price.Type != stripe.PriceTypeRecurring {
-		t.Errorf("item %+v price %+v", item, item.Price)
+		t.Errorf("the subscription item is %+v with price %+v, want one si_ item of monthly price_pro at 1900 usd",
+			item, item.Price)
 	}
 
 	session := decode[stripe.CheckoutSession](t, events[1])
@@ -58,33 +62,43 @@ func TestSubscriptionCheckout(t *testing.T) {
 	case session.ID != id || session.Mode != stripe.CheckoutSessionModeSubscription ||
 		session.Status != stripe.CheckoutSessionStatusComplete ||
 		session.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid:
-		t.Errorf("session %s mode %s status %s payment %s", session.ID, session.Mode, session.Status, session.PaymentStatus)
+		t.Errorf("the checkout session %s has mode %s, status %s, payment %s; want %s, subscription, complete, paid",
+			session.ID, session.Mode, session.Status, session.PaymentStatus, id)
 	case session.Customer.ID != sub.Customer.ID || session.Subscription.ID != sub.ID:
-		t.Errorf("session customer %s subscription %s", session.Customer.ID, session.Subscription.ID)
+		t.Errorf("the checkout session has customer %s and subscription %s, want %s and %s",
+			session.Customer.ID, session.Subscription.ID, sub.Customer.ID, sub.ID)
 	case session.ClientReferenceID != "user_ada" || session.Metadata["project"] != "prj_1":
-		t.Errorf("session reference %s metadata %v", session.ClientReferenceID, session.Metadata)
+		t.Errorf("the checkout session has reference %s and metadata %v, want user_ada and project prj_1",
+			session.ClientReferenceID, session.Metadata)
 	case session.AmountTotal != 1900 || session.Currency != "usd" || session.CustomerDetails.Email != "ada@example.com":
-		t.Errorf("session amount %d %s email %s", session.AmountTotal, session.Currency, session.CustomerDetails.Email)
+		t.Errorf("the checkout session has amount %d %s and email %s, want 1900 usd and ada@example.com",
+			session.AmountTotal, session.Currency, session.CustomerDetails.Email)
 	}
 
 	invoice := decode[stripe.Invoice](t, events[2])
 	line := invoice.Lines.Data[0]
 	switch {
 	case !strings.HasPrefix(invoice.ID, "in_") || invoice.Status != stripe.InvoiceStatusPaid || !invoice.Paid:
-		t.Errorf("invoice %s status %s", invoice.ID, invoice.Status)
+		t.Errorf("the invoice is %s with status %s, paid %v, want a paid in_ invoice",
+			invoice.ID, invoice.Status, invoice.Paid)
 	case invoice.AmountPaid != 1900 || invoice.AmountDue != 1900 || invoice.Currency != "usd":
-		t.Errorf("invoice amounts %d %d %s", invoice.AmountPaid, invoice.AmountDue, invoice.Currency)
+		t.Errorf("the invoice has paid %d of %d %s, want 1900 of 1900 usd",
+			invoice.AmountPaid, invoice.AmountDue, invoice.Currency)
 	case invoice.Customer.ID != sub.Customer.ID || invoice.Subscription.ID != sub.ID ||
 		sub.LatestInvoice.ID != invoice.ID || session.Invoice.ID != invoice.ID:
-		t.Errorf("invoice %s customer %s subscription %s", invoice.ID, invoice.Customer.ID, invoice.Subscription.ID)
+		t.Errorf("the invoice %s has customer %s and subscription %s, want %s and %s, and the invoice of both",
+			invoice.ID, invoice.Customer.ID, invoice.Subscription.ID, sub.Customer.ID, sub.ID)
 	case invoice.BillingReason != stripe.InvoiceBillingReasonSubscriptionCreate:
-		t.Errorf("billing reason %s", invoice.BillingReason)
+		t.Errorf("the invoice billing reason is %s, want %s",
+			invoice.BillingReason, stripe.InvoiceBillingReasonSubscriptionCreate)
 	case line.Period.Start != sub.CurrentPeriodStart || line.Period.End != sub.CurrentPeriodEnd:
-		t.Errorf("line period %+v", line.Period)
+		t.Errorf("the invoice line covers %+v, want the subscription period %d–%d",
+			line.Period, sub.CurrentPeriodStart, sub.CurrentPeriodEnd)
 	case line.Price.ID != "price_pro" || line.Amount != 1900 || line.Quantity != 1:
-		t.Errorf("line %+v", line)
+		t.Errorf("the invoice line is %+v, want price_pro, quantity 1, amount 1900", line)
 	case invoice.SubscriptionDetails.Metadata["user"] != "user_ada":
-		t.Errorf("subscription details %+v", invoice.SubscriptionDetails)
+		t.Errorf("the invoice's subscription details are %+v, want the metadata user user_ada",
+			invoice.SubscriptionDetails)
 	}
 }
 
@@ -98,11 +112,14 @@ func TestTrialCheckout(t *testing.T) {
 	sub := decode[stripe.Subscription](t, events[0])
 	if sub.Status != stripe.SubscriptionStatusTrialing || sub.TrialStart != sub.Created ||
 		sub.TrialEnd != sub.TrialStart+7*24*60*60 || sub.CurrentPeriodEnd != sub.TrialEnd || sub.LatestInvoice != nil {
-		t.Errorf("subscription status %s trial %d–%d period end %d", sub.Status, sub.TrialStart, sub.TrialEnd, sub.CurrentPeriodEnd)
+		t.Errorf("the trial subscription has status %s, trial %d–%d, period end %d and invoice %v, "+
+			"want trialing for 7 days from creation %d, the period ending with the trial, no invoice",
+			sub.Status, sub.TrialStart, sub.TrialEnd, sub.CurrentPeriodEnd, sub.LatestInvoice, sub.Created)
 	}
 	session := decode[stripe.CheckoutSession](t, events[1])
 	if session.PaymentStatus != stripe.CheckoutSessionPaymentStatusNoPaymentRequired || session.Invoice != nil {
-		t.Errorf("payment status %s invoice %v", session.PaymentStatus, session.Invoice)
+		t.Errorf("the trial checkout session has payment status %s and invoice %v, want no_payment_required and none",
+			session.PaymentStatus, session.Invoice)
 	}
 }
 
@@ -123,10 +140,10 @@ func TestPaymentCheckout(t *testing.T) {
 
 	// Stripe requires an email; the session has none.
 	if response := f.pay(t, id); response.Code != http.StatusBadRequest {
-		t.Fatalf("pay without email: %d %s", response.Code, response.Body)
+		t.Fatalf("paying a checkout session without an email answered %d %s, want 400", response.Code, response.Body)
 	}
 	if events := f.receiver.take(); len(events) != 0 {
-		t.Fatalf("events %v after a refused payment", types(events))
+		t.Fatalf("a refused payment delivered webhook events %v, want none", types(events))
 	}
 
 	// The server's webhook handler fetches the line items of a paid store
@@ -135,41 +152,45 @@ func TestPaymentCheckout(t *testing.T) {
 	f.receiver.handle(func(event stripe.Event) {
 		var err error
 		if listed, err = f.emulator.CheckoutLineItems(context.Background(), account, id); err != nil {
-			t.Errorf("listing line items during delivery: %v", err)
+			t.Errorf("listing line items during the webhook delivery: %v, want the items", err)
 		}
 	})
 	response := f.do(t, http.MethodPost, "/dev/checkout/"+id+"/pay", url.Values{"email": {"bob@example.com"}})
 	if response.Code != http.StatusSeeOther || response.Header().Get("Location") != "http://localhost:3000/thanks" {
-		t.Fatalf("pay: %d %s %s", response.Code, response.Header().Get("Location"), response.Body)
+		t.Fatalf("paying the store checkout answered %d to %q %s, want 303 to http://localhost:3000/thanks",
+			response.Code, response.Header().Get("Location"), response.Body)
 	}
 	events := f.receiver.take()
 	expectTypes(t, events, "checkout.session.completed")
 	session := decode[stripe.CheckoutSession](t, events[0])
 	switch {
 	case session.Mode != stripe.CheckoutSessionModePayment || session.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid:
-		t.Errorf("mode %s payment status %s", session.Mode, session.PaymentStatus)
+		t.Errorf("the paid session has mode %s and payment status %s, want payment and paid",
+			session.Mode, session.PaymentStatus)
 	case session.PaymentIntent == nil || !strings.HasPrefix(session.PaymentIntent.ID, "pi_"):
-		t.Errorf("payment intent %v", session.PaymentIntent)
+		t.Errorf("the paid session has payment intent %v, want a pi_ one", session.PaymentIntent)
 	case session.CustomerDetails.Email != "bob@example.com" || session.Customer != nil || session.Subscription != nil:
-		t.Errorf("email %s customer %v subscription %v", session.CustomerDetails.Email, session.Customer, session.Subscription)
+		t.Errorf("the paid session has email %s, customer %v, subscription %v, want bob@example.com, none, none",
+			session.CustomerDetails.Email, session.Customer, session.Subscription)
 	case session.AmountTotal != 5900 || session.Currency != "usd" || session.Metadata["order"] != "ord_1":
-		t.Errorf("amount %d %s metadata %v", session.AmountTotal, session.Currency, session.Metadata)
+		t.Errorf("the paid session has amount %d %s and metadata %v, want 5900 usd and order ord_1",
+			session.AmountTotal, session.Currency, session.Metadata)
 	}
 	if report := f.receiver.lastReport(); report == nil {
-		t.Error("the server's verifier read no event")
+		t.Error("the server's verifier read no webhook event, want the completed checkout")
 	} else if sessionID, ok := report.LineItemsNeeded(); !ok || sessionID != id {
-		t.Errorf("the server reads %+v: not the paid store checkout %s", report.Checkout, id)
+		t.Errorf("the server reads %+v, want the paid store checkout %s needing its line items", report.Checkout, id)
 	}
 
 	want := []dream.LineItem{items[0], items[1]}
 	want[0].Currency, want[1].Currency = "usd", "usd"
 	lines, err := f.emulator.CheckoutLineItems(context.Background(), account, id)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("listing the line items of the paid checkout session: %v, want the items", err)
 	}
 	for _, got := range [][]dream.LineItem{lines, listed} {
 		if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
-			t.Errorf("line items %+v, want %+v", got, want)
+			t.Errorf("the checkout session's line items are %+v, want %+v", got, want)
 		}
 	}
 	other := []dream.PaymentAccount{{Mode: dream.ModeTest, AccountID: "acct_other"}, {Mode: dream.ModeLive, AccountID: account.AccountID}}
@@ -187,10 +208,10 @@ func TestLiveCheckout(t *testing.T) {
 	request.Account.Mode = dream.ModeLive
 	result, err := f.emulator.CreateCheckoutSession(context.Background(), request)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a live checkout session: %v, want a session", err)
 	}
 	if !strings.HasPrefix(result.ID, "cs_live_") {
-		t.Fatalf("live session id %s", result.ID)
+		t.Fatalf("the live checkout session id is %s, want a cs_live_ id", result.ID)
 	}
 }
 
@@ -198,22 +219,24 @@ func TestPayTwice(t *testing.T) {
 	f := newFixture(t)
 	id := f.checkout(t, subscriptionRequest())
 	if response := f.pay(t, id); response.Code != http.StatusSeeOther {
-		t.Fatalf("first pay: %d", response.Code)
+		t.Fatalf("the first payment of the checkout session answered %d, want 303", response.Code)
 	}
 	f.receiver.take()
 	response := f.pay(t, id)
 	if response.Code != http.StatusConflict || !strings.Contains(response.Body.String(), "already paid") {
-		t.Fatalf("second pay: %d %s", response.Code, response.Body)
+		t.Fatalf("paying the checkout session again answered %d %s, want 409 already paid",
+			response.Code, response.Body)
 	}
 	if events := f.receiver.take(); len(events) != 0 {
-		t.Fatalf("second pay delivered %v", types(events))
+		t.Fatalf("paying again delivered webhook events %v, want none", types(events))
 	}
 
 	page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil)
 	body := page.Body.String()
 	if page.Code != http.StatusOK || !strings.Contains(body, "already paid") ||
 		!strings.Contains(body, `href="https://app.example/welcome?session=`+id+`"`) || strings.Contains(body, "/pay") {
-		t.Fatalf("paid session page: %d %s", page.Code, body)
+		t.Fatalf("the page of a paid checkout session is %d %s, want 200, already paid, a link back and no Pay form",
+			page.Code, body)
 	}
 }
 
@@ -261,7 +284,7 @@ func TestCheckoutValidation(t *testing.T) {
 			_, err := f.emulator.CreateCheckoutSession(context.Background(), request)
 			e := expectError(t, err, dream.KindInvalid, "payment_request_rejected")
 			if !strings.Contains(e.Message, test.message) {
-				t.Errorf("message %q does not mention %q", e.Message, test.message)
+				t.Errorf("the refusal says %q, want it to mention %q", e.Message, test.message)
 			}
 		})
 	}
@@ -280,7 +303,8 @@ func TestCheckoutPage(t *testing.T) {
 	response := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil)
 	body := response.Body.String()
 	if response.Code != http.StatusOK || !strings.HasPrefix(response.Header().Get("Content-Type"), "text/html") {
-		t.Fatalf("page: %d %s", response.Code, response.Header().Get("Content-Type"))
+		t.Fatalf("the checkout page answered %d of type %s, want 200 text/html",
+			response.Code, response.Header().Get("Content-Type"))
 	}
 	for _, want := range []string{
 		"<td>Pro</td>", ">2<", "19.00 USD", "38.00 USD", "5.00 USD", "43.00 USD",
@@ -292,19 +316,20 @@ func TestCheckoutPage(t *testing.T) {
 		"&lt;script&gt;",
 	} {
 		if !strings.Contains(body, want) {
-			t.Errorf("page lacks %s", want)
+			t.Errorf("the checkout page lacks %s, want it shown", want)
 		}
 	}
 	if strings.Contains(body, "<script>") {
-		t.Error("page does not escape a hostile description")
+		t.Error("the checkout page holds a raw <script> of a line item description, want it escaped")
 	}
 
 	if response := f.do(t, http.MethodGet, "/dev/checkout/cs_test_unknown", nil); response.Code != http.StatusNotFound ||
 		!strings.Contains(response.Body.String(), "No such checkout session") {
-		t.Errorf("unknown session: %d %s", response.Code, response.Body)
+		t.Errorf("the page of an unknown checkout session answered %d %s, want 404 No such checkout session",
+			response.Code, response.Body)
 	}
 	if response := f.pay(t, "cs_test_unknown"); response.Code != http.StatusNotFound {
-		t.Errorf("paying an unknown session: %d", response.Code)
+		t.Errorf("paying an unknown checkout session answered %d, want 404", response.Code)
 	}
 }
 
@@ -312,17 +337,18 @@ func TestCheckoutExpires(t *testing.T) {
 	f := newFixture(t)
 	id := f.checkout(t, subscriptionRequest())
 	if code, answer := f.advance(t, `{"days": 2}`); code != http.StatusOK {
-		t.Fatalf("advance: %d %+v", code, answer)
+		t.Fatalf("advancing the clock 2 days answered %d %+v, want 200", code, answer)
 	}
 	if page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil); !strings.Contains(page.Body.String(), "expired") ||
 		strings.Contains(page.Body.String(), "/pay") {
-		t.Errorf("expired page: %s", page.Body)
+		t.Errorf("the page of an expired checkout session is %s, want it to say expired and offer no Pay form",
+			page.Body)
 	}
 	if response := f.pay(t, id); response.Code != http.StatusConflict {
-		t.Errorf("paying an expired session: %d", response.Code)
+		t.Errorf("paying an expired checkout session answered %d, want 409", response.Code)
 	}
 	if events := f.receiver.take(); len(events) != 0 {
-		t.Errorf("events %v", types(events))
+		t.Errorf("an expired checkout session delivered webhook events %v, want none", types(events))
 	}
 }
 
@@ -338,18 +364,19 @@ func TestCustomerReuse(t *testing.T) {
 	id := f.checkout(t, request)
 	page := f.do(t, http.MethodGet, "/dev/checkout/"+id, nil).Body.String()
 	if !strings.Contains(page, "Paying as ada@example.com") || strings.Contains(page, `name="email"`) {
-		t.Errorf("page of a known customer: %s", page)
+		t.Errorf("the checkout page of a known customer is %s, want Paying as ada@example.com and no email field", page)
 	}
 	if response := f.pay(t, id); response.Code != http.StatusSeeOther {
-		t.Fatalf("pay: %d %s", response.Code, response.Body)
+		t.Fatalf("paying as a known customer answered %d %s, want 303", response.Code, response.Body)
 	}
 	events := f.receiver.take()
 	second := decode[stripe.Subscription](t, events[0])
 	session := decode[stripe.CheckoutSession](t, events[1])
 	if second.Customer.ID != first.Customer.ID || session.Customer.ID != first.Customer.ID ||
 		session.CustomerDetails.Email != "ada@example.com" || second.ID == first.ID {
-		t.Errorf("second subscription %s of %s, session customer %s email %s",
-			second.ID, second.Customer.ID, session.Customer.ID, session.CustomerDetails.Email)
+		t.Errorf("the second subscription is %s of customer %s, its session of customer %s with email %s; "+
+			"want a new subscription of customer %s with ada@example.com",
+			second.ID, second.Customer.ID, session.Customer.ID, session.CustomerDetails.Email, first.Customer.ID)
 	}
 
 	// A customer exists on its own account only.
@@ -366,18 +393,20 @@ func TestWebhookFailure(t *testing.T) {
 	body := response.Body.String()
 	if response.Code != http.StatusBadGateway || !strings.Contains(body, "customer.subscription.created") ||
 		!strings.Contains(body, "500 Internal Server Error") || !strings.Contains(body, "https://app.example/welcome?session="+id) {
-		t.Fatalf("pay with a broken webhook: %d %s", response.Code, body)
+		t.Fatalf("paying with a failing webhook answered %d %s, want 502 naming the event, the 500 and the success URL",
+			response.Code, body)
 	}
 	// Each event was still offered, and the payment stands.
 	expectTypes(t, f.receiver.take(), "customer.subscription.created", "checkout.session.completed", "invoice.paid")
 	if response := f.pay(t, id); response.Code != http.StatusConflict {
-		t.Fatalf("paying again: %d", response.Code)
+		t.Fatalf("paying again after a failing webhook answered %d, want 409", response.Code)
 	}
 
 	// An unreachable webhook is reported too.
 	f.receiver.server.Close()
 	response = f.pay(t, f.checkout(t, subscriptionRequest()))
 	if response.Code != http.StatusBadGateway || !strings.Contains(response.Body.String(), "was not delivered") {
-		t.Fatalf("pay with no webhook: %d %s", response.Code, response.Body)
+		t.Fatalf("paying with an unreachable webhook answered %d %s, want 502 was not delivered",
+			response.Code, response.Body)
 	}
 }

@@ -57,29 +57,30 @@ func newReceiver(t *testing.T) *receiver {
 func (r *receiver) serve(w http.ResponseWriter, request *http.Request) {
 	payload, err := io.ReadAll(request.Body)
 	if err != nil {
-		r.t.Errorf("reading delivery: %v", err)
+		r.t.Errorf("reading a webhook delivery: %v, want its payload", err)
 		return
 	}
 	r.mu.Lock()
 	secret, status, onEvent := r.secret, r.status, r.onEvent
 	r.mu.Unlock()
 	if request.URL.Path != "/webhook/stripe" || request.Method != http.MethodPost {
-		r.t.Errorf("delivery to %s %s", request.Method, request.URL.Path)
+		r.t.Errorf("a webhook delivery went to %s %s, want POST /webhook/stripe", request.Method, request.URL.Path)
 	}
 	event, err := webhook.ConstructEventWithOptions(payload, request.Header.Get("Stripe-Signature"), secret,
 		webhook.ConstructEventOptions{Tolerance: 300 * time.Second, IgnoreAPIVersionMismatch: true})
 	if err != nil {
-		r.t.Errorf("verifying delivery: %v", err)
+		r.t.Errorf("verifying a webhook delivery with stripe-go: %v, want a valid signature", err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if event.Object != "event" || event.APIVersion != "2023-10-16" || event.PendingWebhooks != 1 ||
 		!strings.HasPrefix(event.ID, "evt_") || event.Account != account.AccountID || event.Livemode {
-		r.t.Errorf("event envelope: %s", payload)
+		r.t.Errorf("the webhook event envelope is %s, want a test event evt_ of %s, API 2023-10-16, 1 pending webhook",
+			payload, account.AccountID)
 	}
 	report, err := billing.NewWebhookVerifier(secret).VerifyWebhook(payload, request.Header.Get("Stripe-Signature"))
 	if err != nil {
-		r.t.Errorf("the server's verifier refuses a delivery: %v", err)
+		r.t.Errorf("the server's verifier refuses a webhook delivery: %v, want it accepted", err)
 	}
 	if onEvent != nil {
 		onEvent(event)
@@ -162,10 +163,10 @@ func (f *fixture) checkout(t *testing.T, request dream.CheckoutSession) string {
 	t.Helper()
 	result, err := f.emulator.CreateCheckoutSession(context.Background(), request)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating a checkout session: %v, want a session", err)
 	}
 	if result.URL != baseURL+"/dev/checkout/"+result.ID {
-		t.Fatalf("checkout URL %s for %s", result.URL, result.ID)
+		t.Fatalf("checkout session %s has URL %s, want %s", result.ID, result.URL, baseURL+"/dev/checkout/"+result.ID)
 	}
 	return result.ID
 }
@@ -198,7 +199,7 @@ func (f *fixture) subscribe(t *testing.T, request dream.CheckoutSession) []strip
 	t.Helper()
 	response := f.pay(t, f.checkout(t, request))
 	if response.Code != http.StatusSeeOther {
-		t.Fatalf("pay: %d %s", response.Code, response.Body)
+		t.Fatalf("paying a subscription checkout answered %d %s, want 303", response.Code, response.Body)
 	}
 	return f.receiver.take()
 }
@@ -220,7 +221,7 @@ func (f *fixture) advance(t *testing.T, body string) (int, advanceResponse) {
 	f.emulator.ServeHTTP(response, request)
 	var answer advanceResponse
 	if err := json.Unmarshal(response.Body.Bytes(), &answer); err != nil {
-		t.Fatalf("advance answer %q: %v", response.Body, err)
+		t.Fatalf("decoding the clock advance answer %q: %v, want JSON", response.Body, err)
 	}
 	return response.Code, answer
 }
@@ -257,7 +258,7 @@ func decode[T any](t *testing.T, event stripe.Event) *T {
 	t.Helper()
 	v := new(T)
 	if err := json.Unmarshal(event.Data.Raw, v); err != nil {
-		t.Fatalf("decoding %s: %v", event.Type, err)
+		t.Fatalf("decoding the object of a %s webhook event: %v, want it decoded", event.Type, err)
 	}
 	return v
 }
@@ -275,7 +276,7 @@ func types(events []stripe.Event) []string {
 func expectTypes(t *testing.T, events []stripe.Event, want ...string) {
 	t.Helper()
 	if got := types(events); !slices.Equal(got, want) {
-		t.Fatalf("events %v, want %v", got, want)
+		t.Fatalf("the webhook delivered events %v, want %v", got, want)
 	}
 }
 
@@ -284,7 +285,7 @@ func expectError(t *testing.T, err error, kind dream.Kind, code string) *dream.E
 	t.Helper()
 	var e *dream.Error
 	if !errors.As(err, &e) || e.Kind != kind || e.Code != code || e.Message == "" {
-		t.Fatalf("error %v, want kind %d code %q", err, kind, code)
+		t.Fatalf("the call failed with %v, want a dream.Error of kind %d, code %q and a message", err, kind, code)
 	}
 	return e
 }
@@ -296,17 +297,17 @@ func TestReopenKeepsSecretAndClock(t *testing.T) {
 	f := newFixture(t)
 	secret := f.emulator.WebhookSecret()
 	if !strings.HasPrefix(secret, "whsec_") || len(secret) < 30 {
-		t.Fatalf("secret %q", secret)
+		t.Fatalf("the webhook secret is %q, want whsec_ and at least 30 characters", secret)
 	}
 	if code, answer := f.advance(t, `{"days": 5}`); code != http.StatusOK || len(answer.Events) != 0 {
-		t.Fatalf("advance: %d %+v", code, answer)
+		t.Fatalf("advancing the clock 5 days answered %d %+v, want 200 and no events", code, answer)
 	}
 	f.reopen(t)
 	if f.emulator.WebhookSecret() != secret {
-		t.Fatal("secret changed across reopen")
+		t.Fatalf("the webhook secret is %q after reopening, want the old %q", f.emulator.WebhookSecret(), secret)
 	}
 	ahead := time.Until(f.emulator.now())
 	if ahead < 5*24*time.Hour-time.Minute || ahead > 5*24*time.Hour+time.Minute {
-		t.Fatalf("clock ahead by %v after reopen, want 5 days", ahead)
+		t.Fatalf("after reopening the clock is ahead by %v, want 5 days", ahead)
 	}
 }

@@ -17,15 +17,15 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("ServeNamesEveryMissingSetting", func(t *testing.T) {
 		_, err := loadConfig("serve", nil, env(nil), io.Discard)
 		if err == nil {
-			t.Fatal("serve started without configuration")
+			t.Fatal("serve loaded a configuration from no settings, want an error naming the missing ones")
 		}
 		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
 			if !strings.Contains(err.Error(), name) {
-				t.Errorf("error does not name %s: %v", name, err)
+				t.Errorf("serve without configuration reported %v, want it to name the missing %s", err, name)
 			}
 		}
 		if strings.Contains(err.Error(), "CLERK_SECRET_KEY_TEST") || strings.Contains(err.Error(), "STRIPE_SECRET_KEY_TEST") {
-			t.Errorf("an optional setting is reported missing: %v", err)
+			t.Errorf("serve without configuration reported %v, want the optional *_TEST keys left out", err)
 		}
 	})
 	t.Run("Serve", func(t *testing.T) {
@@ -40,7 +40,8 @@ func TestLoadConfig(t *testing.T) {
 		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
 			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" ||
 			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" {
-			t.Fatalf("got %+v", c)
+			t.Fatalf("serve loaded %+v, want addr :9000 from the flag, database, keys and debug logs "+
+				"from the environment, the default Clerk API URL, no data dir and no Stripe API URL", c)
 		}
 	})
 	t.Run("DevDefaults", func(t *testing.T) {
@@ -50,36 +51,39 @@ func TestLoadConfig(t *testing.T) {
 		}
 		if c.Addr != "127.0.0.1:8787" || c.DataDir != "./data" || c.Database != filepath.Join("data", "dream.db") ||
 			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" {
-			t.Fatalf("got %+v", c)
+			t.Fatalf("dev without settings loaded %+v, want addr 127.0.0.1:8787, data dir ./data, "+
+				"database data/dream.db, a rate limit of 100 a minute and no Clerk key", c)
 		}
 	})
 	t.Run("DevNeedsNoClerk", func(t *testing.T) {
 		// Dev mode must never read production secrets, even when set.
 		c, err := loadConfig("dev", []string{"--data", "/tmp/d"}, env(map[string]string{"CLERK_SECRET_KEY": "sk_live_x"}), io.Discard)
 		if err != nil || c.ClerkSecretKey != "" || c.Database != "/tmp/d/dream.db" {
-			t.Fatalf("got %+v, %v", c, err)
+			t.Fatalf("dev with --data /tmp/d and CLERK_SECRET_KEY set loaded %+v (error %v), "+
+				"want database /tmp/d/dream.db and no Clerk key", c, err)
 		}
 	})
 	t.Run("InvalidValues", func(t *testing.T) {
 		_, err := loadConfig("dev", []string{"--rate-limit", "-3"}, env(map[string]string{"DREAM_LOG_LEVEL": "loud"}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "--rate-limit") || !strings.Contains(err.Error(), "DREAM_LOG_LEVEL") {
-			t.Fatalf("got %v", err)
+			t.Fatalf("dev with --rate-limit -3 and DREAM_LOG_LEVEL=loud returned %v, "+
+				"want an error naming both --rate-limit and DREAM_LOG_LEVEL", err)
 		}
 	})
 	t.Run("Usage", func(t *testing.T) {
 		for _, args := range [][]string{{"--nope"}, {"extra"}, {"-h"}} {
 			if _, err := loadConfig("dev", args, env(nil), io.Discard); !errors.Is(err, errUsage) {
-				t.Errorf("%v: got %v", args, err)
+				t.Errorf("dev with arguments %q returned %v, want the usage error", args, err)
 			}
 		}
 		// Secrets are not flags.
 		if _, err := loadConfig("serve", []string{"--clerk-secret-key", "x"}, env(nil), io.Discard); !errors.Is(err, errUsage) {
-			t.Errorf("a secret was accepted as a flag: %v", err)
+			t.Errorf("serve with --clerk-secret-key returned %v, want the usage error: secrets are not flags", err)
 		}
 	})
 	t.Run("MigrateNeedsDatabase", func(t *testing.T) {
 		if _, err := loadConfig("migrate", nil, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "DREAM_DB") {
-			t.Fatalf("got %v", err)
+			t.Fatalf("migrate without a database returned %v, want an error naming DREAM_DB", err)
 		}
 	})
 }

@@ -15,13 +15,13 @@ func TestLogWriter(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for out.String() != "one\ntwo\n" {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s the stream holds %q", out.String())
+			t.Fatalf("after 5 s the log stream holds %q, want %q", out.String(), "one\ntwo\n")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	l.Write([]byte("three\n"))
 	l.Close()
 	if got := out.String(); !strings.HasSuffix(got, "three\n") {
-		t.Fatalf("Close did not write out the rest: %q", got)
+		t.Fatalf("after Close the log stream holds %q, want it to end with the last line %q", got, "three\n")
 	}
 }

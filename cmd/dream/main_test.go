@@ -31,7 +31,7 @@ func buildBinary(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "dream")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build of dream failed with %v, want a binary; its output:\n%s", err, out)
 	}
 	return bin
 }
@@ -98,11 +98,11 @@ func startDev(t *testing.T, bin, dataDir string) *devProcess {
 	case text, ok := <-banner:
 		m := listeningLine.FindStringSubmatch(text)
 		if !ok || m == nil {
-			t.Fatalf("dream dev printed no banner:\n%s", p.stderr.String())
+			t.Fatalf("dream dev printed no banner with a listening address, want one; its stderr:\n%s", p.stderr.String())
 		}
 		p.banner, p.baseURL = text, m[1]
 	case <-time.After(30 * time.Second):
-		t.Fatalf("dream dev did not start within 30 s:\n%s", p.stderr.String())
+		t.Fatalf("dream dev printed no banner within 30 s, want it started; its stderr:\n%s", p.stderr.String())
 	}
 	return p
 }
@@ -116,10 +116,10 @@ func (p *devProcess) stop(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("dream dev exited with %v:\n%s", err, p.stderr.String())
+			t.Fatalf("dream dev exited with %v after SIGTERM, want a clean exit; its stderr:\n%s", err, p.stderr.String())
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("dream dev did not stop within 15 s of SIGTERM")
+		t.Fatal("dream dev still ran 15 s after SIGTERM, want it stopped")
 	}
 }
 
@@ -142,7 +142,7 @@ func call(t *testing.T, method, url, body string, headers ...string) (int, map[s
 	raw, _ := io.ReadAll(res.Body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: not JSON: %s", method, url, raw)
+		t.Fatalf("dream answered %s to %s %s, want a JSON object", raw, method, url)
 	}
 	return res.StatusCode, out
 }
@@ -172,31 +172,34 @@ func TestBinary_Dev(t *testing.T) {
 
 	f := readDevJSON(t, data)
 	if len(f.Projects) != 3 || f.Projects[0].Type != "saas" || f.Projects[1].Type != "store" || f.Projects[2].Type != "membership" {
-		t.Fatalf("dev.json: %+v", f)
+		t.Fatalf("dev.json holds %+v, want three demo projects: saas, store and membership", f)
 	}
 	info, err := os.Stat(filepath.Join(data, "dev.json"))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("dev.json holds secret keys and must be private: %v %v", info.Mode(), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("dev.json has mode %v, want 0600: it holds secret keys", info.Mode())
 	}
 	for _, proj := range f.Projects {
 		for _, key := range []string{proj.PublishableKey, proj.SecretKey} {
 			if !strings.Contains(p.banner, key) {
-				t.Errorf("banner does not print %s", key)
+				t.Errorf("the dev banner leaves out the key %s, want every demo project's keys printed", key)
 			}
 		}
 	}
 	if !strings.Contains(p.banner, "baseUrl: '"+p.baseURL+"'") {
-		t.Errorf("banner has no SDK snippet:\n%s", p.banner)
+		t.Errorf("the dev banner has no SDK snippet with baseUrl %s, want one; the banner:\n%s", p.baseURL, p.banner)
 	}
 	saas, shop, membership := f.Projects[0], f.Projects[1], f.Projects[2]
 
 	if status, body := call(t, "GET", p.baseURL+"/health", ""); status != 200 || body["status"] != "ok" {
-		t.Fatalf("health: %d %v", status, body)
+		t.Fatalf("dream dev answered %d %v to /health, want 200 with status ok", status, body)
 	}
 	status, body := call(t, "GET", p.baseURL+"/api/tiers", "", "X-Publishable-Key", saas.PublishableKey)
 	tiers, _ := body["tiers"].([]any)
 	if status != 200 || len(tiers) != 3 {
-		t.Fatalf("saas tiers: %d %v", status, body)
+		t.Fatalf("dream dev answered %d %v to /api/tiers of the saas project, want 200 with 3 tiers", status, body)
 	}
 	want := []struct {
 		id    string
@@ -206,51 +209,53 @@ func TestBinary_Dev(t *testing.T) {
 	for i, w := range want {
 		tier := tiers[i].(map[string]any)
 		if tier["id"] != w.id || tier["price"] != w.price || tier["limit"] != w.limit {
-			t.Errorf("tier %d: %v", i, tier)
+			t.Errorf("saas tier %d is %v, want %s at %v cents with limit %v", i, tier, w.id, w.price, w.limit)
 		}
 	}
 	status, body = call(t, "GET", p.baseURL+"/api/products", "", "Authorization", "Bearer "+shop.SecretKey)
 	products, _ := body["products"].([]any)
 	if status != 200 || len(products) != 3 {
-		t.Fatalf("store products: %d %v", status, body)
+		t.Fatalf("dream dev answered %d %v to /api/products of the store project, want 200 with 3 products", status, body)
 	}
 	stock := []any{5.0, 0.0, nil}
 	for i, s := range stock {
 		if products[i].(map[string]any)["inventory"] != s {
-			t.Errorf("product %d: %v", i, products[i])
+			t.Errorf("store product %d is %v, want inventory %v", i, products[i], s)
 		}
 	}
 	_, body = call(t, "GET", p.baseURL+"/api/tiers", "", "X-Publishable-Key", membership.PublishableKey)
 	member := body["tiers"].([]any)[1].(map[string]any)
 	if member["id"] != "member" || member["price"] != 900.0 || member["limit"] != "unlimited" || member["trialDays"] != 7.0 {
-		t.Errorf("member tier: %v", member)
+		t.Errorf("the membership project's second tier is %v, "+
+			"want member at 900 cents, unlimited, with a 7-day trial", member)
 	}
 
 	status, body = call(t, "POST", p.baseURL+"/dev/tokens", `{"publishableKey":"`+saas.PublishableKey+`","email":"ada@example.com"}`)
 	if status != 200 {
-		t.Fatalf("dev token: %d %v", status, body)
+		t.Fatalf("dream dev answered %d %v to /dev/tokens, want 200 with an end user's token", status, body)
 	}
 	token, userID := body["token"].(string), body["userId"].(string)
 	for i := 1; i <= 3; i++ {
 		status, body = call(t, "POST", p.baseURL+"/api/data", "", "X-Publishable-Key", saas.PublishableKey, "X-Clerk-Token", token)
 		if status != 200 || body["usage"].(map[string]any)["count"] != float64(i) {
-			t.Fatalf("track %d: %d %v", i, status, body)
+			t.Fatalf("usage unit %d: dream dev answered %d %v to /api/data, want 200 with count %d", i, status, body, i)
 		}
 	}
 	status, body = call(t, "GET", p.baseURL+"/api/usage", "", "Authorization", "Bearer "+saas.SecretKey, "X-Clerk-Token", token)
 	if status != 200 || body["usageCount"] != 3.0 || body["remaining"] != 97.0 || body["userId"] != userID {
-		t.Fatalf("usage: %d %v", status, body)
+		t.Fatalf("dream dev answered %d %v to /api/usage, "+
+			"want 200 with 3 units used and 97 remaining for end user %s", status, body, userID)
 	}
 	p.stop(t)
 
 	t.Run("RestartKeepsKeysAndData", func(t *testing.T) {
 		p := startDev(t, bin, data)
 		if again := readDevJSON(t, data); again.Projects[0].SecretKey != saas.SecretKey {
-			t.Fatal("a restart changed the demo keys")
+			t.Fatal("after a restart dev.json holds a new saas secret key, want the demo keys kept")
 		}
 		status, body := call(t, "GET", p.baseURL+"/api/usage", "", "X-Publishable-Key", saas.PublishableKey, "X-Clerk-Token", token)
 		if status != 200 || body["usageCount"] != 3.0 {
-			t.Fatalf("after restart: %d %v", status, body)
+			t.Fatalf("after a restart dream dev answered %d %v to /api/usage, want 200 with the 3 units kept", status, body)
 		}
 		p.stop(t)
 	})
@@ -261,13 +266,14 @@ func TestBinary_Dev(t *testing.T) {
 		p := startDev(t, bin, data)
 		fresh := readDevJSON(t, data)
 		if len(fresh.Projects) != 3 || fresh.Projects[0].PublishableKey != saas.PublishableKey || fresh.Projects[0].SecretKey == saas.SecretKey {
-			t.Fatalf("dev.json after loss: %+v", fresh)
+			t.Fatalf("dev.json rewritten after its loss holds %+v, want the three projects "+
+				"with their publishable keys and a new saas secret key", fresh)
 		}
 		if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+saas.SecretKey); status != 401 {
-			t.Fatalf("the lost secret key still works: %d", status)
+			t.Fatalf("the saas secret key of the lost dev.json got %d from /api/tiers, want 401", status)
 		}
 		if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+fresh.Projects[0].SecretKey); status != 200 {
-			t.Fatalf("the new secret key fails: %d", status)
+			t.Fatalf("the new saas secret key got %d from /api/tiers, want 200", status)
 		}
 		p.stop(t)
 	})
@@ -287,11 +293,11 @@ func TestBinary_Serve(t *testing.T) {
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("serve without configuration: %v\n%s", err, stderr.String())
+		t.Fatalf("serve without configuration ended with %v, want exit status 1; its stderr:\n%s", err, stderr.String())
 	}
 	for _, name := range []string{"DREAM_DB", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
 		if !strings.Contains(stderr.String(), name) {
-			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
+			t.Errorf("serve without configuration did not name the missing %s; its stderr:\n%s", name, stderr.String())
 		}
 	}
 
@@ -299,17 +305,19 @@ func TestBinary_Serve(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "dream.db")
 		out, err := exec.Command(bin, "migrate", "--db", db).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "applied 0001_initial.sql") {
-			t.Fatalf("first migrate: %v\n%s", err, out)
+			t.Fatalf("the first migrate of a new database ended with %v, "+
+				"want it to report applied 0001_initial.sql; its output:\n%s", err, out)
 		}
 		out, err = exec.Command(bin, "migrate", "--db", db).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "up to date") {
-			t.Fatalf("second migrate: %v\n%s", err, out)
+			t.Fatalf("the second migrate of the database ended with %v, "+
+				"want it to report up to date; its output:\n%s", err, out)
 		}
 	})
 	t.Run("StrictLimits", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "dream.db")
 		if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
-			t.Fatalf("migrate: %v\n%s", err, out)
+			t.Fatalf("migrate of a new database failed with %v, want success; its output:\n%s", err, out)
 		}
 		db, err := store.Open(path, false)
 		if err != nil {
@@ -329,22 +337,25 @@ func TestBinary_Serve(t *testing.T) {
 		for _, on := range []string{"true", "false"} {
 			out, err := exec.Command(bin, "strict-limits", "--db", path, "--project", project.ID, "--strict", on).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "strict limits "+on) || strict() != (on == "true") {
-				t.Fatalf("--strict %s: %v\n%s", on, err, out)
+				t.Fatalf("strict-limits --strict %s ended with %v, want the project's strict limits "+
+					"set and reported as %s; its output:\n%s", on, err, on, out)
 			}
 		}
 		out, err := exec.Command(bin, "strict-limits", "--db", path, "--project", "prj_missing", "--strict", "true").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "prj_missing not found") {
-			t.Fatalf("an unknown project: %v\n%s", err, out)
+			t.Fatalf("strict-limits for an unknown project ended with %v, "+
+				"want an error saying prj_missing not found; its output:\n%s", err, out)
 		}
 		out, err = exec.Command(bin, "strict-limits", "--db", path).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "--project") || !strings.Contains(string(out), "--strict") {
-			t.Fatalf("missing flags: %v\n%s", err, out)
+			t.Fatalf("strict-limits without flags ended with %v, "+
+				"want an error naming --project and --strict; its output:\n%s", err, out)
 		}
 	})
 	t.Run("UnknownCommand", func(t *testing.T) {
 		err := exec.Command(bin, "launch").Run()
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-			t.Fatalf("got %v", err)
+			t.Fatalf("dream launch ended with %v, want exit status 2 for an unknown command", err)
 		}
 	})
 }
@@ -365,7 +376,7 @@ func submit(t *testing.T, link string) string {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("POST %s: %d %s", link, res.StatusCode, body)
+		t.Fatalf("POST %s answered %d %s, want 303 See Other", link, res.StatusCode, body)
 	}
 	return res.Header.Get("Location")
 }
@@ -379,7 +390,7 @@ func fetch(t *testing.T, link string) string {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", link, res.StatusCode, body)
+		t.Fatalf("GET %s answered %d %s, want 200", link, res.StatusCode, body)
 	}
 	return string(body)
 }
@@ -405,51 +416,55 @@ func TestBinary_DevPayments(t *testing.T) {
 		track := func() (int, map[string]any) { return call(t, "POST", p.baseURL+"/api/data", "", user...) }
 		for i := 1; i <= 100; i++ {
 			if status, body := track(); status != 200 {
-				t.Fatalf("track %d: %d %v", i, status, body)
+				t.Fatalf("usage unit %d of the free plan's 100: dream dev answered %d %v to /api/data, want 200",
+					i, status, body)
 			}
 		}
 		if status, body := track(); status != 403 || body["error"] != "Tier limit reached" {
-			t.Fatalf("over the free limit: %d %v", status, body)
+			t.Fatalf("usage unit 101 on the free plan: dream dev answered %d %v, want 403 Tier limit reached", status, body)
 		}
 
 		status, body := call(t, "POST", p.baseURL+"/api/create-checkout", `{"tier":"pro","successUrl":"/welcome"}`, append(user, "Origin", "http://localhost:5173")...)
 		if status != 200 {
-			t.Fatalf("checkout: %d %v", status, body)
+			t.Fatalf("dream dev answered %d %v to /api/create-checkout for pro, want 200 with a checkout URL", status, body)
 		}
 		if page := fetch(t, body["url"].(string)); !strings.Contains(page, "Pro") || !strings.Contains(page, "29.00") {
-			t.Fatalf("checkout page:\n%s", page)
+			t.Fatalf("the checkout page does not show Pro at 29.00, want it to; the page:\n%s", page)
 		}
 		if location := submit(t, body["url"].(string)+"/pay"); location != "http://localhost:5173/welcome" {
-			t.Fatalf("after paying, redirected to %q", location)
+			t.Fatalf("after paying, the checkout redirected to %q, want http://localhost:5173/welcome", location)
 		}
 		// The very next call, with the token from before paying.
 		if status, body := track(); status != 200 || body["usage"].(map[string]any)["plan"] != "pro" || body["usage"].(map[string]any)["limit"] != 10000.0 {
-			t.Fatalf("after upgrading: %d %v", status, body)
+			t.Fatalf("after upgrading to pro: dream dev answered %d %v to /api/data, "+
+				"want 200 on plan pro with limit 10000", status, body)
 		}
 
 		status, body = call(t, "POST", p.baseURL+"/api/customer-portal", `{"returnUrl":"http://localhost:5173/account"}`, user...)
 		if status != 200 {
-			t.Fatalf("portal: %d %v", status, body)
+			t.Fatalf("dream dev answered %d %v to /api/customer-portal, want 200 with a portal URL", status, body)
 		}
 		portal := body["url"].(string)
 		cancel := regexp.MustCompile(`action="(/dev/portal/[^"]+/cancel)"`).FindStringSubmatch(fetch(t, portal))
 		if cancel == nil {
-			t.Fatal("the portal has no cancel form")
+			t.Fatal("the customer portal page has no cancel form, want one for the pro subscription")
 		}
 		submit(t, p.baseURL+cancel[1])
 		if page := fetch(t, portal); !strings.Contains(page, "canceling") {
-			t.Fatalf("portal after cancel:\n%s", page)
+			t.Fatalf("after cancel the customer portal does not say canceling, want it to; the page:\n%s", page)
 		}
 		if _, body := call(t, "GET", p.baseURL+"/api/usage", "", user...); body["plan"] != "pro" {
-			t.Fatalf("canceling already ended the plan: %v", body)
+			t.Fatalf("right after canceling /api/usage reports %v, want plan pro until the period ends", body)
 		}
 
 		status, body = call(t, "POST", p.baseURL+"/dev/clock/advance", `{"days":32}`)
 		if status != 200 || !strings.Contains(fmt.Sprint(body["events"]), "customer.subscription.deleted") {
-			t.Fatalf("clock: %d %v", status, body)
+			t.Fatalf("advancing the dev clock 32 days answered %d %v, "+
+				"want 200 with a customer.subscription.deleted event", status, body)
 		}
 		if status, body := track(); status != 403 || body["limit"] != 100.0 {
-			t.Fatalf("after the subscription ended: %d %v", status, body)
+			t.Fatalf("after the pro subscription ended: dream dev answered %d %v to /api/data, "+
+				"want 403 at the free limit of 100", status, body)
 		}
 	})
 
@@ -465,13 +480,13 @@ func TestBinary_DevPayments(t *testing.T) {
 			`{"items":[{"priceId":"`+price+`","quantity":2}],"email":"buyer@example.com","successUrl":"http://localhost:5173/thanks"}`,
 			"X-Publishable-Key", shop.PublishableKey)
 		if status != 200 {
-			t.Fatalf("cart: %d %v", status, body)
+			t.Fatalf("dream dev answered %d %v to /api/cart/checkout, want 200 with a checkout URL", status, body)
 		}
 		if location := submit(t, body["url"].(string)+"/pay"); location != "http://localhost:5173/thanks" {
-			t.Fatalf("redirect to %q", location)
+			t.Fatalf("after paying for the cart, the checkout redirected to %q, want http://localhost:5173/thanks", location)
 		}
 		if after := stock(); after != before-2 {
-			t.Fatalf("inventory %v after buying 2 of %v", after, before)
+			t.Fatalf("the first product's inventory is %v after buying 2 of %v, want %v", after, before, before-2)
 		}
 		db, err := store.Open(filepath.Join(data, "dream.db"), true)
 		if err != nil {
@@ -480,11 +495,11 @@ func TestBinary_DevPayments(t *testing.T) {
 		defer db.Close()
 		env, err := db.EnvironmentByPublishableKey(context.Background(), shop.PublishableKey)
 		if err != nil || env == nil {
-			t.Fatal(err)
+			t.Fatalf("the store project's publishable key found environment %+v (error %v), want its environment", env, err)
 		}
 		orders, err := db.Orders(context.Background(), env.ID)
 		if err != nil || len(orders) != 1 || orders[0].Email != "buyer@example.com" || orders[0].Items[0].Quantity != 2 {
-			t.Fatalf("orders: %+v, %v", orders, err)
+			t.Fatalf("the store project's orders are %+v (error %v), want one order of 2 for buyer@example.com", orders, err)
 		}
 	})
 }

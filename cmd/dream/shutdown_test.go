@@ -73,12 +73,12 @@ func TestShutdown(t *testing.T) {
 	}
 	close(release)
 	if got := <-answer; got != "done" {
-		t.Fatalf("the request in flight got %q", got)
+		t.Fatalf("the request in flight during the shutdown got %q, want %q", got, "done")
 	}
 	if err := <-stopped; err != nil {
-		t.Fatalf("shutdown: %v", err)
+		t.Fatalf("shutdown returned %v, want a clean stop within the 3 s deadline", err)
 	}
 	if err := <-served; err != http.ErrServerClosed {
-		t.Fatalf("serve: %v", err)
+		t.Fatalf("Serve returned %v after the shutdown, want http.ErrServerClosed", err)
 	}
 }

@@ -61,7 +61,7 @@ func (r chaosResult) mismatches() []string {
 	var out []string
 	for u := range users {
 		if r.acknowledged[u] != r.counted[u] {
-			out = append(out, fmt.Sprintf("%s: %d acknowledged, %d counted", u, r.acknowledged[u], r.counted[u]))
+			out = append(out, fmt.Sprintf("%s: the primary counted %d units of %d acknowledged", u, r.counted[u], r.acknowledged[u]))
 		}
 	}
 	sort.Strings(out)
@@ -76,7 +76,7 @@ func (r chaosResult) mismatches() []string {
 func TestChaos(t *testing.T) {
 	r := runChaos(t, chaosScenario{load: 60 * time.Second, primaryKills: 3})
 	for _, m := range r.mismatches() {
-		t.Errorf("the primary's count is not what was acknowledged: %s", m)
+		t.Errorf("end user %s; want the primary to count exactly the tracks acknowledged", m)
 	}
 }
 
@@ -183,13 +183,14 @@ func runChaos(t *testing.T, s chaosScenario) chaosResult {
 						break
 					}
 					if status == 403 || status == 429 {
-						t.Errorf("track %s of %s refused at %s: %d %v", key, user, n.Name, status, body)
+						t.Errorf("track %s of %s on enterprise refused at %s: status %d, body %v; want it acknowledged",
+							key, user, n.Name, status, body)
 						return
 					}
 					time.Sleep(time.Duration(10+rng.IntN(90)) * time.Millisecond)
 				}
 				if !acked {
-					t.Errorf("track %s of %s never acknowledged", key, user)
+					t.Errorf("track %s of %s not acknowledged by any node within 90s or 3000 tries, want it acknowledged", key, user)
 					return
 				}
 				mu.Lock()
@@ -216,11 +217,11 @@ func runChaos(t *testing.T, s chaosScenario) chaosResult {
 	for _, n := range c.Nodes {
 		c.ready(n)
 	}
-	eventually(t, 60*time.Second, "every outbox shipped", func() error {
+	eventually(t, 60*time.Second, "every node's outbox shipped and empty", func() error {
 		for _, n := range c.Nodes {
 			waiting, err := outboxLen(n)
 			if err != nil || waiting > 0 {
-				return fmt.Errorf("%s: %d units waiting, %v", n.Name, waiting, err)
+				return fmt.Errorf("%s has %d units waiting in its outbox, error %v", n.Name, waiting, err)
 			}
 		}
 		return nil
@@ -269,7 +270,7 @@ func chaos(t *testing.T, c *cluster, seed uint64, s chaosScenario) string {
 	)
 	kill := func(n *harness.Node) {
 		if err := n.Kill(); err != nil {
-			t.Errorf("killing %s: %v", n.Name, err)
+			t.Errorf("killing node %s: %v, want it killed", n.Name, err)
 		}
 		pause := time.Duration(200+rng.IntN(1300)) * time.Millisecond
 		restarts.Add(1)
@@ -277,7 +278,7 @@ func chaos(t *testing.T, c *cluster, seed uint64, s chaosScenario) string {
 			defer restarts.Done()
 			time.Sleep(pause)
 			if err := n.Start(); err != nil {
-				t.Errorf("restarting %s: %v", n.Name, err)
+				t.Errorf("restarting node %s after its kill: %v, want it running", n.Name, err)
 			}
 			mu.Lock()
 			down[n] = false
@@ -293,10 +294,10 @@ func chaos(t *testing.T, c *cluster, seed uint64, s chaosScenario) string {
 				exits = append(exits, n.Name)
 				t.Logf("%s exited on its own after %s:\n%s", n.Name, time.Since(start).Round(time.Millisecond), n.LogTail(20))
 				if err := n.Stop(); err != nil {
-					t.Errorf("clearing %s: %v", n.Name, err)
+					t.Errorf("clearing node %s after it exited on its own: %v, want it stopped", n.Name, err)
 				}
 				if err := n.Start(); err != nil {
-					t.Errorf("restarting %s: %v", n.Name, err)
+					t.Errorf("restarting node %s after it exited on its own: %v, want it running", n.Name, err)
 				}
 			}
 			if !down[n] && n != c.Nodes[0] {
@@ -329,7 +330,7 @@ func chaos(t *testing.T, c *cluster, seed uint64, s chaosScenario) string {
 	}
 	restarts.Wait()
 	if primaryKilled < s.primaryKills {
-		t.Errorf("the primary was killed %d times, not %d", primaryKilled, s.primaryKills)
+		t.Errorf("the primary was killed %d times during the load, want %d", primaryKilled, s.primaryKills)
 	}
 	summary := fmt.Sprintf("%d kills of an edge, %d of the primary, %d network cuts", edgeKills, primaryKilled, cuts)
 	if len(exits) > 0 {

@@ -60,7 +60,7 @@ func newCluster(t *testing.T, cfg harness.Config, tags ...string) *cluster {
 	}
 	t.Cleanup(func() {
 		if err := hc.Close(); err != nil {
-			t.Error(err)
+			t.Errorf("stopping the cluster: %v, want every node stopped cleanly", err)
 		}
 		if t.Failed() {
 			for _, n := range hc.Nodes {
@@ -144,7 +144,7 @@ func eventually(t *testing.T, within time.Duration, what string, check func() er
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("%s: still failing after %s: %v", what, within, err)
+	t.Fatalf("after %s, want %s; the last check found %v", within, what, err)
 }
 
 // call sends a request and decodes its JSON answer.
@@ -203,11 +203,11 @@ func TestCluster(t *testing.T) {
 		for _, n := range c.Nodes {
 			status, body, _, err := call("GET", n.URL("/api/tiers"), "", "X-Publishable-Key", pk)
 			if err != nil || status != 200 || len(body["tiers"].([]any)) != 3 {
-				t.Fatalf("%s: %d %v %v", n.Name, status, body, err)
+				t.Fatalf("the tiers read at %s: status %d, body %v, error %v; want 200 with 3 tiers", n.Name, status, body, err)
 			}
 		}
 		if _, err := os.Stat(filepath.Join(replica1.Dir, "mnt", ".primary")); err != nil {
-			t.Fatalf("replica-1 does not know the primary: %v", err)
+			t.Fatalf("replica-1 has no .primary file in its mount: %v, want it to name the primary", err)
 		}
 	})
 
@@ -216,12 +216,13 @@ func TestCluster(t *testing.T) {
 		for i := 1; i <= 5; i++ {
 			status, body, _, err := call("POST", replica1.URL("/api/data"), "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
 			if err != nil || status != 200 || body["usage"].(map[string]any)["count"] != float64(i) {
-				t.Fatalf("track %d at replica-1: %d %v %v", i, status, body, err)
+				t.Fatalf("track %d at replica-1: status %d, body %v, error %v; want 200 with usage count %d", i, status, body, err, i)
 			}
 			// The very next read at the same replica sees the write.
 			status, body, _, err = call("GET", replica1.URL("/api/usage"), "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
 			if err != nil || status != 200 || body["usageCount"] != float64(i) {
-				t.Fatalf("read %d at replica-1: %d %v %v", i, status, body, err)
+				t.Fatalf("the usage read after track %d at replica-1: status %d, body %v, error %v; want 200 with usageCount %d",
+					i, status, body, err, i)
 			}
 		}
 	})
@@ -235,14 +236,14 @@ func TestCluster(t *testing.T) {
 		status, body, _, err := call("POST", replica2.URL("/webhook/stripe"), string(event),
 			"Stripe-Signature", billing.SignWebhook(event, harness.WebhookSecret, time.Now()))
 		if err != nil || status != 200 || body["result"] != "processed" {
-			t.Fatalf("webhook at replica-2: %d %v %v", status, body, err)
+			t.Fatalf("a payment event at replica-2: status %d, body %v, error %v; want 200, processed", status, body, err)
 		}
 		token := c.token("user_payer", "")
 		for _, n := range c.Nodes {
-			eventually(t, 5*time.Second, "plan at "+n.Name, func() error {
+			eventually(t, 5*time.Second, "user_payer on enterprise at "+n.Name, func() error {
 				_, body, _, err := call("GET", n.URL("/api/usage"), "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
 				if err != nil || body["plan"] != "enterprise" {
-					return fmt.Errorf("%v %v", body, err)
+					return fmt.Errorf("the usage read %v, error %v", body, err)
 				}
 				return nil
 			})
@@ -268,7 +269,8 @@ func TestCluster(t *testing.T) {
 						case err == nil && status == 403 && body["error"] == "Tier limit reached":
 							refused.Add(1)
 						default:
-							t.Errorf("track at %s: %d %v %v", n.Name, status, body, err)
+							t.Errorf("a racing track at %s: status %d, body %v, error %v; want 200 or 403 Tier limit reached",
+								n.Name, status, body, err)
 						}
 					}
 				}()
@@ -276,7 +278,8 @@ func TestCluster(t *testing.T) {
 		}
 		wg.Wait()
 		if admitted.Load() != 100 || refused.Load() != 50 {
-			t.Fatalf("%d admitted and %d refused, want 100 and 50", admitted.Load(), refused.Load())
+			t.Fatalf("of 150 racing tracks on the free plan %d were admitted and %d refused, want 100 and 50",
+				admitted.Load(), refused.Load())
 		}
 	})
 
@@ -284,22 +287,22 @@ func TestCluster(t *testing.T) {
 		old := c.project.Test.SecretKey
 		for _, n := range c.Nodes {
 			if status, _, _, err := call("GET", n.URL("/api/tiers"), "", "Authorization", "Bearer "+old); err != nil || status != 200 {
-				t.Fatalf("%s before rotation: %d %v", n.Name, status, err)
+				t.Fatalf("the old secret key at %s before rotation: status %d, error %v; want 200", n.Name, status, err)
 			}
 		}
 		fresh := c.rotateKey()
 		for _, n := range c.Nodes {
-			eventually(t, 5*time.Second, "old key refused at "+n.Name, func() error {
+			eventually(t, 5*time.Second, "the old secret key refused with 401 at "+n.Name, func() error {
 				status, _, _, err := call("GET", n.URL("/api/tiers"), "", "Authorization", "Bearer "+old)
 				if err != nil || status != 401 {
-					return fmt.Errorf("%d %v", status, err)
+					return fmt.Errorf("status %d, error %v", status, err)
 				}
 				return nil
 			})
-			eventually(t, 5*time.Second, "new key at "+n.Name, func() error {
+			eventually(t, 5*time.Second, "the new secret key accepted with 200 at "+n.Name, func() error {
 				status, _, _, err := call("GET", n.URL("/api/tiers"), "", "Authorization", "Bearer "+fresh)
 				if err != nil || status != 200 {
-					return fmt.Errorf("%d %v", status, err)
+					return fmt.Errorf("status %d, error %v", status, err)
 				}
 				return nil
 			})
@@ -342,7 +345,7 @@ func TestCluster(t *testing.T) {
 								}
 								break
 							}
-							t.Logf("track %s at %s: %d %v %v", key, n.Name, status, body, err)
+							t.Logf("track %s at %s not acknowledged yet: status %d, body %v, error %v; retrying", key, n.Name, status, body, err)
 							time.Sleep(50 * time.Millisecond)
 						}
 						time.Sleep(5 * time.Millisecond)
@@ -357,21 +360,21 @@ func TestCluster(t *testing.T) {
 		// Units of the default project are still acknowledged, into the
 		// replicas' outboxes; strict units, like other writes, answer 503
 		// with Retry-After; reads keep working.
-		eventually(t, 10*time.Second, "a strict track at a replica while the primary is down", func() error {
+		eventually(t, 10*time.Second, "a strict track at replica-1 answered 503 primary_unavailable with Retry-After", func() error {
 			status, body, header, err := call("POST", replica1.URL("/api/data"), "", "X-Publishable-Key", strictKey, "X-Clerk-Token", strictToken)
 			if err != nil || status != 503 || body["error"] != "primary_unavailable" || header.Get("Retry-After") == "" {
-				return fmt.Errorf("%d %v %v", status, body, err)
+				return fmt.Errorf("status %d, body %v, Retry-After %q, error %v", status, body, header.Get("Retry-After"), err)
 			}
 			return nil
 		})
 		for _, n := range []*harness.Node{replica1, replica2} {
 			status, _, _, err := call("GET", n.URL("/api/tiers"), "", "X-Publishable-Key", pk)
 			if err != nil || status != 200 {
-				t.Fatalf("a read at %s while the primary is down: %d %v", n.Name, status, err)
+				t.Fatalf("a tiers read at %s while the primary is down: status %d, error %v; want 200", n.Name, status, err)
 			}
 			status, _, _, err = call("GET", n.URL("/api/usage"), "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
 			if err != nil || status != 200 {
-				t.Fatalf("a usage read at %s while the primary is down: %d %v", n.Name, status, err)
+				t.Fatalf("a usage read at %s while the primary is down: status %d, error %v; want 200", n.Name, status, err)
 			}
 		}
 		time.Sleep(time.Second)
@@ -379,10 +382,10 @@ func TestCluster(t *testing.T) {
 
 		c.start(primaryNode)
 		c.ready(primaryNode)
-		eventually(t, 30*time.Second, "strict writes resume at replica-2", func() error {
+		eventually(t, 30*time.Second, "a strict track accepted with 200 at replica-2 after the primary's return", func() error {
 			status, body, _, err := call("POST", replica2.URL("/api/data"), "", "X-Publishable-Key", strictKey, "X-Clerk-Token", strictToken)
 			if err != nil || status != 200 {
-				return fmt.Errorf("%d %v %v", status, body, err)
+				return fmt.Errorf("status %d, body %v, error %v", status, body, err)
 			}
 			return nil
 		})
@@ -390,15 +393,16 @@ func TestCluster(t *testing.T) {
 		close(stopTracking)
 		trackers.Wait()
 		if whileDown.Load() == 0 {
-			t.Fatal("no track was acknowledged while the primary was down: the scenario did not happen")
+			t.Fatalf("%d tracks acknowledged, none while the primary was down; want some, or the scenario did not happen",
+				acknowledged.Load())
 		}
 
 		// Once the replicas have shipped their outboxes, every
 		// acknowledged track is counted once, no more, no less.
-		eventually(t, 30*time.Second, "the outboxes drained", func() error {
+		eventually(t, 30*time.Second, "every node's outbox empty", func() error {
 			for _, n := range c.Nodes {
 				if left, err := outboxLen(n); err != nil || left != 0 {
-					return fmt.Errorf("%s: %d units left (%v)", n.Name, left, err)
+					return fmt.Errorf("%s has %d units left in its outbox, error %v", n.Name, left, err)
 				}
 			}
 			return nil
@@ -408,7 +412,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got, want := body["usageCount"], float64(acknowledged.Load()); got != want {
-			t.Fatalf("the primary counted %v units for %v acknowledged tracks", got, want)
+			t.Fatalf("the primary counted %v units for user_counted, want %v, one per acknowledged track", got, want)
 		}
 		t.Logf("%d tracks acknowledged, %d of them while the primary was down", acknowledged.Load(), whileDown.Load())
 	})

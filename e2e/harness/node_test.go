@@ -12,6 +12,6 @@ func TestParseProcStat(t *testing.T) {
 		t.Fatalf("%+v, %v; want state S, parent 4200 and 3.25s of CPU", s, err)
 	}
 	if _, err := ParseProcStat([]byte("4242 (dream) S 1")); err == nil {
-		t.Fatal("a truncated stat line parsed")
+		t.Fatal("parsing a truncated stat line gave no error, want it refused")
 	}
 }

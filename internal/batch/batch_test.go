@@ -64,7 +64,8 @@ func TestRunGathersConcurrentProducers(t *testing.T) {
 		<-done
 	}
 	if gathered < attempts/2 {
-		t.Fatalf("the first batch held the producer's items in %d of %d attempts", gathered, attempts)
+		t.Fatalf("the first batch held the producer's items in %d of %d attempts, want at least %d",
+			gathered, attempts, attempts/2)
 	}
 }
 
@@ -80,17 +81,17 @@ func TestLoop(t *testing.T) {
 	})
 	for i := 1; i <= 6; i++ {
 		if !l.Put(i) {
-			t.Fatalf("put %d before Close refused", i)
+			t.Fatalf("put %d before Close was refused, want it taken", i)
 		}
 	}
 	l.Close()
 	select {
 	case <-l.Closing():
 	default:
-		t.Fatal("Closing is open after Close")
+		t.Fatal("Closing is still open after Close, want it closed")
 	}
 	if l.Put(7) {
-		t.Fatal("a put after Close was taken")
+		t.Fatal("a put after Close was taken, want it refused")
 	}
 	l.Close()
 	slices.Sort(committed)
