@@ -324,8 +324,8 @@ func (m *Main) prepareSchema(ctx context.Context) error {
 // record of applied writes.
 const pruneInterval = 10 * time.Minute
 
-// rateLimitBuckets bounds the per-user rate-limit buckets a node keeps: at
-// about 200 bytes each, 100,000 active end users cost some 20 MB.
+// rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
+// that its memory stays flat however many end users it serves.
 const rateLimitBuckets = 100_000
 
 // Serve serves HTTP until ctx is done, then shuts down gracefully.

@@ -26,10 +26,10 @@ import "errors"
 // glibc's malloc returns freed memory at the top of a thread's heap to the
 // kernel with madvise once it passes a threshold, and every such call
 // shoots down the TLBs of every CPU the process ran on. SQLite allocates and
-// frees on every statement, from whichever thread cgo runs it on: under
-// tracks dream dev made 11,700 madvise calls a second, and they were 7.7%
-// of its CPU. Keeping up to 64 MiB of freed C memory stops them (RSS is
-// what SQLite's bounded caches need, well under that). Setting the trim
+// frees on every statement, from whichever thread cgo runs it on, so under
+// tracks those calls took a share of the CPU that profiles showed plainly.
+// Keeping up to 64 MiB of freed C memory stops them (RSS is what SQLite's
+// bounded caches need, well under that). Setting the trim
 // threshold turns off glibc's dynamic mmap threshold, so allocations up to
 // 32 MiB, the most glibc allows, are set to come from the heap as before
 // rather than from an mmap and munmap each.
