@@ -128,7 +128,10 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.writer = readYourWrites{Writer: o.Writer, server: s}
-	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: s.writer, Outbox: o.Outbox,
+	// The tally keeps its own state in step with its writes: a shipped
+	// batch needs no read of the change log, and a unit decided by the
+	// primary changes nothing but its user's usage.
+	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
 		MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -162,7 +165,8 @@ func (s *Server) Close() error {
 // instead of when the change watcher next looks, so that the request's
 // next read at this node sees what it wrote: on a replica the forwarded
 // write has reached the node's copy by then. This is the one place a
-// write invalidates what the node keeps.
+// request's write makes the node drop what it keeps; the tally, which owns
+// usage, does the same for the units it sends the primary.
 type readYourWrites struct {
 	dream.Writer
 	server *Server

@@ -53,8 +53,7 @@ const drainTimeout = 5 * time.Second
 type Options struct {
 	// DB is the node's copy of the database.
 	DB *store.DB
-	// Writer applies units decided by the primary and the batches shipped;
-	// a read after a write that returned must see it.
+	// Writer applies units decided by the primary and the batches shipped.
 	Writer dream.Writer
 	// Outbox, when set, is the node's outbox: units of projects without
 	// strict limits are decided at this node, kept in it and shipped to
@@ -209,7 +208,11 @@ var errBusy = &dream.Error{Kind: dream.KindUnavailable, Code: "service_unavailab
 func (t *Tally) Track(ctx context.Context, tiers []dream.Tier, w dream.TrackUsage, strict bool) (dream.Usage, error) {
 	user := store.UserRef{EnvironmentID: w.EnvironmentID, UserID: w.UserID}
 	if t.outbox == nil || strict {
-		return dream.Apply(ctx, t.writer, w)
+		u, err := dream.Apply(ctx, t.writer, w)
+		// The next read at this node must see the unit, before the change
+		// log says so.
+		t.forget(user)
+		return u, err
 	}
 	if w.WriteID != "" {
 		seen, err := t.outbox.Seen(ctx, w.WriteID)
