@@ -48,11 +48,12 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	c, err := s.customers.CreateCustomer(r.Context(), req.key, dream.NewCustomer(body))
+	env := req.customerEnvironment()
+	c, err := s.customers.CreateCustomer(r.Context(), env, dream.NewCustomer(body))
 	if err != nil {
 		return err
 	}
-	j := newCustomerJSON(c, req.key)
+	j := newCustomerJSON(c, env)
 	writeJSON(w, http.StatusCreated, map[string]any{"success": true,
 		"customer": createdCustomerJSON{customerJSON: j, FirstName: j.FirstName, LastName: j.LastName}})
 	return nil
@@ -60,12 +61,13 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 
 // handleGetCustomer answers GET /api/customers/:id.
 func (s *Server) handleGetCustomer(w http.ResponseWriter, r *http.Request, req *request) error {
-	s.tally.AwaitShipped(r.Context(), req.key.ID)
-	c, err := s.customers.Customer(r.Context(), req.key, req.params.ByName("id"))
+	env := req.customerEnvironment()
+	s.tally.AwaitShipped(r.Context(), env.ID)
+	c, err := s.customers.Customer(r.Context(), env, req.params.ByName("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"customer": newCustomerJSON(c, req.key)})
+	writeJSON(w, http.StatusOK, map[string]any{"customer": newCustomerJSON(c, env)})
 	return nil
 }
 
@@ -77,13 +79,13 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	ctx, id := r.Context(), req.params.ByName("id")
+	ctx, env, id := r.Context(), req.customerEnvironment(), req.params.ByName("id")
 	var c *dream.CustomerView
 	var err error
 	if body.Plan == "" {
-		c, err = s.customers.Customer(ctx, req.key, id)
+		c, err = s.customers.Customer(ctx, env, id)
 	} else {
-		c, err = s.customers.AssignPlan(ctx, req.key, id, body.Plan)
+		c, err = s.customers.AssignPlan(ctx, env, id, body.Plan)
 	}
 	if err != nil {
 		return err
@@ -94,11 +96,10 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 }
 
 // handleDeleteCustomer deletes an end user of the project: DELETE
-// /api/customers/:id. The environment is the secret key's validated
-// X-Publishable-Key scope.
+// /api/customers/:id.
 func (s *Server) handleDeleteCustomer(w http.ResponseWriter, r *http.Request, req *request) error {
 	id := req.params.ByName("id")
-	c, err := s.customers.DeleteCustomer(r.Context(), req.scope, id)
+	c, err := s.customers.DeleteCustomer(r.Context(), req.customerEnvironment(), id)
 	if err != nil {
 		return err
 	}

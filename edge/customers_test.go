@@ -92,7 +92,6 @@ func TestCustomers(t *testing.T) {
 		{"Unknown", "GET", "/api/customers/user_nope", secret(sk)},
 		{"PatchOtherPlatform", "PATCH", "/api/customers/" + id, secret(h.other.Test.SecretKey)},
 		{"DeleteOtherPlatform", "DELETE", "/api/customers/" + id, secret(h.other.Test.SecretKey)},
-		{"DeleteThroughOverrideOfOtherProject", "DELETE", "/api/customers/" + id, secret(sk, "X-Publishable-Key", h.shop.Test.PublishableKey)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.name == "OtherMode" {
@@ -376,4 +375,43 @@ func TestAssets(t *testing.T) {
 	})
 	expectError(t, h.do("GET", "/api/assets/"+h.saas.PlatformID+"/nope.png", ""), 404, "Not found", "")
 	expectError(t, h.do("POST", "/api/assets", `{}`, "X-Publishable-Key", h.saas.Test.PublishableKey), 403, "Forbidden", "")
+}
+
+// TestCustomersStayInTheKeysEnvironment tries every customers route with a
+// secret key whose X-Publishable-Key names another project of the same
+// developer and mode, in both orders of the two projects: the other
+// project's customer is not found, and nothing of it changes.
+func TestCustomersStayInTheKeysEnvironment(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, tt := range []struct {
+		name       string
+		key, owner storetest.Keys
+		ownerEnv   int64
+	}{
+		{"SaaSKeyStoreCustomer", h.saas.Test, h.shop.Test, h.shop.Test.EnvironmentID},
+		{"StoreKeySaaSCustomer", h.shop.Test, h.saas.Test, h.saas.Test.EnvironmentID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := h.do("POST", "/api/customers", `{"email":"`+strings.ToLower(tt.name)+`@example.com"}`, secret(tt.owner.SecretKey)...)
+			if res.status != 201 {
+				t.Fatalf("creating the owner's customer answered %d %s, want 201", res.status, res.raw)
+			}
+			id := res.body["customer"].(map[string]any)["id"].(string)
+			headers := secret(tt.key.SecretKey, "X-Publishable-Key", tt.owner.PublishableKey)
+			for _, call := range [][2]string{{"GET", ""}, {"PATCH", `{"plan":"free"}`}, {"DELETE", ""}} {
+				res := h.do(call[0], "/api/customers/"+id, call[1], headers...)
+				expectError(t, res, 404, "Not found", "")
+			}
+			if user, err := h.db.EndUser(context.Background(), tt.ownerEnv, id); err != nil || user == nil {
+				t.Fatalf("after the calls with another project's key the customer is %+v (%v), want them still there", user, err)
+			}
+			if _, err := h.issuer.User(context.Background(), dream.ModeTest, id); err != nil {
+				t.Fatalf("after the calls with another project's key the customer's identity gives %v, want it still there", err)
+			}
+			// The override does not move the key's own customers either.
+			if res := h.do("GET", "/api/customers/"+id, "", secret(tt.owner.SecretKey, "X-Publishable-Key", tt.key.PublishableKey)...); res.status != 200 {
+				t.Fatalf("the owner's key with the other project's publishable key gets its customer with %d %s, want 200", res.status, res.raw)
+			}
+		})
+	}
 }

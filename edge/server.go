@@ -262,6 +262,12 @@ type request struct {
 	user *dream.EndUserClaims
 }
 
+// customerEnvironment is the environment the customers routes act in: the
+// secret key's own, whatever X-Publishable-Key says. A customer belongs to
+// the environment of the key that created it, and a key of one project
+// never reads, changes or deletes another project's customers.
+func (r *request) customerEnvironment() *dream.Environment { return r.key }
+
 // handlerFunc is a route handler. It writes its success response itself
 // and returns errors for the one error writer to answer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) error
