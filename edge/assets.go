@@ -55,7 +55,7 @@ func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *
 	now := s.now()
 	platformID := req.key.Project.PlatformID
 	asset := dream.Asset{
-		Key:         platformID + "/" + strconv.FormatInt(now.UnixMilli(), 10) + "-" + safeFilename(filename),
+		Key:         dream.NewAssetKey(platformID, filename, now),
 		PlatformID:  platformID,
 		ContentType: contentType,
 		Data:        data,
@@ -110,21 +110,6 @@ func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) 
 		return "", nil, dream.Errorf(dream.KindInvalid, "Invalid base64 data", "data must be the image's bytes in base64")
 	}
 	return body.Filename, data, nil
-}
-
-// safeFilename keeps the characters of a file name that are safe in a URL
-// path and replaces the others with "_", within a reasonable length.
-func safeFilename(name string) string {
-	name = strings.Map(func(c rune) rune {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
-			return c
-		}
-		return '_'
-	}, name)
-	if len(name) > 100 {
-		name = name[len(name)-100:]
-	}
-	return name
 }
 
 // handleAsset serves an uploaded image to anyone: GET /api/assets/*key.

@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,6 +351,34 @@ func TestAssets(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) { expectError(t, upload(tt.body), tt.status, tt.code, "") })
 	}
+	t.Run("ConcurrentUploadsNeverCollide", func(t *testing.T) {
+		// The harness's clock stands still: every upload falls in the same
+		// millisecond, with the same file name.
+		const n = 50
+		keys := make(chan string, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := upload(`{"filename":"same.png","data":"` + encoded + `"}`)
+				if res.status != 200 {
+					t.Errorf("one of %d concurrent uploads of same.png answered %d %s, want 200", n, res.status, res.raw)
+					return
+				}
+				keys <- res.body["key"].(string)
+			}()
+		}
+		wg.Wait()
+		close(keys)
+		seen := map[string]bool{}
+		for k := range keys {
+			seen[k] = true
+		}
+		if len(seen) != n {
+			t.Fatalf("%d concurrent uploads of same.png got %d distinct keys, want %d", n, len(seen), n)
+		}
+	})
 	t.Run("Multipart", func(t *testing.T) {
 		var jpg, body bytes.Buffer
 		jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 2, 2)), nil)
