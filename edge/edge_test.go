@@ -308,13 +308,12 @@ func TestHeaders(t *testing.T) {
 			h.do("GET", "/no/such/route", ""),
 		} {
 			for name, want := range map[string]string{
-				"Access-Control-Allow-Origin":      "*",
-				"Access-Control-Allow-Credentials": "true",
-				"Access-Control-Max-Age":           "86400",
-				"Vary":                             "Origin",
-				"X-Content-Type-Options":           "nosniff",
-				"X-Frame-Options":                  "SAMEORIGIN",
-				"Referrer-Policy":                  "strict-origin-when-cross-origin",
+				"Access-Control-Allow-Origin": "*",
+				"Access-Control-Max-Age":      "86400",
+				"Vary":                        "Origin",
+				"X-Content-Type-Options":      "nosniff",
+				"X-Frame-Options":             "SAMEORIGIN",
+				"Referrer-Policy":             "strict-origin-when-cross-origin",
 			} {
 				if got := res.header.Get(name); got != want {
 					t.Errorf("header %s is %q, want %q", name, got, want)
@@ -337,6 +336,44 @@ func TestHeaders(t *testing.T) {
 		res := h.do("GET", "/health", "", "Origin", "https://app.example.com")
 		if got := res.header.Get("Access-Control-Allow-Origin"); got != "https://app.example.com" {
 			t.Fatalf("Access-Control-Allow-Origin is %q, want the caller's origin https://app.example.com", got)
+		}
+	})
+	t.Run("NoCredentialsForAnyRouteClass", func(t *testing.T) {
+		// Keys and tokens come in headers, never cookies: no answer lets a
+		// browser send credentials cross-origin, whatever the route.
+		pk, sk := h.saas.Test.PublishableKey, h.saas.Test.SecretKey
+		token := h.token(pk, "cors@example.com", "")
+		origin := "https://app.example.com"
+		for _, tt := range []struct {
+			class, method, path, body string
+			headers                   []string
+		}{
+			{"public", "GET", "/health", "", nil},
+			{"keyed", "GET", "/api/tiers", "", []string{"X-Publishable-Key", pk}},
+			{"end user", "GET", "/api/usage", "", []string{"X-Publishable-Key", pk, "X-Clerk-Token", token}},
+			{"secret key", "GET", "/api/dashboard", "", []string{"Authorization", "Bearer " + sk}},
+			{"dev", "POST", "/dev/tokens", `{"publishableKey":"` + pk + `","email":"cors@example.com"}`, nil},
+			{"webhook", "POST", "/webhook/stripe", `{}`, nil},
+			{"refused", "GET", "/api/usage", "", []string{"X-Publishable-Key", pk}},
+			{"no route", "GET", "/nothing/here", "", nil},
+			{"preflight", "OPTIONS", "/api/data", "", nil},
+		} {
+			res := h.do(tt.method, tt.path, tt.body, append([]string{"Origin", origin}, tt.headers...)...)
+			if got, ok := res.header["Access-Control-Allow-Credentials"]; ok {
+				t.Errorf("a %s route (%s %s) answered Access-Control-Allow-Credentials %q, want none", tt.class, tt.method, tt.path, got)
+			}
+			if got := res.header.Get("Access-Control-Allow-Origin"); got != origin {
+				t.Errorf("a %s route (%s %s) answered Access-Control-Allow-Origin %q, want the caller's %s", tt.class, tt.method, tt.path, got, origin)
+			}
+		}
+	})
+	t.Run("InvalidOriginNotEchoed", func(t *testing.T) {
+		for _, origin := range []string{"null", "https://" + strings.Repeat("a", 64<<10) + ".example.com", "javascript:alert(1)",
+			"https://app.example.com/path", "ftp://app.example.com", "https://user@app.example.com", "https://", "app.example.com"} {
+			res := h.do("GET", "/health", "", "Origin", origin)
+			if got := res.header.Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("an Origin of %d bytes starting %.40q came back as Access-Control-Allow-Origin %.40q, want *", len(origin), origin, got)
+			}
 		}
 	})
 	t.Run("Preflight", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -59,7 +60,6 @@ var fixedHeaders = func() http.Header {
 	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
 	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
-	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Max-Age", "86400")
 	h.Set("Vary", "Origin")
 	for k, v := range h {
@@ -68,15 +68,17 @@ var fixedHeaders = func() http.Header {
 	return h
 }()
 
-// anyOrigin is Access-Control-Allow-Origin for a request without an
+// anyOrigin is Access-Control-Allow-Origin for a request without a valid
 // Origin, shared like fixedHeaders.
 var anyOrigin = []string{"*"}
 
 // jsonContentType is the Content-Type value of every JSON answer.
 var jsonContentType = []string{"application/json"}
 
-// CORS: any origin may call the API (keys, not origins, authorise it); the
-// origin is echoed so browsers accept credentials, hence Vary: Origin.
+// CORS: any origin may call the API, since keys and tokens in headers, not
+// origins or cookies, authorise it. A valid origin is echoed (hence Vary:
+// Origin) and anything else answered with *. No answer allows credentials:
+// the API reads none a browser would send on its own.
 const (
 	corsAllowMethods = "GET, POST, PATCH, DELETE, OPTIONS"
 	corsAllowHeaders = "Content-Type, Authorization, X-Platform-User-Id, X-User-Id, X-User-Plan, X-Env, " +
@@ -96,7 +98,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h[k] = v
 	}
 	h["X-Request-Id"] = []string{id}
-	if origin := r.Header.Get("Origin"); origin != "" {
+	if origin := r.Header.Get("Origin"); validOrigin(origin) {
 		h["Access-Control-Allow-Origin"] = []string{origin}
 	} else {
 		h["Access-Control-Allow-Origin"] = anyOrigin
@@ -125,6 +127,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.router.ServeHTTP(rw, r.WithContext(context.WithValue(dream.NewContextWithRequestID(r.Context(), id), infoKey{}, info)))
+}
+
+// maxOrigin bounds an Origin worth echoing: a scheme, a host name of at
+// most 253 characters and a port.
+const maxOrigin = 300
+
+// validOrigin reports whether origin is a web origin as browsers send it,
+// scheme://host[:port] over http or https and nothing else: "null", a path,
+// user info or an oversized value is never echoed.
+func validOrigin(origin string) bool {
+	if origin == "" || len(origin) > maxOrigin {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		origin == u.Scheme+"://"+u.Host
 }
 
 // requestID keeps a caller's X-Request-Id when it is a short token safe to
