@@ -93,6 +93,8 @@ var (
 		Message: "Token verification failed"}
 	ErrPublishableKeyMismatch = &Error{Kind: KindForbidden, Code: "Publishable key mismatch",
 		Message: "End-user token does not match this project"}
+	ErrUnboundEndUserToken = &Error{Kind: KindUnauthenticated, Code: "Invalid or missing end-user token",
+		Message: "The end-user token names no project: it needs a publishableKey claim or public metadata"}
 	ErrInternal = &Error{Kind: KindInternal, Code: "internal_error", Message: "Internal error"}
 )
 

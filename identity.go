@@ -20,6 +20,21 @@ type EndUserClaims struct {
 	ExpiresAt      time.Time
 }
 
+// CheckProject reports whether the token was issued for the project
+// environment of publishableKey. A token binds to one project through its
+// publishableKey claim or public metadata: one that names none is refused
+// with ErrUnboundEndUserToken, whoever signed it, and one that names
+// another project with ErrPublishableKeyMismatch.
+func (c *EndUserClaims) CheckProject(publishableKey string) error {
+	switch c.PublishableKey {
+	case "":
+		return ErrUnboundEndUserToken
+	case publishableKey:
+		return nil
+	}
+	return ErrPublishableKeyMismatch
+}
+
 // TokenVerifier verifies end-user tokens: in production against the Clerk
 // instance of the request's mode, in dev mode against the built-in issuer.
 type TokenVerifier interface {

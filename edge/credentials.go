@@ -106,8 +106,8 @@ func (s *Server) checkPlatform(ctx context.Context, env *dream.Environment) erro
 var endUserTokenHeaders = []string{"X-Clerk-Token", "X-User-Token", "X-End-User-Token"}
 
 // authenticateEndUser verifies the end-user token against the identity
-// instance of the credential's mode, refuses a token issued for another
-// project, and applies the end user's rate limit.
+// instance of the credential's mode, refuses a token not issued for the
+// credential's project, and applies the end user's rate limit.
 func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req *request) error {
 	var token string
 	for _, h := range endUserTokenHeaders {
@@ -122,8 +122,8 @@ func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req
 	if err != nil {
 		return err
 	}
-	if claims.PublishableKey != "" && claims.PublishableKey != req.key.PublishableKey {
-		return dream.ErrPublishableKeyMismatch
+	if err := claims.CheckProject(req.key.PublishableKey); err != nil {
+		return err
 	}
 	req.user = claims
 	return s.rateLimit(w, req.scope.Project, claims.UserID)
