@@ -36,14 +36,17 @@ func requestBase(r *http.Request) *url.URL {
 	return &url.URL{Scheme: scheme, Host: r.Host}
 }
 
-// returnURL resolves a client's success, cancel or return URL: absolute
-// http(s) URLs as they are, relative ones against base, "" as fallback.
+// returnURL resolves a client's success, cancel or return URL: an absolute
+// http(s) URL as it is, a path against base, "" as fallback. A URL that
+// starts with "//" names another host, not a path, and is refused like any
+// other that is neither. Any absolute http(s) URL is accepted until
+// projects have allowed origins.
 func returnURL(base *url.URL, raw, fallback, field string) (string, error) {
 	if raw == "" {
 		raw = fallback
 	}
 	u, err := url.Parse(raw)
-	if err == nil {
+	if err == nil && u.Scheme == "" && u.Host == "" && !strings.HasPrefix(raw, "//") {
 		u = base.ResolveReference(u)
 	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -101,6 +101,9 @@ func TestCreateCheckout(t *testing.T) {
 		{"CheapPriceForDearTier", `{"tier":"enterprise","priceId":"price_free"}`, "Invalid price"},
 		{"UnknownTier", `{"tier":"gold"}`, "No price ID configured for tier: gold"},
 		{"ScriptURL", `{"successUrl":"javascript:alert(1)"}`, "Invalid URL"},
+		// Not a path of the page's origin but another host.
+		{"SchemeRelativeURL", `{"successUrl":"//evil.example.com/thanks"}`, "Invalid URL"},
+		{"SchemeRelativeCancelURL", `{"cancelUrl":"//evil.example.com"}`, "Invalid URL"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			expectError(t, h.checkout(pk, token, tt.body), 400, tt.code, "")
