@@ -38,10 +38,22 @@ type NewCustomer struct {
 	Plan string
 }
 
-// Validate checks the customer has an email address.
+// Validate checks the customer has an email address and every field its
+// bound.
 func (c NewCustomer) Validate() error {
 	if strings.TrimSpace(c.Email) == "" {
 		return Errorf(KindInvalid, "Missing required field", "email is required")
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"email", c.Email, MaxEmail}, {"password", c.Password, MaxPassword},
+		{"firstName", c.FirstName, MaxName}, {"lastName", c.LastName, MaxName}, {"plan", c.Plan, MaxName},
+	} {
+		if err := CheckLength(f.name, f.value, f.max); err != nil {
+			return err
+		}
 	}
 	if !strings.Contains(c.Email, "@") {
 		return Errorf(KindInvalid, "Invalid email", "email must be an email address")
@@ -153,6 +165,9 @@ func assignablePlan(tiers []Tier, plan string) (string, error) {
 // project but never called the API is known only to the identity
 // provider, whose metadata ties them to the project.
 func (s *Customers) Customer(ctx context.Context, env *Environment, userID string) (*CustomerView, error) {
+	if err := CheckLength("customer id", userID, MaxID); err != nil {
+		return nil, err
+	}
 	tiers, err := s.Directory.Tiers(ctx, env.ID)
 	if err != nil {
 		return nil, err
@@ -191,6 +206,9 @@ func (s *Customers) Customer(ctx context.Context, env *Environment, userID strin
 // AssignPlan implements CustomerService. The new plan is mirrored into the
 // end user's identity metadata, so their next token carries it.
 func (s *Customers) AssignPlan(ctx context.Context, env *Environment, userID, plan string) (*CustomerView, error) {
+	if err := CheckLength("plan", plan, MaxName); err != nil {
+		return nil, err
+	}
 	c, err := s.Customer(ctx, env, userID)
 	if err != nil {
 		return nil, err

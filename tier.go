@@ -112,13 +112,19 @@ const DefaultCheckoutTier = "pro"
 // it, so nobody pays a cheap price for an expensive plan. A name finds its
 // tier by FindTier.
 func CheckoutTier(tiers []Tier, name, priceID string) (*Tier, error) {
+	if err := CheckLength("tier", name, MaxName); err != nil {
+		return nil, err
+	}
+	if err := CheckLength("priceId", priceID, MaxID); err != nil {
+		return nil, err
+	}
 	if priceID != "" {
 		byPrice := TierWithPrice(tiers, BillingSubscription, priceID)
 		switch {
 		case byPrice == nil:
-			return nil, Errorf(KindInvalid, "Invalid price", "%s is not the price of any of this project's tiers", priceID)
+			return nil, Errorf(KindInvalid, "Invalid price", "%s is not the price of any of this project's tiers", Quote(priceID))
 		case name != "" && FindTier(tiers, BillingSubscription, name) != byPrice:
-			return nil, Errorf(KindInvalid, "Invalid price", "%s is the price of tier %q, not %q", priceID, byPrice.Slug, name)
+			return nil, Errorf(KindInvalid, "Invalid price", "%s is the price of tier %q, not %s", Quote(priceID), byPrice.Slug, Quote(name))
 		}
 		return byPrice, nil
 	}
@@ -128,7 +134,7 @@ func CheckoutTier(tiers []Tier, name, priceID string) (*Tier, error) {
 	t := FindTier(tiers, BillingSubscription, name)
 	if t == nil || t.StripePriceID == "" {
 		return nil, Errorf(KindInvalid, "No price ID configured for tier: "+name,
-			"This project has no subscription tier %q with a price", name)
+			"This project has no subscription tier %s with a price", Quote(name))
 	}
 	return t, nil
 }

@@ -22,6 +22,12 @@ func (s *Server) mountDev(dev DevIdentity) {
 		if body.PublishableKey == "" {
 			return dream.Errorf(dream.KindInvalid, "Missing required field", "publishableKey is required")
 		}
+		if err := dream.CheckLength("email", body.Email, dream.MaxEmail); err != nil {
+			return err
+		}
+		if err := dream.CheckLength("plan", body.Plan, dream.MaxName); err != nil {
+			return err
+		}
 		env, err := s.environment(r.Context(), body.PublishableKey)
 		if err != nil {
 			return err

@@ -41,6 +41,9 @@ func FuzzAPI(f *testing.F) {
 		{1, 3, "/api/data", "Bearer sk_", "{"},
 		{0, 5, "/api/usage/../tiers", "\x00", ""},
 		{2, 2, "/api/%zz", "", "null"},
+		{2, 2, "/api/customers/user_x", "", `{"plan":"free","Plan":"enterprise"}`},
+		{1, 3, "/api/create-checkout", "", `{"tier":"pro","tier":"free","successUrl":"//evil.example.com"}`},
+		{1, 1, "/api/cart/checkout", "", `{"items":[{"priceId":"price_mug","priceId":"price_ebook"}]}`},
 	} {
 		f.Add(seed.method, seed.cred, seed.path, seed.extra, []byte(seed.body))
 	}

@@ -247,29 +247,3 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	w.WriteHeader(status)
 	w.Write(b)
 }
-
-// maxJSONBody bounds the JSON bodies the API reads.
-const maxJSONBody = 1 << 20
-
-// decodeJSON reads a request body holding one JSON value into v.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeJSONUpTo(w, r, v, maxJSONBody)
-}
-
-// decodeJSONUpTo is decodeJSON for a body of at most limit bytes.
-func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON value")
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &tooLarge):
-		return dream.Errorf(dream.KindTooLarge, "Request too large", "The request body is larger than %d bytes", tooLarge.Limit)
-	default:
-		return dream.Errorf(dream.KindInvalid, "Invalid JSON body", "The request body must be a JSON object")
-	}
-}

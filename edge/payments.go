@@ -12,17 +12,6 @@ import (
 	"github.com/dream-api/dream"
 )
 
-// decodeOptionalJSON reads an optional JSON body into v. The original
-// service treated a missing or unreadable body of the checkout routes as
-// {}, and clients rely on that: only a body too large is an error.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	err := decodeJSON(w, r, v)
-	if dream.ErrorKind(err) == dream.KindTooLarge {
-		return err
-	}
-	return nil
-}
-
 // requestBase is the URL relative return URLs resolve against: the
 // calling page's Origin, else this server as the client reached it.
 func requestBase(r *http.Request) *url.URL {
@@ -42,6 +31,9 @@ func requestBase(r *http.Request) *url.URL {
 // other that is neither. Any absolute http(s) URL is accepted until
 // projects have allowed origins.
 func returnURL(base *url.URL, raw, fallback, field string) (string, error) {
+	if err := dream.CheckLength(field, raw, dream.MaxURL); err != nil {
+		return "", err
+	}
 	if raw == "" {
 		raw = fallback
 	}
@@ -219,6 +211,12 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 	if len(body.Items) == 0 {
 		return dream.Errorf(dream.KindInvalid, "No items provided", "items must list at least one product")
 	}
+	if len(body.Items) > dream.MaxCartLines {
+		return dream.Errorf(dream.KindInvalid, "Too many items", "a cart has at most %d lines, not %d", dream.MaxCartLines, len(body.Items))
+	}
+	if err := dream.CheckLength("email", body.Email, dream.MaxEmail); err != nil {
+		return err
+	}
 	if body.Email != "" && !strings.Contains(body.Email, "@") {
 		return dream.Errorf(dream.KindInvalid, "Invalid email", "email must be an email address")
 	}
@@ -268,6 +266,9 @@ func cartLines(tiers []dream.Tier, items []cartItem) ([]dream.LineItem, error) {
 	quantities := map[*dream.Tier]int64{}
 	for _, item := range items {
 		key := cmp.Or(item.PriceID, item.ProductID, item.Tier)
+		if err := dream.CheckLength("item", key, dream.MaxID); err != nil {
+			return nil, err
+		}
 		t := dream.FindProduct(tiers, key)
 		if t == nil || t.StripePriceID == "" {
 			return nil, dream.Errorf(dream.KindInvalid, "Invalid item: "+cmp.Or(key, "unknown"), "No product of this project has that price, product id or key")

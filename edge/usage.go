@@ -10,9 +10,6 @@ import (
 	"github.com/dream-api/dream/store"
 )
 
-// maxIdempotencyKey bounds an Idempotency-Key header.
-const maxIdempotencyKey = 255
-
 // usageJSON is the usage object of POST /api/data. "count" is what the
 // original server sent; the names the SDK's typings use are added beside it.
 type usageJSON struct {
@@ -59,8 +56,8 @@ type usageCheckJSON struct {
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *request) error {
 	var writeID string
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		if len(key) > maxIdempotencyKey {
-			return dream.Errorf(dream.KindInvalid, "Invalid idempotency key", "Idempotency-Key is at most %d characters", maxIdempotencyKey)
+		if len(key) > dream.MaxIdempotencyKey {
+			return dream.Errorf(dream.KindInvalid, "Invalid idempotency key", "Idempotency-Key is at most %d bytes", dream.MaxIdempotencyKey)
 		}
 		// Scoped to the environment and end user: one client's keys never
 		// meet another's.
