@@ -75,6 +75,9 @@ func (c *calls) CreatePortalSession(context.Context, dream.PortalSession) (strin
 func (c *calls) CheckoutLineItems(context.Context, dream.PaymentAccount, string) ([]dream.LineItem, error) {
 	return nil, c.do("line items")
 }
+func (c *calls) RefundPayment(context.Context, dream.PaymentAccount, string, string) (string, error) {
+	return "re_1", c.do("refund")
+}
 
 func newCustomers(c *calls) *dream.Customers {
 	d := &directory{tiers: saasTiers(), users: map[string]dream.UserState{

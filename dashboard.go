@@ -20,7 +20,8 @@ type Metrics struct {
 	// UsageThisPeriod is the units end users used in their current usage
 	// periods; periods that ended count for nothing.
 	UsageThisPeriod int64
-	// RevenueCents, Sales and AverageOrderCents are over paid store orders.
+	// RevenueCents, Sales and AverageOrderCents are over paid store
+	// orders, oversold ones (refunded) left out.
 	RevenueCents      int64
 	Sales             int
 	AverageOrderCents int64
@@ -49,6 +50,10 @@ func ComputeMetrics(tiers []Tier, customers []Customer, orders []Order, now time
 		m.UsageThisPeriod += c.State.Counter.At(now).Count
 	}
 	for _, o := range orders {
+		if o.Oversold {
+			// Refunded: no sale.
+			continue
+		}
 		m.RevenueCents += o.AmountCents
 		m.Sales++
 	}

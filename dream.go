@@ -133,6 +133,12 @@ type Order struct {
 	StripeSessionID       string
 	StripePaymentIntentID string
 	CreatedAt             time.Time
+	// Oversold is an order paid for stock there was none of: nothing was
+	// taken from stock, and the payment is refunded.
+	Oversold bool
+	// RefundID is the payment provider's refund of an oversold order, ""
+	// until it is refunded.
+	RefundID string
 }
 
 // Asset is an uploaded image, served publicly by its key. Assets live in

@@ -24,6 +24,9 @@ type Payments interface {
 	// CancelSubscription cancels a subscription at the end of its current
 	// period, or at once.
 	CancelSubscription(ctx context.Context, account PaymentAccount, subscriptionID string, atPeriodEnd bool) error
+	// RefundPayment gives a payment back in full and returns the refund's
+	// id. idempotencyKey makes a retry of the same refund refund once.
+	RefundPayment(ctx context.Context, account PaymentAccount, paymentIntentID, idempotencyKey string) (string, error)
 }
 
 // PaymentAccount says whose payment account a call acts on: the platform's
@@ -76,6 +79,9 @@ type CheckoutSession struct {
 	SubscriptionMetadata map[string]string
 	TrialDays            int
 	AutomaticTax         bool
+	// Lifetime is how long the page takes payment, from its creation by
+	// the provider's clock; zero for the provider's default.
+	Lifetime time.Duration
 }
 
 // CheckoutSessionResult is a created checkout page.
@@ -140,6 +146,7 @@ type PaymentEvent struct {
 	// not handled, or whose object cannot be read, has none and is recorded
 	// as ignored.
 	Checkout     *CheckoutCompleted   `json:"checkout,omitempty"`
+	Expired      *CheckoutExpired     `json:"expired,omitempty"`
 	Subscription *SubscriptionChanged `json:"subscription,omitempty"`
 	Invoice      *InvoicePayment      `json:"invoice,omitempty"`
 	// Deauthorized: the developer revoked our access to Account.
@@ -157,8 +164,10 @@ type CheckoutCompleted struct {
 	PublishableKey string `json:"publishableKey,omitempty"`
 	UserID         string `json:"userId,omitempty"`
 	Tier           string `json:"tier,omitempty"`
-	CustomerID     string `json:"customerId,omitempty"`
-	Email          string `json:"email,omitempty"`
+	// ReservationID is the reservation of a store checkout's stock.
+	ReservationID string `json:"reservationId,omitempty"`
+	CustomerID    string `json:"customerId,omitempty"`
+	Email         string `json:"email,omitempty"`
 	// SubscriptionID is the subscription a subscription checkout started.
 	SubscriptionID  string       `json:"subscriptionId,omitempty"`
 	Payment         PaymentState `json:"payment"`
@@ -186,6 +195,14 @@ const (
 	// PaymentFailed: the asynchronous payment failed; nothing is sold.
 	PaymentFailed PaymentState = "failed"
 )
+
+// CheckoutExpired reports a checkout session that lapsed unpaid: what it
+// reserved returns to stock.
+type CheckoutExpired struct {
+	SessionID      string `json:"sessionId"`
+	PublishableKey string `json:"publishableKey,omitempty"`
+	ReservationID  string `json:"reservationId,omitempty"`
+}
 
 // SubscriptionChanged reports the state of a subscription: created,
 // updated or deleted (then with StatusCanceled).

@@ -37,16 +37,14 @@ type Tier struct {
 	ImageURL   string
 	// Inventory is the stock left of a product; nil means unlimited.
 	Inventory *int64
+	// Reserved is how much of the inventory checkouts not yet paid hold.
+	Reserved int64
 	// TrialDays is the free trial a subscription starts with; zero for none.
 	TrialDays       int
 	StripePriceID   string
 	StripeProductID string
 	CreatedAt       time.Time
 }
-
-// SoldOut reports whether a product with inventory has none left. Sold-out
-// is always derived from inventory, never stored.
-func (t *Tier) SoldOut() bool { return t.Inventory != nil && *t.Inventory <= 0 }
 
 // FindTier is the tier sold in billing mode that name names, nil if none.
 // It is the one rule for naming a tier, whatever names it: a plan stored

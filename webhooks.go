@@ -32,7 +32,8 @@ var _ WebhookService = (*PaymentWebhooks)(nil)
 // line items, which events do not carry, are fetched first, so that the
 // write itself makes no network call; the primary checks again in the
 // transaction that applies the event that it is ours. Plans the event
-// changed are mirrored into the end users' identity metadata.
+// changed are mirrored into the end users' identity metadata, and oversold
+// orders refunded.
 func (s *PaymentWebhooks) ReceivePaymentEvent(ctx context.Context, payload []byte, signature string) (PaymentEventOutcome, error) {
 	event, err := s.Verifier.VerifyWebhook(payload, signature)
 	if err != nil {
@@ -56,5 +57,24 @@ func (s *PaymentWebhooks) ReceivePaymentEvent(ctx context.Context, payload []byt
 		return outcome, err
 	}
 	mirrorPlans(ctx, s.Identity, s.Logger, outcome.PlanChanges)
-	return outcome, nil
+	return outcome, s.refund(ctx, outcome.Refunds)
+}
+
+// refund gives back the payments of oversold orders. A refund that fails
+// fails the delivery, so that the provider sends the event again, and the
+// primary, which still owes it, answers the redelivery with it; the
+// idempotency key makes a refund that did go through count once.
+func (s *PaymentWebhooks) refund(ctx context.Context, refunds []Refund) error {
+	for _, r := range refunds {
+		s.Logger.Warn("refunding an oversold order: its payment found no stock", "request_id", RequestIDFromContext(ctx),
+			"order", r.OrderID, "payment_intent", r.PaymentIntentID)
+		refundID, err := s.Payments.RefundPayment(ctx, r.Account, r.PaymentIntentID, "refund_"+r.OrderID)
+		if err != nil {
+			return err
+		}
+		if err := s.Writer.Write(ctx, RecordRefund{OrderID: r.OrderID, RefundID: refundID}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -75,6 +75,12 @@ func (DeleteCustomer) WriteName() string              { return "DeleteCustomer" 
 func (DeleteCustomer) result(*bool)                   {}
 func (PutAsset) WriteName() string                    { return "PutAsset" }
 func (PutAsset) result(*NoResult)                     {}
+func (ReserveStock) WriteName() string                { return "ReserveStock" }
+func (ReserveStock) result(*NoResult)                 {}
+func (ReleaseStock) WriteName() string                { return "ReleaseStock" }
+func (ReleaseStock) result(*NoResult)                 {}
+func (RecordRefund) WriteName() string                { return "RecordRefund" }
+func (RecordRefund) result(*NoResult)                 {}
 
 // ErrPrimaryUnavailable answers a write no primary can apply now: the
 // primary is restarting, shutting down or failing over, and is back within
@@ -302,6 +308,18 @@ type PaymentEventOutcome struct {
 	// PlanChanges are the end users whose plan the event changed, to mirror
 	// into their identity metadata.
 	PlanChanges []PlanChange `json:"planChanges,omitempty"`
+	// Refunds are the oversold orders of the event's checkout that are not
+	// refunded yet, a redelivered event's included, so that a refund that
+	// failed is tried again.
+	Refunds []Refund `json:"refunds,omitempty"`
+}
+
+// Refund is a payment to give back: an oversold order's.
+type Refund struct {
+	OrderID string         `json:"orderId"`
+	Account PaymentAccount `json:"account"`
+	// PaymentIntentID is the payment the order was paid with.
+	PaymentIntentID string `json:"paymentIntentId"`
 }
 
 // The results of applying a payment event.
@@ -374,6 +392,56 @@ type PutAsset struct {
 func (w PutAsset) Validate() error {
 	if w.Asset.Key == "" || w.Asset.PlatformID == "" || len(w.Asset.Data) == 0 {
 		return Errorf(KindInvalid, "Invalid asset", "an asset needs a key, a platform and data")
+	}
+	return nil
+}
+
+// ReserveStock holds a cart's quantities of products with inventory for a
+// checkout until ExpiresAt, or refuses the whole cart when one is not
+// available: the check and the hold are one transaction, so concurrent
+// carts never hold more than there is.
+type ReserveStock struct {
+	WriteID       string `json:"writeId,omitempty"`
+	ReservationID string `json:"reservationId"`
+	EnvironmentID int64  `json:"environmentId"`
+	// Lines are the cart's lines of products with inventory.
+	Lines     []StockLine `json:"lines"`
+	ExpiresAt time.Time   `json:"expiresAt"`
+}
+
+// Validate checks the reservation names itself, its environment, a time and
+// at least one positive quantity.
+func (w ReserveStock) Validate() error {
+	if w.ReservationID == "" || w.EnvironmentID <= 0 || w.ExpiresAt.IsZero() || len(w.Lines) == 0 {
+		return Errorf(KindInvalid, "Invalid reservation", "a reservation needs an id, an environment, an expiry and lines")
+	}
+	for _, l := range w.Lines {
+		if l.PriceID == "" || l.Quantity <= 0 {
+			return Errorf(KindInvalid, "Invalid reservation", "every line needs a price and a positive quantity")
+		}
+	}
+	return nil
+}
+
+// ReleaseStock returns what a reservation holds, as when its checkout could
+// not be created.
+type ReleaseStock struct {
+	WriteID       string `json:"writeId,omitempty"`
+	ReservationID string `json:"reservationId"`
+}
+
+// RecordRefund records that an oversold order's payment was given back.
+type RecordRefund struct {
+	WriteID string `json:"writeId,omitempty"`
+	OrderID string `json:"orderId"`
+	// RefundID is the payment provider's refund ("re_…").
+	RefundID string `json:"refundId"`
+}
+
+// Validate checks the refund names its order and the provider's refund.
+func (w RecordRefund) Validate() error {
+	if w.OrderID == "" || w.RefundID == "" {
+		return Errorf(KindInvalid, "Invalid refund", "a refund needs its order and the provider's refund id")
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ var connectEvents = map[string]eventMapping{
 	"checkout.session.completed":               checkoutEvent,
 	"checkout.session.async_payment_succeeded": checkoutEvent,
 	"checkout.session.async_payment_failed":    checkoutEvent,
+	"checkout.session.expired":                 expiredEvent,
 	"customer.subscription.created":            subscriptionEvent,
 	"customer.subscription.updated":            subscriptionEvent,
 	"customer.subscription.deleted":            subscriptionEvent,
@@ -130,6 +131,7 @@ func checkoutEvent(e *dream.PaymentEvent, object []byte) {
 		PublishableKey:  s.Metadata["publishableKey"],
 		UserID:          userID,
 		Tier:            s.Metadata["tier"],
+		ReservationID:   s.Metadata["reservation"],
 		CustomerID:      string(s.Customer),
 		Email:           email,
 		SubscriptionID:  string(s.Subscription),
@@ -139,6 +141,16 @@ func checkoutEvent(e *dream.PaymentEvent, object []byte) {
 		Currency:        s.Currency,
 		Version:         version(e, rankCheckout),
 	}
+}
+
+// expiredEvent reads a checkout session that lapsed unpaid.
+func expiredEvent(e *dream.PaymentEvent, object []byte) {
+	var s checkoutSession
+	if json.Unmarshal(object, &s) != nil || s.ID == "" {
+		return
+	}
+	e.Expired = &dream.CheckoutExpired{SessionID: s.ID, PublishableKey: s.Metadata["publishableKey"],
+		ReservationID: s.Metadata["reservation"]}
 }
 
 // subscriptionObject is what we read of a subscription.

@@ -21,14 +21,15 @@ func TestConnectEvents(t *testing.T) {
 		"customer_details":{"email":"ada@example.com"},"currency":"usd","amount_total":2900,
 		"metadata":{"userId":"user_meta","publishableKey":"pk_test_1","tier":"pro"}}`
 	const sessionStore = `{"id":"cs_2","object":"checkout.session","mode":"payment","payment_status":"%s","payment_intent":"pi_1",
-		"customer_email":"buyer@example.com","amount_total":3300,"currency":"usd","metadata":{"publishableKey":"pk_test_2"}}`
+		"customer_email":"buyer@example.com","amount_total":3300,"currency":"usd",
+		"metadata":{"publishableKey":"pk_test_2","reservation":"res_1"}}`
 	subscription := `{"id":"sub_1","object":"subscription","customer":"cus_1","status":"active","cancel_at_period_end":true,
 		"canceled_at":1700000100,"current_period_end":0,"trial_end":1699000000,
 		"cancellation_details":{"comment":null,"reason":"cancellation_requested"},
 		"metadata":{"userId":"user_1","publishableKey":"pk_test_1","tier":"pro"},
 		"items":{"data":[{"current_period_end":1702592000,"price":{"id":"price_pro","product":{"id":"prod_1"},"unit_amount":2900,"currency":"usd"}}]}}`
 	storeCheckout := func(payment dream.PaymentState) *dream.CheckoutCompleted {
-		return &dream.CheckoutCompleted{SessionID: "cs_2", Mode: dream.CheckoutPayment, PublishableKey: "pk_test_2",
+		return &dream.CheckoutCompleted{SessionID: "cs_2", Mode: dream.CheckoutPayment, PublishableKey: "pk_test_2", ReservationID: "res_1",
 			Email: "buyer@example.com", Payment: payment, PaymentIntentID: "pi_1", AmountCents: 3300, Currency: "usd", Version: ms}
 	}
 	subscriptionCheckout := func(payment dream.PaymentState) *dream.CheckoutCompleted {
@@ -65,6 +66,8 @@ func TestConnectEvents(t *testing.T) {
 			want: dream.PaymentEvent{Checkout: storeCheckout(dream.PaymentPaid)}},
 		{name: "StorePaymentFailed", typ: "checkout.session.async_payment_failed", object: fmt.Sprintf(sessionStore, "unpaid"),
 			want: dream.PaymentEvent{Checkout: storeCheckout(dream.PaymentFailed)}},
+		{name: "StoreCheckoutExpired", typ: "checkout.session.expired", object: fmt.Sprintf(sessionStore, "unpaid"),
+			want: dream.PaymentEvent{Expired: &dream.CheckoutExpired{SessionID: "cs_2", PublishableKey: "pk_test_2", ReservationID: "res_1"}}},
 		{name: "SetupCheckout", typ: "checkout.session.completed", object: `{"id":"cs_3","mode":"setup","payment_status":"no_payment_required"}`},
 		{name: "SubscriptionCreated", typ: "customer.subscription.created", object: subscription,
 			want: dream.PaymentEvent{Subscription: changed(ms+1, dream.StatusActive)}},
@@ -107,6 +110,8 @@ func describe(e *dream.PaymentEvent) string {
 	switch {
 	case e.Checkout != nil:
 		return fmt.Sprintf("checkout %+v", *e.Checkout)
+	case e.Expired != nil:
+		return fmt.Sprintf("expired checkout %+v", *e.Expired)
 	case e.Subscription != nil:
 		return fmt.Sprintf("subscription %+v", *e.Subscription)
 	case e.Invoice != nil:

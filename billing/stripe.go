@@ -144,6 +144,9 @@ func (s *Stripe) CreateCheckoutSession(ctx context.Context, session dream.Checko
 			params.SubscriptionData.TrialPeriodDays = stripe.Int64(int64(session.TrialDays))
 		}
 	}
+	if session.Lifetime > 0 {
+		params.ExpiresAt = stripe.Int64(time.Now().Add(session.Lifetime).Unix())
+	}
 	// Automatic tax needs the account's tax settings, so it is asked for
 	// only when the developer turned it on.
 	if session.AutomaticTax {
@@ -234,6 +237,24 @@ func (s *Stripe) CancelSubscription(ctx context.Context, account dream.PaymentAc
 		return s.fail("cancel subscription", account, err)
 	}
 	return nil
+}
+
+// RefundPayment implements dream.Payments.
+func (s *Stripe) RefundPayment(ctx context.Context, account dream.PaymentAccount, paymentIntentID, idempotencyKey string) (string, error) {
+	api, err := s.client(account)
+	if err != nil {
+		return "", err
+	}
+	params := &stripe.RefundParams{
+		Params:        changeParams(ctx, account),
+		PaymentIntent: stripe.String(paymentIntentID),
+	}
+	params.IdempotencyKey = stripe.String(idempotencyKey)
+	refund, err := api.Refunds.New(params)
+	if err != nil {
+		return "", s.fail("refund payment", account, err)
+	}
+	return refund.ID, nil
 }
 
 // client returns the client of account's mode, or the error that keeps the

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -287,6 +288,21 @@ func TestStripe_CreateCheckoutSession(t *testing.T) {
 		assertForm(t, s.onlyRequest(t), want)
 	})
 
+	t.Run("Lifetime", func(t *testing.T) {
+		s := newTestStripe(t, base)
+		checkout := subscriptionCheckout()
+		checkout.Mode, checkout.TrialDays, checkout.Lifetime = dream.CheckoutPayment, 0, dream.CheckoutLifetime
+		before := time.Now()
+		if _, err := s.CreateCheckoutSession(ctx, checkout); err != nil {
+			t.Fatalf("creating a checkout session with a lifetime: %v, want a session", err)
+		}
+		request := s.onlyRequest(t)
+		expires, err := strconv.ParseInt(request.Form.Get("expires_at"), 10, 64)
+		if err != nil || expires < before.Add(dream.CheckoutLifetime).Unix() || expires > time.Now().Add(dream.CheckoutLifetime).Unix() {
+			t.Errorf("the session was sent expires_at %q, want %s from now", request.Form.Get("expires_at"), dream.CheckoutLifetime)
+		}
+	})
+
 	t.Run("LiveMode", func(t *testing.T) {
 		s := newTestStripe(t, base)
 		checkout := subscriptionCheckout()
@@ -427,6 +443,24 @@ func TestStripe_CancelSubscription(t *testing.T) {
 	})
 }
 
+func TestStripe_RefundPayment(t *testing.T) {
+	s := newTestStripe(t, stripeMockURL(t))
+	refund, err := s.RefundPayment(context.Background(), testAccount, "pi_1", "refund_ord_1")
+	if err != nil || !strings.HasPrefix(refund, "re_") {
+		t.Fatalf("refunding payment pi_1 gave %q, %v; want a re_ refund", refund, err)
+	}
+	request := s.onlyRequest(t)
+	if request.Method != http.MethodPost || request.Path != "/v1/refunds" || request.Header.Get("Authorization") != "Bearer "+testKey ||
+		request.Header.Get("Stripe-Account") != testAccount.AccountID {
+		t.Errorf("the refund was %s %s with key %q on account %q, want POST /v1/refunds with the test key on %s", request.Method,
+			request.Path, request.Header.Get("Authorization"), request.Header.Get("Stripe-Account"), testAccount.AccountID)
+	}
+	assertForm(t, request, url.Values{"payment_intent": {"pi_1"}})
+	if key := request.Header.Get("Idempotency-Key"); key != "refund_ord_1" {
+		t.Errorf("the refund was sent Idempotency-Key %q, want refund_ord_1, so that a retry refunds once", key)
+	}
+}
+
 // calls makes each call of dream.Payments on account.
 var calls = map[string]func(s *Stripe, account dream.PaymentAccount) error{
 	"CreateCheckoutSession": func(s *Stripe, account dream.PaymentAccount) error {
@@ -445,6 +479,10 @@ var calls = map[string]func(s *Stripe, account dream.PaymentAccount) error{
 	},
 	"CancelSubscription": func(s *Stripe, account dream.PaymentAccount) error {
 		return s.CancelSubscription(context.Background(), account, "sub_1", true)
+	},
+	"RefundPayment": func(s *Stripe, account dream.PaymentAccount) error {
+		_, err := s.RefundPayment(context.Background(), account, "pi_1", "refund_ord_1")
+		return err
 	},
 }
 

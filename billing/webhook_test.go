@@ -241,7 +241,7 @@ func checkFuzzedEvent(t *testing.T, event *dream.PaymentEvent, payload []byte) {
 		t.Fatalf("the verifier accepted a webhook event of mode %q, want test or live", event.Mode)
 	}
 	changes := 0
-	for _, set := range []bool{event.Checkout != nil, event.Subscription != nil, event.Invoice != nil, event.Deauthorized} {
+	for _, set := range []bool{event.Checkout != nil, event.Expired != nil, event.Subscription != nil, event.Invoice != nil, event.Deauthorized} {
 		if set {
 			changes++
 		}

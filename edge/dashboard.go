@@ -56,6 +56,7 @@ type dashboardTier struct {
 	Features       []string          `json:"features"`
 	Popular        bool              `json:"popular"`
 	Inventory      *int64            `json:"inventory"`
+	Reserved       int64             `json:"reserved"`
 	SoldOut        bool              `json:"soldOut"`
 	BillingMode    dream.BillingMode `json:"billingMode"`
 	PublishableKey string            `json:"publishableKey"`
@@ -73,6 +74,10 @@ type dashboardOrder struct {
 	SessionID string           `json:"sessionId"`
 	Date      string           `json:"date"`
 	Items     []dream.LineItem `json:"items"`
+	// Oversold: the order was paid for stock there was none of, took
+	// nothing from stock, and is refunded (RefundID, once it is).
+	Oversold bool    `json:"oversold"`
+	RefundID *string `json:"refundId"`
 }
 
 // handleDashboard answers GET /api/dashboard for the secret key's scope:
@@ -115,7 +120,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, req *re
 		tierRows = append(tierRows, dashboardTier{
 			Name: t.Slug, DisplayName: t.DisplayName, Price: t.PriceCents, Limit: t.Limit,
 			PriceID: optional(t.StripePriceID), ProductID: optional(t.StripeProductID), Features: features(t),
-			Popular: t.Popular, Inventory: t.Inventory, SoldOut: t.SoldOut(), BillingMode: t.BillingMode,
+			Popular: t.Popular, Inventory: t.Inventory, Reserved: t.Reserved, SoldOut: t.SoldOut(), BillingMode: t.BillingMode,
 			PublishableKey: env.PublishableKey, ProjectType: env.Project.Type,
 		})
 	}
@@ -158,6 +163,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, req *re
 			orderRows = append(orderRows, dashboardOrder{
 				ID: o.ID, Customer: o.Email, Email: o.Email, Amount: o.AmountCents, Currency: o.Currency,
 				PaymentID: o.StripePaymentIntentID, SessionID: o.StripeSessionID, Date: *isoTime(o.CreatedAt), Items: o.Items,
+				Oversold: o.Oversold, RefundID: optional(o.RefundID),
 			})
 		}
 		body["orders"] = orderRows

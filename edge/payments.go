@@ -1,10 +1,8 @@
 package edge
 
 import (
-	"cmp"
 	"errors"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,19 +43,6 @@ func returnURL(base *url.URL, raw, fallback, field string) (string, error) {
 		return "", dream.Errorf(dream.KindInvalid, "Invalid URL", "%s must be an http(s) URL or a path", field)
 	}
 	return u.String(), nil
-}
-
-// lineItem is a catalogue entry as a checkout line.
-func lineItem(t *dream.Tier, quantity int64) dream.LineItem {
-	return dream.LineItem{
-		PriceID:     t.StripePriceID,
-		Quantity:    quantity,
-		ProductID:   t.StripeProductID,
-		Description: t.DisplayName,
-		UnitAmount:  t.PriceCents,
-		Currency:    t.Currency,
-		Recurring:   t.BillingMode == dream.BillingSubscription,
-	}
 }
 
 // checkoutJSON is the answer of the checkout routes. "url" is what the
@@ -104,7 +89,7 @@ func (s *Server) handleCreateCheckout(w http.ResponseWriter, r *http.Request, re
 	session := dream.CheckoutSession{
 		Account:           account,
 		Mode:              dream.CheckoutSubscription,
-		LineItems:         []dream.LineItem{lineItem(tier, 1)},
+		LineItems:         []dream.LineItem{tier.LineItem(1)},
 		CustomerEmail:     req.user.Email,
 		ClientReferenceID: req.user.UserID,
 		SuccessURL:        success,
@@ -163,7 +148,7 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	var plans []dream.LineItem
 	for i := range tiers {
 		if tiers[i].BillingMode == dream.BillingSubscription && tiers[i].StripePriceID != "" {
-			plans = append(plans, lineItem(&tiers[i], 1))
+			plans = append(plans, tiers[i].LineItem(1))
 		}
 	}
 	link, err := s.payments.CreatePortalSession(ctx, dream.PortalSession{
@@ -176,59 +161,19 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	return nil
 }
 
-// maxCartQuantity caps the quantity of one product in a cart.
-const maxCartQuantity = 99
-
-// cartItem is a line of a cart as clients send it: the product named by
-// price id, product id or key, in that order of preference.
-type cartItem struct {
-	PriceID   string   `json:"priceId"`
-	ProductID string   `json:"productId"`
-	Tier      string   `json:"tier"`
-	Quantity  *float64 `json:"quantity"`
-}
-
-// quantity is the line's quantity: whole, at least 1, at most 99.
-func (c cartItem) quantity() int64 {
-	if c.Quantity == nil || math.IsNaN(*c.Quantity) || *c.Quantity < 1 {
-		return 1
-	}
-	return int64(math.Min(math.Floor(*c.Quantity), maxCartQuantity))
-}
-
 // handleCartCheckout starts a guest checkout of store products:
 // POST /api/cart/checkout.
 func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req *request) error {
 	var body struct {
-		Items      []cartItem `json:"items"`
-		Email      string     `json:"email"`
-		SuccessURL string     `json:"successUrl"`
-		CancelURL  string     `json:"cancelUrl"`
+		Items      []dream.CartItem `json:"items"`
+		Email      string           `json:"email"`
+		SuccessURL string           `json:"successUrl"`
+		CancelURL  string           `json:"cancelUrl"`
 	}
 	if err := decodeOptionalJSON(w, r, &body); err != nil {
 		return err
 	}
-	if len(body.Items) == 0 {
-		return dream.Errorf(dream.KindInvalid, "No items provided", "items must list at least one product")
-	}
-	if len(body.Items) > dream.MaxCartLines {
-		return dream.Errorf(dream.KindInvalid, "Too many items", "a cart has at most %d lines, not %d", dream.MaxCartLines, len(body.Items))
-	}
-	if err := dream.CheckLength("email", body.Email, dream.MaxEmail); err != nil {
-		return err
-	}
-	if body.Email != "" && !strings.Contains(body.Email, "@") {
-		return dream.Errorf(dream.KindInvalid, "Invalid email", "email must be an email address")
-	}
 	ctx, env := r.Context(), req.scope
-	tiers, err := s.tiers(ctx, env.ID)
-	if err != nil {
-		return err
-	}
-	lines, err := cartLines(tiers, body.Items)
-	if err != nil {
-		return err
-	}
 	base := requestBase(r)
 	success, err := returnURL(base, body.SuccessURL, "/cart?success=true", "successUrl")
 	if err != nil {
@@ -238,59 +183,16 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 	if err != nil {
 		return err
 	}
-	account, err := dream.ConnectedAccount(ctx, s.db, env)
+	tiers, err := s.tiers(ctx, env.ID)
 	if err != nil {
 		return err
 	}
-	result, err := s.payments.CreateCheckoutSession(ctx, dream.CheckoutSession{
-		Account:       account,
-		Mode:          dream.CheckoutPayment,
-		LineItems:     lines,
-		CustomerEmail: body.Email,
-		SuccessURL:    success,
-		CancelURL:     cancel,
-		Metadata:      map[string]string{"publishableKey": env.PublishableKey, "projectId": env.Project.ID},
-		AutomaticTax:  env.Project.EnableTax,
-	})
+	result, err := s.carts.CartCheckout(ctx, env, tiers, dream.Cart{Items: body.Items, Email: body.Email, SuccessURL: success, CancelURL: cancel})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, checkoutJSON{URL: result.URL, SessionID: result.ID})
 	return nil
-}
-
-// cartLines turns a cart into checkout lines, one per product, with the
-// quantities of a product's lines summed before its stock is checked.
-func cartLines(tiers []dream.Tier, items []cartItem) ([]dream.LineItem, error) {
-	var order []*dream.Tier
-	quantities := map[*dream.Tier]int64{}
-	for _, item := range items {
-		key := cmp.Or(item.PriceID, item.ProductID, item.Tier)
-		if err := dream.CheckLength("item", key, dream.MaxID); err != nil {
-			return nil, err
-		}
-		t := dream.FindProduct(tiers, key)
-		if t == nil || t.StripePriceID == "" {
-			return nil, dream.Errorf(dream.KindInvalid, "Invalid item: "+cmp.Or(key, "unknown"), "No product of this project has that price, product id or key")
-		}
-		if _, seen := quantities[t]; !seen {
-			order = append(order, t)
-		}
-		quantities[t] = min(quantities[t]+item.quantity(), maxCartQuantity)
-	}
-	lines := make([]dream.LineItem, 0, len(order))
-	for _, t := range order {
-		q := quantities[t]
-		if t.SoldOut() {
-			return nil, dream.Errorf(dream.KindInvalid, "Item sold out: "+t.DisplayName, "%s is sold out", t.DisplayName)
-		}
-		if t.Inventory != nil && q > *t.Inventory {
-			return nil, dream.Errorf(dream.KindInvalid, "Not enough inventory for "+t.DisplayName,
-				"Only %d of %s left", *t.Inventory, t.DisplayName)
-		}
-		lines = append(lines, lineItem(t, q))
-	}
-	return lines, nil
 }
 
 // maxWebhookBody bounds a webhook request; Stripe's events are far smaller.

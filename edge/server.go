@@ -86,6 +86,7 @@ type Server struct {
 	tokens             dream.TokenVerifier
 	payments           dream.Payments
 	customers          dream.CustomerService
+	carts              dream.CartService
 	webhooks           dream.WebhookService
 	limiter            *ratelimit.Limiter
 	liteFS             *store.LiteFS
@@ -137,6 +138,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.customers = &dream.Customers{Directory: o.DB, Writer: s.writer, Identity: o.Identity, Payments: o.Payments, Logger: o.Logger}
+	s.carts = &dream.Carts{Directory: o.DB, Writer: s.writer, Payments: o.Payments, Logger: o.Logger, Now: o.Now}
 	s.webhooks = &dream.PaymentWebhooks{Verifier: o.Webhooks, Directory: o.DB, Payments: o.Payments, Writer: s.writer,
 		Identity: o.Identity, Logger: o.Logger}
 	s.routes(o)

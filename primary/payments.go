@@ -16,13 +16,19 @@ import (
 func applyPaymentEvent(tx *store.Tx, ctx context.Context, w dream.ApplyPaymentEvent, now time.Time) (dream.PaymentEventOutcome, error) {
 	seen, err := tx.WebhookEventSeen(ctx, w.Event.ID)
 	if err != nil || seen {
-		return dream.PaymentEventOutcome{Result: dream.EventDuplicate}, err
+		outcome := dream.PaymentEventOutcome{Result: dream.EventDuplicate}
+		if err == nil {
+			outcome.Refunds, err = refundsOwed(ctx, tx, &w.Event)
+		}
+		return outcome, err
 	}
 	a := &eventApplication{tx: tx, event: &w.Event, lineItems: w.LineItems, now: now}
 	var processed bool
 	switch e := &w.Event; {
 	case e.Checkout != nil:
 		processed, err = a.checkoutCompleted(ctx, e.Checkout)
+	case e.Expired != nil:
+		processed, err = a.checkoutExpired(ctx, e.Expired)
 	case e.Subscription != nil:
 		processed, err = a.subscriptionChanged(ctx, e.Subscription)
 	case e.Invoice != nil:
@@ -39,7 +45,28 @@ func applyPaymentEvent(tx *store.Tx, ctx context.Context, w dream.ApplyPaymentEv
 		outcome.Result = dream.EventProcessed
 	}
 	outcome.PlanChanges = a.planChanges
+	if outcome.Refunds, err = refundsOwed(ctx, tx, &w.Event); err != nil {
+		return outcome, err
+	}
 	return outcome, tx.RecordWebhookEvent(ctx, w.Event, a.envID, outcome.Result, now)
+}
+
+// refundsOwed are the payments of the event's checkout to give back: its
+// oversold orders not refunded yet.
+func refundsOwed(ctx context.Context, tx *store.Tx, e *dream.PaymentEvent) ([]dream.Refund, error) {
+	if e.Checkout == nil || e.Checkout.Mode != dream.CheckoutPayment {
+		return nil, nil
+	}
+	owed, err := tx.RefundsOwed(ctx, e.Checkout.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	var refunds []dream.Refund
+	for _, o := range owed {
+		refunds = append(refunds, dream.Refund{OrderID: o.OrderID, PaymentIntentID: o.PaymentIntentID,
+			Account: dream.PaymentAccount{Mode: e.Mode, AccountID: e.Account}})
+	}
+	return refunds, nil
 }
 
 // eventApplication is one event being applied, with what applying it
@@ -75,16 +102,28 @@ func (a *eventApplication) checkoutCompleted(ctx context.Context, c *dream.Check
 		return false, err
 	}
 	switch {
-	case c.Payment == dream.PaymentFailed:
+	case c.Mode == dream.CheckoutSubscription && c.Payment == dream.PaymentFailed:
 		return true, nil
 	case c.Mode == dream.CheckoutSubscription:
 		return true, a.startSubscription(ctx, env, c)
 	case c.Payment == dream.PaymentPaid:
 		return true, a.recordOrder(ctx, env, c)
+	case c.Payment == dream.PaymentFailed:
+		// Nothing is sold: the stock returns.
+		return true, a.tx.ReleaseStock(ctx, dream.ReleaseStock{ReservationID: c.ReservationID}, a.now)
 	}
-	// An asynchronous payment still pending: the order and the stock wait
-	// for it to arrive.
-	return true, nil
+	// An asynchronous payment still on its way: the order and the stock
+	// wait for it, held for it meanwhile.
+	return true, a.tx.ExtendReservation(ctx, c.ReservationID, a.now.Add(dream.PendingPaymentHold))
+}
+
+// checkoutExpired returns what a checkout that lapsed unpaid reserved.
+func (a *eventApplication) checkoutExpired(ctx context.Context, c *dream.CheckoutExpired) (bool, error) {
+	env, err := a.environment(ctx, c.PublishableKey)
+	if err != nil || env == nil {
+		return false, err
+	}
+	return true, a.tx.ReleaseStock(ctx, dream.ReleaseStock{ReservationID: c.ReservationID}, a.now)
 }
 
 func (a *eventApplication) startSubscription(ctx context.Context, env *dream.Environment, c *dream.CheckoutCompleted) error {
@@ -128,8 +167,19 @@ func (a *eventApplication) startSubscription(ctx context.Context, env *dream.Env
 	return a.putSubscription(ctx, env, c.UserID, tiers, sub)
 }
 
+// recordOrder records a paid store checkout once, however many events say
+// it was paid, and takes its items from stock with what its reservation
+// holds. A payment that finds neither its reservation nor stock enough is
+// an oversold order: nothing is taken, and its payment is refunded.
 func (a *eventApplication) recordOrder(ctx context.Context, env *dream.Environment, c *dream.CheckoutCompleted) error {
-	created, err := a.tx.RecordOrder(ctx, env.ID, dream.Order{
+	if recorded, err := a.tx.OrderRecorded(ctx, c.SessionID); err != nil || recorded {
+		return err
+	}
+	taken, err := a.tx.TakeStock(ctx, env.ID, c.ReservationID, a.lineItems, a.now)
+	if err != nil {
+		return err
+	}
+	_, err = a.tx.RecordOrder(ctx, env.ID, dream.Order{
 		ID:                    dream.NewID("ord_"),
 		Email:                 c.Email,
 		AmountCents:           c.AmountCents,
@@ -138,18 +188,9 @@ func (a *eventApplication) recordOrder(ctx context.Context, env *dream.Environme
 		StripeSessionID:       c.SessionID,
 		StripePaymentIntentID: c.PaymentIntentID,
 		CreatedAt:             a.now,
+		Oversold:              !taken,
 	})
-	if err != nil || !created {
-		// An order is taken from stock once, however many events say the
-		// session was paid.
-		return err
-	}
-	for _, item := range a.lineItems {
-		if err := a.tx.TakeInventory(ctx, env.ID, item.PriceID, max(item.Quantity, 1), a.now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // subscriptionChanged brings the stored subscription to the state the

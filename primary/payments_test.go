@@ -268,10 +268,11 @@ func TestApplyPaymentEvent_StoreOrder(t *testing.T) {
 		o.StripePaymentIntentID != "pi_1" || len(o.Items) != 2 || o.Items[0].Quantity != 2 {
 		t.Fatalf("the order is %+v, want buyer@example.com, 3300 cents, cs_store, pi_1, 2 items with 2 mugs", o)
 	}
-	// Stock never goes below zero.
-	f.apply(session("cs_big", 3030, dream.PaymentPaid), dream.LineItem{PriceID: "price_mug", Quantity: 5})
-	if inventory() != 0 {
-		t.Fatalf("after an order of 5 mugs with 1 in stock, %d are in stock, want 0", inventory())
+	// A payment for more than there is takes nothing, and is owed back.
+	out := f.apply(session("cs_big", 3030, dream.PaymentPaid), dream.LineItem{PriceID: "price_mug", Quantity: 5})
+	if inventory() != 1 || len(out.Refunds) != 1 || out.Refunds[0].PaymentIntentID != "pi_1" {
+		t.Fatalf("after a payment for 5 mugs with 1 in stock, %d are in stock and refunds %+v are owed, want 1 and the payment pi_1",
+			inventory(), out.Refunds)
 	}
 	if out := f.apply(session("cs_failed", 3040, dream.PaymentFailed), items...); out.Result != dream.EventProcessed {
 		t.Fatalf("a failed payment: outcome %+v, want processed", out)

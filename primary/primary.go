@@ -217,3 +217,12 @@ func (p *Primary) Prune(ctx context.Context) error {
 	})
 	return err
 }
+
+// ReleaseLapsedStock returns to stock what reservations hold whose
+// checkout lapsed without the payment provider saying so.
+func (p *Primary) ReleaseLapsedStock(ctx context.Context) error {
+	_, err := applyWrite(ctx, p, "", func(ctx context.Context, tx *store.Tx, now time.Time) (dream.NoResult, error) {
+		return dream.NoResult{}, tx.ReleaseLapsedStock(ctx, now)
+	})
+	return err
+}

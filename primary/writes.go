@@ -28,6 +28,9 @@ var writeKinds = kinds(
 	define(done((*store.Tx).AssignPlan), func(w *dream.AssignPlan) *string { return &w.WriteID }),
 	define((*store.Tx).DeleteCustomer, func(w *dream.DeleteCustomer) *string { return &w.WriteID }),
 	define(done((*store.Tx).PutAsset), func(w *dream.PutAsset) *string { return &w.WriteID }),
+	define(done((*store.Tx).ReserveStock), func(w *dream.ReserveStock) *string { return &w.WriteID }),
+	define(done((*store.Tx).ReleaseStock), func(w *dream.ReleaseStock) *string { return &w.WriteID }),
+	define(done((*store.Tx).RecordRefund), func(w *dream.RecordRefund) *string { return &w.WriteID }),
 )
 
 // writeKind is what the primary and forwarding know of one kind of write.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -200,10 +199,10 @@ func (tx *Tx) RecordOrder(ctx context.Context, envID int64, o dream.Order) (bool
 		return false, err
 	}
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO orders (id, environment_id, email, amount_cents, currency, items,
-			stripe_session_id, stripe_payment_intent_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stripe_session_id) DO NOTHING`,
+			stripe_session_id, stripe_payment_intent_id, created_at, oversold)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stripe_session_id) DO NOTHING`,
 		o.ID, envID, nullString(o.Email), o.AmountCents, o.Currency, string(items), o.StripeSessionID,
-		nullString(o.StripePaymentIntentID), o.CreatedAt.UnixMilli())
+		nullString(o.StripePaymentIntentID), o.CreatedAt.UnixMilli(), o.Oversold)
 	if err != nil {
 		return false, fmt.Errorf("record order: %w", err)
 	}
@@ -211,20 +210,56 @@ func (tx *Tx) RecordOrder(ctx context.Context, envID int64, o dream.Order) (bool
 	return n == 1, err
 }
 
-// TakeInventory lowers the stock of the environment's product with this
-// price by quantity, never below zero. Products without inventory are
-// unlimited and unchanged.
-func (tx *Tx) TakeInventory(ctx context.Context, envID int64, priceID string, quantity int64, now time.Time) error {
-	res, err := tx.tx.ExecContext(ctx, `UPDATE tiers SET inventory = max(inventory - ?, 0), updated_at = ?
-		WHERE environment_id = ? AND stripe_price_id = ? AND inventory IS NOT NULL`,
-		quantity, now.UnixMilli(), envID, priceID)
+// OrderRecorded reports whether a checkout session's order is recorded.
+func (tx *Tx) OrderRecorded(ctx context.Context, sessionID string) (bool, error) {
+	var n int
+	err := tx.tx.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE stripe_session_id = ?`, sessionID).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("take inventory: %w", err)
+		return false, fmt.Errorf("order recorded: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
+	return n > 0, nil
+}
+
+// RefundsOwed returns the oversold orders of a checkout session not yet
+// refunded, in the environment they were recorded in.
+func (tx *Tx) RefundsOwed(ctx context.Context, sessionID string) ([]OwedRefund, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT id, environment_id, coalesce(stripe_payment_intent_id, '') FROM orders
+		WHERE stripe_session_id = ? AND oversold AND refund_id IS NULL`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("refunds owed: %w", err)
 	}
-	return tx.LogChange(ctx, ChangeTiers, strconv.FormatInt(envID, 10), now)
+	defer rows.Close()
+	var owed []OwedRefund
+	for rows.Next() {
+		var r OwedRefund
+		if err := rows.Scan(&r.OrderID, &r.EnvironmentID, &r.PaymentIntentID); err != nil {
+			return nil, fmt.Errorf("refunds owed: %w", err)
+		}
+		owed = append(owed, r)
+	}
+	return owed, rows.Err()
+}
+
+// OwedRefund is an oversold order whose payment is to be given back.
+type OwedRefund struct {
+	OrderID         string
+	EnvironmentID   int64
+	PaymentIntentID string
+}
+
+// RecordRefund records an oversold order's refund, once.
+func (tx *Tx) RecordRefund(ctx context.Context, w dream.RecordRefund, now time.Time) error {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE orders SET refund_id = coalesce(refund_id, ?) WHERE id = ? AND oversold`,
+		w.RefundID, w.OrderID)
+	if err != nil {
+		return fmt.Errorf("record refund: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return dream.Errorf(dream.KindNotFound, "Not found", "no oversold order %s", w.OrderID)
+	}
+	return nil
 }
 
 // WebhookEventSeen reports whether an event id has been recorded.
@@ -255,7 +290,7 @@ func (tx *Tx) RecordWebhookEvent(ctx context.Context, e dream.PaymentEvent, envI
 // Orders returns an environment's orders, newest first.
 func (db *DB) Orders(ctx context.Context, envID int64) ([]dream.Order, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, email, amount_cents, currency, items, stripe_session_id,
-			stripe_payment_intent_id, created_at
+			stripe_payment_intent_id, created_at, oversold, coalesce(refund_id, '')
 		FROM orders WHERE environment_id = ? ORDER BY created_at DESC, rowid DESC`, envID)
 	if err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
@@ -267,7 +302,8 @@ func (db *DB) Orders(ctx context.Context, envID int64) ([]dream.Order, error) {
 		var email, intent sql.NullString
 		var items string
 		var created int64
-		if err := rows.Scan(&o.ID, &email, &o.AmountCents, &o.Currency, &items, &o.StripeSessionID, &intent, &created); err != nil {
+		if err := rows.Scan(&o.ID, &email, &o.AmountCents, &o.Currency, &items, &o.StripeSessionID, &intent, &created,
+			&o.Oversold, &o.RefundID); err != nil {
 			return nil, fmt.Errorf("orders: %w", err)
 		}
 		if err := json.Unmarshal([]byte(items), &o.Items); err != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 // Tiers returns an environment's catalogue, subscription tiers and one-off
-// products alike, in the order they were created.
+// products alike, in the order they were created, with what reservations
+// hold of each product's stock.
 func (db *DB) Tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
 	return tiers(ctx, db.read, envID)
 }
@@ -24,7 +25,9 @@ func (tx *Tx) Tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
 func tiers(ctx context.Context, q queryer, envID int64) ([]dream.Tier, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, slug, display_name, description, billing_mode,
 			price_cents, currency, usage_limit, features, popular, image_url, inventory, trial_days,
-			stripe_price_id, stripe_product_id, created_at
+			stripe_price_id, stripe_product_id, created_at,
+			CASE WHEN inventory IS NULL THEN 0
+				ELSE (SELECT coalesce(sum(quantity), 0) FROM stock_reservations r WHERE r.tier_id = tiers.id) END
 		FROM tiers WHERE environment_id = ? ORDER BY id`, envID)
 	if err != nil {
 		return nil, fmt.Errorf("tiers: %w", err)
@@ -39,7 +42,7 @@ func tiers(ctx context.Context, q queryer, envID int64) ([]dream.Tier, error) {
 		var created int64
 		if err := rows.Scan(&t.ID, &t.Slug, &t.DisplayName, &t.Description, &t.BillingMode,
 			&t.PriceCents, &t.Currency, &limit, &features, &t.Popular, &image, &inventory, &t.TrialDays,
-			&priceID, &productID, &created); err != nil {
+			&priceID, &productID, &created, &t.Reserved); err != nil {
 			return nil, fmt.Errorf("tiers: %w", err)
 		}
 		t.Limit = dream.Unlimited

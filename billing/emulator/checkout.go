@@ -3,10 +3,12 @@ package emulator
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dream-api/dream"
 )
@@ -15,10 +17,15 @@ import (
 const (
 	sessionOpen     = "open"
 	sessionComplete = "complete"
+	sessionExpired  = "expired"
 )
 
-// sessionLifetime is how long a checkout session can be paid, as at Stripe.
-const sessionLifetime = 24 * 60 * 60
+// The lifetimes Stripe allows a checkout session, in seconds: 24 hours
+// when the request asks for none, and no less than 30 minutes.
+const (
+	sessionLifetime    = 24 * 60 * 60
+	minSessionLifetime = 30 * 60
+)
 
 // maxAmount is the largest amount Stripe charges (999,999.99 in a
 // two-decimal currency); checking totals against it also keeps the sums
@@ -50,6 +57,8 @@ type checkoutSession struct {
 	Subscription  string
 	Invoice       string
 	PaymentIntent string
+	// Refund is the refund of the session's payment, once it is given back.
+	Refund string
 }
 
 // owner is the account and mode the session lives in.
@@ -82,6 +91,9 @@ func (e *Emulator) CreateCheckoutSession(ctx context.Context, request dream.Chec
 		Currency:        request.LineItems[0].Currency,
 		Created:         now,
 		ExpiresAt:       now + sessionLifetime,
+	}
+	if request.Lifetime > 0 {
+		session.ExpiresAt = now + int64(request.Lifetime/time.Second)
 	}
 	err = e.update(ctx, func(tx *sql.Tx) error {
 		if request.CustomerID != "" {
@@ -131,6 +143,9 @@ func validateCheckout(r dream.CheckoutSession) (int64, error) {
 	}
 	if r.Mode == dream.CheckoutPayment && total == 0 {
 		return 0, rejected("A payment checkout needs a total above zero")
+	}
+	if r.Lifetime != 0 && (r.Lifetime < minSessionLifetime*time.Second || r.Lifetime > sessionLifetime*time.Second) {
+		return 0, rejected("A checkout session lasts from 30 minutes to 24 hours, not %s", r.Lifetime)
 	}
 	if r.TrialDays < 0 || r.TrialDays > maxTrialDays {
 		return 0, rejected("Trial days must be between 0 and %d, not %d", maxTrialDays, r.TrialDays)
@@ -246,7 +261,7 @@ func (e *Emulator) pay(ctx context.Context, id, email string) (*checkoutSession,
 			return notFound("No such checkout session: %s", id)
 		case s.Status == sessionComplete:
 			return dream.Errorf(dream.KindConflict, "payment_request_rejected", "This checkout session is already paid")
-		case now >= s.ExpiresAt:
+		case s.Status == sessionExpired || now >= s.ExpiresAt:
 			return dream.Errorf(dream.KindConflict, "payment_request_rejected", "This checkout session has expired")
 		}
 		session = &s
@@ -332,4 +347,80 @@ func formatAmount(amount int64, currency string) string {
 var zeroDecimal = map[string]bool{
 	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true, "krw": true, "mga": true,
 	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
+}
+
+// expireSessions expires the open checkout sessions whose time is up at
+// now and returns the event each sends, as Stripe does when a session
+// lapses unpaid.
+func expireSessions(ctx context.Context, tx *sql.Tx, now int64) ([]event, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM `+checkoutSessionsTable)
+	if err != nil {
+		return nil, err
+	}
+	var lapsed []*checkoutSession
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var s checkoutSession
+		if err := json.Unmarshal([]byte(data), &s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if s.Status == sessionOpen && s.ExpiresAt <= now {
+			lapsed = append(lapsed, &s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var events []event
+	for _, s := range lapsed {
+		s.Status = sessionExpired
+		if err := put(ctx, tx, checkoutSessionsTable, s.ID, s); err != nil {
+			return nil, err
+		}
+		events = append(events, newEvent(s.owner(), "checkout.session.expired", s.ExpiresAt, s.object(), nil))
+	}
+	return events, nil
+}
+
+// RefundPayment implements dream.Payments: the paid checkout session of the
+// payment gives its payment back, once however often it is asked.
+func (e *Emulator) RefundPayment(ctx context.Context, account dream.PaymentAccount, paymentIntentID, idempotencyKey string) (string, error) {
+	if err := validateAccount(account); err != nil {
+		return "", err
+	}
+	var refund string
+	err := e.update(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT data FROM `+checkoutSessionsTable)
+		if err != nil {
+			return err
+		}
+		var paid *checkoutSession
+		for rows.Next() && paid == nil {
+			var data string
+			var s checkoutSession
+			if err := rows.Scan(&data); err == nil && json.Unmarshal([]byte(data), &s) == nil &&
+				s.owner() == ownerOf(account) && s.PaymentIntent != "" && s.PaymentIntent == paymentIntentID {
+				paid = &s
+			}
+		}
+		rows.Close()
+		if paid == nil {
+			return notFound("No such payment_intent: %s", paymentIntentID)
+		}
+		if paid.Refund == "" {
+			paid.Refund = dream.NewID("re_")
+			if err := put(ctx, tx, checkoutSessionsTable, paid.ID, paid); err != nil {
+				return err
+			}
+		}
+		refund = paid.Refund
+		return nil
+	})
+	return refund, err
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/stripe/stripe-go/v76"
@@ -347,8 +348,13 @@ func TestCheckoutExpires(t *testing.T) {
 	if response := f.pay(t, id); response.Code != http.StatusConflict {
 		t.Errorf("paying an expired checkout session answered %d, want 409", response.Code)
 	}
-	if events := f.receiver.take(); len(events) != 0 {
-		t.Errorf("an expired checkout session delivered webhook events %v, want none", types(events))
+	events := f.receiver.take()
+	expectTypes(t, events, "checkout.session.expired")
+	if session := decode[stripe.CheckoutSession](t, events[0]); session.ID != id || session.Status != "expired" {
+		t.Errorf("the expired event reports session %s with status %s, want %s expired", session.ID, session.Status, id)
+	}
+	if code, _ := f.advance(t, `{"days": 1}`); code != http.StatusOK || len(f.receiver.take()) != 0 {
+		t.Errorf("advancing again answered %d or delivered more events, want 200 and the session expired once", code)
 	}
 }
 
@@ -408,5 +414,63 @@ func TestWebhookFailure(t *testing.T) {
 	if response.Code != http.StatusBadGateway || !strings.Contains(response.Body.String(), "was not delivered") {
 		t.Fatalf("paying with an unreachable webhook answered %d %s, want 502 was not delivered",
 			response.Code, response.Body)
+	}
+}
+
+func TestCheckoutLifetime(t *testing.T) {
+	f := newFixture(t)
+	request := dream.CheckoutSession{
+		Account:    account,
+		Mode:       dream.CheckoutPayment,
+		LineItems:  []dream.LineItem{{PriceID: "price_ebook", Quantity: 1, UnitAmount: 900}},
+		SuccessURL: "http://localhost:3000/thanks",
+		CancelURL:  "http://localhost:3000/cart",
+		Lifetime:   dream.CheckoutLifetime,
+	}
+	for _, lifetime := range []time.Duration{29 * time.Minute, 25 * time.Hour} {
+		short := request
+		short.Lifetime = lifetime
+		if _, err := f.emulator.CreateCheckoutSession(context.Background(), short); dream.ErrorKind(err) != dream.KindInvalid {
+			t.Errorf("a checkout session lasting %s was answered %v, want it refused as Stripe does", lifetime, err)
+		}
+	}
+	id := f.checkout(t, request)
+	if code, _ := f.advance(t, `{"seconds": 1800}`); code != http.StatusOK || len(f.receiver.take()) != 0 {
+		t.Fatalf("30 minutes into a 31-minute checkout the clock answered %d or the session expired, want 200 and it open", code)
+	}
+	if code, _ := f.advance(t, `{"seconds": 120}`); code != http.StatusOK {
+		t.Fatalf("advancing past the checkout's lifetime answered %d, want 200", code)
+	}
+	events := f.receiver.take()
+	expectTypes(t, events, "checkout.session.expired")
+	if session := decode[stripe.CheckoutSession](t, events[0]); session.ID != id || session.PaymentStatus != "unpaid" {
+		t.Errorf("the expired event reports session %s with payment status %s, want %s unpaid", session.ID, session.PaymentStatus, id)
+	}
+}
+
+func TestRefundPayment(t *testing.T) {
+	f := newFixture(t)
+	id := f.checkout(t, dream.CheckoutSession{
+		Account:    account,
+		Mode:       dream.CheckoutPayment,
+		LineItems:  []dream.LineItem{{PriceID: "price_ebook", Quantity: 1, UnitAmount: 900}},
+		SuccessURL: "http://localhost:3000/thanks",
+		CancelURL:  "http://localhost:3000/cart",
+	})
+	if response := f.do(t, http.MethodPost, "/dev/checkout/"+id+"/pay", url.Values{"email": {"buyer@example.com"}}); response.Code != http.StatusSeeOther {
+		t.Fatalf("paying the checkout answered %d %s, want 303", response.Code, response.Body)
+	}
+	session := decode[stripe.CheckoutSession](t, f.receiver.take()[0])
+	intent := session.PaymentIntent.ID
+	refund, err := f.emulator.RefundPayment(context.Background(), account, intent, "refund_ord_1")
+	if err != nil || !strings.HasPrefix(refund, "re_") {
+		t.Fatalf("refunding payment %s gave %q, %v; want a re_ refund", intent, refund, err)
+	}
+	if again, err := f.emulator.RefundPayment(context.Background(), account, intent, "refund_ord_1"); again != refund || err != nil {
+		t.Fatalf("refunding payment %s again gave %q, %v; want the same refund %s", intent, again, err, refund)
+	}
+	other := dream.PaymentAccount{Mode: dream.ModeTest, AccountID: "acct_other"}
+	if _, err := f.emulator.RefundPayment(context.Background(), other, intent, "refund_ord_1"); dream.ErrorKind(err) != dream.KindNotFound {
+		t.Fatalf("refunding another account's payment gave %v, want not found", err)
 	}
 }

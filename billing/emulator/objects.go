@@ -222,8 +222,11 @@ func (s *subscription) invoice(reason string, created, periodStart, periodEnd in
 // emulator reports no other.
 func (s *checkoutSession) object() object {
 	paymentStatus := "no_payment_required"
-	if s.Invoice != "" || s.PaymentIntent != "" {
+	switch {
+	case s.Invoice != "" || s.PaymentIntent != "":
 		paymentStatus = "paid"
+	case s.Mode == dream.CheckoutPayment:
+		paymentStatus = "unpaid"
 	}
 	return object{
 		"id":                  s.ID,

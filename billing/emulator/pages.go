@@ -90,7 +90,7 @@ func (e *Emulator) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		Session:    &s,
 		Total:      formatAmount(s.AmountTotal, s.Currency),
 		Recurring:  s.Mode == dream.CheckoutSubscription,
-		Expired:    s.Status == sessionOpen && e.now().Unix() >= s.ExpiresAt,
+		Expired:    s.Status == sessionExpired || s.Status == sessionOpen && e.now().Unix() >= s.ExpiresAt,
 		SuccessURL: s.successURL(),
 		Email:      s.CustomerEmail,
 		AskEmail:   s.CustomerID == "",

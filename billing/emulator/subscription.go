@@ -268,8 +268,9 @@ func (s *subscription) renew() []event {
 	}
 }
 
-// advance moves the emulator clock forward by seconds, then brings every
-// subscription up to the new time, the one due earliest first, period by
+// advance moves the emulator clock forward by seconds, expires the checkout
+// sessions whose time is up, then brings every subscription up to the new
+// time, the one due earliest first, period by
 // period, delivering the events of each step before the next. It returns
 // the new time and the types of the events delivered, in order. A failed
 // delivery stops nothing, as the step it reports has happened; the error
@@ -282,6 +283,21 @@ func (e *Emulator) advance(ctx context.Context, seconds int64) (time.Time, []str
 	// Listed as [] rather than null when nothing was due.
 	delivered := []string{}
 	var failures []error
+	var lapsed []event
+	err = e.update(ctx, func(tx *sql.Tx) error {
+		lapsed, err = expireSessions(ctx, tx, now.Unix())
+		return err
+	})
+	if err != nil {
+		return now, delivered, err
+	}
+	for _, ev := range lapsed {
+		if err := e.post(ctx, ev); err != nil {
+			failures = append(failures, err)
+		} else {
+			delivered = append(delivered, ev.Type)
+		}
+	}
 	for {
 		var events []event
 		err := e.update(ctx, func(tx *sql.Tx) error {

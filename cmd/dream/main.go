@@ -321,8 +321,12 @@ func (m *Main) prepareSchema(ctx context.Context) error {
 }
 
 // pruneInterval is how often the primary prunes the change log and the
-// record of applied writes.
-const pruneInterval = 10 * time.Minute
+// record of applied writes; stockInterval how often it returns the stock
+// of reservations that lapsed.
+const (
+	pruneInterval = 10 * time.Minute
+	stockInterval = time.Minute
+)
 
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
 // that its memory stays flat however many end users it serves.
@@ -352,7 +356,7 @@ func (m *Main) Serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(m.Listener) }()
 	background, stop := context.WithCancel(ctx)
 	defer stop()
-	go m.prune(background)
+	go m.jobs(background)
 	select {
 	case err := <-errc:
 		return err
@@ -364,24 +368,33 @@ func (m *Main) Serve(ctx context.Context) error {
 	return shutdown(shutdownCtx, srv, unused, unusedConnGrace)
 }
 
-// prune trims the primary's bookkeeping now and then; replicas get the
-// result through replication.
-func (m *Main) prune(ctx context.Context) {
-	ticker := time.NewTicker(pruneInterval)
-	defer ticker.Stop()
+// jobs runs the primary's periodic work: returning the stock of
+// reservations that lapsed, and trimming its bookkeeping. Only the node
+// holding the lease runs them; replicas get the result through
+// replication.
+func (m *Main) jobs(ctx context.Context) {
+	stock := time.NewTicker(stockInterval)
+	defer stock.Stop()
+	prune := time.NewTicker(pruneInterval)
+	defer prune.Stop()
 	for {
+		var job func(context.Context) error
+		var name string
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-stock.C:
+			job, name = m.Primary.ReleaseLapsedStock, "releasing lapsed stock reservations"
+		case <-prune.C:
+			job, name = m.Primary.Prune, "pruning"
 		}
 		if m.LiteFS != nil {
 			if isPrimary, _, err := m.LiteFS.Primary(); err != nil || !isPrimary {
 				continue
 			}
 		}
-		if err := m.Primary.Prune(ctx); err != nil {
-			m.Logger.Error("pruning", "error", err)
+		if err := job(ctx); err != nil {
+			m.Logger.Error(name, "error", err)
 		}
 	}
 }

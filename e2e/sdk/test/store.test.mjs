@@ -53,8 +53,10 @@ describe('products.cartCheckout', () => {
     assert.match(html, /Dream T-shirt/);
     assert.match(html, /50\.00/, 'two t-shirts at 25.00');
 
-    // Nothing is reserved before payment.
-    assert.equal((await product('tshirt')).inventory, 5);
+    // The checkout holds its two t-shirts until it is paid or expires.
+    const held = await product('tshirt');
+    assert.equal(held.inventory, 3);
+    assert.equal(held.soldOut, false);
 
     const location = await srv.pay(res.url);
     assert.ok(location?.startsWith(successUrl), `Pay returns to the success URL: ${location}`);
@@ -99,12 +101,15 @@ describe('products.cartCheckout', () => {
     assert.equal(after.soldOut, false);
   });
 
-  test('an unpaid checkout takes nothing from stock', async () => {
+  test('an unpaid checkout holds its stock until it expires', async () => {
     const tshirt = await product('tshirt');
     const res = await srv.frontend(srv.store).products.cartCheckout({
       items: [{ priceId: tshirt.priceId, quantity: 1 }],
     });
     srv.assertEmulatorUrl(res.url, 'checkout');
+    assert.equal((await product('tshirt')).inventory, tshirt.inventory - 1);
+    // A day on, the checkout has expired and its t-shirt is back.
+    await srv.advanceClock(1);
     assert.equal((await product('tshirt')).inventory, tshirt.inventory);
   });
 
