@@ -10,9 +10,16 @@ import (
 const (
 	// MaxEmail is the longest address RFC 5321 allows.
 	MaxEmail = 254
-	// MaxName bounds a person's first or last name, and a name that refers
+	// MaxName bounds a person's first or last name, a project's name, a
+	// tier's display name and each of its features, and a name that refers
 	// to a tier: a plan, a tier at checkout, a product in a cart.
 	MaxName = 200
+	// MaxSlug bounds a tier's slug.
+	MaxSlug = 64
+	// MaxDescription bounds a tier's description.
+	MaxDescription = 2000
+	// MaxFeatures bounds the features a tier lists, each at most MaxName.
+	MaxFeatures = 50
 	// MaxPassword bounds an end user's password.
 	MaxPassword = 256
 	// MaxID bounds an id of ours or of a provider that a request names: an

@@ -46,6 +46,30 @@ type Tier struct {
 	CreatedAt       time.Time
 }
 
+// checkBounds refuses a tier with a text field past its bound.
+func (t *Tier) checkBounds() error {
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"slug", t.Slug, MaxSlug}, {"displayName", t.DisplayName, MaxName}, {"description", t.Description, MaxDescription},
+		{"imageUrl", t.ImageURL, MaxURL}, {"priceId", t.StripePriceID, MaxID}, {"productId", t.StripeProductID, MaxID},
+	} {
+		if err := CheckLength(f.name, f.value, f.max); err != nil {
+			return err
+		}
+	}
+	if len(t.Features) > MaxFeatures {
+		return Errorf(KindInvalid, "Field too long", "a tier lists at most %d features, not %d", MaxFeatures, len(t.Features))
+	}
+	for _, f := range t.Features {
+		if err := CheckLength("feature", f, MaxName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FindTier is the tier sold in billing mode that name names, nil if none.
 // It is the one rule for naming a tier, whatever names it: a plan stored
 // for an end user or claimed by their token, a tier asked for at checkout,

@@ -218,6 +218,9 @@ func (w CreateProject) Validate() error {
 	if w.ID == "" || w.PlatformID == "" || w.Name == "" {
 		return invalid("a project needs an id, a platform and a name")
 	}
+	if err := CheckLength("name", w.Name, MaxName); err != nil {
+		return err
+	}
 	if !w.Type.Valid() {
 		return invalid("unknown project type %q", w.Type)
 	}
@@ -235,6 +238,9 @@ func (w CreateProject) Validate() error {
 			}
 			if t.PriceCents < 0 || (t.Inventory != nil && *t.Inventory < 0) || t.TrialDays < 0 {
 				return invalid("tier %q has a negative price, inventory or trial", t.Slug)
+			}
+			if err := t.checkBounds(); err != nil {
+				return err
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,17 @@ func TestPrimary_CreateProject(t *testing.T) {
 		{"UnknownBillingMode", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].BillingMode = "weekly" }, dream.KindInvalid},
 		{"UnknownPlatform", func(w *dream.CreateProject) { w.PlatformID = "plt_nope" }, dream.KindInvalid},
 		{"ExistingPublishableKey", func(w *dream.CreateProject) { w.Environments[0].PublishableKey = proj.Test.PublishableKey }, dream.KindInvalid},
+		{"LongName", func(w *dream.CreateProject) { w.Name = strings.Repeat("n", dream.MaxName+1) }, dream.KindInvalid},
+		{"LongSlug", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].Slug = strings.Repeat("s", dream.MaxSlug+1) }, dream.KindInvalid},
+		{"LongDisplayName", func(w *dream.CreateProject) {
+			w.Environments[0].Tiers[0].DisplayName = strings.Repeat("d", dream.MaxName+1)
+		}, dream.KindInvalid},
+		{"LongDescription", func(w *dream.CreateProject) {
+			w.Environments[0].Tiers[0].Description = strings.Repeat("d", dream.MaxDescription+1)
+		}, dream.KindInvalid},
+		{"LongFeature", func(w *dream.CreateProject) {
+			w.Environments[0].Tiers[0].Features = []string{strings.Repeat("f", dream.MaxName+1)}
+		}, dream.KindInvalid},
 		{"DuplicateTierRollsBack", func(w *dream.CreateProject) {
 			w.Environments[0].Tiers = append(w.Environments[0].Tiers, w.Environments[0].Tiers[0])
 		}, dream.KindInvalid},
