@@ -369,10 +369,19 @@ func TestHeaders(t *testing.T) {
 	})
 	t.Run("InvalidOriginNotEchoed", func(t *testing.T) {
 		for _, origin := range []string{"null", "https://" + strings.Repeat("a", 64<<10) + ".example.com", "javascript:alert(1)",
-			"https://app.example.com/path", "ftp://app.example.com", "https://user@app.example.com", "https://", "app.example.com"} {
+			"https://app.example.com/path", "ftp://app.example.com", "https://user@app.example.com", "https://", "app.example.com",
+			"https://app.example.com?x=1", "https://app.example.com#top", "https://app example.com", "HTTPS://app.example.com"} {
 			res := h.do("GET", "/health", "", "Origin", origin)
 			if got := res.header.Get("Access-Control-Allow-Origin"); got != "*" {
 				t.Errorf("an Origin of %d bytes starting %.40q came back as Access-Control-Allow-Origin %.40q, want *", len(origin), origin, got)
+			}
+		}
+	})
+	t.Run("ValidOriginsEchoed", func(t *testing.T) {
+		for _, origin := range []string{"https://app.example.com", "http://localhost:5173", "http://127.0.0.1:8080", "http://[::1]:3000",
+			"https://xn--bcher-kva.example"} {
+			if got := h.do("GET", "/health", "", "Origin", origin).header.Get("Access-Control-Allow-Origin"); got != origin {
+				t.Errorf("the Origin %s came back as Access-Control-Allow-Origin %q, want it echoed", origin, got)
 			}
 		}
 	})
