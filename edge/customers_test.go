@@ -437,6 +437,16 @@ func TestCustomersStayInTheKeysEnvironment(t *testing.T) {
 			if _, err := h.issuer.User(context.Background(), dream.ModeTest, id); err != nil {
 				t.Fatalf("after the calls with another project's key the customer's identity gives %v, want it still there", err)
 			}
+			// Creating with the override makes a customer of the key's own
+			// project, never of the other.
+			res = h.do("POST", "/api/customers", `{"email":"made-`+strings.ToLower(tt.name)+`@example.com"}`, headers...)
+			if res.status != 201 || res.body["customer"].(map[string]any)["publishableKey"] != tt.key.PublishableKey {
+				t.Fatalf("creating a customer with the other project's publishable key answered %d %s, want 201 in the key's own project",
+					res.status, res.raw)
+			}
+			if user, _ := h.db.EndUser(context.Background(), tt.ownerEnv, res.body["customer"].(map[string]any)["id"].(string)); user != nil {
+				t.Fatalf("a customer created with the other project's publishable key is in that project: %+v, want it absent", user)
+			}
 			// The override does not move the key's own customers either.
 			if res := h.do("GET", "/api/customers/"+id, "", secret(tt.owner.SecretKey, "X-Publishable-Key", tt.key.PublishableKey)...); res.status != 200 {
 				t.Fatalf("the owner's key with the other project's publishable key gets its customer with %d %s, want 200", res.status, res.raw)

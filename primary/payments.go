@@ -179,7 +179,7 @@ func (a *eventApplication) recordOrder(ctx context.Context, env *dream.Environme
 	if err != nil {
 		return err
 	}
-	_, err = a.tx.RecordOrder(ctx, env.ID, dream.Order{
+	return a.tx.RecordOrder(ctx, env.ID, dream.Order{
 		ID:                    dream.NewID("ord_"),
 		Email:                 c.Email,
 		AmountCents:           c.AmountCents,
@@ -190,7 +190,6 @@ func (a *eventApplication) recordOrder(ctx context.Context, env *dream.Environme
 		CreatedAt:             a.now,
 		Oversold:              !taken,
 	})
-	return err
 }
 
 // subscriptionChanged brings the stored subscription to the state the

@@ -191,23 +191,22 @@ func (tx *Tx) PutSubscription(ctx context.Context, envID int64, userID string, s
 	return nil
 }
 
-// RecordOrder records a paid store checkout once per checkout session and
-// reports whether it is new.
-func (tx *Tx) RecordOrder(ctx context.Context, envID int64, o dream.Order) (bool, error) {
+// RecordOrder records a paid store checkout. A session has one order:
+// OrderRecorded says whether it has one already.
+func (tx *Tx) RecordOrder(ctx context.Context, envID int64, o dream.Order) error {
 	items, err := json.Marshal(o.Items)
 	if err != nil {
-		return false, err
+		return err
 	}
-	res, err := tx.tx.ExecContext(ctx, `INSERT INTO orders (id, environment_id, email, amount_cents, currency, items,
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO orders (id, environment_id, email, amount_cents, currency, items,
 			stripe_session_id, stripe_payment_intent_id, created_at, oversold)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stripe_session_id) DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.ID, envID, nullString(o.Email), o.AmountCents, o.Currency, string(items), o.StripeSessionID,
 		nullString(o.StripePaymentIntentID), o.CreatedAt.UnixMilli(), o.Oversold)
 	if err != nil {
-		return false, fmt.Errorf("record order: %w", err)
+		return fmt.Errorf("record order: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return nil
 }
 
 // OrderRecorded reports whether a checkout session's order is recorded.
@@ -221,9 +220,9 @@ func (tx *Tx) OrderRecorded(ctx context.Context, sessionID string) (bool, error)
 }
 
 // RefundsOwed returns the oversold orders of a checkout session not yet
-// refunded, in the environment they were recorded in.
+// refunded.
 func (tx *Tx) RefundsOwed(ctx context.Context, sessionID string) ([]OwedRefund, error) {
-	rows, err := tx.tx.QueryContext(ctx, `SELECT id, environment_id, coalesce(stripe_payment_intent_id, '') FROM orders
+	rows, err := tx.tx.QueryContext(ctx, `SELECT id, coalesce(stripe_payment_intent_id, '') FROM orders
 		WHERE stripe_session_id = ? AND oversold AND refund_id IS NULL`, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("refunds owed: %w", err)
@@ -232,7 +231,7 @@ func (tx *Tx) RefundsOwed(ctx context.Context, sessionID string) ([]OwedRefund, 
 	var owed []OwedRefund
 	for rows.Next() {
 		var r OwedRefund
-		if err := rows.Scan(&r.OrderID, &r.EnvironmentID, &r.PaymentIntentID); err != nil {
+		if err := rows.Scan(&r.OrderID, &r.PaymentIntentID); err != nil {
 			return nil, fmt.Errorf("refunds owed: %w", err)
 		}
 		owed = append(owed, r)
@@ -243,7 +242,6 @@ func (tx *Tx) RefundsOwed(ctx context.Context, sessionID string) ([]OwedRefund, 
 // OwedRefund is an oversold order whose payment is to be given back.
 type OwedRefund struct {
 	OrderID         string
-	EnvironmentID   int64
 	PaymentIntentID string
 }
 
