@@ -56,20 +56,21 @@ func (c Cart) Validate() error {
 	return nil
 }
 
-// CartLines turns a cart into checkout lines, one per product, found by
-// FindProduct, with the quantities of a product's lines summed and capped.
-// Whether there is stock enough is the reservation's to say.
-func CartLines(tiers []Tier, items []CartItem) ([]LineItem, error) {
+// cartLines turns a cart into checkout lines, one per product, found by
+// FindProduct, with the quantities of a product's lines summed and capped,
+// and the lines of the products with inventory, which the checkout
+// reserves. Whether there is stock enough is the reservation's to say.
+func cartLines(tiers []Tier, items []CartItem) ([]LineItem, []StockLine, error) {
 	var order []*Tier
 	quantities := map[*Tier]int64{}
 	for _, item := range items {
 		key := cmp.Or(item.PriceID, item.ProductID, item.Tier)
 		if err := CheckLength("item", key, MaxID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t := FindProduct(tiers, key)
 		if t == nil || t.StripePriceID == "" {
-			return nil, Errorf(KindInvalid, "Invalid item: "+cmp.Or(key, "unknown"), "No product of this project has that price, product id or key")
+			return nil, nil, Errorf(KindInvalid, "Invalid item: "+cmp.Or(key, "unknown"), "No product of this project has that price, product id or key")
 		}
 		if _, seen := quantities[t]; !seen {
 			order = append(order, t)
@@ -77,10 +78,14 @@ func CartLines(tiers []Tier, items []CartItem) ([]LineItem, error) {
 		quantities[t] = min(quantities[t]+item.quantity(), MaxCartQuantity)
 	}
 	lines := make([]LineItem, 0, len(order))
+	var stock []StockLine
 	for _, t := range order {
 		lines = append(lines, t.LineItem(quantities[t]))
+		if t.Inventory != nil {
+			stock = append(stock, StockLine{PriceID: t.StripePriceID, Quantity: quantities[t]})
+		}
 	}
-	return lines, nil
+	return lines, stock, nil
 }
 
 // LineItem is the tier as a checkout line of quantity.
@@ -123,7 +128,7 @@ func (s *Carts) CartCheckout(ctx context.Context, env *Environment, tiers []Tier
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	lines, err := CartLines(tiers, c.Items)
+	lines, stock, err := cartLines(tiers, c.Items)
 	if err != nil {
 		return nil, err
 	}
@@ -142,13 +147,8 @@ func (s *Carts) CartCheckout(ctx context.Context, env *Environment, tiers []Tier
 		AutomaticTax:  env.Project.EnableTax,
 		Lifetime:      CheckoutLifetime,
 	}
-	reserve := ReserveStock{ReservationID: NewID("res_"), EnvironmentID: env.ID,
+	reserve := ReserveStock{ReservationID: NewID("res_"), EnvironmentID: env.ID, Lines: stock,
 		ExpiresAt: s.Now().Add(CheckoutLifetime + ReservationGrace)}
-	for _, l := range lines {
-		if t := TierWithPrice(tiers, BillingOneOff, l.PriceID); t != nil && t.Inventory != nil {
-			reserve.Lines = append(reserve.Lines, StockLine{PriceID: l.PriceID, Quantity: l.Quantity})
-		}
-	}
 	if len(reserve.Lines) > 0 {
 		if err := s.Writer.Write(ctx, reserve, nil); err != nil {
 			return nil, err

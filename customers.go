@@ -165,11 +165,16 @@ func assignablePlan(tiers []Tier, plan string) (string, error) {
 // project but never called the API is known only to the identity
 // provider, whose metadata ties them to the project.
 func (s *Customers) Customer(ctx context.Context, env *Environment, userID string) (*CustomerView, error) {
-	if err := CheckLength("customer id", userID, MaxID); err != nil {
-		return nil, err
-	}
 	tiers, err := s.Directory.Tiers(ctx, env.ID)
 	if err != nil {
+		return nil, err
+	}
+	return s.customer(ctx, env, tiers, userID)
+}
+
+// customer is Customer with the environment's tiers read.
+func (s *Customers) customer(ctx context.Context, env *Environment, tiers []Tier, userID string) (*CustomerView, error) {
+	if err := CheckLength("customer id", userID, MaxID); err != nil {
 		return nil, err
 	}
 	user, err := s.Directory.EndUser(ctx, env.ID, userID)
@@ -209,11 +214,11 @@ func (s *Customers) AssignPlan(ctx context.Context, env *Environment, userID, pl
 	if err := CheckLength("plan", plan, MaxName); err != nil {
 		return nil, err
 	}
-	c, err := s.Customer(ctx, env, userID)
+	tiers, err := s.Directory.Tiers(ctx, env.ID)
 	if err != nil {
 		return nil, err
 	}
-	tiers, err := s.Directory.Tiers(ctx, env.ID)
+	c, err := s.customer(ctx, env, tiers, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -103,10 +103,12 @@ func checkoutEvent(e *dream.PaymentEvent, object []byte) {
 	var payment dream.PaymentState
 	switch e.Type {
 	case "checkout.session.completed":
-		payment = map[string]dream.PaymentState{
-			"paid": dream.PaymentPaid, "no_payment_required": dream.PaymentNotRequired,
-		}[s.PaymentStatus]
-		if payment == "" {
+		switch s.PaymentStatus {
+		case "paid":
+			payment = dream.PaymentPaid
+		case "no_payment_required":
+			payment = dream.PaymentNotRequired
+		default:
 			payment = dream.PaymentPending
 		}
 	case "checkout.session.async_payment_succeeded":

@@ -11,10 +11,12 @@ import (
 )
 
 // requestBase is the URL relative return URLs resolve against: the
-// calling page's Origin, else this server as the client reached it.
+// calling page's Origin when it is a valid one, else this server as the
+// client reached it.
 func requestBase(r *http.Request) *url.URL {
-	if u, err := url.Parse(r.Header.Get("Origin")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		return &url.URL{Scheme: u.Scheme, Host: u.Host}
+	if origin := r.Header.Get("Origin"); validOrigin(origin) {
+		scheme, host, _ := strings.Cut(origin, "://")
+		return &url.URL{Scheme: scheme, Host: host}
 	}
 	scheme := "https"
 	if r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/edge/tally"
+	"github.com/dream-api/dream/forward"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
@@ -208,7 +209,7 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/healthz", public, s.handleHealth)
 	s.handle(http.MethodGet, "/readyz", public, s.handleReady)
 	if o.Internal != nil {
-		s.router.Handler(http.MethodPost, "/internal/writes/:name", o.Internal)
+		s.router.Handler(http.MethodPost, forward.WritesPath+":name", o.Internal)
 	}
 	s.handle(http.MethodGet, "/api/tiers", keyed, s.handleTiers)
 	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)

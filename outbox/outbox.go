@@ -150,10 +150,10 @@ const walSizeLimit = 64 << 20
 // has copied all of it, which a checkpoint running beside appends under
 // steady load almost never does: it copies the frames there were when it
 // started, and more have come meanwhile. The WAL then grew for as long as
-// the load lasted. So after
-// each pass that found new frames, the appending connection checkpoints
-// too, between two of its transactions: it copies the few frames of the
-// last moments, the bulk having been copied off its path.
+// the load lasted. So after each pass that found new frames, the appending
+// connection checkpoints too, between two of its transactions: it copies
+// the few frames of the last moments, the bulk having been copied off its
+// path.
 func (o *Outbox) checkpoint(interval time.Duration) {
 	defer o.checkpointed.Done()
 	ticker := time.NewTicker(interval)

@@ -235,11 +235,11 @@ func (a *eventApplication) subscriptionChanged(ctx context.Context, c *dream.Sub
 // runs and it is newer, so a late event about an old subscription never
 // overwrites the one that replaced it.
 func (a *eventApplication) putSubscription(ctx context.Context, env *dream.Environment, userID string, tiers []dream.Tier, sub dream.Subscription) error {
-	stored, err := a.tx.UserSubscription(ctx, env.ID, userID)
+	state, err := a.tx.UserState(ctx, env.ID, userID)
 	if err != nil {
 		return err
 	}
-	if stored != nil {
+	if stored := state.Subscription; stored != nil {
 		switch {
 		case stored.ID == sub.ID && stored.Status == dream.StatusCanceled && sub.Status != dream.StatusCanceled:
 			return nil
@@ -254,10 +254,6 @@ func (a *eventApplication) putSubscription(ctx context.Context, env *dream.Envir
 	}
 	if sub.Plan == "" {
 		sub.Plan = dream.ResolvePlan(tiers, dream.PlanSources{}).Name
-	}
-	state, err := a.tx.UserState(ctx, env.ID, userID)
-	if err != nil {
-		return err
 	}
 	before := dream.ResolvePlan(tiers, dream.PlanSources{Subscription: state.Subscription, AssignedPlan: state.AssignedPlan})
 	if err := a.tx.PutSubscription(ctx, env.ID, userID, sub, a.now); err != nil {

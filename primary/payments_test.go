@@ -146,9 +146,8 @@ func TestApplyPaymentEvent_SubscriptionLifecycle(t *testing.T) {
 	}
 	// Scheduled cancellation keeps the plan and shows as canceling.
 	f.apply(f.subscription(1020, rankUpdated, "sub_1", dream.StatusActive, "price_enterprise", true, pk))
-	tx, _ := f.db.Begin(ctx)
-	stored, _ := tx.UserSubscription(ctx, env, "user_1")
-	tx.Rollback()
+	state, _ := f.db.UserState(ctx, env, "user_1")
+	stored := state.Subscription
 	if stored.DisplayStatus() != "canceling" || stored.Plan != "enterprise" {
 		t.Fatalf("after scheduling the cancellation the subscription is %+v, want enterprise, canceling", stored)
 	}
@@ -196,10 +195,8 @@ func TestApplyPaymentEvent_AnyOrder(t *testing.T) {
 		for _, i := range order {
 			f.apply(all[i])
 		}
-		tx, _ := f.db.Begin(ctx)
-		defer tx.Rollback()
-		s, _ := tx.UserSubscription(ctx, env, "user_1")
-		return f.usage(env, "user_1"), s.Subscription
+		state, _ := f.db.UserState(ctx, env, "user_1")
+		return f.usage(env, "user_1"), *state.Subscription
 	}
 	orders := permute([]int{0, 1, 2, 3})
 	if len(orders) != 24 {
@@ -334,10 +331,8 @@ func TestApplyPaymentEvent_Invoices(t *testing.T) {
 	f.apply(f.subscription(100, rankCreated, "sub_1", dream.StatusActive, "price_pro", false, pk))
 	f.apply(f.invoice(200, "sub_1", false, time.Time{}))
 	status := func() dream.Subscription {
-		tx, _ := f.db.Begin(ctx)
-		defer tx.Rollback()
-		s, _ := tx.UserSubscription(ctx, env, "user_1")
-		return s.Subscription
+		state, _ := f.db.UserState(ctx, env, "user_1")
+		return *state.Subscription
 	}
 	if s := status(); s.Status != dream.StatusPastDue {
 		t.Fatalf("after a failed invoice the subscription is %s, want past_due", s.Status)

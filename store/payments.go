@@ -153,12 +153,6 @@ func scanSubscription(row *sql.Row) (*StoredSubscription, error) {
 	return &s, nil
 }
 
-// UserSubscription returns the end user's subscription row, or nil.
-func (tx *Tx) UserSubscription(ctx context.Context, envID int64, userID string) (*StoredSubscription, error) {
-	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT environment_id, user_id, `+subscriptionFields+`
-		FROM subscriptions WHERE environment_id = ? AND user_id = ?`, envID, userID))
-}
-
 // SubscriptionByID returns the subscription with the provider's id, or nil.
 func (tx *Tx) SubscriptionByID(ctx context.Context, id string) (*StoredSubscription, error) {
 	return scanSubscription(tx.tx.QueryRowContext(ctx, `SELECT environment_id, user_id, `+subscriptionFields+`

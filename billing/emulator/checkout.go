@@ -349,32 +349,38 @@ var zeroDecimal = map[string]bool{
 	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
 }
 
-// expireSessions expires the open checkout sessions whose time is up at
-// now and returns the event each sends, as Stripe does when a session
-// lapses unpaid.
-func expireSessions(ctx context.Context, tx *sql.Tx, now int64) ([]event, error) {
+// sessionsWhere returns the checkout sessions that match accepts. The
+// emulator keeps sessions as JSON, so they are all read: fine at the scale
+// of a developer's machine.
+func sessionsWhere(ctx context.Context, tx *sql.Tx, match func(*checkoutSession) bool) ([]*checkoutSession, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT data FROM `+checkoutSessionsTable)
 	if err != nil {
 		return nil, err
 	}
-	var lapsed []*checkoutSession
+	defer rows.Close()
+	var matched []*checkoutSession
 	for rows.Next() {
 		var data string
 		if err := rows.Scan(&data); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		var s checkoutSession
-		if err := json.Unmarshal([]byte(data), &s); err != nil {
-			rows.Close()
+		s := new(checkoutSession)
+		if err := json.Unmarshal([]byte(data), s); err != nil {
 			return nil, err
 		}
-		if s.Status == sessionOpen && s.ExpiresAt <= now {
-			lapsed = append(lapsed, &s)
+		if match(s) {
+			matched = append(matched, s)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return matched, rows.Err()
+}
+
+// expireSessions expires the open checkout sessions whose time is up at
+// now and returns the event each sends, as Stripe does when a session
+// lapses unpaid.
+func expireSessions(ctx context.Context, tx *sql.Tx, now int64) ([]event, error) {
+	lapsed, err := sessionsWhere(ctx, tx, func(s *checkoutSession) bool { return s.Status == sessionOpen && s.ExpiresAt <= now })
+	if err != nil {
 		return nil, err
 	}
 	var events []event
@@ -396,23 +402,16 @@ func (e *Emulator) RefundPayment(ctx context.Context, account dream.PaymentAccou
 	}
 	var refund string
 	err := e.update(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT data FROM `+checkoutSessionsTable)
+		found, err := sessionsWhere(ctx, tx, func(s *checkoutSession) bool {
+			return s.owner() == ownerOf(account) && s.PaymentIntent != "" && s.PaymentIntent == paymentIntentID
+		})
 		if err != nil {
 			return err
 		}
-		var paid *checkoutSession
-		for rows.Next() && paid == nil {
-			var data string
-			var s checkoutSession
-			if err := rows.Scan(&data); err == nil && json.Unmarshal([]byte(data), &s) == nil &&
-				s.owner() == ownerOf(account) && s.PaymentIntent != "" && s.PaymentIntent == paymentIntentID {
-				paid = &s
-			}
-		}
-		rows.Close()
-		if paid == nil {
+		if len(found) == 0 {
 			return notFound("No such payment_intent: %s", paymentIntentID)
 		}
+		paid := found[0]
 		if paid.Refund == "" {
 			paid.Refund = dream.NewID("re_")
 			if err := put(ctx, tx, checkoutSessionsTable, paid.ID, paid); err != nil {
