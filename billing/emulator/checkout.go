@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -349,37 +348,14 @@ var zeroDecimal = map[string]bool{
 	"pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true,
 }
 
-// sessionsWhere returns the checkout sessions that match accepts. The
-// emulator keeps sessions as JSON, so they are all read: fine at the scale
-// of a developer's machine.
-func sessionsWhere(ctx context.Context, tx *sql.Tx, match func(*checkoutSession) bool) ([]*checkoutSession, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT data FROM `+checkoutSessionsTable)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var matched []*checkoutSession
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		s := new(checkoutSession)
-		if err := json.Unmarshal([]byte(data), s); err != nil {
-			return nil, err
-		}
-		if match(s) {
-			matched = append(matched, s)
-		}
-	}
-	return matched, rows.Err()
-}
-
 // expireSessions expires the open checkout sessions whose time is up at
 // now and returns the event each sends, as Stripe does when a session
 // lapses unpaid.
 func expireSessions(ctx context.Context, tx *sql.Tx, now int64) ([]event, error) {
-	lapsed, err := sessionsWhere(ctx, tx, func(s *checkoutSession) bool { return s.Status == sessionOpen && s.ExpiresAt <= now })
+	// The emulator keeps sessions as JSON, so it reads them all: fine at
+	// the scale of a developer's machine.
+	lapsed, err := selectAll(ctx, tx, func(s *checkoutSession) bool { return s.Status == sessionOpen && s.ExpiresAt <= now },
+		`SELECT data FROM `+checkoutSessionsTable)
 	if err != nil {
 		return nil, err
 	}
@@ -402,9 +378,9 @@ func (e *Emulator) RefundPayment(ctx context.Context, account dream.PaymentAccou
 	}
 	var refund string
 	err := e.update(ctx, func(tx *sql.Tx) error {
-		found, err := sessionsWhere(ctx, tx, func(s *checkoutSession) bool {
+		found, err := selectAll(ctx, tx, func(s *checkoutSession) bool {
 			return s.owner() == ownerOf(account) && s.PaymentIntent != "" && s.PaymentIntent == paymentIntentID
-		})
+		}, `SELECT data FROM `+checkoutSessionsTable)
 		if err != nil {
 			return err
 		}

@@ -167,10 +167,11 @@ const (
 	subscriptionsTable    = "subscriptions"
 )
 
-// queryer is what get needs; both the database and a transaction provide
-// it.
+// queryer is what get and selectAll need; both the database and a
+// transaction provide it.
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // get reads the object id of table into v and reports whether it exists.
@@ -183,6 +184,31 @@ func get(ctx context.Context, q queryer, table, id string, v any) (bool, error) 
 		return false, err
 	}
 	return true, json.Unmarshal([]byte(data), v)
+}
+
+// selectAll reads the objects query selects, whose one column is their
+// data, and returns those match accepts.
+func selectAll[T any](ctx context.Context, q queryer, match func(*T) bool, query string, args ...any) ([]*T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var matched []*T
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		v := new(T)
+		if err := json.Unmarshal([]byte(data), v); err != nil {
+			return nil, err
+		}
+		if match(v) {
+			matched = append(matched, v)
+		}
+	}
+	return matched, rows.Err()
 }
 
 // put writes v as the object id of table, which has no columns besides id

@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 
 	"github.com/dream-api/dream"
 )
@@ -56,24 +55,6 @@ func (e *Emulator) CreatePortalSession(ctx context.Context, request dream.Portal
 // customerSubscriptions returns every subscription of the portal session's
 // customer, oldest first.
 func (e *Emulator) customerSubscriptions(ctx context.Context, p *portalSession) ([]*subscription, error) {
-	rows, err := e.db.QueryContext(ctx, `SELECT data FROM subscriptions WHERE customer = ? ORDER BY rowid`, p.Customer)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var subscriptions []*subscription
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		s := new(subscription)
-		if err := json.Unmarshal([]byte(data), s); err != nil {
-			return nil, err
-		}
-		if s.owner == p.owner {
-			subscriptions = append(subscriptions, s)
-		}
-	}
-	return subscriptions, rows.Err()
+	return selectAll(ctx, e.db, func(s *subscription) bool { return s.owner == p.owner },
+		`SELECT data FROM subscriptions WHERE customer = ? ORDER BY rowid`, p.Customer)
 }
