@@ -74,6 +74,9 @@ type Project struct {
 	PlatformID string
 	Name       string
 	Type       ProjectType
+	// AllowedOrigins are the origins of the developer's front ends: the
+	// hosted pages return only to them.
+	AllowedOrigins []string
 	// RateLimitPerMinute overrides the server-wide per-user rate limit for
 	// this project when set; zero disables rate limiting for the project.
 	RateLimitPerMinute *int

@@ -36,6 +36,15 @@ type StripeConfig struct {
 	// Logger receives Stripe's refusals and stripe-go's own messages; nil
 	// discards them.
 	Logger *slog.Logger
+	// ConnectClientID and ConnectClientIDTest are the platform's Connect
+	// application ids (ca_…) of each mode; ConnectRedirectURL is the
+	// server's Connect callback. Without them Connect is off.
+	ConnectClientID     string
+	ConnectClientIDTest string
+	ConnectRedirectURL  string
+	// ConnectURL replaces Stripe's Connect host (connect.stripe.com), whose
+	// token call exchanges authorization codes; "" means Stripe's own.
+	ConnectURL string
 }
 
 // httpTimeout bounds one attempt of a call when the configuration brings no
@@ -60,7 +69,12 @@ type Stripe struct {
 	// modes are in use at once, which is why stripe-go's package-level key
 	// and backends are never touched.
 	clients map[dream.Mode]*client.API
-	logger  *slog.Logger
+	// keys are the platform's secret keys by mode, which the Connect token
+	// call sends as its client secret.
+	keys               map[dream.Mode]string
+	connectClientIDs   map[dream.Mode]string
+	connectRedirectURL string
+	logger             *slog.Logger
 }
 
 var _ dream.Payments = (*Stripe)(nil)
@@ -76,7 +90,7 @@ func NewStripe(c StripeConfig) *Stripe {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: httpTimeout}
 	}
-	backend := func(kind stripe.SupportedBackend) stripe.Backend {
+	backend := func(kind stripe.SupportedBackend, url string) stripe.Backend {
 		// Each backend gets a config of its own: GetBackendWithConfig fills
 		// in defaults in place, so the config shared by
 		// NewBackendsWithConfig would hand the API's URL to the Connect and
@@ -86,19 +100,25 @@ func NewStripe(c StripeConfig) *Stripe {
 			LeveledLogger:     stripeLogger{logger},
 			MaxNetworkRetries: stripe.Int64(maxNetworkRetries),
 		}
-		if c.APIURL != "" {
-			config.URL = stripe.String(c.APIURL)
+		if url != "" {
+			config.URL = stripe.String(url)
 		}
 		return stripe.GetBackendWithConfig(kind, config)
 	}
 	// Backends hold no key, so both modes' clients share them.
 	backends := &stripe.Backends{
-		API:     backend(stripe.APIBackend),
-		Connect: backend(stripe.ConnectBackend),
-		Uploads: backend(stripe.UploadsBackend),
+		API:     backend(stripe.APIBackend, c.APIURL),
+		Connect: backend(stripe.ConnectBackend, c.ConnectURL),
+		Uploads: backend(stripe.UploadsBackend, ""),
 	}
-	s := &Stripe{clients: make(map[dream.Mode]*client.API), logger: logger}
-	for mode, key := range map[dream.Mode]string{dream.ModeLive: c.SecretKey, dream.ModeTest: c.SecretKeyTest} {
+	s := &Stripe{
+		clients:            make(map[dream.Mode]*client.API),
+		keys:               map[dream.Mode]string{dream.ModeLive: c.SecretKey, dream.ModeTest: c.SecretKeyTest},
+		connectClientIDs:   map[dream.Mode]string{dream.ModeLive: c.ConnectClientID, dream.ModeTest: c.ConnectClientIDTest},
+		connectRedirectURL: c.ConnectRedirectURL,
+		logger:             logger,
+	}
+	for mode, key := range s.keys {
 		if key != "" {
 			s.clients[mode] = client.New(key, backends)
 		}

@@ -97,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h[k] = v
 	}
 	h["X-Request-Id"] = []string{id}
-	if origin := r.Header.Get("Origin"); validOrigin(origin) {
+	if origin := r.Header.Get("Origin"); dream.ValidOrigin(origin) {
 		h["Access-Control-Allow-Origin"] = []string{origin}
 	} else {
 		h["Access-Control-Allow-Origin"] = anyOrigin
@@ -126,36 +126,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.router.ServeHTTP(rw, r.WithContext(context.WithValue(dream.NewContextWithRequestID(r.Context(), id), infoKey{}, info)))
-}
-
-// maxOrigin bounds an Origin worth echoing: a scheme, a host name of at
-// most 253 characters and a port.
-const maxOrigin = 300
-
-// validOrigin reports whether origin is a web origin as browsers send it,
-// scheme://host[:port] over http or https and nothing else: "null", a path,
-// user info or an oversized value is never echoed. Browsers send it on
-// every cross-origin call, so it is read without parsing a URL.
-func validOrigin(origin string) bool {
-	if len(origin) > maxOrigin {
-		return false
-	}
-	host, ok := strings.CutPrefix(origin, "https://")
-	if !ok {
-		host, ok = strings.CutPrefix(origin, "http://")
-	}
-	if !ok || host == "" {
-		return false
-	}
-	for i := 0; i < len(host); i++ {
-		// A host name (ASCII, punycode for others), an IPv4 or bracketed
-		// IPv6 address, and a port.
-		if c := host[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
-			return false
-		}
-	}
-	return true
 }
 
 // requestID keeps a caller's X-Request-Id when it is a short token safe to

@@ -14,7 +14,7 @@ import (
 // calling page's Origin when it is a valid one, else this server as the
 // client reached it.
 func requestBase(r *http.Request) *url.URL {
-	if origin := r.Header.Get("Origin"); validOrigin(origin) {
+	if origin := r.Header.Get("Origin"); dream.ValidOrigin(origin) {
 		scheme, host, _ := strings.Cut(origin, "://")
 		return &url.URL{Scheme: scheme, Host: host}
 	}

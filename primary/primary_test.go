@@ -188,7 +188,7 @@ func TestPrimary_CreateProject(t *testing.T) {
 		{"NegativePrice", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].PriceCents = -1 }, dream.KindInvalid},
 		{"UnknownBillingMode", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].BillingMode = "weekly" }, dream.KindInvalid},
 		{"UnknownPlatform", func(w *dream.CreateProject) { w.PlatformID = "plt_nope" }, dream.KindInvalid},
-		{"ExistingPublishableKey", func(w *dream.CreateProject) { w.Environments[0].PublishableKey = proj.Test.PublishableKey }, dream.KindInvalid},
+		{"ExistingPublishableKey", func(w *dream.CreateProject) { w.Environments[0].PublishableKey = proj.Test.PublishableKey }, dream.KindConflict},
 		{"LongName", func(w *dream.CreateProject) { w.Name = strings.Repeat("n", dream.MaxName+1) }, dream.KindInvalid},
 		{"LongSlug", func(w *dream.CreateProject) { w.Environments[0].Tiers[0].Slug = strings.Repeat("s", dream.MaxSlug+1) }, dream.KindInvalid},
 		{"LongDisplayName", func(w *dream.CreateProject) {

@@ -191,10 +191,16 @@ func (db *DB) WatchDataVersion(ctx context.Context, interval time.Duration, onCh
 
 // Prune deletes change log entries, applied write records and end user
 // tombstones older than the given ages, which no node, retry or delayed
-// usage unit can still need.
+// usage unit can still need, and developer sessions and Connect states
+// that have expired.
 func (tx *Tx) Prune(ctx context.Context, now time.Time, changesAge, writesAge, tombstonesAge time.Duration) error {
 	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM end_user_tombstones WHERE deleted_at < ?`, now.Add(-tombstonesAge).UnixMilli()); err != nil {
 		return fmt.Errorf("prune end user tombstones: %w", err)
+	}
+	for _, table := range []string{"developer_sessions", "connect_states"} {
+		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at < ?`, now.UnixMilli()); err != nil {
+			return fmt.Errorf("prune %s: %w", table, err)
+		}
 	}
 	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM changes WHERE created_at < ?`, now.Add(-changesAge).UnixMilli()); err != nil {
 		return fmt.Errorf("prune changes: %w", err)

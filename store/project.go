@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,16 +15,20 @@ import (
 // environmentColumns are the columns scanEnvironment reads, from
 // environments e joined with projects p.
 const environmentColumns = `e.id, e.mode, e.publishable_key,
-	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.enable_tax, p.strict_limits, p.created_at`
+	p.id, p.platform_id, p.name, p.type, p.rate_limit_per_minute, p.enable_tax, p.strict_limits, p.allowed_origins, p.created_at`
 
 func scanEnvironment(row interface{ Scan(...any) error }, env *dream.Environment, extra ...any) error {
 	var rateLimit sql.NullInt64
 	var created int64
+	var origins string
 	err := row.Scan(append([]any{&env.ID, &env.Mode, &env.PublishableKey,
 		&env.Project.ID, &env.Project.PlatformID, &env.Project.Name, &env.Project.Type,
-		&rateLimit, &env.Project.EnableTax, &env.Project.StrictLimits, &created}, extra...)...)
+		&rateLimit, &env.Project.EnableTax, &env.Project.StrictLimits, &origins, &created}, extra...)...)
 	if err != nil {
 		return err
+	}
+	if err := json.Unmarshal([]byte(origins), &env.Project.AllowedOrigins); err != nil {
+		return fmt.Errorf("project %s allowed origins: %w", env.Project.ID, err)
 	}
 	if rateLimit.Valid {
 		n := int(rateLimit.Int64)
@@ -148,16 +153,23 @@ func (tx *Tx) CreatePlatform(ctx context.Context, w dream.CreatePlatform, now ti
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO platforms (id, owner, email, created_at) VALUES (?, ?, ?, ?)`,
 		w.ID, w.Owner, nullString(w.Email), now.UnixMilli())
 	if isConstraint(err) {
-		return dream.Errorf(dream.KindConflict, "Platform exists", "a platform already exists for this account")
+		return dream.Errorf(dream.KindConflict, "account_exists", "a platform already exists for this account")
 	}
-	return err
+	if err != nil || w.Login == nil {
+		return err
+	}
+	return tx.insertLogin(ctx, w.ID, w.Login.Email, w.Login.PasswordHash, now)
 }
 
 // CreateProject inserts a project with its environments, their first
 // secret keys and their catalogues.
 func (tx *Tx) CreateProject(ctx context.Context, w dream.CreateProject, now time.Time) error {
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO projects (id, platform_id, name, type, created_at)
-		VALUES (?, ?, ?, ?, ?)`, w.ID, w.PlatformID, w.Name, w.Type, now.UnixMilli())
+	origins, err := jsonList(w.AllowedOrigins)
+	if err != nil {
+		return err
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO projects (id, platform_id, name, type, allowed_origins, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, w.ID, w.PlatformID, w.Name, w.Type, origins, now.UnixMilli())
 	if isConstraint(err) {
 		return dream.Errorf(dream.KindInvalid, "Invalid project", "unknown platform or duplicate project id")
 	}
@@ -165,29 +177,57 @@ func (tx *Tx) CreateProject(ctx context.Context, w dream.CreateProject, now time
 		return fmt.Errorf("insert project: %w", err)
 	}
 	for _, env := range w.Environments {
-		var envID int64
-		err := tx.tx.QueryRowContext(ctx, `INSERT INTO environments (project_id, mode, publishable_key, created_at)
-			VALUES (?, ?, ?, ?) RETURNING id`, w.ID, env.Mode, env.PublishableKey, now.UnixMilli()).Scan(&envID)
-		if isConstraint(err) {
-			return dream.Errorf(dream.KindInvalid, "Invalid project", "duplicate environment or publishable key")
-		}
-		if err != nil {
-			return fmt.Errorf("insert environment: %w", err)
-		}
-		if err := tx.insertSecretKey(ctx, envID, env.SecretKeyHash, now); err != nil {
+		if err := tx.insertEnvironment(ctx, w.ID, env, now); err != nil {
 			return err
-		}
-		// Nodes may have cached the key as unknown.
-		if err := tx.LogChange(ctx, ChangeEnvironment, env.PublishableKey, now); err != nil {
-			return err
-		}
-		for _, t := range env.Tiers {
-			if err := tx.insertTier(ctx, envID, t, now); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// jsonList is a list as stored in a JSON column: [] for none.
+func jsonList(list []string) (string, error) {
+	if list == nil {
+		list = []string{}
+	}
+	b, err := json.Marshal(list)
+	return string(b), err
+}
+
+func (tx *Tx) insertEnvironment(ctx context.Context, projectID string, env dream.NewEnvironment, now time.Time) error {
+	var envID int64
+	err := tx.tx.QueryRowContext(ctx, `INSERT INTO environments (project_id, mode, publishable_key, created_at)
+		VALUES (?, ?, ?, ?) RETURNING id`, projectID, env.Mode, env.PublishableKey, now.UnixMilli()).Scan(&envID)
+	if isConstraint(err) {
+		return dream.Errorf(dream.KindConflict, "environment_exists", "the project has a %s environment already, or the key is taken", env.Mode)
+	}
+	if err != nil {
+		return fmt.Errorf("insert environment: %w", err)
+	}
+	if err := tx.insertSecretKey(ctx, envID, env.SecretKeyHash, now); err != nil {
+		return err
+	}
+	// Nodes may have cached the key as unknown.
+	if err := tx.LogChange(ctx, ChangeEnvironment, env.PublishableKey, now); err != nil {
+		return err
+	}
+	for _, t := range env.Tiers {
+		if err := tx.insertTier(ctx, envID, t, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddEnvironment adds an environment to an existing project.
+func (tx *Tx) AddEnvironment(ctx context.Context, w dream.AddEnvironment, now time.Time) error {
+	var exists bool
+	if err := tx.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?)`, w.ProjectID).Scan(&exists); err != nil {
+		return fmt.Errorf("add environment: %w", err)
+	}
+	if !exists {
+		return dream.ErrProjectNotFound(w.ProjectID)
+	}
+	return tx.insertEnvironment(ctx, w.ProjectID, w.Environment, now)
 }
 
 func (tx *Tx) insertSecretKey(ctx context.Context, envID int64, hash dream.SecretKeyHash, now time.Time) error {
@@ -222,22 +262,77 @@ func (tx *Tx) RotateSecretKey(ctx context.Context, w dream.RotateSecretKey, now 
 	return tx.LogChange(ctx, ChangeSecretKeys, strconv.FormatInt(w.EnvironmentID, 10), now)
 }
 
-// SetStrictLimits sets a project's strict limits and logs its environments
-// as changed, so every node's cached copy of them goes.
-func (tx *Tx) SetStrictLimits(ctx context.Context, w dream.SetStrictLimits, now time.Time) error {
-	res, err := tx.tx.ExecContext(ctx, `UPDATE projects SET strict_limits = ? WHERE id = ?`, w.Strict, w.ProjectID)
+// UpdateProject changes a project's settings and logs its environments as
+// changed, so every node's cached copy of them goes.
+func (tx *Tx) UpdateProject(ctx context.Context, w dream.UpdateProject, now time.Time) error {
+	ch := w.Changes
+	var origins sql.NullString
+	if ch.AllowedOrigins != nil {
+		list, err := jsonList(*ch.AllowedOrigins)
+		if err != nil {
+			return err
+		}
+		origins = sql.NullString{String: list, Valid: true}
+	}
+	var rateLimit sql.NullInt64
+	if ch.RateLimitPerMinute != nil {
+		rateLimit = sql.NullInt64{Int64: int64(*ch.RateLimitPerMinute), Valid: true}
+	}
+	res, err := tx.tx.ExecContext(ctx, `UPDATE projects SET
+			name = coalesce(?, name),
+			allowed_origins = coalesce(?, allowed_origins),
+			rate_limit_per_minute = coalesce(?, rate_limit_per_minute),
+			strict_limits = coalesce(?, strict_limits),
+			enable_tax = coalesce(?, enable_tax)
+		WHERE id = ?`, ch.Name, origins, rateLimit, ch.StrictLimits, ch.EnableTax, w.ProjectID)
 	if err != nil {
-		return fmt.Errorf("set strict limits: %w", err)
+		return fmt.Errorf("update project: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return dream.Errorf(dream.KindNotFound, "Not found", "project %s not found", w.ProjectID)
+		return dream.ErrProjectNotFound(w.ProjectID)
+	}
+	return tx.logEnvironments(ctx, w.ProjectID, now)
+}
+
+// logEnvironments logs every environment of a project as changed.
+func (tx *Tx) logEnvironments(ctx context.Context, projectID string, now time.Time) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO changes (kind, key, created_at)
+		SELECT ?, publishable_key, ? FROM environments WHERE project_id = ?`, ChangeEnvironment, now.UnixMilli(), projectID)
+	if err != nil {
+		return fmt.Errorf("log environments: %w", err)
 	}
 	_, err = tx.tx.ExecContext(ctx, `INSERT INTO changes (kind, key, created_at)
-		SELECT ?, publishable_key, ? FROM environments WHERE project_id = ?`, ChangeEnvironment, now.UnixMilli(), w.ProjectID)
+		SELECT ?, id, ? FROM environments WHERE project_id = ?`, ChangeSecretKeys, now.UnixMilli(), projectID)
 	if err != nil {
-		return fmt.Errorf("set strict limits: %w", err)
+		return fmt.Errorf("log environments: %w", err)
+	}
+	return nil
+}
+
+// DeleteProject deletes a project and every row of its environments: the
+// foreign keys cascade from the project to its environments and from them
+// to keys, catalogue, end users, usage, subscriptions, orders, events and
+// reservations; the tombstones of its end users, which have no foreign
+// key, go by environment id. Every node drops its keys as the change log
+// reaches it.
+func (tx *Tx) DeleteProject(ctx context.Context, w dream.DeleteProject, now time.Time) error {
+	if err := tx.logEnvironments(ctx, w.ProjectID, now); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM end_user_tombstones
+		WHERE environment_id IN (SELECT id FROM environments WHERE project_id = ?)`, w.ProjectID); err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	res, err := tx.tx.ExecContext(ctx, `DELETE FROM projects WHERE id = ?`, w.ProjectID)
+	if err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return dream.ErrProjectNotFound(w.ProjectID)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -64,21 +65,9 @@ func tiers(ctx context.Context, q queryer, envID int64) ([]dream.Tier, error) {
 }
 
 func (tx *Tx) insertTier(ctx context.Context, envID int64, t dream.Tier, now time.Time) error {
-	features := t.Features
-	if features == nil {
-		features = []string{}
-	}
-	featuresJSON, err := json.Marshal(features)
+	features, err := jsonList(t.Features)
 	if err != nil {
 		return err
-	}
-	var limit sql.NullInt64
-	if !t.Limit.Unlimited() {
-		limit = sql.NullInt64{Int64: int64(t.Limit), Valid: true}
-	}
-	var inventory sql.NullInt64
-	if t.Inventory != nil {
-		inventory = sql.NullInt64{Int64: *t.Inventory, Valid: true}
 	}
 	currency := t.Currency
 	if currency == "" {
@@ -88,8 +77,8 @@ func (tx *Tx) insertTier(ctx context.Context, envID int64, t dream.Tier, now tim
 			billing_mode, price_cents, currency, usage_limit, features, popular, image_url, inventory,
 			trial_days, stripe_price_id, stripe_product_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		envID, t.Slug, t.DisplayName, t.Description, t.BillingMode, t.PriceCents, currency, limit,
-		string(featuresJSON), t.Popular, nullString(t.ImageURL), inventory, t.TrialDays,
+		envID, t.Slug, t.DisplayName, t.Description, t.BillingMode, t.PriceCents, currency, limitColumn(t.Limit),
+		features, t.Popular, nullString(t.ImageURL), inventoryColumn(t.Inventory), t.TrialDays,
 		nullString(t.StripePriceID), nullString(t.StripeProductID), now.UnixMilli(), now.UnixMilli())
 	if isConstraint(err) {
 		return dream.Errorf(dream.KindInvalid, "Invalid tier", "tier %q is a duplicate or has an invalid value", t.Slug)
@@ -98,4 +87,80 @@ func (tx *Tx) insertTier(ctx context.Context, envID int64, t dream.Tier, now tim
 		return fmt.Errorf("insert tier: %w", err)
 	}
 	return nil
+}
+
+// PutTier creates a tier in an environment, within the bound of its
+// billing mode, or replaces the tier of its slug, and logs the catalogue
+// as changed.
+func (tx *Tx) PutTier(ctx context.Context, w dream.PutTier, now time.Time) error {
+	t := w.Tier
+	if w.Create {
+		var n int
+		if err := tx.tx.QueryRowContext(ctx, `SELECT count(*) FROM tiers WHERE environment_id = ? AND billing_mode = ?`,
+			w.EnvironmentID, t.BillingMode).Scan(&n); err != nil {
+			return fmt.Errorf("count tiers: %w", err)
+		}
+		if w.Max > 0 && n >= w.Max {
+			return dream.Errorf(dream.KindConflict, "catalogue_full", "an environment holds at most %d of these; delete one first", w.Max)
+		}
+		err := tx.insertTier(ctx, w.EnvironmentID, t, now)
+		if dream.ErrorKind(err) == dream.KindInvalid {
+			return dream.Errorf(dream.KindConflict, "tier_exists", "%s exists already", dream.Quote(t.Slug))
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		features, err := jsonList(t.Features)
+		if err != nil {
+			return err
+		}
+		res, err := tx.tx.ExecContext(ctx, `UPDATE tiers SET display_name = ?, description = ?, price_cents = ?,
+				usage_limit = ?, features = ?, popular = ?, image_url = ?, inventory = ?, trial_days = ?,
+				stripe_price_id = ?, stripe_product_id = ?, updated_at = ?
+			WHERE environment_id = ? AND slug = ?`,
+			t.DisplayName, t.Description, t.PriceCents, limitColumn(t.Limit), features, t.Popular, nullString(t.ImageURL),
+			inventoryColumn(t.Inventory), t.TrialDays, nullString(t.StripePriceID), nullString(t.StripeProductID), now.UnixMilli(),
+			w.EnvironmentID, t.Slug)
+		if err != nil {
+			return fmt.Errorf("update tier: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return dream.ErrTierNotFound(t.Slug)
+		}
+	}
+	return tx.LogChange(ctx, ChangeTiers, strconv.FormatInt(w.EnvironmentID, 10), now)
+}
+
+// DeleteTier deletes a tier from an environment; the reservations of its
+// stock go with it.
+func (tx *Tx) DeleteTier(ctx context.Context, w dream.DeleteTier, now time.Time) error {
+	res, err := tx.tx.ExecContext(ctx, `DELETE FROM tiers WHERE environment_id = ? AND slug = ?`, w.EnvironmentID, w.Slug)
+	if err != nil {
+		return fmt.Errorf("delete tier: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return dream.ErrTierNotFound(w.Slug)
+	}
+	return tx.LogChange(ctx, ChangeTiers, strconv.FormatInt(w.EnvironmentID, 10), now)
+}
+
+// limitColumn is a limit as stored: NULL for unlimited.
+func limitColumn(l dream.Limit) sql.NullInt64 {
+	if l.Unlimited() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(l), Valid: true}
+}
+
+// inventoryColumn is a stock as stored: NULL for unlimited.
+func inventoryColumn(n *int64) sql.NullInt64 {
+	if n == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: *n, Valid: true}
 }

@@ -151,7 +151,7 @@ func (m *Main) SetStrictLimits(ctx context.Context) error {
 		return fmt.Errorf("dream strict-limits: the database lacks migrations %v; run dream migrate first", pending)
 	}
 	m.Primary = primary.New(m.DB, m.Now)
-	if err := m.Primary.Write(ctx, dream.SetStrictLimits{ProjectID: m.Config.Project, Strict: m.Config.Strict}, nil); err != nil {
+	if err := m.Primary.Write(ctx, dream.UpdateProject{ProjectID: m.Config.Project, Changes: dream.ProjectChanges{StrictLimits: &m.Config.Strict}}, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "project %s: strict limits %v\n", m.Config.Project, m.Config.Strict)

@@ -342,7 +342,7 @@ func TestBinary_Serve(t *testing.T) {
 			}
 		}
 		out, err := exec.Command(bin, "strict-limits", "--db", path, "--project", "prj_missing", "--strict", "true").CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "prj_missing not found") {
+		if err == nil || !strings.Contains(string(out), `no project "prj_missing"`) {
 			t.Fatalf("strict-limits for an unknown project ended with %v, "+
 				"want an error saying prj_missing not found; its output:\n%s", err, out)
 		}

@@ -427,7 +427,7 @@ func (c *Cluster) Seed(opts SeedOptions) (Project, error) {
 		return Project{}, err
 	}
 	if opts.StrictLimits {
-		if err := w.Write(ctx, dream.SetStrictLimits{ProjectID: project.ID, Strict: true}, nil); err != nil {
+		if err := w.Write(ctx, dream.UpdateProject{ProjectID: project.ID, Changes: dream.ProjectChanges{StrictLimits: &opts.StrictLimits}}, nil); err != nil {
 			return Project{}, err
 		}
 	}

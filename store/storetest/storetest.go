@@ -74,7 +74,7 @@ func SetStrictLimits(tb testing.TB, db *store.DB, projectID string, strict bool)
 		tb.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := tx.SetStrictLimits(context.Background(), dream.SetStrictLimits{ProjectID: projectID, Strict: strict}, time.Now()); err != nil {
+	if err := tx.UpdateProject(context.Background(), dream.UpdateProject{ProjectID: projectID, Changes: dream.ProjectChanges{StrictLimits: &strict}}, time.Now()); err != nil {
 		tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
