@@ -231,6 +231,8 @@ func (s *Server) mountDevPayments(h http.Handler) {
 		{http.MethodGet, "/dev/portal/*rest"},
 		{http.MethodPost, "/dev/portal/*rest"},
 		{http.MethodPost, "/dev/clock/advance"},
+		{http.MethodGet, "/dev/connect/authorize"},
+		{http.MethodPost, "/dev/connect/authorize"},
 	} {
 		path := route.path
 		s.router.Handler(route.method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

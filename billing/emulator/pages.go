@@ -33,6 +33,8 @@ func (e *Emulator) routes() *http.ServeMux {
 	mux.HandleFunc("GET /dev/portal/{id}", e.handlePortal)
 	mux.HandleFunc("POST /dev/portal/{id}/subscriptions/{subscription}/{action}", e.handlePortalAction)
 	mux.HandleFunc("POST /dev/clock/advance", e.handleAdvance)
+	mux.HandleFunc("GET /dev/connect/authorize", e.handleConnect)
+	mux.HandleFunc("POST /dev/connect/authorize", e.handleConnectAuthorize)
 	return mux
 }
 
@@ -46,9 +48,11 @@ func (e *Emulator) routes() *http.ServeMux {
 //	POST /dev/portal/{id}/subscriptions/{subscription}/cancel-now
 //	POST /dev/portal/{id}/subscriptions/{subscription}/switch  form field price
 //	POST /dev/clock/advance                                    {"seconds": n} or {"days": n}
+//	GET  /dev/connect/authorize?mode=&state=                   Connect page
+//	POST /dev/connect/authorize                                connect (or decision=deny)
 //
-// The server mounts it for paths under /dev/checkout/ and /dev/portal/ and
-// at /dev/clock/advance.
+// The server mounts it for paths under /dev/checkout/, /dev/portal/ and
+// /dev/connect/ and at /dev/clock/advance.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
 
 // checkoutPage is what the checkout page shows.

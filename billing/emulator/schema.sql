@@ -38,3 +38,20 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 CREATE INDEX IF NOT EXISTS subscriptions_customer ON subscriptions (customer);
 CREATE INDEX IF NOT EXISTS subscriptions_due ON subscriptions (due) WHERE due IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS products (
+	id   TEXT PRIMARY KEY,
+	data TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS prices (
+	id   TEXT PRIMARY KEY,
+	data TEXT NOT NULL
+);
+
+-- connect_codes are the authorization codes of the Connect page, each
+-- traded once for its account.
+CREATE TABLE IF NOT EXISTS connect_codes (
+	id   TEXT PRIMARY KEY,
+	data TEXT NOT NULL
+);
