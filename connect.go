@@ -17,6 +17,10 @@ type Connector interface {
 	Exchange(ctx context.Context, mode Mode, code string) (string, error)
 }
 
+// ConnectCallbackPath is the path of the server's Connect callback of a
+// mode, where the provider sends the developer's browser back.
+func ConnectCallbackPath(mode Mode) string { return "/v1/connect/" + string(mode) + "/callback" }
+
 // ConnectStateLifetime is how long a Connect authorization may take.
 const ConnectStateLifetime = 10 * time.Minute
 
@@ -45,27 +49,29 @@ var (
 		Message: "Stripe did not connect the account"}
 )
 
-// FinishConnect completes a Connect authorization from its callback: it
-// uses up the state, trades the code for the account, stores it, and
-// creates at the account the catalogue saved before it connected. It
-// returns the mode connected.
-func (c *Console) FinishConnect(ctx context.Context, state, code string) (Mode, error) {
+// FinishConnect completes a Connect authorization of mode from its
+// callback: it uses up the state, trades the code for the account, stores
+// it, and creates at the account the catalogue saved before it connected.
+func (c *Console) FinishConnect(ctx context.Context, mode Mode, state, code string) error {
 	if state == "" || len(state) > MaxID {
-		return "", ErrConnectState
+		return ErrConnectState
 	}
 	s, err := Apply(ctx, c.Writer, ConsumeConnectState{Hash: HashSessionToken(state)})
 	if err != nil {
-		return "", err
+		return err
+	}
+	if s.Mode != mode {
+		return ErrConnectState
 	}
 	if code == "" {
-		return s.Mode, ErrConnectDenied
+		return ErrConnectDenied
 	}
-	account, err := c.Connect.Exchange(ctx, s.Mode, code)
+	account, err := c.Connect.Exchange(ctx, mode, code)
 	if err != nil {
-		return s.Mode, err
+		return err
 	}
-	if err := c.Writer.Write(ctx, ConnectPaymentAccount{PlatformID: s.PlatformID, Mode: s.Mode, AccountID: account}, nil); err != nil {
-		return s.Mode, err
+	if err := c.Writer.Write(ctx, ConnectPaymentAccount{PlatformID: s.PlatformID, Mode: mode, AccountID: account}, nil); err != nil {
+		return err
 	}
-	return s.Mode, c.SyncCatalogue(ctx, s.PlatformID, s.Mode)
+	return c.SyncCatalogue(ctx, s.PlatformID, mode)
 }

@@ -109,7 +109,6 @@ type ConsoleDirectory interface {
 	PlatformByOwner(ctx context.Context, owner string) (*Platform, error)
 	Login(ctx context.Context, email string) (*Login, error)
 	DeveloperSession(ctx context.Context, hash string) (*DeveloperSession, error)
-	Projects(ctx context.Context, platformID string) ([]Project, error)
 	Environments(ctx context.Context, platformID string) ([]Environment, error)
 	Tiers(ctx context.Context, environmentID int64) ([]Tier, error)
 }

@@ -71,3 +71,25 @@ func (i ClerkInstance) backend(httpClient *http.Client) clerk.Backend {
 	}
 	return clerk.NewBackend(&clerk.BackendConfig{Key: &i.SecretKey, URL: &apiURL, HTTPClient: httpClient})
 }
+
+// ClerkDevelopers verifies developers' session tokens from the platform's
+// own Clerk application, a Clerk instance apart from those of end users.
+// It implements dream.DeveloperIdentity.
+type ClerkDevelopers struct {
+	verifier *ClerkVerifier
+}
+
+// NewClerkDevelopers verifies developers' tokens against the platform's
+// Clerk instance.
+func NewClerkDevelopers(platform ClerkInstance, now func() time.Time, httpClient *http.Client, logger *slog.Logger) *ClerkDevelopers {
+	return &ClerkDevelopers{verifier: NewClerkVerifier(platform, platform, now, httpClient, logger)}
+}
+
+// VerifyDeveloper implements dream.DeveloperIdentity.
+func (c *ClerkDevelopers) VerifyDeveloper(ctx context.Context, token string) (string, string, error) {
+	claims, err := c.verifier.VerifyEndUserToken(ctx, dream.ModeLive, token)
+	if err != nil {
+		return "", "", err
+	}
+	return claims.UserID, claims.Email, nil
+}

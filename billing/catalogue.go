@@ -140,14 +140,14 @@ var errConnectNotConfigured = &dream.Error{Kind: dream.KindUnavailable, Code: "c
 // callback.
 func (s *Stripe) AuthorizeURL(mode dream.Mode, state string) (string, error) {
 	api, clientID := s.clients[mode], s.connectClientIDs[mode]
-	if api == nil || clientID == "" || s.connectRedirectURL == "" {
+	if api == nil || clientID == "" || s.publicURL == "" {
 		return "", errConnectNotConfigured
 	}
 	return api.OAuth.AuthorizeURL(&stripe.AuthorizeURLParams{
 		ClientID:     stripe.String(clientID),
 		ResponseType: stripe.String("code"),
 		Scope:        stripe.String(string(stripe.OAuthScopeTypeReadWrite)),
-		RedirectURI:  stripe.String(s.connectRedirectURL),
+		RedirectURI:  stripe.String(s.publicURL + dream.ConnectCallbackPath(mode)),
 		State:        stripe.String(state),
 	}), nil
 }

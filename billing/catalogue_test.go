@@ -111,7 +111,7 @@ func TestStripe_Connect(t *testing.T) {
 	}))
 	defer connect.Close()
 	s := NewStripe(StripeConfig{SecretKey: liveKey, SecretKeyTest: testKey, ConnectURL: connect.URL,
-		ConnectClientIDTest: "ca_test", ConnectRedirectURL: "https://api.example.com/v1/connect/callback",
+		ConnectClientIDTest: "ca_test", PublicURL: "https://api.example.com/",
 		Logger: slog.New(slog.DiscardHandler)})
 
 	raw, err := s.AuthorizeURL(dream.ModeTest, "cst_state")
@@ -122,7 +122,7 @@ func TestStripe_Connect(t *testing.T) {
 	q := u.Query()
 	if u.Host != "connect.stripe.com" || u.Path != "/oauth/authorize" || q.Get("client_id") != "ca_test" ||
 		q.Get("scope") != "read_write" || q.Get("response_type") != "code" || q.Get("state") != "cst_state" ||
-		q.Get("redirect_uri") != "https://api.example.com/v1/connect/callback" {
+		q.Get("redirect_uri") != "https://api.example.com/v1/connect/test/callback" {
 		t.Errorf("authorize URL %s, want Stripe's OAuth page for ca_test with the state and the callback", raw)
 	}
 	if _, err := s.AuthorizeURL(dream.ModeLive, "cst_state"); dream.ErrorKind(err) != dream.KindUnavailable {

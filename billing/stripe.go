@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -37,11 +38,12 @@ type StripeConfig struct {
 	// discards them.
 	Logger *slog.Logger
 	// ConnectClientID and ConnectClientIDTest are the platform's Connect
-	// application ids (ca_…) of each mode; ConnectRedirectURL is the
-	// server's Connect callback. Without them Connect is off.
+	// application ids (ca_…) of each mode; PublicURL is the server's own
+	// URL, on which Stripe returns to the Connect callback. Without them
+	// Connect is off.
 	ConnectClientID     string
 	ConnectClientIDTest string
-	ConnectRedirectURL  string
+	PublicURL           string
 	// ConnectURL replaces Stripe's Connect host (connect.stripe.com), whose
 	// token call exchanges authorization codes; "" means Stripe's own.
 	ConnectURL string
@@ -71,10 +73,10 @@ type Stripe struct {
 	clients map[dream.Mode]*client.API
 	// keys are the platform's secret keys by mode, which the Connect token
 	// call sends as its client secret.
-	keys               map[dream.Mode]string
-	connectClientIDs   map[dream.Mode]string
-	connectRedirectURL string
-	logger             *slog.Logger
+	keys             map[dream.Mode]string
+	connectClientIDs map[dream.Mode]string
+	publicURL        string
+	logger           *slog.Logger
 }
 
 var _ dream.Payments = (*Stripe)(nil)
@@ -112,11 +114,11 @@ func NewStripe(c StripeConfig) *Stripe {
 		Uploads: backend(stripe.UploadsBackend, ""),
 	}
 	s := &Stripe{
-		clients:            make(map[dream.Mode]*client.API),
-		keys:               map[dream.Mode]string{dream.ModeLive: c.SecretKey, dream.ModeTest: c.SecretKeyTest},
-		connectClientIDs:   map[dream.Mode]string{dream.ModeLive: c.ConnectClientID, dream.ModeTest: c.ConnectClientIDTest},
-		connectRedirectURL: c.ConnectRedirectURL,
-		logger:             logger,
+		clients:          make(map[dream.Mode]*client.API),
+		keys:             map[dream.Mode]string{dream.ModeLive: c.SecretKey, dream.ModeTest: c.SecretKeyTest},
+		connectClientIDs: map[dream.Mode]string{dream.ModeLive: c.ConnectClientID, dream.ModeTest: c.ConnectClientIDTest},
+		publicURL:        strings.TrimRight(c.PublicURL, "/"),
+		logger:           logger,
 	}
 	for mode, key := range s.keys {
 		if key != "" {

@@ -53,7 +53,7 @@ func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *
 		return errAssetType
 	}
 	now := s.now()
-	platformID := req.key.Project.PlatformID
+	platformID := req.platformID()
 	asset := dream.Asset{
 		Key:         dream.NewAssetKey(platformID, filename, now),
 		PlatformID:  platformID,

@@ -17,8 +17,11 @@ import (
 // platform gate, and on end-user routes the token, the publishable-key
 // mismatch check and the per-user rate limit.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, req *request) error {
-	if a == public {
+	switch a {
+	case public:
 		return nil
+	case developer:
+		return s.authenticateDeveloper(r, req)
 	}
 	ctx := r.Context()
 	authorization := r.Header.Get("Authorization")

@@ -62,6 +62,12 @@ type Options struct {
 	// yet seen applied that it holds in memory; at the bound, tracks answer
 	// 503 until shipping catches up. 0 is tally.DefaultMaxPending.
 	MaxPendingUnits int
+	// Console, when set, is the developer's service behind the management
+	// API under /v1.
+	Console *dream.Console
+	// SecureCookies marks developer session cookies Secure: every node
+	// but one listening on loopback only, reached over plain HTTP.
+	SecureCookies bool
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
 	// /dev/clock/advance. It is nil in production.
@@ -89,6 +95,8 @@ type Server struct {
 	customers          dream.CustomerService
 	carts              dream.CartService
 	webhooks           dream.WebhookService
+	console            *dream.Console
+	secureCookies      bool
 	limiter            *ratelimit.Limiter
 	liteFS             *store.LiteFS
 	rateLimitPerMinute int
@@ -115,6 +123,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		db:                 o.DB,
 		tokens:             o.Tokens,
 		payments:           o.Payments,
+		secureCookies:      o.SecureCookies,
 		limiter:            o.Limiter,
 		liteFS:             o.LiteFS,
 		rateLimitPerMinute: o.RateLimitPerMinute,
@@ -142,6 +151,13 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	s.carts = &dream.Carts{Directory: o.DB, Writer: s.writer, Payments: o.Payments, Logger: o.Logger, Now: o.Now}
 	s.webhooks = &dream.PaymentWebhooks{Verifier: o.Webhooks, Directory: o.DB, Payments: o.Payments, Writer: s.writer,
 		Identity: o.Identity, Logger: o.Logger}
+	if o.Console != nil {
+		// The console's writes go through this node's writer, so that a
+		// developer reads their own writes at this node.
+		console := *o.Console
+		console.Writer = s.writer
+		s.console = &console
+	}
 	s.routes(o)
 	watching, stop := context.WithCancel(context.Background())
 	s.stopWatching = stop
@@ -227,6 +243,9 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/api/dashboard/totals", secretOnly, s.handleDashboardTotals)
 	s.handle(http.MethodPost, "/api/assets", secretOnly, s.handleUploadAsset)
 	s.handle(http.MethodGet, "/api/assets/*key", public, s.handleAsset)
+	if s.console != nil {
+		s.mountConsole()
+	}
 	if o.Dev != nil {
 		s.mountDev(o.Dev)
 	}
@@ -248,6 +267,8 @@ const (
 	endUser
 	// secretOnly routes take a secret key: the developer's backend.
 	secretOnly
+	// developer routes take a developer's session: the management API.
+	developer
 )
 
 // request is what the pipeline resolved for a handler.
@@ -263,6 +284,19 @@ type request struct {
 	scope *dream.Environment
 	// user is the verified end user on endUser routes.
 	user *dream.EndUserClaims
+	// developer is the signed-in developer on developer routes, and
+	// sessionToken the credential they presented.
+	developer    *dream.Platform
+	sessionToken string
+}
+
+// platformID is the platform a request acts for: the developer's, or that
+// of the key's project.
+func (r *request) platformID() string {
+	if r.developer != nil {
+		return r.developer.ID
+	}
+	return r.key.Project.PlatformID
 }
 
 // customerEnvironment is the environment the customers routes act in: the

@@ -188,5 +188,5 @@ func (e *Emulator) handleConnectAuthorize(w http.ResponseWriter, r *http.Request
 		}
 		q.Set("code", c.ID)
 	}
-	http.Redirect(w, r, e.connectRedirectURL+"?"+q.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, e.baseURL+dream.ConnectCallbackPath(mode)+"?"+q.Encode(), http.StatusSeeOther)
 }

@@ -53,7 +53,6 @@ func TestEmulator_Catalogue(t *testing.T) {
 
 func TestEmulator_Connect(t *testing.T) {
 	f := newFixture(t)
-	f.emulator.connectRedirectURL = "http://127.0.0.1:1/v1/connect/callback"
 	raw, _ := f.emulator.AuthorizeURL(dream.ModeTest, "cst_1")
 	u, _ := url.Parse(raw)
 	if page := f.do(t, http.MethodGet, u.RequestURI(), nil); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "cst_1") {
@@ -61,7 +60,7 @@ func TestEmulator_Connect(t *testing.T) {
 	}
 	allow := f.do(t, http.MethodPost, "/dev/connect/authorize", url.Values{"mode": {"test"}, "state": {"cst_1"}, "decision": {"allow"}})
 	back, _ := url.Parse(allow.Header().Get("Location"))
-	if allow.Code != http.StatusSeeOther || back.Path != "/v1/connect/callback" || back.Query().Get("state") != "cst_1" {
+	if allow.Code != http.StatusSeeOther || back.Path != "/v1/connect/test/callback" || back.Query().Get("state") != "cst_1" {
 		t.Fatalf("connecting answered %d to %s, want a redirect to the callback with the state", allow.Code, back)
 	}
 	code := back.Query().Get("code")

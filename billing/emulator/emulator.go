@@ -39,9 +39,7 @@ type Config struct {
 	BaseURL string
 	// WebhookURL receives events (BaseURL + "/webhook/stripe" in dev mode).
 	WebhookURL string
-	// ConnectRedirectURL is the server's Connect callback, where the
-	// Connect page sends the browser back with a code.
-	ConnectRedirectURL string
+
 	// Now is the wall clock; the emulator's own clock is Now plus the offset
 	// POST /dev/clock/advance accumulates (persisted). Nil means time.Now.
 	Now func() time.Time
@@ -59,12 +57,10 @@ type Emulator struct {
 	db         *sql.DB
 	baseURL    string
 	webhookURL string
-	// connectRedirectURL is Config.ConnectRedirectURL.
-	connectRedirectURL string
-	wallClock          func() time.Time
-	client             *http.Client
-	logger             *slog.Logger
-	secret             string
+	wallClock  func() time.Time
+	client     *http.Client
+	logger     *slog.Logger
+	secret     string
 	// offset is how many seconds the emulator clock is ahead of the wall
 	// clock; the database holds the same value across restarts.
 	offset atomic.Int64
@@ -82,12 +78,11 @@ var schema string
 // a clock that agrees with the wall clock.
 func Open(path string, c Config) (*Emulator, error) {
 	e := &Emulator{
-		baseURL:            strings.TrimRight(c.BaseURL, "/"),
-		webhookURL:         c.WebhookURL,
-		wallClock:          c.Now,
-		connectRedirectURL: c.ConnectRedirectURL,
-		client:             c.HTTPClient,
-		logger:             c.Logger,
+		baseURL:    strings.TrimRight(c.BaseURL, "/"),
+		webhookURL: c.WebhookURL,
+		wallClock:  c.Now,
+		client:     c.HTTPClient,
+		logger:     c.Logger,
 	}
 	if e.wallClock == nil {
 		e.wallClock = time.Now

@@ -52,6 +52,17 @@ type Config struct {
 	// ClusterSecret authenticates writes forwarded between the nodes of a
 	// LiteFS cluster.
 	ClusterSecret string
+	// ConsoleAuth is how developers sign in: "local" accounts or "clerk".
+	ConsoleAuth string
+	// ClerkPlatformSecretKey is the secret key of the platform's own Clerk
+	// application, which signs developers in when ConsoleAuth is "clerk".
+	ClerkPlatformSecretKey string
+	// PublicURL is the server's own URL as browsers reach it.
+	PublicURL string
+	// StripeConnectClientID and StripeConnectClientIDTest are the
+	// platform's Connect application ids of each mode.
+	StripeConnectClientID     string
+	StripeConnectClientIDTest string
 }
 
 // setting is one configuration value: its flag, environment variable and
@@ -136,6 +147,28 @@ var settings = []setting{
 	{env: "DREAM_CLUSTER_SECRET", commands: []string{"serve"},
 		description: "shared secret that authenticates writes forwarded between nodes; required when the database is on a LiteFS mount",
 		dst:         func(c *Config, v string) error { c.ClusterSecret = v; return nil }},
+	{flag: "console-auth", env: "DREAM_CONSOLE_AUTH", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"serve": "clerk", "dev": "local"},
+		description: "how developers sign in to the management API: local (email and password) or clerk (the platform's Clerk application)",
+		dst: func(c *Config, v string) error {
+			if v != "local" && v != "clerk" {
+				return fmt.Errorf("must be local or clerk")
+			}
+			c.ConsoleAuth = v
+			return nil
+		}},
+	{env: "CLERK_PLATFORM_SECRET_KEY", commands: []string{"serve"},
+		description: "secret key of the platform's own Clerk application, which signs developers in; required with --console-auth clerk",
+		dst:         func(c *Config, v string) error { c.ClerkPlatformSecretKey = v; return nil }},
+	{env: "DREAM_PUBLIC_URL", commands: []string{"serve"},
+		description: "the server's URL as browsers reach it (https://api.example.com); Stripe Connect returns there",
+		dst:         func(c *Config, v string) error { c.PublicURL = v; return nil }},
+	{env: "STRIPE_CONNECT_CLIENT_ID", commands: []string{"serve"},
+		description: "the platform's live Stripe Connect client id (ca_…); without it live accounts cannot connect",
+		dst:         func(c *Config, v string) error { c.StripeConnectClientID = v; return nil }},
+	{env: "STRIPE_CONNECT_CLIENT_ID_TEST", commands: []string{"serve"},
+		description: "the platform's test Stripe Connect client id (ca_…); without it test accounts cannot connect",
+		dst:         func(c *Config, v string) error { c.StripeConnectClientIDTest = v; return nil }},
 	{env: "STRIPE_API_URL", commands: []string{"serve"},
 		description: "Stripe API base URL (default Stripe's)",
 		dst:         func(c *Config, v string) error { c.StripeAPIURL = v; return nil }},
@@ -199,6 +232,9 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 		if err := s.dst(c, v); err != nil {
 			invalid = append(invalid, fmt.Sprintf("%s: %v", name, err))
 		}
+	}
+	if command == "serve" && c.ConsoleAuth == "clerk" && c.ClerkPlatformSecretKey == "" {
+		missing = append(missing, "CLERK_PLATFORM_SECRET_KEY (developers sign in with Clerk; or set --console-auth local)")
 	}
 	if len(missing) > 0 {
 		invalid = append(invalid, "missing required settings: "+strings.Join(missing, ", "))

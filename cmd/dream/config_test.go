@@ -19,7 +19,8 @@ func TestLoadConfig(t *testing.T) {
 		if err == nil {
 			t.Fatal("serve loaded a configuration from no settings, want an error naming the missing ones")
 		}
-		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} {
+		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+			"CLERK_PLATFORM_SECRET_KEY"} {
 			if !strings.Contains(err.Error(), name) {
 				t.Errorf("serve without configuration reported %v, want it to name the missing %s", err, name)
 			}
@@ -31,7 +32,7 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("Serve", func(t *testing.T) {
 		c, err := loadConfig("serve", []string{"--addr", ":9000"}, env(map[string]string{
 			"DREAM_ADDR": ":7000", "DREAM_DB": "/litefs/dream.db", "CLERK_SECRET_KEY": "sk_live_x",
-			"STRIPE_SECRET_KEY": "sk_live_s", "STRIPE_WEBHOOK_SECRET": "whsec_l",
+			"CLERK_PLATFORM_SECRET_KEY": "sk_live_p", "STRIPE_SECRET_KEY": "sk_live_s", "STRIPE_WEBHOOK_SECRET": "whsec_l",
 			"DREAM_RATE_LIMIT_PER_MINUTE": "0", "DREAM_LOG_LEVEL": "debug",
 		}), io.Discard)
 		if err != nil {
@@ -39,7 +40,8 @@ func TestLoadConfig(t *testing.T) {
 		}
 		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
 			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" ||
-			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" {
+			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" ||
+			c.ConsoleAuth != "clerk" || c.ClerkPlatformSecretKey != "sk_live_p" {
 			t.Fatalf("serve loaded %+v, want addr :9000 from the flag, database, keys and debug logs "+
 				"from the environment, the default Clerk API URL, no data dir and no Stripe API URL", c)
 		}
@@ -50,7 +52,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Addr != "127.0.0.1:8787" || c.DataDir != "./data" || c.Database != filepath.Join("data", "dream.db") ||
-			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" {
+			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" || c.ConsoleAuth != "local" {
 			t.Fatalf("dev without settings loaded %+v, want addr 127.0.0.1:8787, data dir ./data, "+
 				"database data/dream.db, a rate limit of 100 a minute and no Clerk key", c)
 		}

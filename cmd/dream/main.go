@@ -121,6 +121,9 @@ type Main struct {
 	// emulator; both nil in production.
 	DevIssuer *auth.DevIssuer
 	Emulator  *emulator.Emulator
+	// passwords hashes local accounts' passwords; nil when developers sign
+	// in with Clerk.
+	passwords *auth.Passwords
 }
 
 // Migrate applies pending migrations to the configured database.
@@ -226,6 +229,23 @@ func (m *Main) Open(ctx context.Context) error {
 		opts.Internal = forward.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
 	httpClient := &http.Client{Timeout: 15 * time.Second}
+	console := &dream.Console{Directory: m.DB, Logger: m.Logger, Now: m.Now}
+	opts.Console, opts.SecureCookies = console, !loopbackOnly(m.Listener.Addr())
+	switch m.Config.ConsoleAuth {
+	case "local":
+		if m.passwords, err = auth.NewPasswords(0); err != nil {
+			return err
+		}
+		console.Passwords = m.passwords
+		attempts, err := ratelimit.New(signInBuckets)
+		if err != nil {
+			return err
+		}
+		console.Attempts = signInAttempts{limiter: attempts, now: m.Now}
+	case "clerk":
+		console.Identity = auth.NewClerkDevelopers(auth.ClerkInstance{SecretKey: m.Config.ClerkPlatformSecretKey, APIURL: m.Config.ClerkAPIURL},
+			m.Now, httpClient, m.Logger)
+	}
 	switch m.Config.Command {
 	case "dev":
 		if m.DevIssuer, err = auth.OpenDevIssuer(m.Config.DataDir, m.Now); err != nil {
@@ -242,16 +262,20 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		opts.Tokens, opts.Identity, opts.Dev = m.DevIssuer, m.DevIssuer, m.DevIssuer
 		opts.Payments, opts.DevPayments = m.Emulator, m.Emulator
+		console.Provider, console.Connect = m.Emulator, m.Emulator
 		opts.Webhooks = billing.NewWebhookVerifier(m.Emulator.WebhookSecret())
 	case "serve":
 		live := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL}
 		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
 		opts.Tokens = auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
 		opts.Identity = auth.NewClerkUsers(live, test, httpClient)
-		opts.Payments = billing.NewStripe(billing.StripeConfig{
+		stripe := billing.NewStripe(billing.StripeConfig{
 			SecretKey: m.Config.StripeSecretKey, SecretKeyTest: m.Config.StripeSecretKeyTest,
 			APIURL: m.Config.StripeAPIURL, Logger: m.Logger,
+			ConnectClientID: m.Config.StripeConnectClientID, ConnectClientIDTest: m.Config.StripeConnectClientIDTest,
+			PublicURL: m.Config.PublicURL,
 		})
+		opts.Payments, console.Provider, console.Connect = stripe, stripe, stripe
 		opts.Webhooks = billing.NewWebhookVerifier(m.Config.StripeWebhookSecret, m.Config.StripeWebhookSecretTest)
 	}
 	m.Server, err = edge.Open(ctx, opts)
@@ -329,17 +353,39 @@ const (
 )
 
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
-// that its memory stays flat however many end users it serves.
-const rateLimitBuckets = 100_000
+// that its memory stays flat however many end users it serves;
+// signInBuckets bounds those of developers' sign-in attempts.
+const (
+	rateLimitBuckets = 100_000
+	signInBuckets    = 10_000
+)
+
+// signInAttempts counts developers' sign-in attempts in token buckets.
+type signInAttempts struct {
+	limiter *ratelimit.Limiter
+	now     func() time.Time
+}
+
+// Allow implements dream.AttemptLimiter.
+func (a signInAttempts) Allow(key string) bool {
+	return a.limiter.Allow(key, dream.SignInAttemptsPerMinute, a.now()).Allowed
+}
+
+// loopbackOnly reports whether addr is a loopback address, reached over
+// plain HTTP on the machine itself, where cookies cannot be Secure.
+func loopbackOnly(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
 
 // Serve serves HTTP until ctx is done, then shuts down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Command == "dev" {
-		projects, err := seedDev(ctx, m.DB, m.Primary, m.Config.DataDir, m.Now())
+		seeded, err := seedDev(ctx, m.DB, m.Primary, m.passwords, m.Config.DataDir, m.Now())
 		if err != nil {
 			return fmt.Errorf("seeding dev data: %w", err)
 		}
-		printDevBanner(m.Stdout, "http://"+m.Listener.Addr().String(), m.Config.DataDir, projects)
+		printDevBanner(m.Stdout, "http://"+m.Listener.Addr().String(), m.Config.DataDir, seeded)
 	}
 	m.Logger.Info("listening", "addr", m.Listener.Addr().String(), "mode", m.Config.Command, "db", m.DB.Path())
 	unused := newUnusedConns()

@@ -17,8 +17,9 @@ import (
 	"github.com/dream-api/dream/store"
 )
 
-// devOwner is the identity of dev mode's demo developer.
-const devOwner = "dev:demo@localhost"
+// devEmail is the email of dev mode's demo developer, a local account like
+// any other.
+const devEmail = "demo@localhost"
 
 // devProject is one demo project as dev.json lists it. dev.json is the only
 // place the demo secret keys exist in plaintext: the database holds their
@@ -32,7 +33,14 @@ type devProject struct {
 
 // devFile is the document at <data>/dev.json.
 type devFile struct {
-	Projects []devProject `json:"projects"`
+	Developer devDeveloper `json:"developer"`
+	Projects  []devProject `json:"projects"`
+}
+
+// devDeveloper is how to sign in as the demo developer.
+type devDeveloper struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 // demoProjects is the demo developer's catalogue: one project of each type,
@@ -83,42 +91,74 @@ func catalogueEntry(slug, name string, cents int64, mode dream.BillingMode) drea
 func inventory(n int64) *int64 { return &n }
 
 // seedDev makes sure the demo developer and its projects exist and that
-// dev.json holds working keys for them, and returns the projects. On first
-// start it creates everything. Later starts read dev.json; if it is missing
-// or its keys no longer open the database, the demo secret keys are rotated
-// and dev.json is written again, since the old secrets cannot be recovered
-// from their hashes.
-func seedDev(ctx context.Context, db *store.DB, w dream.Writer, dataDir string, now time.Time) ([]devProject, error) {
+// dev.json holds working credentials for them, and returns that document.
+// On first start it creates everything. Later starts read dev.json; if it
+// is missing or its keys or password no longer open the database, the demo
+// secret keys are rotated or the password set anew and dev.json is written
+// again, since old secrets cannot be recovered from their hashes.
+func seedDev(ctx context.Context, db *store.DB, w dream.Writer, passwords dream.PasswordHasher, dataDir string, now time.Time) (*devFile, error) {
 	path := filepath.Join(dataDir, "dev.json")
-	p, err := db.PlatformByOwner(ctx, devOwner)
+	p, err := db.PlatformByOwner(ctx, dream.LocalOwner(devEmail))
 	if err != nil {
 		return nil, err
 	}
 	if p == nil {
-		projects, err := createDemo(ctx, db, w)
-		if err != nil {
+		f := &devFile{Developer: newDevDeveloper()}
+		if f.Projects, err = createDemo(ctx, db, w, passwords, f.Developer); err != nil {
 			return nil, err
 		}
-		return projects, writeDevFile(path, projects)
+		return f, writeDevFile(path, f)
 	}
 	if err := connectEmulator(ctx, db, w, p.ID); err != nil {
 		return nil, err
 	}
-	if projects, err := readDevFile(path); err == nil && keysWork(ctx, db, p.ID, projects, now) {
-		return projects, nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	f, err := readDevFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = &devFile{}, nil
 	}
-	projects, err := rotateDemoKeys(ctx, db, w, p.ID)
 	if err != nil {
 		return nil, err
 	}
-	return projects, writeDevFile(path, projects)
+	changed := false
+	if !keysWork(ctx, db, p.ID, f.Projects, now) {
+		if f.Projects, err = rotateDemoKeys(ctx, db, w, p.ID); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+	if login, err := db.Login(ctx, devEmail); err != nil {
+		return nil, err
+	} else if login == nil || login.PlatformID != p.ID || !passwords.Matches(login.PasswordHash, f.Developer.Password) {
+		f.Developer = newDevDeveloper()
+		hash, err := passwords.Hash(f.Developer.Password)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Write(ctx, dream.SetPassword{PlatformID: p.ID, Email: devEmail, PasswordHash: hash}, nil); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+	if changed {
+		return f, writeDevFile(path, f)
+	}
+	return f, nil
 }
 
-func createDemo(ctx context.Context, db *store.DB, w dream.Writer) ([]devProject, error) {
+// newDevDeveloper is the demo developer with a new random password.
+func newDevDeveloper() devDeveloper {
+	return devDeveloper{Email: devEmail, Password: dream.NewID("demo-")}
+}
+
+func createDemo(ctx context.Context, db *store.DB, w dream.Writer, passwords dream.PasswordHasher, developer devDeveloper) ([]devProject, error) {
+	hash, err := passwords.Hash(developer.Password)
+	if err != nil {
+		return nil, err
+	}
 	platformID := dream.NewID("plt_")
-	if err := w.Write(ctx, dream.CreatePlatform{ID: platformID, Owner: devOwner, Email: "demo@localhost"}, nil); err != nil {
+	err = w.Write(ctx, dream.CreatePlatform{ID: platformID, Owner: dream.LocalOwner(devEmail), Email: devEmail,
+		Login: &dream.NewLogin{Email: devEmail, PasswordHash: hash}}, nil)
+	if err != nil {
 		return nil, err
 	}
 	if err := connectEmulator(ctx, db, w, platformID); err != nil {
@@ -189,7 +229,7 @@ func rotateDemoKeys(ctx context.Context, db *store.DB, w dream.Writer, platformI
 	return projects, nil
 }
 
-func readDevFile(path string) ([]devProject, error) {
+func readDevFile(path string) (*devFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -198,13 +238,13 @@ func readDevFile(path string) ([]devProject, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return f.Projects, nil
+	return &f, nil
 }
 
 // writeDevFile writes dev.json readable by its owner only: it holds secret
-// keys.
-func writeDevFile(path string, projects []devProject) error {
-	b, err := json.MarshalIndent(devFile{Projects: projects}, "", "  ")
+// keys and the demo developer's password.
+func writeDevFile(path string, f *devFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -215,10 +255,18 @@ func writeDevFile(path string, projects []devProject) error {
 	return os.Rename(tmp, path)
 }
 
-// printDevBanner prints the demo keys and a ready-to-paste SDK snippet.
-func printDevBanner(w io.Writer, baseURL, dataDir string, projects []devProject) {
+// printDevBanner prints how to sign in as the demo developer, the demo
+// keys and a ready-to-paste SDK snippet.
+func printDevBanner(w io.Writer, baseURL, dataDir string, f *devFile) {
+	projects := f.Projects
 	fmt.Fprintf(w, "\nDream API dev server listening on %s\n", baseURL)
-	fmt.Fprintf(w, "Data in %s (database dream.db, keys in dev.json)\n\n", dataDir)
+	fmt.Fprintf(w, "Data in %s (database dream.db, keys and password in dev.json)\n\n", dataDir)
+	fmt.Fprintf(w, `Demo developer: %[2]s, password %[3]s
+  curl -s %[1]s/v1/session -H 'Content-Type: application/json' \
+    -d '{"email":"%[2]s","password":"%[3]s"}'
+  then: curl -s %[1]s/v1/projects -H 'Authorization: Bearer <token>'
+
+`, baseURL, f.Developer.Email, f.Developer.Password)
 	fmt.Fprintln(w, "Demo projects (test mode):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, p := range projects {

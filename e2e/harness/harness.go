@@ -250,6 +250,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 			"DREAM_ADDR="+n.Addr,
 			"DREAM_CLUSTER_SECRET="+ClusterSecret,
 			"DREAM_RATE_LIMIT_PER_MINUTE=0",
+			"DREAM_CONSOLE_AUTH=local",
 			"CLERK_SECRET_KEY=sk_test_cluster",
 			"CLERK_API_URL="+c.jwks.URL+"/v1",
 			"STRIPE_SECRET_KEY=sk_test_cluster",
