@@ -403,9 +403,8 @@ func (w CreateConnectState) Validate() error {
 
 // ConsumeConnectState uses up a Connect state: it is deleted, and its
 // platform and mode returned, if it exists and has not expired; otherwise
-// the answer is ErrConnectState. Its write id is the hash itself, so a
-// retry of the same consumption is answered the same and a second
-// consumption is not.
+// the answer is ErrConnectState. It carries no write id: a retry is a
+// second use, refused like any other.
 type ConsumeConnectState struct {
 	Hash string `json:"hash"`
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
 	"github.com/dream-api/dream/store/storetest"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // harness is a server over a real database with two developers: platform A
@@ -122,7 +123,17 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		h.gate = &shipGate{Writer: w}
 		w = h.gate
 	}
+	passwords, err := auth.NewPasswords(bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts, err := ratelimit.New(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := edge.Options{
+		Console: &dream.Console{Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
+			Provider: h.payments, Connect: h.payments, Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock},
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
 		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments,
@@ -186,6 +197,16 @@ func (h *harness) refresh() {
 	if err := h.current().Refresh(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// signInAttempts counts sign-in attempts as cmd/dream does.
+type signInAttempts struct {
+	limiter *ratelimit.Limiter
+	now     func() time.Time
+}
+
+func (a signInAttempts) Allow(key string) bool {
+	return a.limiter.Allow(key, dream.SignInAttemptsPerMinute, a.now()).Allowed
 }
 
 // shipGate stands for a primary that the server's batches of units cannot

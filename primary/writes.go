@@ -29,7 +29,7 @@ var writeKinds = kinds(
 	define(done((*store.Tx).PutTier), func(w *dream.PutTier) *string { return &w.WriteID }),
 	define(done((*store.Tx).DeleteTier), func(w *dream.DeleteTier) *string { return &w.WriteID }),
 	define(done((*store.Tx).CreateConnectState), func(w *dream.CreateConnectState) *string { return &w.WriteID }),
-	define((*store.Tx).ConsumeConnectState, func(w *dream.ConsumeConnectState) *string { return &w.Hash }),
+	define((*store.Tx).ConsumeConnectState, nil),
 	define(done((*store.Tx).RotateSecretKey), func(w *dream.RotateSecretKey) *string { return &w.WriteID }),
 	define(done((*store.Tx).ConnectPaymentAccount), func(w *dream.ConnectPaymentAccount) *string { return &w.WriteID }),
 	define(applyPaymentEvent, nil),

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +170,56 @@ func SaaSTiers() []dream.Tier {
 		tier("pro", "Pro Plan", 2900, 10_000),
 		tier("enterprise", "Enterprise", 9900, dream.Unlimited),
 	}
+}
+
+// Count runs a query of one integer on the database file.
+func Count(tb testing.TB, db *store.DB, query string, args ...any) int64 {
+	tb.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer raw.Close()
+	var n int64
+	if err := raw.QueryRow(query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// Dump returns every row of the tables as text, to compare a database
+// before and after requests that must change nothing.
+func Dump(tb testing.TB, db *store.DB, tables ...string) string {
+	tb.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer raw.Close()
+	var out strings.Builder
+	for _, table := range tables {
+		rows, err := raw.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
+		if err != nil {
+			tb.Fatalf("dumping %s: %v", table, err)
+		}
+		columns, err := rows.Columns()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for rows.Next() {
+			values := make([]any, len(columns))
+			pointers := make([]any, len(columns))
+			for i := range values {
+				pointers[i] = &values[i]
+			}
+			if err := rows.Scan(pointers...); err != nil {
+				tb.Fatal(err)
+			}
+			fmt.Fprintf(&out, "%s %v\n", table, values)
+		}
+		if err := rows.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out.String()
 }

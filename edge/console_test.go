@@ -1,0 +1,430 @@
+package edge_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+// developer is a signed-up developer of a test.
+type developer struct {
+	platformID, token, csrf, email string
+}
+
+// bearer is the developer's Authorization header.
+func (d developer) bearer() []string { return []string{"Authorization", "Bearer " + d.token} }
+
+// signUp creates a local account.
+func (h *harness) signUp(email string) developer {
+	h.t.Helper()
+	res := h.do("POST", "/v1/accounts", fmt.Sprintf(`{"email":%q,"password":"correct horse battery"}`, email))
+	if res.status != http.StatusCreated {
+		h.t.Fatalf("signing up %s answered %d %s, want 201", email, res.status, res.raw)
+	}
+	return developer{platformID: res.body["platformId"].(string), token: res.body["token"].(string),
+		csrf: res.body["csrfToken"].(string), email: email}
+}
+
+// raw serves a request whose answer need not be JSON.
+func (h *harness) raw(method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.current().ServeHTTP(rec, req)
+	return rec
+}
+
+// createProject creates a project through the API and returns its id and
+// test keys.
+func (h *harness) createProject(d developer, name string, typ dream.ProjectType) (id, pk, sk string) {
+	h.t.Helper()
+	res := h.do("POST", "/v1/projects", fmt.Sprintf(`{"name":%q,"type":%q,"allowedOrigins":["https://app.example.com"]}`, name, typ), d.bearer()...)
+	if res.status != http.StatusCreated {
+		h.t.Fatalf("creating project %s answered %d %s, want 201", name, res.status, res.raw)
+	}
+	keys := res.body["environments"].(map[string]any)["test"].(map[string]any)
+	return res.body["id"].(string), keys["publishableKey"].(string), keys["secretKey"].(string)
+}
+
+// connect connects the developer's account of mode through the emulator's
+// Connect page, as their browser would, and returns the callback's answer.
+func (h *harness) connect(d developer, mode dream.Mode) *httptest.ResponseRecorder {
+	h.t.Helper()
+	start := h.raw("GET", "/v1/connect/"+string(mode)+"/authorize", "", d.bearer()...)
+	to, err := url.Parse(start.Header().Get("Location"))
+	if start.Code != http.StatusFound || err != nil || to.Path != "/dev/connect/authorize" {
+		h.t.Fatalf("starting Connect answered %d to %q, want a redirect to the emulator's Connect page", start.Code, start.Header().Get("Location"))
+	}
+	page := h.raw("POST", "/dev/connect/authorize", url.Values{"mode": {string(mode)}, "state": {to.Query().Get("state")}, "decision": {"allow"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded")
+	back, _ := url.Parse(page.Header().Get("Location"))
+	return h.raw("GET", back.RequestURI(), "")
+}
+
+// TestConsole_Journey drives a developer's whole way over HTTP: sign up,
+// a project and its keys, Connect, a tier an end user upgrades to, a key
+// rotated with overlap, promotion to live, and deletion.
+func TestConsole_Journey(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("ada@example.com")
+
+	if res := h.do("GET", "/v1/account", "", d.bearer()...); res.status != 200 || res.body["platformId"] != d.platformID ||
+		res.body["email"] != "ada@example.com" || res.body["subscription"].(map[string]any)["status"] != "none" {
+		t.Fatalf("GET /v1/account answered %d %s, want the new platform with no subscription", res.status, res.raw)
+	}
+	id, pk, sk := h.createProject(d, "Ada's SaaS", dream.ProjectSaaS)
+	if res := h.do("GET", "/v1/projects/"+id, "", d.bearer()...); res.status != 200 ||
+		strings.Contains(res.raw, sk) || strings.Contains(res.raw, "secretKey") {
+		t.Fatalf("GET the project answered %d %s, want it without any secret key: it is shown once", res.status, res.raw)
+	}
+	if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+sk); res.status != 200 || len(res.body["tiers"].([]any)) != 0 {
+		t.Fatalf("the new secret key read /api/tiers as %d %s, want 200 and no tiers yet", res.status, res.raw)
+	}
+
+	// A tier saved before Stripe is connected is created there on connect.
+	res := h.do("POST", "/v1/projects/"+id+"/environments/test/tiers",
+		`{"name":"free","displayName":"Free","price":0,"limit":50}`, d.bearer()...)
+	if res.status != http.StatusCreated || res.body["priceId"] != nil {
+		t.Fatalf("adding a tier before Connect answered %d %s, want 201 and no price yet", res.status, res.raw)
+	}
+	if back := h.connect(d, dream.ModeTest); back.Code != http.StatusFound || back.Header().Get("Location") != "/dashboard?mode=test&stripe=connected" {
+		t.Fatalf("the Connect callback answered %d to %q, want the dashboard told test mode connected", back.Code, back.Header().Get("Location"))
+	}
+	res = h.do("POST", "/v1/projects/"+id+"/environments/test/tiers",
+		`{"name":"pro","displayName":"Pro","price":2900,"limit":1000,"features":["Email support"],"popular":true,"trialDays":7}`, d.bearer()...)
+	if res.status != http.StatusCreated || !strings.HasPrefix(fmt.Sprint(res.body["priceId"]), "price_dev_") {
+		t.Fatalf("adding a tier answered %d %s, want 201 with a price at the connected account", res.status, res.raw)
+	}
+	oldPrice := res.body["priceId"]
+	tiers := h.do("GET", "/api/tiers", "", "X-Publishable-Key", pk).body["tiers"].([]any)
+	if len(tiers) != 2 || tiers[0].(map[string]any)["priceId"] == nil || tiers[1].(map[string]any)["id"] != "pro" {
+		t.Fatalf("the customer API lists %v, want free (synced on connect) and pro", tiers)
+	}
+	res = h.do("PATCH", "/v1/projects/"+id+"/environments/test/tiers/pro", `{"price":3900}`, d.bearer()...)
+	if res.status != 200 || res.body["price"] != 3900.0 || res.body["priceId"] == oldPrice {
+		t.Fatalf("changing the price answered %d %s, want a new price", res.status, res.raw)
+	}
+
+	// An end user upgrades to the new tier through the emulator.
+	token := h.token(pk, "grace@example.com", "")
+	res = h.do("POST", "/api/create-checkout", `{"tier":"pro","successUrl":"https://app.example.com/ok","cancelUrl":"https://app.example.com/no"}`,
+		"X-Publishable-Key", pk, "X-Clerk-Token", token)
+	if res.status != 200 {
+		t.Fatalf("checkout of the new tier answered %d %s, want 200", res.status, res.raw)
+	}
+
+	// Rotation with overlap: the old key works until the overlap ends.
+	res = h.do("POST", "/v1/projects/"+id+"/environments/test/rotate", `{"overlapSeconds":3600}`, d.bearer()...)
+	newSK, _ := res.body["secretKey"].(string)
+	if res.status != 200 || !strings.HasPrefix(newSK, "sk_test_") {
+		t.Fatalf("rotating answered %d %s, want a new test secret key", res.status, res.raw)
+	}
+	for _, key := range []string{sk, newSK} {
+		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+key); res.status != 200 {
+			t.Fatalf("during the overlap a key got %d, want both keys to work", res.status)
+		}
+	}
+	h.advance(time.Hour + time.Second)
+	if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+sk); res.status != 401 {
+		t.Fatalf("after the overlap the old key got %d, want 401", res.status)
+	}
+	if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+newSK); res.status != 200 {
+		t.Fatalf("after the overlap the new key got %d, want 200", res.status)
+	}
+
+	// Promotion needs a live account and a platform subscription.
+	expectError(t, h.do("POST", "/v1/projects/"+id+"/promote", "", d.bearer()...), 403, "platform_subscription_required", "")
+	storetest.SetPlatformSubscription(t, h.db, d.platformID, dream.StatusTrialing, time.Time{})
+	h.refresh()
+	expectError(t, h.do("POST", "/v1/projects/"+id+"/promote", "", d.bearer()...), 403, "live_account_required", "")
+	h.connect(d, dream.ModeLive)
+	res = h.do("POST", "/v1/projects/"+id+"/promote", "", d.bearer()...)
+	live, _ := res.body["environments"].(map[string]any)["live"].(map[string]any)
+	if res.status != 200 || live == nil || !strings.HasPrefix(fmt.Sprint(live["secretKey"]), "sk_live_") {
+		t.Fatalf("promoting answered %d %s, want live keys with the secret shown once", res.status, res.raw)
+	}
+	liveTiers := h.do("GET", "/api/tiers", "", "X-Publishable-Key", live["publishableKey"].(string)).body["tiers"].([]any)
+	if len(liveTiers) != 2 || liveTiers[1].(map[string]any)["priceId"] == tiers[1].(map[string]any)["priceId"] {
+		t.Fatalf("the live catalogue is %v, want the two test tiers with live prices of their own", liveTiers)
+	}
+	if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+newSK); res.status != 200 {
+		t.Fatalf("after promotion the test key got %d, want the test environment untouched", res.status)
+	}
+	expectError(t, h.do("POST", "/v1/projects/"+id+"/promote", "", d.bearer()...), 409, "already_live", "")
+
+	// Deletion needs the name, and then every key stops.
+	expectError(t, h.do("DELETE", "/v1/projects/"+id, `{"confirm":"Ada's"}`, d.bearer()...), 400, "confirmation_required", "")
+	if res := h.raw("DELETE", "/v1/projects/"+id, `{"confirm":"Ada's SaaS"}`, d.bearer()...); res.Code != http.StatusNoContent {
+		t.Fatalf("deleting answered %d %s, want 204", res.Code, res.Body)
+	}
+	for _, key := range []string{newSK, live["secretKey"].(string)} {
+		if res := h.do("GET", "/api/tiers", "", "Authorization", "Bearer "+key); res.status != 401 {
+			t.Fatalf("after deletion a key got %d, want 401", res.status)
+		}
+	}
+	if n := storetest.Count(t, h.db, `SELECT count(*) FROM environments e JOIN projects p ON p.id = e.project_id WHERE p.id = ?`, id); n != 0 {
+		t.Fatalf("%d environments of the deleted project remain, want none", n)
+	}
+	if res := h.do("GET", "/v1/projects", "", d.bearer()...); len(res.body["projects"].([]any)) != 0 {
+		t.Fatalf("after deletion the projects are %s, want none", res.raw)
+	}
+	// The other developers' projects are untouched.
+	if res := h.do("GET", "/api/tiers", "", "X-Publishable-Key", h.saas.Test.PublishableKey); res.status != 200 {
+		t.Fatalf("another platform's project answered %d after the deletion, want 200", res.status)
+	}
+}
+
+func TestConsole_Accounts(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	t.Run("SignUpValidation", func(t *testing.T) {
+		for _, body := range []string{`{"email":"not an email","password":"correct horse battery"}`,
+			`{"email":"a@example.com","password":"short"}`, `{"email":"a@example.com"}`,
+			`{"email":"a@example.com","password":"` + strings.Repeat("p", dream.MaxDeveloperPassword+1) + `"}`} {
+			if res := h.do("POST", "/v1/accounts", body); res.status != 400 {
+				t.Errorf("signing up with %s answered %d %s, want 400", body, res.status, res.raw)
+			}
+		}
+	})
+	d := h.signUp("bob@example.com")
+	t.Run("OneAccountPerEmail", func(t *testing.T) {
+		expectError(t, h.do("POST", "/v1/accounts", `{"email":"BOB@example.com","password":"another password"}`), 409, "account_exists", "")
+	})
+	t.Run("SignIn", func(t *testing.T) {
+		expectError(t, h.do("POST", "/v1/session", `{"email":"bob@example.com","password":"wrong password!"}`), 401, "invalid_credentials", "")
+		expectError(t, h.do("POST", "/v1/session", `{"email":"nobody@example.com","password":"wrong password!"}`), 401, "invalid_credentials", "")
+		res := h.do("POST", "/v1/session", `{"email":"Bob@Example.com","password":"correct horse battery"}`)
+		if res.status != 200 || res.body["token"] == "" {
+			t.Fatalf("signing in answered %d %s, want a token", res.status, res.raw)
+		}
+		cookie := res.header.Get("Set-Cookie")
+		for _, attr := range []string{"dream_session=", "HttpOnly", "SameSite=Lax"} {
+			if !strings.Contains(cookie, attr) {
+				t.Errorf("the session cookie %q lacks %s", cookie, attr)
+			}
+		}
+	})
+	t.Run("Cookie", func(t *testing.T) {
+		cookie := "dream_session=" + d.token
+		if res := h.do("GET", "/v1/account", "", "Cookie", cookie); res.status != 200 || res.body["csrfToken"] != d.csrf {
+			t.Fatalf("reading the account with the cookie answered %d %s, want 200 with the CSRF token", res.status, res.raw)
+		}
+		expectError(t, h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie), 403, "csrf_token_invalid", "")
+		expectError(t, h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie, "X-CSRF-Token", "0"+d.csrf[1:]), 403, "csrf_token_invalid", "")
+		if res := h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie, "X-CSRF-Token", d.csrf); res.status != 201 {
+			t.Fatalf("a cookie write with the CSRF token answered %d %s, want 201", res.status, res.raw)
+		}
+	})
+	t.Run("SignInAttemptsAreLimited", func(t *testing.T) {
+		var last response
+		for range dream.SignInAttemptsPerMinute + 1 {
+			last = h.do("POST", "/v1/session", `{"email":"carol@example.com","password":"wrong password!"}`)
+		}
+		expectError(t, last, 429, "too_many_attempts", "")
+		h.advance(time.Minute)
+	})
+	t.Run("SignOutEndsTheSession", func(t *testing.T) {
+		e := h.signUp("dave@example.com")
+		if res := h.raw("DELETE", "/v1/session", "", e.bearer()...); res.Code != http.StatusNoContent {
+			t.Fatalf("signing out answered %d, want 204", res.Code)
+		}
+		expectError(t, h.do("GET", "/v1/account", "", e.bearer()...), 401, "unauthenticated", "")
+	})
+	t.Run("PasswordChangeEndsEverySession", func(t *testing.T) {
+		e := h.signUp("erin@example.com")
+		other := h.do("POST", "/v1/session", `{"email":"erin@example.com","password":"correct horse battery"}`).body["token"].(string)
+		body := `{"currentPassword":"correct horse battery","newPassword":"a new long password"}`
+		if res := h.raw("POST", "/v1/account/password", body, e.bearer()...); res.Code != http.StatusNoContent {
+			t.Fatalf("changing the password answered %d %s, want 204", res.Code, res.Body)
+		}
+		for _, token := range []string{e.token, other} {
+			expectError(t, h.do("GET", "/v1/account", "", "Authorization", "Bearer "+token), 401, "unauthenticated", "")
+		}
+		if res := h.do("POST", "/v1/session", `{"email":"erin@example.com","password":"a new long password"}`); res.status != 200 {
+			t.Fatalf("signing in with the new password answered %d, want 200", res.status)
+		}
+	})
+	t.Run("SessionsExpire", func(t *testing.T) {
+		e := h.signUp("frank@example.com")
+		h.advance(dream.SessionLifetime)
+		expectError(t, h.do("GET", "/v1/account", "", e.bearer()...), 401, "unauthenticated", "")
+	})
+}
+
+// TestConsole_Isolation tries every management route with the credentials
+// that must not open it: none, a customer API key, another developer's
+// session (another developer's project is not found, never forbidden), and
+// the cookie without the CSRF token on writes. Nothing changes.
+func TestConsole_Isolation(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	owner, stranger := h.signUp("owner@example.com"), h.signUp("stranger@example.com")
+	id, _, sk := h.createProject(owner, "Owned", dream.ProjectSaaS)
+	store, _, _ := h.createProject(owner, "Shop", dream.ProjectStore)
+	h.do("POST", "/v1/projects/"+id+"/environments/test/tiers", `{"name":"pro","displayName":"Pro","price":100}`, owner.bearer()...)
+	h.do("POST", "/v1/projects/"+store+"/environments/test/products", `{"name":"mug","displayName":"Mug","price":100}`, owner.bearer()...)
+	before := storetest.Dump(t, h.db, "projects", "environments", "secret_keys", "tiers")
+
+	routes := []struct {
+		method, path, body string
+		// project is whether the route names a project of the owner.
+		project bool
+	}{
+		{"GET", "/v1/account", "", false},
+		{"DELETE", "/v1/session", "", false},
+		{"POST", "/v1/account/password", `{"currentPassword":"correct horse battery","newPassword":"stolen password!"}`, false},
+		{"GET", "/v1/projects", "", false},
+		{"POST", "/v1/projects", `{"name":"x","type":"saas"}`, false},
+		{"GET", "/v1/projects/" + id, "", true},
+		{"PATCH", "/v1/projects/" + id, `{"name":"taken"}`, true},
+		{"DELETE", "/v1/projects/" + id, `{"confirm":"Owned"}`, true},
+		{"POST", "/v1/projects/" + id + "/promote", "", true},
+		{"POST", "/v1/projects/" + id + "/environments/test/rotate", "", true},
+		{"GET", "/v1/projects/" + id + "/environments/test/tiers", "", true},
+		{"POST", "/v1/projects/" + id + "/environments/test/tiers", `{"name":"x","displayName":"X","price":1}`, true},
+		{"PATCH", "/v1/projects/" + id + "/environments/test/tiers/pro", `{"price":1}`, true},
+		{"DELETE", "/v1/projects/" + id + "/environments/test/tiers/pro", "", true},
+		{"GET", "/v1/projects/" + store + "/environments/test/products", "", true},
+		{"POST", "/v1/projects/" + store + "/environments/test/products", `{"name":"x","displayName":"X","price":1}`, true},
+		{"PATCH", "/v1/projects/" + store + "/environments/test/products/mug", `{"price":1}`, true},
+		{"DELETE", "/v1/projects/" + store + "/environments/test/products/mug", "", true},
+		{"POST", "/v1/assets", `{"filename":"a.png","data":"iVBORw0KGgo="}`, false},
+		{"GET", "/v1/connect/test/authorize", "", false},
+	}
+	for _, r := range routes {
+		t.Run(r.method+r.path, func(t *testing.T) {
+			if res := h.raw(r.method, r.path, r.body); res.Code != 401 {
+				t.Errorf("without credentials: %d %s, want 401", res.Code, res.Body)
+			}
+			if res := h.raw(r.method, r.path, r.body, "Authorization", "Bearer "+sk); res.Code != 401 {
+				t.Errorf("with a customer secret key: %d %s, want 401", res.Code, res.Body)
+			}
+			if res := h.raw(r.method, r.path, r.body, "Authorization", "Bearer dss_"+strings.Repeat("0", 64)); res.Code != 401 {
+				t.Errorf("with a forged session: %d %s, want 401", res.Code, res.Body)
+			}
+			if r.method != "GET" {
+				if res := h.raw(r.method, r.path, r.body, "Cookie", "dream_session="+owner.token); res.Code != 403 {
+					t.Errorf("with the owner's cookie and no CSRF token: %d %s, want 403", res.Code, res.Body)
+				}
+			}
+			if r.project {
+				if res := h.raw(r.method, r.path, r.body, stranger.bearer()...); res.Code != 404 {
+					t.Errorf("with another developer's session: %d %s, want 404", res.Code, res.Body)
+				}
+			}
+		})
+	}
+	if after := storetest.Dump(t, h.db, "projects", "environments", "secret_keys", "tiers"); after != before {
+		t.Errorf("the refused requests changed the database:\nbefore %s\nafter  %s", before, after)
+	}
+	if res := h.do("GET", "/v1/projects", "", stranger.bearer()...); len(res.body["projects"].([]any)) != 0 {
+		t.Errorf("another developer lists %s, want none of the owner's projects", res.raw)
+	}
+	if res := h.do("GET", "/v1/account", "", owner.bearer()...); res.status != 200 {
+		t.Errorf("after the refused requests the owner's session answered %d, want it still open", res.status)
+	}
+}
+
+func TestConsole_Catalogue(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("cat@example.com")
+	saas, _, _ := h.createProject(d, "SaaS", dream.ProjectSaaS)
+	shop, shopPK, _ := h.createProject(d, "Shop", dream.ProjectStore)
+	h.connect(d, dream.ModeTest)
+	tiers := "/v1/projects/" + saas + "/environments/test/tiers"
+	products := "/v1/projects/" + shop + "/environments/test/products"
+
+	for _, c := range []struct {
+		path, body string
+		status     int
+		code       string
+	}{
+		{tiers, `{"name":"Pro Plan","displayName":"Pro","price":1}`, 400, "invalid_tier"},
+		{tiers, `{"name":"pro","price":1}`, 400, "invalid_tier"},
+		{tiers, `{"name":"pro","displayName":"Pro","price":-1}`, 400, "invalid_tier"},
+		{tiers, `{"name":"pro","displayName":"Pro","price":1.5}`, 400, "Invalid JSON body"},
+		{tiers, `{"name":"pro","displayName":"Pro","price":1,"inventory":3}`, 400, "invalid_tier"},
+		{products, `{"name":"mug","displayName":"Mug","price":1,"limit":5}`, 400, "invalid_tier"},
+		{products, `{"name":"mug","displayName":"Mug","price":1,"imageUrl":"javascript:alert(1)"}`, 400, "invalid_tier"},
+		{"/v1/projects/" + saas + "/environments/test/products", `{"name":"mug","displayName":"Mug","price":1}`, 400, "wrong_catalogue"},
+		{"/v1/projects/" + saas + "/environments/live/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found"},
+		{"/v1/projects/" + saas + "/environments/prod/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found"},
+	} {
+		expectError(t, h.do("POST", c.path, c.body, d.bearer()...), c.status, c.code, "")
+	}
+
+	res := h.do("POST", products, `{"name":"mug","displayName":"Mug","price":1200,"inventory":2,"description":"Big"}`, d.bearer()...)
+	if res.status != 201 || res.body["inventory"] != 2.0 || res.body["soldOut"] != false {
+		t.Fatalf("adding a product answered %d %s", res.status, res.raw)
+	}
+	expectError(t, h.do("POST", products, `{"name":"mug","displayName":"Mug again","price":1}`, d.bearer()...), 409, "tier_exists", "")
+	res = h.do("PATCH", products+"/mug", `{"inventory":0}`, d.bearer()...)
+	if res.status != 200 || res.body["soldOut"] != true {
+		t.Fatalf("setting inventory to 0 answered %d %s, want the product sold out", res.status, res.raw)
+	}
+	if p := h.do("GET", "/api/products", "", "X-Publishable-Key", shopPK).body["products"].([]any)[0].(map[string]any); p["soldOut"] != true {
+		t.Fatalf("the customer API shows %v, want the product sold out at once", p)
+	}
+	res = h.do("PATCH", products+"/mug", `{"inventory":null}`, d.bearer()...)
+	if res.status != 200 || res.body["inventory"] != nil || res.body["soldOut"] != false {
+		t.Fatalf("setting unlimited inventory answered %d %s", res.status, res.raw)
+	}
+	expectError(t, h.do("PATCH", products+"/mug", `{"name":"cup"}`, d.bearer()...), 400, "invalid_tier", "")
+	expectError(t, h.do("PATCH", products+"/cup", `{"price":1}`, d.bearer()...), 404, "not_found", "")
+
+	for i := range dream.MaxTiers {
+		if res := h.do("POST", tiers, fmt.Sprintf(`{"name":"t%d","displayName":"T","price":%d}`, i, i), d.bearer()...); res.status != 201 {
+			t.Fatalf("tier %d answered %d %s", i, res.status, res.raw)
+		}
+	}
+	expectError(t, h.do("POST", tiers, `{"name":"one-more","displayName":"T","price":1}`, d.bearer()...), 409, "catalogue_full", "")
+	if res := h.raw("DELETE", tiers+"/t0", "", d.bearer()...); res.Code != 204 {
+		t.Fatalf("deleting a tier answered %d %s", res.Code, res.Body)
+	}
+	expectError(t, h.do("DELETE", tiers+"/t0", "", d.bearer()...), 404, "not_found", "")
+}
+
+func TestConsole_Connect(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("con@example.com")
+	start := h.raw("GET", "/v1/connect/test/authorize", "", d.bearer()...)
+	to, _ := url.Parse(start.Header().Get("Location"))
+	state := to.Query().Get("state")
+
+	if res := h.raw("GET", "/v1/connect/test/callback?state="+url.QueryEscape(state)+"&error=access_denied", ""); res.Code != 400 ||
+		!strings.Contains(res.Body.String(), "did not connect") || !strings.HasPrefix(res.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("a declined authorization answered %d %s, want a 400 page saying why", res.Code, res.Body)
+	}
+	if res := h.raw("GET", "/v1/connect/test/callback?state="+url.QueryEscape(state)+"&code=ac_x", ""); res.Code != 400 ||
+		!strings.Contains(res.Body.String(), "used already") {
+		t.Fatalf("a used state answered %d %s, want a 400 page saying it is used", res.Code, res.Body)
+	}
+	start = h.raw("GET", "/v1/connect/test/authorize", "", d.bearer()...)
+	to, _ = url.Parse(start.Header().Get("Location"))
+	h.advance(dream.ConnectStateLifetime + time.Second)
+	if res := h.raw("GET", "/v1/connect/test/callback?state="+url.QueryEscape(to.Query().Get("state"))+"&code=ac_x", ""); res.Code != 400 {
+		t.Fatalf("an expired state answered %d %s, want 400", res.Code, res.Body)
+	}
+	if res := h.raw("GET", "/v1/connect/test/callback?state=<script>&code=x", ""); res.Code != 400 || strings.Contains(res.Body.String(), "<script>") {
+		t.Fatalf("a forged state answered %d %s, want 400 without the value echoed", res.Code, res.Body)
+	}
+	if back := h.connect(d, dream.ModeTest); back.Code != http.StatusFound {
+		t.Fatalf("connecting answered %d %s", back.Code, back.Body)
+	}
+	account, err := h.db.PaymentAccount(context.Background(), d.platformID, dream.ModeTest)
+	if err != nil || !strings.HasPrefix(account, "acct_dev_") {
+		t.Fatalf("the connected account is %q, %v", account, err)
+	}
+	if res := h.do("GET", "/v1/account", "", d.bearer()...); res.body["connectedAccounts"].(map[string]any)["test"] != account {
+		t.Fatalf("the account shows %s, want the test account %s", res.raw, account)
+	}
+}
