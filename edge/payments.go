@@ -234,10 +234,6 @@ func (s *Server) mountDevPayments(h http.Handler) {
 		{http.MethodGet, "/dev/connect/authorize"},
 		{http.MethodPost, "/dev/connect/authorize"},
 	} {
-		path := route.path
-		s.router.Handler(route.method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			infoFrom(r.Context()).route = path
-			h.ServeHTTP(w, r)
-		}))
+		s.mount(route.method, route.path, h)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/docs"
 	"github.com/dream-api/dream/edge/tally"
 	"github.com/dream-api/dream/forward"
 	"github.com/dream-api/dream/outbox"
@@ -103,6 +104,8 @@ type Server struct {
 	logger             *slog.Logger
 	now                func() time.Time
 	router             *httprouter.Router
+	// table is the routes mounted, in order.
+	table []Route
 	caches             *caches
 	// tally decides, reads and ships the end users' usage.
 	tally *tally.Tally
@@ -225,8 +228,9 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/healthz", public, s.handleHealth)
 	s.handle(http.MethodGet, "/readyz", public, s.handleReady)
 	if o.Internal != nil {
-		s.router.Handler(http.MethodPost, forward.WritesPath+":name", o.Internal)
+		s.mount(http.MethodPost, forward.WritesPath+":name", o.Internal)
 	}
+	s.handle(http.MethodGet, "/openapi.json", public, s.handleOpenAPI)
 	s.handle(http.MethodGet, "/api/tiers", keyed, s.handleTiers)
 	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)
 	s.handle(http.MethodPost, "/api/data", endUser, s.handleTrack)
@@ -309,8 +313,28 @@ func (r *request) customerEnvironment() *dream.Environment { return r.key }
 // and returns errors for the one error writer to answer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) error
 
+// Route is a mounted route: its method and its path pattern, in
+// httprouter's syntax (":name" for a segment, "*name" for the rest).
+type Route struct {
+	Method, Path string
+}
+
+// Routes lists the routes the server mounted, so that tests and the API
+// document can be held to the router's own table.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.table...) }
+
+// mount registers a handler that does its own credential checks.
+func (s *Server) mount(method, path string, h http.Handler) {
+	s.table = append(s.table, Route{method, path})
+	s.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = path
+		h.ServeHTTP(w, r)
+	}))
+}
+
 // handle registers a route behind the credential checks its access needs.
 func (s *Server) handle(method, path string, a access, h handlerFunc) {
+	s.table = append(s.table, Route{method, path})
 	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		info := infoFrom(r.Context())
 		info.route = path
@@ -369,4 +393,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, dream.Errorf(dream.KindMethod, "Method not allowed",
 		"%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow")))
+}
+
+// handleOpenAPI serves the API's OpenAPI document.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request, _ *request) error {
+	writeBody(w, http.StatusOK, docs.OpenAPI)
+	return nil
 }
