@@ -105,8 +105,8 @@ type Server struct {
 	now                func() time.Time
 	router             *httprouter.Router
 	// table is the routes mounted, in order.
-	table []Route
-	caches             *caches
+	table  []Route
+	caches *caches
 	// tally decides, reads and ships the end users' usage.
 	tally *tally.Tally
 	// lastChange is the change log entry the caches are in step with;
