@@ -381,7 +381,7 @@ func loopbackOnly(addr net.Addr) bool {
 // Serve serves HTTP until ctx is done, then shuts down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
 	if m.Config.Command == "dev" {
-		seeded, err := seedDev(ctx, m.DB, m.Primary, m.passwords, m.Config.DataDir, m.Now())
+		seeded, err := seedDev(ctx, m.DB, m.Primary, m.Emulator, m.passwords, m.Config.DataDir, m.Now())
 		if err != nil {
 			return fmt.Errorf("seeding dev data: %w", err)
 		}

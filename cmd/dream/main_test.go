@@ -192,6 +192,17 @@ func TestBinary_Dev(t *testing.T) {
 		t.Errorf("the dev banner has no SDK snippet with baseUrl %s, want one; the banner:\n%s", p.baseURL, p.banner)
 	}
 	saas, shop, membership := f.Projects[0], f.Projects[1], f.Projects[2]
+	if f.Developer.Email != "demo@localhost" || !strings.Contains(p.banner, f.Developer.Password) {
+		t.Fatalf("dev.json holds developer %+v, want demo@localhost with a password the banner prints", f.Developer)
+	}
+	signIn := func(t *testing.T, baseURL string, d devDeveloper) int {
+		t.Helper()
+		status, _ := call(t, "POST", baseURL+"/v1/session", fmt.Sprintf(`{"email":%q,"password":%q}`, d.Email, d.Password))
+		return status
+	}
+	if status := signIn(t, p.baseURL, f.Developer); status != 200 {
+		t.Fatalf("signing in as the demo developer answered %d, want 200", status)
+	}
 
 	if status, body := call(t, "GET", p.baseURL+"/health", ""); status != 200 || body["status"] != "ok" {
 		t.Fatalf("dream dev answered %d %v to /health, want 200 with status ok", status, body)
@@ -250,8 +261,8 @@ func TestBinary_Dev(t *testing.T) {
 
 	t.Run("RestartKeepsKeysAndData", func(t *testing.T) {
 		p := startDev(t, bin, data)
-		if again := readDevJSON(t, data); again.Projects[0].SecretKey != saas.SecretKey {
-			t.Fatal("after a restart dev.json holds a new saas secret key, want the demo keys kept")
+		if again := readDevJSON(t, data); again.Projects[0].SecretKey != saas.SecretKey || again.Developer != f.Developer {
+			t.Fatal("after a restart dev.json holds a new saas secret key or password, want the demo's kept")
 		}
 		status, body := call(t, "GET", p.baseURL+"/api/usage", "", "X-Publishable-Key", saas.PublishableKey, "X-Clerk-Token", token)
 		if status != 200 || body["usageCount"] != 3.0 {
@@ -274,6 +285,9 @@ func TestBinary_Dev(t *testing.T) {
 		}
 		if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+fresh.Projects[0].SecretKey); status != 200 {
 			t.Fatalf("the new saas secret key got %d from /api/tiers, want 200", status)
+		}
+		if signIn(t, p.baseURL, f.Developer) != 401 || signIn(t, p.baseURL, fresh.Developer) != 200 {
+			t.Fatalf("after dev.json was lost, want the old demo password refused and the new one %+v accepted", fresh.Developer)
 		}
 		p.stop(t)
 	})

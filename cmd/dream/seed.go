@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,13 +80,10 @@ func product(slug, name, description string, cents int64, stock *int64) dream.Ti
 	return t
 }
 
-// catalogueEntry gives a tier the price and product ids dev mode's payments
-// emulator knows it by.
+// catalogueEntry is a tier before the payments emulator gave it a product
+// and a price.
 func catalogueEntry(slug, name string, cents int64, mode dream.BillingMode) dream.Tier {
-	return dream.Tier{
-		Slug: slug, DisplayName: name, PriceCents: cents, Currency: "usd", BillingMode: mode,
-		StripePriceID: dream.NewID("price_dev_"), StripeProductID: dream.NewID("prod_dev_"),
-	}
+	return dream.Tier{Slug: slug, DisplayName: name, PriceCents: cents, Currency: "usd", BillingMode: mode}
 }
 
 func inventory(n int64) *int64 { return &n }
@@ -96,7 +94,7 @@ func inventory(n int64) *int64 { return &n }
 // is missing or its keys or password no longer open the database, the demo
 // secret keys are rotated or the password set anew and dev.json is written
 // again, since old secrets cannot be recovered from their hashes.
-func seedDev(ctx context.Context, db *store.DB, w dream.Writer, passwords dream.PasswordHasher, dataDir string, now time.Time) (*devFile, error) {
+func seedDev(ctx context.Context, db *store.DB, w dream.Writer, catalogue dream.Catalogue, passwords dream.PasswordHasher, dataDir string, now time.Time) (*devFile, error) {
 	path := filepath.Join(dataDir, "dev.json")
 	p, err := db.PlatformByOwner(ctx, dream.LocalOwner(devEmail))
 	if err != nil {
@@ -104,7 +102,7 @@ func seedDev(ctx context.Context, db *store.DB, w dream.Writer, passwords dream.
 	}
 	if p == nil {
 		f := &devFile{Developer: newDevDeveloper()}
-		if f.Projects, err = createDemo(ctx, db, w, passwords, f.Developer); err != nil {
+		if f.Projects, err = createDemo(ctx, db, w, catalogue, passwords, f.Developer); err != nil {
 			return nil, err
 		}
 		return f, writeDevFile(path, f)
@@ -150,7 +148,7 @@ func newDevDeveloper() devDeveloper {
 	return devDeveloper{Email: devEmail, Password: dream.NewID("demo-")}
 }
 
-func createDemo(ctx context.Context, db *store.DB, w dream.Writer, passwords dream.PasswordHasher, developer devDeveloper) ([]devProject, error) {
+func createDemo(ctx context.Context, db *store.DB, w dream.Writer, catalogue dream.Catalogue, passwords dream.PasswordHasher, developer devDeveloper) ([]devProject, error) {
 	hash, err := passwords.Hash(developer.Password)
 	if err != nil {
 		return nil, err
@@ -164,13 +162,24 @@ func createDemo(ctx context.Context, db *store.DB, w dream.Writer, passwords dre
 	if err := connectEmulator(ctx, db, w, platformID); err != nil {
 		return nil, err
 	}
+	account := dream.PaymentAccount{Mode: dream.ModeTest, AccountID: devAccount}
 	var projects []devProject
 	for _, demo := range demoProjects {
+		tiers := slices.Clone(demo.tiers)
+		for i := range tiers {
+			t := &tiers[i]
+			if t.StripeProductID, err = catalogue.CreateProduct(ctx, account, *t); err != nil {
+				return nil, err
+			}
+			if t.StripePriceID, err = catalogue.CreatePrice(ctx, account, *t); err != nil {
+				return nil, err
+			}
+		}
 		pk := dream.NewPublishableKey(dream.ModeTest)
 		sk, hash := dream.NewSecretKey(dream.ModeTest)
 		err := w.Write(ctx, dream.CreateProject{
 			ID: dream.NewID("prj_"), PlatformID: platformID, Name: demo.name, Type: demo.typ,
-			Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: pk, SecretKeyHash: hash, Tiers: demo.tiers}},
+			Environments: []dream.NewEnvironment{{Mode: dream.ModeTest, PublishableKey: pk, SecretKeyHash: hash, Tiers: tiers}},
 		}, nil)
 		if err != nil {
 			return nil, err

@@ -104,9 +104,11 @@ export async function startServer({ env = {} } = {}) {
   }
 
   let projects;
+  let developer;
   try {
     const devJson = JSON.parse(await readFile(path.join(dataDir, 'dev.json'), 'utf8'));
     projects = devJson.projects;
+    developer = devJson.developer;
     assert.ok(Array.isArray(projects) && projects.length >= 3, 'dev.json lists the three demo projects');
   } catch (err) {
     await stopChild(child, exited);
@@ -123,6 +125,7 @@ export async function startServer({ env = {} } = {}) {
     baseUrl,
     dataDir,
     projects,
+    developer,
     saas: byType('saas'),
     store: byType('store'),
     membership: byType('membership'),
