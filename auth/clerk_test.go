@@ -297,3 +297,21 @@ func assertUnavailable(t *testing.T, err error) {
 		t.Fatalf("verifying with Clerk unreachable: %v, want a KindUnavailable identity_unavailable dream.Error", err)
 	}
 }
+
+func TestClerkDevelopers_VerifyDeveloper(t *testing.T) {
+	clock := newTestClock()
+	server := newFakeClerk(t, "sk_live_platform", clerkKeyPair("kid-p", clerkKey()))
+	developers := NewClerkDevelopers(ClerkInstance{SecretKey: "sk_live_platform", APIURL: server.url()}, clock.Now, nil, nil)
+	token := clerkIssuer("kid-p", clerkKey()).token(t0, func(c map[string]any) {
+		delete(c, "plan")
+		delete(c, "publishableKey")
+	})
+	userID, email, err := developers.VerifyDeveloper(context.Background(), token)
+	if err != nil || userID != "user_2abc" || email != "ann@example.com" {
+		t.Fatalf("a platform session token gave %q, %q, %v; want the developer's Clerk id and email", userID, email, err)
+	}
+	other := clerkIssuer("kid-p", clerkOtherKey()).token(t0, nil)
+	if _, _, err := developers.VerifyDeveloper(context.Background(), other); err == nil {
+		t.Fatal("a token signed by another key was accepted, want it refused")
+	}
+}
