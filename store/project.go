@@ -315,10 +315,14 @@ func (tx *Tx) logEnvironments(ctx context.Context, projectID string, now time.Ti
 // foreign keys cascade from the project to its environments and from them
 // to keys, catalogue, end users, usage, subscriptions, orders, events and
 // reservations; the tombstones of its end users, which have no foreign
-// key, go by environment id. Every node drops its keys as the change log
+// key, go by environment id, and the uploaded images of its products with
+// them. Every node drops its keys as the change log
 // reaches it.
 func (tx *Tx) DeleteProject(ctx context.Context, w dream.DeleteProject, now time.Time) error {
 	if err := tx.logEnvironments(ctx, w.ProjectID, now); err != nil {
+		return err
+	}
+	if err := tx.dropImages(ctx, `p.id = ?`, w.ProjectID); err != nil {
 		return err
 	}
 	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM end_user_tombstones

@@ -135,8 +135,11 @@ func (tx *Tx) PutTier(ctx context.Context, w dream.PutTier, now time.Time) error
 }
 
 // DeleteTier deletes a tier from an environment; the reservations of its
-// stock go with it.
+// stock and its uploaded image go with it.
 func (tx *Tx) DeleteTier(ctx context.Context, w dream.DeleteTier, now time.Time) error {
+	if err := tx.dropImages(ctx, `t.environment_id = ? AND t.slug = ?`, w.EnvironmentID, w.Slug); err != nil {
+		return err
+	}
 	res, err := tx.tx.ExecContext(ctx, `DELETE FROM tiers WHERE environment_id = ? AND slug = ?`, w.EnvironmentID, w.Slug)
 	if err != nil {
 		return fmt.Errorf("delete tier: %w", err)
