@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,6 +141,9 @@ func call(t *testing.T, method, url, body string, headers ...string) (int, map[s
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusNoContent {
+		return res.StatusCode, nil
+	}
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("dream answered %s to %s %s, want a JSON object", raw, method, url)
@@ -516,4 +520,144 @@ func TestBinary_DevPayments(t *testing.T) {
 			t.Fatalf("the store project's orders are %+v (error %v), want one order of 2 for buyer@example.com", orders, err)
 		}
 	})
+}
+
+// TestBinary_DeveloperJourney drives a developer's whole way over HTTP
+// against the binary in dev mode: sign up, a SaaS project and its keys,
+// Connect through the emulator, tiers, an end user who tracks and
+// upgrades, a key rotated with overlap, promotion refused and then made,
+// and deletion.
+func TestBinary_DeveloperJourney(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startDev(t, bin, data)
+	defer p.stop(t)
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// redirect sends a request whose answer is a redirect, and returns where to.
+	redirect := func(method, path, form string, headers ...string) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.baseURL+path, strings.NewReader(form))
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode/100 != 3 {
+			body, _ := io.ReadAll(res.Body)
+			t.Fatalf("%s %s answered %d %s, want a redirect", method, path, res.StatusCode, body)
+		}
+		return res.Header.Get("Location")
+	}
+	path := func(location string) string {
+		t.Helper()
+		u, err := url.Parse(location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.RequestURI()
+	}
+
+	status, body := call(t, "POST", p.baseURL+"/v1/accounts", `{"email":"jo@example.com","password":"correct horse battery"}`)
+	if status != 201 {
+		t.Fatalf("signing up answered %d %v, want 201", status, body)
+	}
+	platformID, auth := body["platformId"].(string), "Bearer "+body["token"].(string)
+	status, body = call(t, "POST", p.baseURL+"/v1/projects", `{"name":"Jo's app","type":"saas"}`, "Authorization", auth)
+	if status != 201 {
+		t.Fatalf("creating a project answered %d %v, want 201", status, body)
+	}
+	id := body["id"].(string)
+	keys := body["environments"].(map[string]any)["test"].(map[string]any)
+	pk, sk := keys["publishableKey"].(string), keys["secretKey"].(string)
+
+	connect := func(mode string) {
+		t.Helper()
+		page := redirect("GET", "/v1/connect/"+mode+"/authorize", "", "Authorization", auth)
+		state := func() string { u, _ := url.Parse(page); return u.Query().Get("state") }()
+		back := redirect("POST", "/dev/connect/authorize", url.Values{"mode": {mode}, "state": {state}, "decision": {"allow"}}.Encode(),
+			"Content-Type", "application/x-www-form-urlencoded")
+		if done := redirect("GET", path(back), ""); done != "/dashboard?mode="+mode+"&stripe=connected" {
+			t.Fatalf("the Connect callback sent the browser to %s, want the dashboard told %s mode connected", done, mode)
+		}
+	}
+	connect("test")
+	for _, tier := range []string{`{"name":"free","displayName":"Free","price":0,"limit":3}`, `{"name":"pro","displayName":"Pro","price":2900,"limit":1000}`} {
+		if status, body := call(t, "POST", p.baseURL+"/v1/projects/"+id+"/environments/test/tiers", tier, "Authorization", auth); status != 201 {
+			t.Fatalf("adding tier %s answered %d %v, want 201", tier, status, body)
+		}
+	}
+
+	// An end user runs into the free limit and upgrades through the emulator.
+	_, body = call(t, "POST", p.baseURL+"/dev/tokens", `{"publishableKey":"`+pk+`","email":"user@example.com"}`)
+	token := body["token"].(string)
+	for i := 1; i <= 4; i++ {
+		status, _ := call(t, "POST", p.baseURL+"/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
+		if want := map[bool]int{true: 200, false: 403}[i <= 3]; status != want {
+			t.Fatalf("track %d on the free tier answered %d, want %d", i, status, want)
+		}
+	}
+	status, body = call(t, "POST", p.baseURL+"/api/create-checkout", `{"tier":"pro"}`, "X-Publishable-Key", pk, "X-Clerk-Token", token)
+	if status != 200 {
+		t.Fatalf("the upgrade checkout answered %d %v, want 200", status, body)
+	}
+	redirect("POST", path(body["url"].(string))+"/pay", "")
+	if status, body := call(t, "POST", p.baseURL+"/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token); status != 200 ||
+		body["usage"].(map[string]any)["plan"] != "pro" {
+		t.Fatalf("after paying, a track answered %d %v, want 200 on pro", status, body)
+	}
+
+	// Rotation with a two-second overlap.
+	status, body = call(t, "POST", p.baseURL+"/v1/projects/"+id+"/environments/test/rotate", `{"overlapSeconds":2}`, "Authorization", auth)
+	if status != 200 {
+		t.Fatalf("rotating answered %d %v, want 200", status, body)
+	}
+	fresh := body["secretKey"].(string)
+	if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+sk); status != 200 {
+		t.Fatalf("the old key during the overlap answered %d, want 200", status)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+sk); status != 401 {
+		t.Fatalf("the old key after the overlap answered %d, want 401", status)
+	}
+	if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+fresh); status != 200 {
+		t.Fatalf("the new key answered %d, want 200", status)
+	}
+
+	// Promotion: refused without a platform subscription, made with one.
+	if status, body := call(t, "POST", p.baseURL+"/v1/projects/"+id+"/promote", "", "Authorization", auth); status != 403 ||
+		body["error"] != "platform_subscription_required" {
+		t.Fatalf("promoting without a subscription answered %d %v, want 403 platform_subscription_required", status, body)
+	}
+	db, err := store.Open(filepath.Join(data, "dream.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.SetPlatformSubscription(t, db, platformID, dream.StatusTrialing, time.Time{})
+	connect("live")
+	status, body = call(t, "POST", p.baseURL+"/v1/projects/"+id+"/promote", "", "Authorization", auth)
+	if status != 200 {
+		t.Fatalf("promoting with a subscription answered %d %v, want 200", status, body)
+	}
+	live := body["environments"].(map[string]any)["live"].(map[string]any)
+	status, body = call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+live["secretKey"].(string))
+	if status != 200 || len(body["tiers"].([]any)) != 2 {
+		t.Fatalf("the live key read the tiers as %d %v, want the two tiers", status, body)
+	}
+
+	// Deletion ends every key.
+	if status, body := call(t, "DELETE", p.baseURL+"/v1/projects/"+id, `{"confirm":"Jo's app"}`, "Authorization", auth); status != 204 {
+		t.Fatalf("deleting answered %d %v, want 204", status, body)
+	}
+	for _, key := range []string{fresh, live["secretKey"].(string)} {
+		if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+key); status != 401 {
+			t.Fatalf("a key of the deleted project answered %d, want 401", status)
+		}
+	}
 }
