@@ -22,16 +22,20 @@ import (
 type provider struct {
 	mu    sync.Mutex
 	calls []string
-	// fail makes the next call of this name fail.
+	// fail makes a call of this name fail, after skip more of them.
 	fail string
+	skip int
 }
 
 func (p *provider) record(call string, account dream.PaymentAccount, detail string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail == call {
-		p.fail = ""
-		return dream.Errorf(dream.KindUnavailable, "payment_provider_unavailable", "down")
+		if p.skip == 0 {
+			p.fail = ""
+			return dream.Errorf(dream.KindUnavailable, "payment_provider_unavailable", "down")
+		}
+		p.skip--
 	}
 	p.calls = append(p.calls, fmt.Sprintf("%s %s/%s %s", call, account.Mode, account.AccountID, detail))
 	return nil
@@ -185,10 +189,26 @@ func TestConsole_CatalogueFollowsTheProvider(t *testing.T) {
 			t.Fatalf("after the failure the tiers are %d, want the 2 before it", len(tiers))
 		}
 	})
-	t.Run("PromoteCopiesIntoLive", func(t *testing.T) {
+	t.Run("PromoteFailureArchivesWhatItCreated", func(t *testing.T) {
 		storetest.SetPlatformSubscription(t, f.db, f.platform.ID, dream.StatusActive, time.Time{})
 		p, _ := f.db.Platform(ctx, f.platform.ID)
 		f.connect(t, dream.ModeLive)
+		f.provider.fail, f.provider.skip = "CreatePrice", 1
+		if _, err := f.console.Promote(ctx, p, v.ID); dream.ErrorKind(err) != dream.KindUnavailable {
+			t.Fatalf("promoting with the provider failing: %v, want unavailable", err)
+		}
+		got := f.provider.take()
+		want := []string{"CreateProduct live/acct_live free Free", "CreatePrice live/acct_live prod_live_free 0 subscription",
+			"CreateProduct live/acct_live pro Pro plan", "ArchiveProduct live/acct_live prod_live_pro", "ArchiveProduct live/acct_live prod_live_free"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("the failed promotion made %q, want %q", got, want)
+		}
+		if v, _ := f.console.Project(ctx, p, v.ID); v.Environment(dream.ModeLive) != nil {
+			t.Fatal("the failed promotion left a live environment")
+		}
+	})
+	t.Run("PromoteCopiesIntoLive", func(t *testing.T) {
+		p, _ := f.db.Platform(ctx, f.platform.ID)
 		live, err := f.console.Promote(ctx, p, v.ID)
 		if err != nil {
 			t.Fatal(err)

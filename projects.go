@@ -331,10 +331,18 @@ func (c *Console) Promote(ctx context.Context, p *Platform, projectID string) (*
 		return nil, err
 	}
 	live := PaymentAccount{Mode: ModeLive, AccountID: account}
+	// What a failure leaves created at the provider is archived again, so
+	// that a retry starts clean.
+	undo := func(created []Tier) {
+		for _, t := range created {
+			c.archive(ctx, live, t.StripeProductID)
+		}
+	}
 	for i := range tiers {
 		t := &tiers[i]
 		t.StripeProductID, t.StripePriceID, t.Reserved = "", "", 0
 		if err := c.syncTier(ctx, live, t); err != nil {
+			undo(tiers[:i])
 			return nil, err
 		}
 	}
@@ -343,6 +351,7 @@ func (c *Console) Promote(ctx context.Context, p *Platform, projectID string) (*
 	err = c.Writer.Write(ctx, AddEnvironment{ProjectID: projectID,
 		Environment: NewEnvironment{Mode: ModeLive, PublishableKey: pk, SecretKeyHash: hash, Tiers: tiers}}, nil)
 	if err != nil {
+		undo(tiers)
 		return nil, err
 	}
 	if v, err = c.Project(ctx, p, projectID); err != nil {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"crypto/subtle"
+	"errors"
 	"html/template"
 	"net"
 	"net/http"
@@ -98,7 +99,9 @@ func safeMethod(method string) bool {
 }
 
 // clientAddress is the address sign-in attempts are counted by: Fly's
-// client IP header when the node is behind Fly's proxy, else the peer.
+// client IP header, which Fly's proxy sets, else the peer. A node reached
+// without Fly's proxy takes the header as sent; the per-email limit holds
+// either way.
 func clientAddress(r *http.Request) string {
 	if ip := r.Header.Get("Fly-Client-IP"); ip != "" && net.ParseIP(ip) != nil {
 		return ip
@@ -315,12 +318,12 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request, req *reque
 	if err := decodeOptionalJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.OverlapSeconds < 0 || body.OverlapSeconds > int64(dream.MaxRotationOverlap.Seconds()) {
-		return dream.Errorf(dream.KindInvalid, "invalid_overlap", "overlapSeconds is 0 to %d", int(dream.MaxRotationOverlap.Seconds()))
-	}
+	// Clamped just past the bound, so that no count of seconds overflows
+	// into one the console would take.
+	seconds := min(max(body.OverlapSeconds, -1), int64(dream.MaxRotationOverlap/time.Second)+1)
 	mode := dream.Mode(req.params.ByName("mode"))
 	sk, expires, err := s.console.RotateSecretKey(r.Context(), req.developer, req.params.ByName("project"), mode,
-		time.Duration(body.OverlapSeconds)*time.Second)
+		time.Duration(seconds)*time.Second)
 	if err != nil {
 		return err
 	}
@@ -470,8 +473,8 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // writePageError answers a browser's request with a page saying what
 // failed, with the status the error's kind has.
 func (s *Server) writePageError(w http.ResponseWriter, r *http.Request, err error) {
-	e, ok := err.(*dream.Error)
-	if !ok || e.Kind == dream.KindInternal {
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
 		s.logger.Error("internal error", "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
 		e = dream.ErrInternal
 	}

@@ -220,7 +220,8 @@ func TestConsole_Accounts(t *testing.T) {
 			t.Fatalf("reading the account with the cookie answered %d %s, want 200 with the CSRF token", res.status, res.raw)
 		}
 		expectError(t, h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie), 403, "csrf_token_invalid", "")
-		expectError(t, h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie, "X-CSRF-Token", "0"+d.csrf[1:]), 403, "csrf_token_invalid", "")
+		wrong := strings.Map(func(c rune) rune { return map[bool]rune{true: '1', false: '0'}[c == '0'] }, d.csrf[:1]) + d.csrf[1:]
+		expectError(t, h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie, "X-CSRF-Token", wrong), 403, "csrf_token_invalid", "")
 		if res := h.do("POST", "/v1/projects", `{"name":"x","type":"saas"}`, "Cookie", cookie, "X-CSRF-Token", d.csrf); res.status != 201 {
 			t.Fatalf("a cookie write with the CSRF token answered %d %s, want 201", res.status, res.raw)
 		}
@@ -426,5 +427,19 @@ func TestConsole_Connect(t *testing.T) {
 	}
 	if res := h.do("GET", "/v1/account", "", d.bearer()...); res.body["connectedAccounts"].(map[string]any)["test"] != account {
 		t.Fatalf("the account shows %s, want the test account %s", res.raw, account)
+	}
+}
+
+func TestConsole_RotationOverlapBounds(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("rot@example.com")
+	id, _, _ := h.createProject(d, "Rot", dream.ProjectSaaS)
+	rotate := "/v1/projects/" + id + "/environments/test/rotate"
+	for _, overlap := range []string{"-1", "86401", "9223372036", "9223372036854775807"} {
+		expectError(t, h.do("POST", rotate, `{"overlapSeconds":`+overlap+`}`, d.bearer()...), 400, "invalid_overlap", "")
+	}
+	res := h.do("POST", rotate, `{"overlapSeconds":86400}`, d.bearer()...)
+	if res.status != 200 || res.body["previousKeysExpireAt"] != h.clock().Add(24*time.Hour).Format(time.RFC3339) {
+		t.Fatalf("rotating with a 24 h overlap answered %d %s, want the old keys to expire in 24 h", res.status, res.raw)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dream-api/dream"
 )
 
 // FuzzAPI sends arbitrary requests, with and without real credentials, and
@@ -17,6 +19,8 @@ func FuzzAPI(f *testing.F) {
 	h := newHarness(f, harnessOptions{rateLimit: 1000})
 	methods := []string{"GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"}
 	token := h.token(h.saas.Test.PublishableKey, "fuzz@example.com", "")
+	d := h.signUp("developer@example.com")
+	project, _, _ := h.createProject(d, "Fuzzed", dream.ProjectSaaS)
 	credentials := [][]string{
 		nil,
 		{"X-Publishable-Key", h.saas.Test.PublishableKey},
@@ -24,6 +28,8 @@ func FuzzAPI(f *testing.F) {
 		{"X-Publishable-Key", h.saas.Test.PublishableKey, "X-Clerk-Token", token},
 		{"Authorization", "Bearer " + h.saas.Test.SecretKey, "X-Publishable-Key", h.shop.Test.PublishableKey, "X-Clerk-Token", token},
 		{"Authorization", "Bearer " + h.other.Live.SecretKey, "X-Clerk-Token", token},
+		d.bearer(),
+		{"Cookie", "dream_session=" + d.token, "X-CSRF-Token", d.csrf},
 	}
 	for _, seed := range []struct {
 		method, cred uint8
@@ -44,6 +50,14 @@ func FuzzAPI(f *testing.F) {
 		{2, 2, "/api/customers/user_x", "", `{"plan":"free","Plan":"enterprise"}`},
 		{1, 3, "/api/create-checkout", "", `{"tier":"pro","tier":"free","successUrl":"//evil.example.com"}`},
 		{1, 1, "/api/cart/checkout", "", `{"items":[{"priceId":"price_mug","priceId":"price_ebook"}]}`},
+		{1, 6, "/v1/projects", "", `{"name":"x","type":"saas","allowedOrigins":["https://a.example"]}`},
+		{2, 6, "/v1/projects/" + project, "", `{"rateLimitPerMinute":-5,"allowedOrigins":null}`},
+		{1, 7, "/v1/projects/" + project + "/environments/test/tiers", "", `{"name":"pro","displayName":"Pro","price":1e30,"limit":"lots"}`},
+		{2, 6, "/v1/projects/" + project + "/environments/test/tiers/pro", "", `{"inventory":null,"features":[1]}`},
+		{1, 6, "/v1/projects/" + project + "/environments/test/rotate", "", `{"overlapSeconds":1e300}`},
+		{3, 6, "/v1/projects/" + project, "", `{"confirm":{}}`},
+		{1, 0, "/v1/session", "", `{"email":"developer@example.com","password":null}`},
+		{1, 0, "/v1/accounts", "", `{"email":"a@b","password":"` + strings.Repeat("x", 100) + `"}`},
 	} {
 		f.Add(seed.method, seed.cred, seed.path, seed.extra, []byte(seed.body))
 	}
@@ -69,7 +83,11 @@ func FuzzAPI(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s answered %d %s, want a status below 500", req.Method, path, rec.Code, rec.Body.String())
 		}
-		if req.Method == http.MethodHead || rec.Code == http.StatusNoContent {
+		if req.Method == http.MethodHead || rec.Code == http.StatusNoContent || rec.Code/100 == 3 {
+			return
+		}
+		if strings.HasPrefix(path, "/v1/connect/") && rec.Code != http.StatusNotFound {
+			// The Connect callback is a browser's page, HTML by design.
 			return
 		}
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
