@@ -331,36 +331,19 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request, req *reque
 	return nil
 }
 
-// managedTierJSON is a tier or product as the management API shows it.
+// managedTierJSON is a tier or product as the management API shows it:
+// the dashboard's row and what a developer edits besides.
 type managedTierJSON struct {
-	Name        string            `json:"name"`
-	DisplayName string            `json:"displayName"`
-	Description string            `json:"description"`
-	BillingMode dream.BillingMode `json:"billingMode"`
-	Price       int64             `json:"price"`
-	Currency    string            `json:"currency"`
-	Limit       *dream.Limit      `json:"limit,omitempty"`
-	TrialDays   *int              `json:"trialDays,omitempty"`
-	Features    []string          `json:"features"`
-	Popular     bool              `json:"popular"`
-	Inventory   *int64            `json:"inventory"`
-	SoldOut     bool              `json:"soldOut"`
-	ImageURL    string            `json:"imageUrl"`
-	PriceID     *string           `json:"priceId"`
-	ProductID   *string           `json:"productId"`
+	dashboardTier
+	Description string `json:"description"`
+	Currency    string `json:"currency"`
+	TrialDays   int    `json:"trialDays"`
+	ImageURL    string `json:"imageUrl"`
 }
 
 func managedTierOf(t *dream.Tier) managedTierJSON {
-	j := managedTierJSON{Name: t.Slug, DisplayName: t.DisplayName, Description: t.Description, BillingMode: t.BillingMode,
-		Price: t.PriceCents, Currency: t.Currency, Features: t.Features, Popular: t.Popular, Inventory: t.Inventory,
-		SoldOut: t.SoldOut(), ImageURL: t.ImageURL, PriceID: optional(t.StripePriceID), ProductID: optional(t.StripeProductID)}
-	if t.BillingMode == dream.BillingSubscription {
-		j.Limit, j.TrialDays = &t.Limit, &t.TrialDays
-	}
-	if j.Features == nil {
-		j.Features = []string{}
-	}
-	return j
+	return managedTierJSON{dashboardTier: dashboardTierOf(t), Description: t.Description, Currency: t.Currency,
+		TrialDays: t.TrialDays, ImageURL: t.ImageURL}
 }
 
 // tierRoute is where a tiers or products route acts.

@@ -59,8 +59,17 @@ type dashboardTier struct {
 	Reserved       int64             `json:"reserved"`
 	SoldOut        bool              `json:"soldOut"`
 	BillingMode    dream.BillingMode `json:"billingMode"`
-	PublishableKey string            `json:"publishableKey"`
-	ProjectType    dream.ProjectType `json:"projectType"`
+	PublishableKey string            `json:"publishableKey,omitempty"`
+	ProjectType    dream.ProjectType `json:"projectType,omitempty"`
+}
+
+// dashboardTierOf is a tier's row, without the environment's key and type.
+func dashboardTierOf(t *dream.Tier) dashboardTier {
+	return dashboardTier{
+		Name: t.Slug, DisplayName: t.DisplayName, Price: t.PriceCents, Limit: t.Limit,
+		PriceID: optional(t.StripePriceID), ProductID: optional(t.StripeProductID), Features: features(t),
+		Popular: t.Popular, Inventory: t.Inventory, Reserved: t.Reserved, SoldOut: t.SoldOut(), BillingMode: t.BillingMode,
+	}
 }
 
 // dashboardOrder is an order row: the SDK's fields and ours.
@@ -116,13 +125,9 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, req *re
 	}
 	tierRows := make([]dashboardTier, 0, len(tiers))
 	for i := range tiers {
-		t := &tiers[i]
-		tierRows = append(tierRows, dashboardTier{
-			Name: t.Slug, DisplayName: t.DisplayName, Price: t.PriceCents, Limit: t.Limit,
-			PriceID: optional(t.StripePriceID), ProductID: optional(t.StripeProductID), Features: features(t),
-			Popular: t.Popular, Inventory: t.Inventory, Reserved: t.Reserved, SoldOut: t.SoldOut(), BillingMode: t.BillingMode,
-			PublishableKey: env.PublishableKey, ProjectType: env.Project.Type,
-		})
+		row := dashboardTierOf(&tiers[i])
+		row.PublishableKey, row.ProjectType = env.PublishableKey, env.Project.Type
+		tierRows = append(tierRows, row)
 	}
 	recent := make([]map[string]any, 0, len(events))
 	recentEvents := make([]map[string]any, 0, len(events))

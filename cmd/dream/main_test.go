@@ -535,7 +535,6 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	p := startDev(t, bin, data)
 	defer p.stop(t)
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	// redirect sends a request whose answer is a redirect, and returns where to.
 	redirect := func(method, path, form string, headers ...string) string {
 		t.Helper()
@@ -543,7 +542,7 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 		for i := 0; i+1 < len(headers); i += 2 {
 			req.Header.Set(headers[i], headers[i+1])
 		}
-		res, err := client.Do(req)
+		res, err := browser.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
