@@ -117,6 +117,14 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &o.Value)
 }
 
+// MarshalJSON writes the value, so that a change forwarded to the primary
+// as JSON reads back the same; a field not set is left out by the
+// omitzero of its tag.
+func (o Optional[T]) MarshalJSON() ([]byte, error) { return json.Marshal(o.Value) }
+
+// IsZero reports whether the field was not set.
+func (o Optional[T]) IsZero() bool { return !o.Set }
+
 // TierInput is a tier or product as a developer sends it; on update only
 // the fields sent change.
 type TierInput struct {

@@ -266,15 +266,36 @@ func TestConsole_ProjectRules(t *testing.T) {
 		t.Fatalf("creating a store: %+v, %v", v, err)
 	}
 	negative, tooMany := -1, dream.MaxRateLimitPerMinute+1
-	for _, ch := range []dream.ProjectChanges{{RateLimitPerMinute: &negative}, {RateLimitPerMinute: &tooMany}} {
+	for _, ch := range []dream.ProjectChanges{{RateLimitPerMinute: dream.Optional[*int]{Set: true, Value: &negative}},
+		{RateLimitPerMinute: dream.Optional[*int]{Set: true, Value: &tooMany}}} {
 		if _, err := f.console.UpdateProject(ctx, f.platform, v.ID, ch); dream.ErrorKind(err) != dream.KindInvalid {
 			t.Errorf("updating with %+v: %v, want it refused", ch, err)
 		}
 	}
 	zero, on := 0, true
-	v, err = f.console.UpdateProject(ctx, f.platform, v.ID, dream.ProjectChanges{RateLimitPerMinute: &zero, EnableTax: &on})
+	v, err = f.console.UpdateProject(ctx, f.platform, v.ID, dream.ProjectChanges{RateLimitPerMinute: dream.Optional[*int]{Set: true, Value: &zero}, EnableTax: &on})
 	if err != nil || v.RateLimitPerMinute == nil || *v.RateLimitPerMinute != 0 || !v.EnableTax || v.Name != "Shop" {
 		t.Fatalf("updating the rate limit and tax: %+v, %v; want both set and the rest as it was", v, err)
+	}
+	// Through the JSON a replica forwards: null is the server's default
+	// again, and a change that names no rate limit keeps it.
+	var ch dream.ProjectChanges
+	if err := json.Unmarshal([]byte(`{"name":"Store"}`), &ch); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = f.console.UpdateProject(ctx, f.platform, v.ID, ch); err != nil || v.RateLimitPerMinute == nil {
+		t.Fatalf("renaming: %+v, %v; want the rate limit kept", v, err)
+	}
+	if err := json.Unmarshal([]byte(`{"rateLimitPerMinute":null}`), &ch); err != nil {
+		t.Fatal(err)
+	}
+	forwarded, _ := json.Marshal(dream.UpdateProject{ProjectID: v.ID, Changes: ch})
+	var w dream.UpdateProject
+	if err := json.Unmarshal(forwarded, &w); err != nil || !w.Changes.RateLimitPerMinute.Set || w.Changes.Name == nil {
+		t.Fatalf("the change %s read back as %+v, %v; want the rate limit set to null and the name kept", forwarded, w.Changes, err)
+	}
+	if v, err = f.console.UpdateProject(ctx, f.platform, v.ID, ch); err != nil || v.RateLimitPerMinute != nil || v.Name != "Store" {
+		t.Fatalf("setting the rate limit to null: %+v, %v; want the server's default", v, err)
 	}
 	if _, _, err := f.console.RotateSecretKey(ctx, f.platform, v.ID, dream.ModeTest, 25*time.Hour); dream.ErrorKind(err) != dream.KindInvalid {
 		t.Errorf("rotating with a 25 h overlap: %v, want it refused", err)

@@ -185,10 +185,11 @@ type ProjectChanges struct {
 	Name           *string   `json:"name"`
 	AllowedOrigins *[]string `json:"allowedOrigins"`
 	// RateLimitPerMinute is the project's own per-user rate limit; 0 turns
-	// rate limiting off for the project.
-	RateLimitPerMinute *int  `json:"rateLimitPerMinute"`
-	StrictLimits       *bool `json:"strictLimits"`
-	EnableTax          *bool `json:"enableTax"`
+	// rate limiting off for the project, null returns it to the server's
+	// default.
+	RateLimitPerMinute Optional[*int] `json:"rateLimitPerMinute,omitzero"`
+	StrictLimits       *bool          `json:"strictLimits"`
+	EnableTax          *bool          `json:"enableTax"`
 }
 
 // Validate checks each change given is within its bounds.
@@ -206,7 +207,7 @@ func (ch ProjectChanges) Validate() error {
 			return err
 		}
 	}
-	if r := ch.RateLimitPerMinute; r != nil && (*r < 0 || *r > MaxRateLimitPerMinute) {
+	if r := ch.RateLimitPerMinute.Value; r != nil && (*r < 0 || *r > MaxRateLimitPerMinute) {
 		return Errorf(KindInvalid, "invalid_project", "rateLimitPerMinute is 0 (off) to %d", MaxRateLimitPerMinute)
 	}
 	return nil

@@ -274,17 +274,15 @@ func (tx *Tx) UpdateProject(ctx context.Context, w dream.UpdateProject, now time
 		}
 		origins = sql.NullString{String: list, Valid: true}
 	}
-	var rateLimit sql.NullInt64
-	if ch.RateLimitPerMinute != nil {
-		rateLimit = sql.NullInt64{Int64: int64(*ch.RateLimitPerMinute), Valid: true}
-	}
+	// The rate limit may be set to NULL, the server's default: whether it
+	// changes is a parameter of its own.
 	res, err := tx.tx.ExecContext(ctx, `UPDATE projects SET
 			name = coalesce(?, name),
 			allowed_origins = coalesce(?, allowed_origins),
-			rate_limit_per_minute = coalesce(?, rate_limit_per_minute),
+			rate_limit_per_minute = CASE WHEN ? THEN ? ELSE rate_limit_per_minute END,
 			strict_limits = coalesce(?, strict_limits),
 			enable_tax = coalesce(?, enable_tax)
-		WHERE id = ?`, ch.Name, origins, rateLimit, ch.StrictLimits, ch.EnableTax, w.ProjectID)
+		WHERE id = ?`, ch.Name, origins, ch.RateLimitPerMinute.Set, ch.RateLimitPerMinute.Value, ch.StrictLimits, ch.EnableTax, w.ProjectID)
 	if err != nil {
 		return fmt.Errorf("update project: %w", err)
 	}
