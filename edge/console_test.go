@@ -269,7 +269,8 @@ func TestConsole_Accounts(t *testing.T) {
 func TestConsole_Isolation(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	owner, stranger := h.signUp("owner@example.com"), h.signUp("stranger@example.com")
-	id, _, sk := h.createProject(owner, "Owned", dream.ProjectSaaS)
+	id, pk, sk := h.createProject(owner, "Owned", dream.ProjectSaaS)
+	endUser := h.token(pk, "end-user@example.com", "")
 	store, _, _ := h.createProject(owner, "Shop", dream.ProjectStore)
 	h.do("POST", "/v1/projects/"+id+"/environments/test/tiers", `{"name":"pro","displayName":"Pro","price":100}`, owner.bearer()...)
 	h.do("POST", "/v1/projects/"+store+"/environments/test/products", `{"name":"mug","displayName":"Mug","price":100}`, owner.bearer()...)
@@ -311,6 +312,9 @@ func TestConsole_Isolation(t *testing.T) {
 			}
 			if res := h.raw(r.method, r.path, r.body, "Authorization", "Bearer dss_"+strings.Repeat("0", 64)); res.Code != 401 {
 				t.Errorf("with a forged session: %d %s, want 401", res.Code, res.Body)
+			}
+			if res := h.raw(r.method, r.path, r.body, "Authorization", "Bearer "+endUser, "X-Publishable-Key", pk); res.Code != 401 {
+				t.Errorf("with an end user's token and a publishable key: %d %s, want 401", res.Code, res.Body)
 			}
 			if r.method != "GET" {
 				if res := h.raw(r.method, r.path, r.body, "Cookie", "dream_session="+owner.token); res.Code != 403 {
