@@ -111,6 +111,7 @@ type ConsoleDirectory interface {
 	DeveloperSession(ctx context.Context, hash string) (*DeveloperSession, error)
 	Environments(ctx context.Context, platformID string) ([]Environment, error)
 	Tiers(ctx context.Context, environmentID int64) ([]Tier, error)
+	BillableEndUsers(ctx context.Context, platformID string) (int64, error)
 }
 
 // Console is the developer's service.
@@ -126,8 +127,15 @@ type Console struct {
 	// products; Connect links developers' payment accounts.
 	Provider Catalogue
 	Connect  Connector
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Plan is what developers pay the platform; Operator the operator's
+	// payment account that bills them.
+	Plan     *PlatformPlan
+	Operator OperatorBilling
+	// DashboardURL is the dashboard's absolute URL: where platform
+	// checkouts and the billing portal return.
+	DashboardURL string
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Errors of developer accounts.

@@ -70,6 +70,10 @@ func (p *provider) take() []string {
 	return calls
 }
 
+// testPlan is the published plan, as cmd/dream's defaults make it.
+var testPlan = dream.PlatformPlan{PriceCents: 1900, TrialDays: 14, IncludedUsers: 2000, OverageCents: 3,
+	Grace: 7 * 24 * time.Hour, Retention: 30 * 24 * time.Hour, PriceID: "price_pro", MeteredPriceID: "price_users", MeterEvent: "live_end_users"}
+
 type consoleFixture struct {
 	db       *store.DB
 	primary  *primary.Primary
@@ -83,7 +87,7 @@ func newConsole(t *testing.T) *consoleFixture {
 	t.Helper()
 	f := &consoleFixture{db: storetest.Open(t), provider: &provider{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	f.primary = primary.New(f.db, func() time.Time { return f.now })
-	f.console = &dream.Console{Directory: f.db, Writer: f.primary, Provider: f.provider,
+	f.console = &dream.Console{Directory: f.db, Writer: f.primary, Provider: f.provider, Plan: &testPlan,
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return f.now }}
 	id := storetest.Platform(t, f.primary)
 	var err error

@@ -132,7 +132,7 @@ func TestSecretKeyRecord_ValidAt(t *testing.T) {
 	}
 }
 
-func TestCheckPlatformAccess(t *testing.T) {
+func TestPlatformPlan_CheckAccess(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		name string
@@ -152,9 +152,11 @@ func TestCheckPlatformAccess(t *testing.T) {
 		{"NeverSubscribed", dream.ModeLive, dream.PlatformSubscription{Status: dream.StatusNone}, false},
 		{"Incomplete", dream.ModeLive, dream.PlatformSubscription{Status: dream.StatusIncomplete}, false},
 		{"Paused", dream.ModeLive, dream.PlatformSubscription{Status: dream.StatusPaused}, false},
+		{"IncompleteExpired", dream.ModeLive, dream.PlatformSubscription{Status: dream.StatusIncompleteExpired}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := dream.CheckPlatformAccess(tt.mode, tt.sub, now)
+			plan := dream.PlatformPlan{Grace: 7 * 24 * time.Hour}
+			err := plan.CheckAccess(tt.mode, tt.sub, now)
 			if tt.ok != (err == nil) {
 				t.Fatalf("platform access in %s mode with subscription %+v: error %v, want access %v", tt.mode, tt.sub, err, tt.ok)
 			}

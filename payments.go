@@ -164,6 +164,9 @@ type CheckoutCompleted struct {
 	PublishableKey string `json:"publishableKey,omitempty"`
 	UserID         string `json:"userId,omitempty"`
 	Tier           string `json:"tier,omitempty"`
+	// PlatformID is what the platform plan's checkouts write instead: the
+	// developer who subscribes.
+	PlatformID string `json:"platformId,omitempty"`
 	// ReservationID is the reservation of a store checkout's stock.
 	ReservationID string `json:"reservationId,omitempty"`
 	CustomerID    string `json:"customerId,omitempty"`
@@ -211,6 +214,8 @@ type SubscriptionChanged struct {
 	// subscription: its environment and end user.
 	PublishableKey string `json:"publishableKey,omitempty"`
 	UserID         string `json:"userId,omitempty"`
+	// PlatformID is the developer a platform plan subscription is of.
+	PlatformID string `json:"platformId,omitempty"`
 	// Subscription is the reported state. Its Plan is the tier our checkout
 	// named, which the price overrides when it is a tier's.
 	Subscription Subscription `json:"subscription"`

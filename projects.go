@@ -315,7 +315,7 @@ func (c *Console) Promote(ctx context.Context, p *Platform, projectID string) (*
 	if v.Environment(ModeLive) != nil {
 		return nil, Errorf(KindConflict, "already_live", "project %s is live already", projectID)
 	}
-	if err := CheckPlatformAccess(ModeLive, p.Subscription, c.Now()); err != nil {
+	if err := c.Plan.CheckAccess(ModeLive, p.Subscription, c.Plan.Now()); err != nil {
 		return nil, &Error{Kind: KindForbidden, Code: "platform_subscription_required",
 			Message: "Going live needs a running platform subscription (trialing, active, or within the grace period after it ended); subscribe in the dashboard"}
 	}

@@ -66,30 +66,22 @@ func (s *Subscription) DisplayStatus() string {
 	return string(s.Status)
 }
 
-// PlatformGracePeriod is how long live keys keep working after a
-// developer's platform subscription ended.
-const PlatformGracePeriod = 7 * 24 * time.Hour
-
 // PlatformSubscription is the state of a developer's own subscription to
 // Dream API, which gates their live keys.
 type PlatformSubscription struct {
 	Status SubscriptionStatus
 	// EndedAt is when a subscription that no longer runs stopped; zero if it
-	// never ran.
+	// never ran or runs.
 	EndedAt time.Time
-}
-
-// CheckPlatformAccess applies the platform gate to a request in mode at now.
-// Test keys always work, so that building on localhost is free. Live keys
-// work while the platform subscription runs and for PlatformGracePeriod
-// after it ended; after that, and for a developer who never subscribed, the
-// answer is ErrSubscriptionExpired.
-func CheckPlatformAccess(mode Mode, sub PlatformSubscription, now time.Time) error {
-	if mode == ModeTest || sub.Status.Running() {
-		return nil
-	}
-	if !sub.EndedAt.IsZero() && now.Before(sub.EndedAt.Add(PlatformGracePeriod)) {
-		return nil
-	}
-	return ErrSubscriptionExpired
+	// TrialEndsAt and CurrentPeriodEnd are the provider's, zero if unknown.
+	TrialEndsAt      time.Time
+	CurrentPeriodEnd time.Time
+	// CustomerID is the developer's customer on the operator's payment
+	// account, created once and reused; SubscriptionID their subscription.
+	CustomerID     string
+	SubscriptionID string
+	// TrialUsed: the developer had their one trial.
+	TrialUsed bool
+	// PurgedAt is when the retention job deleted their projects.
+	PurgedAt time.Time
 }

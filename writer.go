@@ -51,54 +51,66 @@ const WriteIDRetention = 24 * time.Hour
 type NoResult struct{}
 
 // The names of the writes and their results.
-func (TrackUsage) WriteName() string                  { return "TrackUsage" }
-func (TrackUsage) result(*Usage)                      {}
-func (ApplyIncrements) WriteName() string             { return "ApplyIncrements" }
-func (ApplyIncrements) result(*IncrementsApplied)     {}
-func (CreatePlatform) WriteName() string              { return "CreatePlatform" }
-func (CreatePlatform) result(*NoResult)               {}
-func (SetPassword) WriteName() string                 { return "SetPassword" }
-func (SetPassword) result(*NoResult)                  {}
-func (CreateSession) WriteName() string               { return "CreateSession" }
-func (CreateSession) result(*NoResult)                {}
-func (DeleteSession) WriteName() string               { return "DeleteSession" }
-func (DeleteSession) result(*NoResult)                {}
-func (CreateProject) WriteName() string               { return "CreateProject" }
-func (CreateProject) result(*NoResult)                {}
-func (UpdateProject) WriteName() string               { return "UpdateProject" }
-func (UpdateProject) result(*NoResult)                {}
-func (DeleteProject) WriteName() string               { return "DeleteProject" }
-func (DeleteProject) result(*NoResult)                {}
-func (AddEnvironment) WriteName() string              { return "AddEnvironment" }
-func (AddEnvironment) result(*NoResult)               {}
-func (PutTier) WriteName() string                     { return "PutTier" }
-func (PutTier) result(*NoResult)                      {}
-func (DeleteTier) WriteName() string                  { return "DeleteTier" }
-func (DeleteTier) result(*NoResult)                   {}
-func (CreateConnectState) WriteName() string          { return "CreateConnectState" }
-func (CreateConnectState) result(*NoResult)           {}
-func (ConsumeConnectState) WriteName() string         { return "ConsumeConnectState" }
-func (ConsumeConnectState) result(*ConnectState)      {}
-func (RotateSecretKey) WriteName() string             { return "RotateSecretKey" }
-func (RotateSecretKey) result(*NoResult)              {}
-func (ConnectPaymentAccount) WriteName() string       { return "ConnectPaymentAccount" }
-func (ConnectPaymentAccount) result(*NoResult)        {}
-func (ApplyPaymentEvent) WriteName() string           { return "ApplyPaymentEvent" }
-func (ApplyPaymentEvent) result(*PaymentEventOutcome) {}
-func (CreateCustomer) WriteName() string              { return "CreateCustomer" }
-func (CreateCustomer) result(*NoResult)               {}
-func (AssignPlan) WriteName() string                  { return "AssignPlan" }
-func (AssignPlan) result(*NoResult)                   {}
-func (DeleteCustomer) WriteName() string              { return "DeleteCustomer" }
-func (DeleteCustomer) result(*bool)                   {}
-func (PutAsset) WriteName() string                    { return "PutAsset" }
-func (PutAsset) result(*NoResult)                     {}
-func (ReserveStock) WriteName() string                { return "ReserveStock" }
-func (ReserveStock) result(*NoResult)                 {}
-func (ReleaseStock) WriteName() string                { return "ReleaseStock" }
-func (ReleaseStock) result(*NoResult)                 {}
-func (RecordRefund) WriteName() string                { return "RecordRefund" }
-func (RecordRefund) result(*NoResult)                 {}
+func (TrackUsage) WriteName() string                   { return "TrackUsage" }
+func (TrackUsage) result(*Usage)                       {}
+func (ApplyIncrements) WriteName() string              { return "ApplyIncrements" }
+func (ApplyIncrements) result(*IncrementsApplied)      {}
+func (CreatePlatform) WriteName() string               { return "CreatePlatform" }
+func (CreatePlatform) result(*NoResult)                {}
+func (SetPassword) WriteName() string                  { return "SetPassword" }
+func (SetPassword) result(*NoResult)                   {}
+func (CreateSession) WriteName() string                { return "CreateSession" }
+func (CreateSession) result(*NoResult)                 {}
+func (DeleteSession) WriteName() string                { return "DeleteSession" }
+func (DeleteSession) result(*NoResult)                 {}
+func (CreateProject) WriteName() string                { return "CreateProject" }
+func (CreateProject) result(*NoResult)                 {}
+func (UpdateProject) WriteName() string                { return "UpdateProject" }
+func (UpdateProject) result(*NoResult)                 {}
+func (DeleteProject) WriteName() string                { return "DeleteProject" }
+func (DeleteProject) result(*NoResult)                 {}
+func (AddEnvironment) WriteName() string               { return "AddEnvironment" }
+func (AddEnvironment) result(*NoResult)                {}
+func (PutTier) WriteName() string                      { return "PutTier" }
+func (PutTier) result(*NoResult)                       {}
+func (DeleteTier) WriteName() string                   { return "DeleteTier" }
+func (DeleteTier) result(*NoResult)                    {}
+func (CreateConnectState) WriteName() string           { return "CreateConnectState" }
+func (CreateConnectState) result(*NoResult)            {}
+func (ApplyPlatformEvent) WriteName() string           { return "ApplyPlatformEvent" }
+func (ApplyPlatformEvent) result(*PaymentEventOutcome) {}
+func (SetPlatformCustomer) WriteName() string          { return "SetPlatformCustomer" }
+func (SetPlatformCustomer) result(*string)             {}
+func (RecordMeterReport) WriteName() string            { return "RecordMeterReport" }
+func (RecordMeterReport) result(*NoResult)             {}
+func (ClaimJobRun) WriteName() string                  { return "ClaimJobRun" }
+func (ClaimJobRun) result(*bool)                       {}
+func (FinishJobRun) WriteName() string                 { return "FinishJobRun" }
+func (FinishJobRun) result(*NoResult)                  {}
+func (PurgePlatform) WriteName() string                { return "PurgePlatform" }
+func (PurgePlatform) result(*PurgeCounts)              {}
+func (ConsumeConnectState) WriteName() string          { return "ConsumeConnectState" }
+func (ConsumeConnectState) result(*ConnectState)       {}
+func (RotateSecretKey) WriteName() string              { return "RotateSecretKey" }
+func (RotateSecretKey) result(*NoResult)               {}
+func (ConnectPaymentAccount) WriteName() string        { return "ConnectPaymentAccount" }
+func (ConnectPaymentAccount) result(*NoResult)         {}
+func (ApplyPaymentEvent) WriteName() string            { return "ApplyPaymentEvent" }
+func (ApplyPaymentEvent) result(*PaymentEventOutcome)  {}
+func (CreateCustomer) WriteName() string               { return "CreateCustomer" }
+func (CreateCustomer) result(*NoResult)                {}
+func (AssignPlan) WriteName() string                   { return "AssignPlan" }
+func (AssignPlan) result(*NoResult)                    {}
+func (DeleteCustomer) WriteName() string               { return "DeleteCustomer" }
+func (DeleteCustomer) result(*bool)                    {}
+func (PutAsset) WriteName() string                     { return "PutAsset" }
+func (PutAsset) result(*NoResult)                      {}
+func (ReserveStock) WriteName() string                 { return "ReserveStock" }
+func (ReserveStock) result(*NoResult)                  {}
+func (ReleaseStock) WriteName() string                 { return "ReleaseStock" }
+func (ReleaseStock) result(*NoResult)                  {}
+func (RecordRefund) WriteName() string                 { return "RecordRefund" }
+func (RecordRefund) result(*NoResult)                  {}
 
 // ErrPrimaryUnavailable answers a write no primary can apply now: the
 // primary is restarting, shutting down or failing over, and is back within
@@ -602,4 +614,79 @@ func (w RecordRefund) Validate() error {
 		return Errorf(KindInvalid, "Invalid refund", "a refund needs its order and the provider's refund id")
 	}
 	return nil
+}
+
+// ApplyPlatformEvent is a verified event of the platform webhook: the
+// operator's own payment account reporting a developer's subscription to
+// the platform plan.
+type ApplyPlatformEvent struct {
+	Event PaymentEvent `json:"event"`
+}
+
+// Validate checks the event has an id and a type.
+func (w ApplyPlatformEvent) Validate() error {
+	if w.Event.ID == "" || w.Event.Type == "" {
+		return Errorf(KindInvalid, "Invalid event", "an event needs an id and a type")
+	}
+	return nil
+}
+
+// SetPlatformCustomer stores a developer's customer on the operator's
+// payment account, unless they have one already; its result is the
+// customer stored, theirs if another request stored one first.
+type SetPlatformCustomer struct {
+	WriteID    string `json:"writeId,omitempty"`
+	PlatformID string `json:"platformId"`
+	CustomerID string `json:"customerId"`
+}
+
+// Validate checks the write names a platform and a customer.
+func (w SetPlatformCustomer) Validate() error {
+	if w.PlatformID == "" || w.CustomerID == "" {
+		return Errorf(KindInvalid, "Invalid customer", "a platform and a customer are required")
+	}
+	return nil
+}
+
+// RecordMeterReport records that a platform's billable end users of a day
+// were reported to the meter.
+type RecordMeterReport struct {
+	WriteID    string `json:"writeId,omitempty"`
+	PlatformID string `json:"platformId"`
+	Day        string `json:"day"`
+	EndUsers   int64  `json:"endUsers"`
+}
+
+// ClaimJobRun claims a day of a daily job for a node until a time; its
+// result is false when the day is done, or claimed by another node whose
+// claim has not lapsed.
+type ClaimJobRun struct {
+	Job   string    `json:"job"`
+	Day   string    `json:"day"`
+	Node  string    `json:"node"`
+	Until time.Time `json:"until"`
+}
+
+// FinishJobRun marks a day of a daily job done.
+type FinishJobRun struct {
+	Job string `json:"job"`
+	Day string `json:"day"`
+}
+
+// PurgePlatform deletes every project of a lapsed developer, both
+// environments, and their uploaded images, and records when; the platform
+// row stays with its status. It refuses a platform whose subscription runs
+// again.
+type PurgePlatform struct {
+	PlatformID string `json:"platformId"`
+}
+
+// PurgeCounts is what a purge deleted.
+type PurgeCounts struct {
+	Projects int64 `json:"projects"`
+	EndUsers int64 `json:"endUsers"`
+	Tiers    int64 `json:"tiers"`
+	Orders   int64 `json:"orders"`
+	Assets   int64 `json:"assets"`
+	Purged   bool  `json:"purged"`
 }

@@ -133,6 +133,7 @@ func checkoutEvent(e *dream.PaymentEvent, object []byte) {
 		PublishableKey:  s.Metadata["publishableKey"],
 		UserID:          userID,
 		Tier:            s.Metadata["tier"],
+		PlatformID:      s.Metadata["platformId"],
 		ReservationID:   s.Metadata["reservation"],
 		CustomerID:      string(s.Customer),
 		Email:           email,
@@ -226,6 +227,7 @@ func subscriptionEvent(e *dream.PaymentEvent, object []byte) {
 	e.Subscription = &dream.SubscriptionChanged{
 		PublishableKey: o.Metadata["publishableKey"],
 		UserID:         o.Metadata["userId"],
+		PlatformID:     o.Metadata["platformId"],
 		Subscription:   sub,
 	}
 }

@@ -51,6 +51,9 @@ func (s *Server) mountConsole() {
 		s.handle(http.MethodDelete, list+"/:name", developer, s.handleDeleteTier(billing))
 	}
 	s.handle(http.MethodPost, "/v1/assets", developer, s.handleUploadAsset)
+	s.handle(http.MethodGet, "/v1/billing", developer, s.handleBilling)
+	s.handle(http.MethodPost, "/v1/billing/checkout", developer, s.handleBillingCheckout)
+	s.handle(http.MethodPost, "/v1/billing/portal", developer, s.handleBillingPortal)
 	s.handle(http.MethodGet, "/v1/connect/:mode/authorize", developer, s.handleConnectAuthorize)
 	s.handle(http.MethodGet, "/v1/connect/:mode/callback", public, s.handleConnectCallback)
 }
@@ -468,4 +471,53 @@ func (s *Server) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	errorPage.Execute(w, struct{ Title, Message string }{"Stripe was not connected", e.Message})
+}
+
+// billingJSON is a developer's subscription to the plan on the wire.
+type billingJSON struct {
+	Status                dream.SubscriptionStatus `json:"status"`
+	TrialEndsAt           *string                  `json:"trialEndsAt"`
+	CurrentPeriodEnd      *string                  `json:"currentPeriodEnd"`
+	EndedAt               *string                  `json:"endedAt"`
+	LiveEndUsers          int64                    `json:"liveEndUsers"`
+	IncludedUsers         int64                    `json:"includedUsers"`
+	EstimatedOverageCents int64                    `json:"estimatedOverageCents"`
+	PriceCents            int64                    `json:"priceCents"`
+	TrialDays             int                      `json:"trialDays"`
+}
+
+func (s *Server) handleBilling(w http.ResponseWriter, r *http.Request, req *request) error {
+	v, err := s.console.Billing(r.Context(), req.developer)
+	if err != nil {
+		return err
+	}
+	sub := v.Subscription
+	writeJSON(w, http.StatusOK, billingJSON{Status: sub.Status, TrialEndsAt: isoTime(sub.TrialEndsAt),
+		CurrentPeriodEnd: isoTime(sub.CurrentPeriodEnd), EndedAt: isoTime(sub.EndedAt), LiveEndUsers: v.BillableEndUsers,
+		IncludedUsers: v.IncludedUsers, EstimatedOverageCents: v.EstimatedOverageCents, PriceCents: v.PriceCents, TrialDays: v.TrialDays})
+	return nil
+}
+
+func (s *Server) handleBillingCheckout(w http.ResponseWriter, r *http.Request, req *request) error {
+	url, err := s.console.BillingCheckout(r.Context(), req.developer)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": url})
+	return nil
+}
+
+func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request, req *request) error {
+	var body struct {
+		ReturnURL string `json:"returnUrl"`
+	}
+	if err := decodeOptionalJSON(w, r, &body); err != nil {
+		return err
+	}
+	url, err := s.console.BillingPortal(r.Context(), req.developer, body.ReturnURL)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": url})
+	return nil
 }

@@ -94,14 +94,14 @@ func (s *Server) resolveSecretKey(ctx context.Context, sk, overridePK string, re
 
 // checkPlatform applies the platform gate to the credential's environment.
 func (s *Server) checkPlatform(ctx context.Context, env *dream.Environment) error {
-	if env.Mode == dream.ModeTest {
+	if env.Mode == dream.ModeTest || s.plan.Off {
 		return nil
 	}
 	sub, err := s.platformSubscription(ctx, env.Project.PlatformID)
 	if err != nil {
 		return err
 	}
-	return dream.CheckPlatformAccess(env.Mode, sub, s.now())
+	return s.plan.CheckAccess(env.Mode, sub, s.plan.Now())
 }
 
 // endUserTokenHeaders are where an end-user token may come from, in order.

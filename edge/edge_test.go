@@ -131,12 +131,15 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	plan := &dream.PlatformPlan{Grace: 7 * 24 * time.Hour, Retention: 30 * 24 * time.Hour, Clock: h.clock}
 	o := edge.Options{
-		Console: &dream.Console{Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
+		Plan: plan,
+		Console: &dream.Console{Plan: plan, Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
 			Provider: h.payments, Connect: h.payments, Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock},
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
-		Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments,
+		PlatformWebhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
+		Logger:           slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments,
 	}
 	if opts.noDev {
 		o.Dev, o.DevPayments = nil, nil

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -203,6 +204,19 @@ const maxWebhookBody = 1 << 20
 // handleWebhook receives the payment provider's events: POST
 // /webhook/stripe.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
+	return receiveWebhook(w, r, s.webhooks.ReceivePaymentEvent)
+}
+
+// handlePlatformWebhook answers POST /webhook/platform: the operator's
+// account reporting developers' subscriptions.
+func (s *Server) handlePlatformWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
+	return receiveWebhook(w, r, s.platformWebhooks.ReceivePlatformEvent)
+}
+
+// receiveWebhook reads a webhook delivery, has receive verify and apply
+// it, and answers what it did.
+func receiveWebhook(w http.ResponseWriter, r *http.Request,
+	receive func(ctx context.Context, payload []byte, signature string) (dream.PaymentEventOutcome, error)) error {
 	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -211,7 +225,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *reques
 	if err != nil {
 		return err
 	}
-	outcome, err := s.webhooks.ReceivePaymentEvent(r.Context(), payload, r.Header.Get("Stripe-Signature"))
+	outcome, err := receive(r.Context(), payload, r.Header.Get("Stripe-Signature"))
 	if err != nil {
 		return err
 	}
@@ -231,6 +245,7 @@ func (s *Server) mountDevPayments(h http.Handler) {
 		{http.MethodGet, "/dev/portal/*rest"},
 		{http.MethodPost, "/dev/portal/*rest"},
 		{http.MethodPost, "/dev/clock/advance"},
+		{http.MethodGet, "/dev/meter-events"},
 		{http.MethodGet, "/dev/connect/authorize"},
 		{http.MethodPost, "/dev/connect/authorize"},
 	} {

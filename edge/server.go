@@ -66,6 +66,12 @@ type Options struct {
 	// Console, when set, is the developer's service behind the management
 	// API under /v1.
 	Console *dream.Console
+	// Plan is what developers pay the platform: the platform gate follows
+	// its grace period.
+	Plan *dream.PlatformPlan
+	// PlatformWebhooks, when set, verifies the platform webhook, mounted
+	// at /webhook/platform.
+	PlatformWebhooks dream.WebhookVerifier
 	// SecureCookies marks developer session cookies Secure: every node
 	// but one listening on loopback only, reached over plain HTTP.
 	SecureCookies bool
@@ -96,7 +102,9 @@ type Server struct {
 	customers          dream.CustomerService
 	carts              dream.CartService
 	webhooks           dream.WebhookService
+	platformWebhooks   *dream.PlatformWebhooks
 	console            *dream.Console
+	plan               *dream.PlatformPlan
 	secureCookies      bool
 	limiter            *ratelimit.Limiter
 	liteFS             *store.LiteFS
@@ -127,6 +135,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		tokens:             o.Tokens,
 		payments:           o.Payments,
 		secureCookies:      o.SecureCookies,
+		plan:               o.Plan,
 		limiter:            o.Limiter,
 		liteFS:             o.LiteFS,
 		rateLimitPerMinute: o.RateLimitPerMinute,
@@ -154,6 +163,9 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	s.carts = &dream.Carts{Directory: o.DB, Writer: s.writer, Payments: o.Payments, Logger: o.Logger, Now: o.Now}
 	s.webhooks = &dream.PaymentWebhooks{Verifier: o.Webhooks, Directory: o.DB, Payments: o.Payments, Writer: s.writer,
 		Identity: o.Identity, Logger: o.Logger}
+	if o.PlatformWebhooks != nil {
+		s.platformWebhooks = &dream.PlatformWebhooks{Verifier: o.PlatformWebhooks, Writer: s.writer}
+	}
 	if o.Console != nil {
 		// The console's writes go through this node's writer, so that a
 		// developer reads their own writes at this node.
@@ -249,6 +261,9 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/api/assets/*key", public, s.handleAsset)
 	if s.console != nil {
 		s.mountConsole()
+	}
+	if s.platformWebhooks != nil {
+		s.handle(http.MethodPost, "/webhook/platform", public, s.handlePlatformWebhook)
 	}
 	if o.Dev != nil {
 		s.mountDev(o.Dev)

@@ -128,23 +128,36 @@ func (db *DB) PlatformByOwner(ctx context.Context, owner string) (*dream.Platfor
 	return platform(ctx, db.read, `owner = ?`, owner)
 }
 
+// platformColumns are the columns scanPlatform reads.
+const platformColumns = `id, owner, email, subscription_status, subscription_ended_at, trial_ends_at, current_period_end,
+	stripe_customer_id, stripe_subscription_id, trial_used, purged_at, created_at`
+
+func scanPlatform(row interface{ Scan(...any) error }, p *dream.Platform) error {
+	var email, customer, subscription sql.NullString
+	var ended, trialEnds, periodEnd, purged sql.NullInt64
+	var created int64
+	sub := &p.Subscription
+	err := row.Scan(&p.ID, &p.Owner, &email, &sub.Status, &ended, &trialEnds, &periodEnd,
+		&customer, &subscription, &sub.TrialUsed, &purged, &created)
+	if err != nil {
+		return err
+	}
+	p.Email, sub.CustomerID, sub.SubscriptionID = email.String, customer.String, subscription.String
+	sub.EndedAt, sub.TrialEndsAt, sub.CurrentPeriodEnd = fromMillis(ended), fromMillis(trialEnds), fromMillis(periodEnd)
+	sub.PurgedAt = fromMillis(purged)
+	p.CreatedAt = time.UnixMilli(created).UTC()
+	return nil
+}
+
 func platform(ctx context.Context, q queryer, where string, arg any) (*dream.Platform, error) {
 	var p dream.Platform
-	var email sql.NullString
-	var ended sql.NullInt64
-	var created int64
-	err := q.QueryRowContext(ctx, `SELECT id, owner, email, subscription_status, subscription_ended_at, created_at
-		FROM platforms WHERE `+where, arg).
-		Scan(&p.ID, &p.Owner, &email, &p.Subscription.Status, &ended, &created)
+	err := scanPlatform(q.QueryRowContext(ctx, `SELECT `+platformColumns+` FROM platforms WHERE `+where, arg), &p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	p.Email = email.String
-	p.Subscription.EndedAt = fromMillis(ended)
-	p.CreatedAt = time.UnixMilli(created).UTC()
 	return &p, nil
 }
 

@@ -37,8 +37,14 @@ type Config struct {
 	// BaseURL is the server's own URL (e.g. http://127.0.0.1:8787); page
 	// URLs returned to clients are built on it.
 	BaseURL string
-	// WebhookURL receives events (BaseURL + "/webhook/stripe" in dev mode).
-	WebhookURL string
+	// WebhookURL receives connected accounts' events (BaseURL +
+	// "/webhook/stripe" in dev mode); PlatformWebhookURL the operator
+	// account's (BaseURL + "/webhook/platform").
+	WebhookURL         string
+	PlatformWebhookURL string
+	// Advanced, when set, is called after each move of the clock, with the
+	// emulator's new time: dev mode runs the primary's daily jobs there.
+	Advanced func(ctx context.Context, now time.Time) error
 
 	// Now is the wall clock; the emulator's own clock is Now plus the offset
 	// POST /dev/clock/advance accumulates (persisted). Nil means time.Now.
@@ -57,10 +63,13 @@ type Emulator struct {
 	db         *sql.DB
 	baseURL    string
 	webhookURL string
-	wallClock  func() time.Time
-	client     *http.Client
-	logger     *slog.Logger
-	secret     string
+	// platformWebhookURL and advanced are the Config's.
+	platformWebhookURL string
+	advanced           func(ctx context.Context, now time.Time) error
+	wallClock          func() time.Time
+	client             *http.Client
+	logger             *slog.Logger
+	secret             string
 	// offset is how many seconds the emulator clock is ahead of the wall
 	// clock; the database holds the same value across restarts.
 	offset atomic.Int64
@@ -84,6 +93,7 @@ func Open(path string, c Config) (*Emulator, error) {
 		client:     c.HTTPClient,
 		logger:     c.Logger,
 	}
+	e.platformWebhookURL, e.advanced = c.PlatformWebhookURL, c.Advanced
 	if e.wallClock == nil {
 		e.wallClock = time.Now
 	}
@@ -142,6 +152,9 @@ func (e *Emulator) Close() error { return e.db.Close() }
 func (e *Emulator) WebhookSecret() string { return e.secret }
 
 // now is the emulator clock, to the second as Stripe's timestamps are.
+// Offset is how far the emulator's clock is ahead of the wall clock.
+func (e *Emulator) Offset() time.Duration { return time.Duration(e.offset.Load()) * time.Second }
+
 func (e *Emulator) now() time.Time {
 	return e.wallClock().Add(time.Duration(e.offset.Load()) * time.Second).Truncate(time.Second).UTC()
 }

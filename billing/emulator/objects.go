@@ -17,12 +17,14 @@ type object map[string]any
 
 // event is a Stripe event.
 type event struct {
-	ID              string       `json:"id"`
-	Object          string       `json:"object"`
-	APIVersion      string       `json:"api_version"`
-	Created         int64        `json:"created"`
-	Livemode        bool         `json:"livemode"`
-	Account         string       `json:"account"`
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	APIVersion string `json:"api_version"`
+	Created    int64  `json:"created"`
+	Livemode   bool   `json:"livemode"`
+	// Account is the connected account; the operator's own account's
+	// events have none.
+	Account         string       `json:"account,omitempty"`
 	Type            string       `json:"type"`
 	Data            eventData    `json:"data"`
 	PendingWebhooks int          `json:"pending_webhooks"`
@@ -53,7 +55,7 @@ func newEvent(o owner, typ string, created int64, data, previous object) event {
 		APIVersion:      apiVersion,
 		Created:         created,
 		Livemode:        o.Livemode,
-		Account:         o.Account,
+		Account:         map[bool]string{true: "", false: o.Account}[o.Account == operatorAccount],
 		Type:            typ,
 		Data:            eventData{Object: data, PreviousAttributes: previous},
 		PendingWebhooks: 1,

@@ -33,6 +33,7 @@ func (e *Emulator) routes() *http.ServeMux {
 	mux.HandleFunc("GET /dev/portal/{id}", e.handlePortal)
 	mux.HandleFunc("POST /dev/portal/{id}/subscriptions/{subscription}/{action}", e.handlePortalAction)
 	mux.HandleFunc("POST /dev/clock/advance", e.handleAdvance)
+	mux.HandleFunc("GET /dev/meter-events", e.handleMeterEvents)
 	mux.HandleFunc("GET /dev/connect/authorize", e.handleConnect)
 	mux.HandleFunc("POST /dev/connect/authorize", e.handleConnectAuthorize)
 	return mux
@@ -48,11 +49,12 @@ func (e *Emulator) routes() *http.ServeMux {
 //	POST /dev/portal/{id}/subscriptions/{subscription}/cancel-now
 //	POST /dev/portal/{id}/subscriptions/{subscription}/switch  form field price
 //	POST /dev/clock/advance                                    {"seconds": n} or {"days": n}
+//	GET  /dev/meter-events                                     meter events the operator's account received
 //	GET  /dev/connect/authorize?mode=&state=                   Connect page
 //	POST /dev/connect/authorize                                connect (or decision=deny)
 //
 // The server mounts it for paths under /dev/checkout/, /dev/portal/ and
-// /dev/connect/ and at /dev/clock/advance.
+// /dev/connect/ and at /dev/clock/advance and /dev/meter-events.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
 
 // checkoutPage is what the checkout page shows.
@@ -285,6 +287,10 @@ func (e *Emulator) handleAdvance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now, delivered, err := e.advance(r.Context(), body.Seconds+body.Days*24*60*60)
+	if err == nil && e.advanced != nil {
+		// What the passing of time does at the server: its daily jobs.
+		err = e.advanced(r.Context(), now)
+	}
 	var delivery *deliveryError
 	switch {
 	case errors.As(err, &delivery):

@@ -55,3 +55,10 @@ CREATE TABLE IF NOT EXISTS connect_codes (
 	id   TEXT PRIMARY KEY,
 	data TEXT NOT NULL
 );
+
+-- meter_events are the operator account's billing meter events, by
+-- identifier: one sent twice counts once.
+CREATE TABLE IF NOT EXISTS meter_events (
+	id   TEXT PRIMARY KEY,
+	data TEXT NOT NULL
+);

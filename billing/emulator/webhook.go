@@ -39,7 +39,12 @@ func (e *Emulator) post(ctx context.Context, ev event) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
 	defer cancel()
-	request, err := http.NewRequestWithContext(ctx, http.MethodPost, e.webhookURL, bytes.NewReader(payload))
+	url := e.webhookURL
+	if ev.Account == "" {
+		// The operator's own account reports to the platform webhook.
+		url = e.platformWebhookURL
+	}
+	request, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}

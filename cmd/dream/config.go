@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/dream-api/dream"
 )
 
 // Config is the configuration of one dream command, read from flags and the
@@ -63,6 +66,11 @@ type Config struct {
 	// platform's Connect application ids of each mode.
 	StripeConnectClientID     string
 	StripeConnectClientIDTest string
+	// Plan is what developers pay the platform.
+	Plan dream.PlatformPlan
+	// StripePlatformWebhookSecret signs the platform webhook endpoint,
+	// which reports developers' own subscriptions.
+	StripePlatformWebhookSecret string
 }
 
 // setting is one configuration value: its flag, environment variable and
@@ -169,6 +177,53 @@ var settings = []setting{
 	{env: "STRIPE_CONNECT_CLIENT_ID_TEST", commands: []string{"serve"},
 		description: "the platform's test Stripe Connect client id (ca_…); without it test accounts cannot connect",
 		dst:         func(c *Config, v string) error { c.StripeConnectClientIDTest = v; return nil }},
+	{flag: "platform-billing", env: "DREAM_PLATFORM_BILLING", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "on"},
+		description: "on: developers pay the platform plan; off: this deployment charges nobody and every platform counts as active",
+		dst: func(c *Config, v string) error {
+			if v != "on" && v != "off" {
+				return fmt.Errorf("must be on or off")
+			}
+			c.Plan.Off = v == "off"
+			return nil
+		}},
+	{env: "DREAM_PLATFORM_PRICE_CENTS", commands: []string{"serve", "dev", "billing-setup"}, defaults: map[string]string{"": "1900"},
+		description: "the plan's monthly price in cents",
+		dst:         func(c *Config, v string) error { return wholeNumber(v, &c.Plan.PriceCents) }},
+	{env: "DREAM_PLATFORM_TRIAL_DAYS", commands: []string{"serve", "dev"}, defaults: map[string]string{"": "14"},
+		description: "the days of trial before the first payment, once per developer",
+		dst: func(c *Config, v string) error {
+			var n int64
+			if err := wholeNumber(v, &n); err != nil || n > 730 {
+				return fmt.Errorf("must be a whole number of days from 0 to 730")
+			}
+			c.Plan.TrialDays = int(n)
+			return nil
+		}},
+	{env: "DREAM_PLATFORM_INCLUDED_USERS", commands: []string{"serve", "dev", "billing-setup"}, defaults: map[string]string{"": "2000"},
+		description: "the live end users the monthly price includes",
+		dst:         func(c *Config, v string) error { return wholeNumber(v, &c.Plan.IncludedUsers) }},
+	{env: "DREAM_PLATFORM_OVERAGE_CENTS", commands: []string{"serve", "dev", "billing-setup"}, defaults: map[string]string{"": "3"},
+		description: "the price in cents of each live end user above the included ones",
+		dst:         func(c *Config, v string) error { return wholeNumber(v, &c.Plan.OverageCents) }},
+	{env: "DREAM_PLATFORM_GRACE_DAYS", commands: []string{"serve", "dev"}, defaults: map[string]string{"": "7"},
+		description: "the days live keys keep working after a developer's subscription ended",
+		dst:         func(c *Config, v string) error { return days(v, &c.Plan.Grace) }},
+	{env: "DREAM_PLATFORM_RETENTION_DAYS", commands: []string{"serve", "dev"}, defaults: map[string]string{"": "30"},
+		description: "the days after a developer's subscription ended until their projects are deleted",
+		dst:         func(c *Config, v string) error { return days(v, &c.Plan.Retention) }},
+	{env: "DREAM_PLATFORM_METER_EVENT", commands: []string{"serve", "dev", "billing-setup"}, defaults: map[string]string{"": "dream_live_end_users"},
+		description: "the event name of the Stripe billing meter of live end users",
+		dst:         func(c *Config, v string) error { c.Plan.MeterEvent = v; return nil }},
+	{env: "DREAM_PLATFORM_PRICE_ID", commands: []string{"serve"},
+		description: "the plan's monthly price on the platform's Stripe account (dream billing-setup prints it); required with platform billing on",
+		dst:         func(c *Config, v string) error { c.Plan.PriceID = v; return nil }},
+	{env: "DREAM_PLATFORM_METERED_PRICE_ID", commands: []string{"serve"},
+		description: "the plan's metered price of live end users (dream billing-setup prints it); required with platform billing on",
+		dst:         func(c *Config, v string) error { c.Plan.MeteredPriceID = v; return nil }},
+	{env: "STRIPE_PLATFORM_WEBHOOK_SECRET", commands: []string{"serve"},
+		description: "signing secret of the platform webhook endpoint (/webhook/platform); required with platform billing on",
+		dst:         func(c *Config, v string) error { c.StripePlatformWebhookSecret = v; return nil }},
 	{env: "STRIPE_API_URL", commands: []string{"serve"},
 		description: "Stripe API base URL (default Stripe's)",
 		dst:         func(c *Config, v string) error { c.StripeAPIURL = v; return nil }},
@@ -233,6 +288,16 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 			invalid = append(invalid, fmt.Sprintf("%s: %v", name, err))
 		}
 	}
+	if command == "serve" && !c.Plan.Off {
+		for _, required := range []struct{ name, value string }{
+			{"DREAM_PLATFORM_PRICE_ID", c.Plan.PriceID}, {"DREAM_PLATFORM_METERED_PRICE_ID", c.Plan.MeteredPriceID},
+			{"STRIPE_PLATFORM_WEBHOOK_SECRET", c.StripePlatformWebhookSecret}, {"DREAM_PUBLIC_URL", c.PublicURL},
+		} {
+			if required.value == "" {
+				missing = append(missing, required.name+" (platform billing is on; run dream billing-setup, or set --platform-billing off)")
+			}
+		}
+	}
 	if command == "serve" && c.ConsoleAuth == "clerk" && c.ClerkPlatformSecretKey == "" {
 		missing = append(missing, "CLERK_PLATFORM_SECRET_KEY (developers sign in with Clerk; or set --console-auth local)")
 	}
@@ -249,6 +314,26 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 		c.Outbox = filepath.Join(c.DataDir, "outbox.db")
 	}
 	return c, nil
+}
+
+// wholeNumber reads a whole number, 0 or more, into n.
+func wholeNumber(v string, n *int64) error {
+	i, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || i < 0 || i > 1<<40 {
+		return fmt.Errorf("must be a whole number, 0 or more")
+	}
+	*n = i
+	return nil
+}
+
+// days reads a whole number of days into d.
+func days(v string, d *time.Duration) error {
+	var n int64
+	if err := wholeNumber(v, &n); err != nil || n > 3650 {
+		return fmt.Errorf("must be a whole number of days from 0 to 3650")
+	}
+	*d = time.Duration(n) * 24 * time.Hour
+	return nil
 }
 
 // name is how error messages name a setting: its variable and its flag.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -121,6 +122,8 @@ type Main struct {
 	// emulator; both nil in production.
 	DevIssuer *auth.DevIssuer
 	Emulator  *emulator.Emulator
+	// Jobs are the primary's daily jobs.
+	Jobs *primary.Jobs
 	// passwords hashes local accounts' passwords; nil when developers sign
 	// in with Clerk.
 	passwords *auth.Passwords
@@ -199,15 +202,24 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openOutbox(); err != nil {
 		return err
 	}
+	var err error
+	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return err
+	}
+	httpClient := &http.Client{Timeout: 15 * time.Second}
+	plan := &m.Config.Plan
+	if m.Config.Command == "dev" {
+		if err := m.openEmulator(httpClient); err != nil {
+			return err
+		}
+	}
 	m.Primary = primary.New(m.DB, m.Now)
 	limiter, err := ratelimit.New(rateLimitBuckets)
 	if err != nil {
 		return err
 	}
-	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return err
-	}
 	opts := edge.Options{
+		Plan:               plan,
 		DB:                 m.DB,
 		Writer:             m.Primary,
 		Limiter:            limiter,
@@ -228,8 +240,7 @@ func (m *Main) Open(ctx context.Context) error {
 		opts.Writer = forward.NewRouter(m.Primary, m.LiteFS, client)
 		opts.Internal = forward.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
-	httpClient := &http.Client{Timeout: 15 * time.Second}
-	console := &dream.Console{Directory: m.DB, Logger: m.Logger, Now: m.Now}
+	console := &dream.Console{Directory: m.DB, Plan: plan, Logger: m.Logger, Now: m.Now}
 	opts.Console, opts.SecureCookies = console, !loopbackOnly(m.Listener.Addr())
 	switch m.Config.ConsoleAuth {
 	case "local":
@@ -246,24 +257,23 @@ func (m *Main) Open(ctx context.Context) error {
 		console.Identity = auth.NewClerkDevelopers(auth.ClerkInstance{SecretKey: m.Config.ClerkPlatformSecretKey, APIURL: m.Config.ClerkAPIURL},
 			m.Now, httpClient, m.Logger)
 	}
+	var operator dream.OperatorBilling
+	var catalogue dream.Catalogue
 	switch m.Config.Command {
 	case "dev":
 		if m.DevIssuer, err = auth.OpenDevIssuer(m.Config.DataDir, m.Now); err != nil {
 			return err
 		}
-		// The emulator delivers its webhooks to this very server, through
-		// the same verification as Stripe's.
-		base := "http://" + m.Listener.Addr().String()
-		m.Emulator, err = emulator.Open(filepath.Join(m.Config.DataDir, "emulator.db"), emulator.Config{
-			BaseURL: base, WebhookURL: base + "/webhook/stripe", Now: m.Now, HTTPClient: httpClient, Logger: m.Logger,
-		})
-		if err != nil {
-			return err
-		}
 		opts.Tokens, opts.Identity, opts.Dev = m.DevIssuer, m.DevIssuer, m.DevIssuer
 		opts.Payments, opts.DevPayments = m.Emulator, m.Emulator
 		console.Provider, console.Connect = m.Emulator, m.Emulator
+		operator, catalogue = m.Emulator, m.Emulator
 		opts.Webhooks = billing.NewWebhookVerifier(m.Emulator.WebhookSecret())
+		opts.PlatformWebhooks = opts.Webhooks
+		console.DashboardURL = "http://" + m.Listener.Addr().String() + "/dashboard"
+		// The emulator plays the operator's account, whose plan has prices
+		// of its own.
+		plan.PriceID, plan.MeteredPriceID = "price_dev_platform", "price_dev_platform_end_users"
 	case "serve":
 		live := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL}
 		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
@@ -276,10 +286,40 @@ func (m *Main) Open(ctx context.Context) error {
 			PublicURL: m.Config.PublicURL,
 		})
 		opts.Payments, console.Provider, console.Connect = stripe, stripe, stripe
+		operator, catalogue = stripe, stripe
 		opts.Webhooks = billing.NewWebhookVerifier(m.Config.StripeWebhookSecret, m.Config.StripeWebhookSecretTest)
+		if !plan.Off {
+			opts.PlatformWebhooks = billing.NewWebhookVerifier(m.Config.StripePlatformWebhookSecret)
+		}
+		console.DashboardURL = strings.TrimRight(m.Config.PublicURL, "/") + "/dashboard"
 	}
+	console.Operator = operator
+	host, _ := os.Hostname()
+	m.Jobs = &primary.Jobs{DB: m.DB, Writer: m.Primary, Plan: plan, Operator: operator, Catalogue: catalogue,
+		Node: host, Logger: m.Logger, Now: plan.Now}
 	m.Server, err = edge.Open(ctx, opts)
 	return err
+}
+
+// openEmulator opens dev mode's payments emulator, which delivers its
+// webhooks to this very server, through the same verification as
+// Stripe's. Platform billing then goes by the emulator's clock, so that
+// moving it forward (POST /dev/clock/advance) ends trials, passes grace
+// periods and runs the daily jobs for every midnight passed; end users'
+// tokens and usage periods keep the wall clock.
+func (m *Main) openEmulator(httpClient *http.Client) error {
+	base := "http://" + m.Listener.Addr().String()
+	var err error
+	m.Emulator, err = emulator.Open(filepath.Join(m.Config.DataDir, "emulator.db"), emulator.Config{
+		BaseURL: base, WebhookURL: base + "/webhook/stripe", PlatformWebhookURL: base + "/webhook/platform",
+		Now: m.Now, HTTPClient: httpClient, Logger: m.Logger,
+		Advanced: func(ctx context.Context, _ time.Time) error { return m.Jobs.RunDue(ctx) },
+	})
+	if err != nil {
+		return err
+	}
+	m.Config.Plan.Clock = func() time.Time { return m.Now().Add(m.Emulator.Offset()) }
+	return nil
 }
 
 // openOutbox opens the node's outbox. On LiteFS it must live outside the
@@ -346,10 +386,12 @@ func (m *Main) prepareSchema(ctx context.Context) error {
 
 // pruneInterval is how often the primary prunes the change log and the
 // record of applied writes; stockInterval how often it returns the stock
-// of reservations that lapsed.
+// of reservations that lapsed;
+// dailyInterval how often it looks for a day its daily jobs have not run.
 const (
 	pruneInterval = 10 * time.Minute
 	stockInterval = time.Minute
+	dailyInterval = time.Minute
 )
 
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
@@ -423,6 +465,8 @@ func (m *Main) jobs(ctx context.Context) {
 	defer stock.Stop()
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
+	daily := time.NewTicker(dailyInterval)
+	defer daily.Stop()
 	for {
 		var job func(context.Context) error
 		var name string
@@ -433,6 +477,8 @@ func (m *Main) jobs(ctx context.Context) {
 			job, name = m.Primary.ReleaseLapsedStock, "releasing lapsed stock reservations"
 		case <-prune.C:
 			job, name = m.Primary.Prune, "pruning"
+		case <-daily.C:
+			job, name = m.Jobs.RunDue, "daily jobs"
 		}
 		if m.LiteFS != nil {
 			if isPrimary, _, err := m.LiteFS.Primary(); err != nil || !isPrimary {

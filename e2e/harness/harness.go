@@ -256,6 +256,10 @@ func New(cfg Config) (_ *Cluster, err error) {
 			"STRIPE_SECRET_KEY=sk_test_cluster",
 			"STRIPE_WEBHOOK_SECRET="+WebhookSecret,
 			"STRIPE_API_URL=http://127.0.0.1:1",
+			"STRIPE_PLATFORM_WEBHOOK_SECRET="+WebhookSecret,
+			"DREAM_PLATFORM_PRICE_ID=price_cluster_plan",
+			"DREAM_PLATFORM_METERED_PRICE_ID=price_cluster_end_users",
+			"DREAM_PUBLIC_URL=http://"+n.Addr,
 		)
 		n.env = append(n.env, cfg.Env...)
 		c.Nodes = append(c.Nodes, n)
