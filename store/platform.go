@@ -117,6 +117,13 @@ func (tx *Tx) applyPlatformEvent(ctx context.Context, e dream.PaymentEvent, now 
 			return false, err
 		}
 		stored := p.Subscription
+		if !s.TrialEnd.IsZero() || s.Status == dream.StatusTrialing {
+			// One trial per platform, ever, whatever order its reports
+			// arrive in: even a report too old to apply shows the trial.
+			if _, err := tx.tx.ExecContext(ctx, `UPDATE platforms SET trial_used = 1 WHERE id = ?`, p.ID); err != nil {
+				return false, fmt.Errorf("platform trial: %w", err)
+			}
+		}
 		var version int64
 		if err := tx.tx.QueryRowContext(ctx, `SELECT stripe_version FROM platforms WHERE id = ?`, p.ID).Scan(&version); err != nil {
 			return false, fmt.Errorf("platform subscription: %w", err)
@@ -142,10 +149,9 @@ func (tx *Tx) applyPlatformEvent(ctx context.Context, e dream.PaymentEvent, now 
 		}
 		_, err = tx.tx.ExecContext(ctx, `UPDATE platforms SET subscription_status = ?, stripe_subscription_id = ?,
 				stripe_customer_id = coalesce(stripe_customer_id, nullif(?, '')), trial_ends_at = ?, current_period_end = ?,
-				subscription_ended_at = ?, trial_used = trial_used OR ?, stripe_version = ?,
-				purged_at = CASE WHEN ? THEN NULL ELSE purged_at END
+				subscription_ended_at = ?, stripe_version = ?, purged_at = CASE WHEN ? THEN NULL ELSE purged_at END
 			WHERE id = ?`, subscriptionStatusOf(s.Status), s.ID, s.CustomerID, millis(s.TrialEnd), millis(s.CurrentPeriodEnd),
-			ended, !s.TrialEnd.IsZero() || s.Status == dream.StatusTrialing, s.Version, s.Status.Running(), p.ID)
+			ended, s.Version, s.Status.Running(), p.ID)
 		if err != nil {
 			return false, fmt.Errorf("platform subscription: %w", err)
 		}
