@@ -130,7 +130,9 @@ func (o *operator) CreateCustomer(context.Context, string, string) (string, erro
 func (o *operator) CreatePlatformCheckout(context.Context, dream.PlatformCheckout) (string, error) {
 	return "", nil
 }
-func (o *operator) CreatePlatformPortal(context.Context, string, string) (string, error) { return "", nil }
+func (o *operator) CreatePlatformPortal(context.Context, string, string) (string, error) {
+	return "", nil
+}
 func (o *operator) ReportUsage(_ context.Context, u dream.UsageReport) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
