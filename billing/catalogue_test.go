@@ -3,11 +3,14 @@ package billing
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/dream-api/dream"
 )
@@ -139,4 +142,67 @@ func TestStripe_Connect(t *testing.T) {
 	if _, err := s.Exchange(context.Background(), dream.ModeTest, "ac_bad"); dream.ErrorKind(err) != dream.KindInvalid {
 		t.Errorf("exchanging a refused code: %v, want a refusal", err)
 	}
+}
+
+func TestStripe_OperatorBilling(t *testing.T) {
+	base := stripeMockURL(t)
+	ctx := context.Background()
+	plan := &dream.PlatformPlan{PriceID: "price_plan", MeteredPriceID: "price_users"}
+
+	t.Run("Customer", func(t *testing.T) {
+		s := newTestStripe(t, base)
+		if _, err := s.CreateCustomer(ctx, "plt_1", "dev@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		request := s.onlyRequest(t)
+		// The operator's own account: the live key and no Stripe-Account.
+		assertCall(t, request, http.MethodPost, "/v1/customers", liveKey, "")
+		assertForm(t, request, url.Values{"email": {"dev@example.com"}, "metadata[platformId]": {"plt_1"}})
+	})
+	for _, trial := range []int{14, 0} {
+		t.Run(fmt.Sprintf("CheckoutWithTrial%d", trial), func(t *testing.T) {
+			s := newTestStripe(t, base)
+			_, err := s.CreatePlatformCheckout(ctx, dream.PlatformCheckout{PlatformID: "plt_1", CustomerID: "cus_1", Plan: plan,
+				TrialDays: trial, SuccessURL: "https://api.example.com/dashboard?billing=success", CancelURL: "https://api.example.com/dashboard"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			request := s.onlyRequest(t)
+			assertCall(t, request, http.MethodPost, "/v1/checkout/sessions", liveKey, "")
+			want := url.Values{"mode": {"subscription"}, "customer": {"cus_1"}, "client_reference_id": {"plt_1"},
+				"line_items[0][price]": {"price_plan"}, "line_items[0][quantity]": {"1"}, "line_items[1][price]": {"price_users"},
+				"payment_method_collection": {"always"}, "metadata[platformId]": {"plt_1"},
+				"subscription_data[metadata][platformId]": {"plt_1"},
+				"success_url": {"https://api.example.com/dashboard?billing=success"}, "cancel_url": {"https://api.example.com/dashboard"}}
+			if trial > 0 {
+				want.Set("subscription_data[trial_period_days]", strconv.Itoa(trial))
+			}
+			assertForm(t, request, want)
+		})
+	}
+	t.Run("Portal", func(t *testing.T) {
+		s := newTestStripe(t, base)
+		if _, err := s.CreatePlatformPortal(ctx, "cus_1", "https://api.example.com/dashboard"); err != nil {
+			t.Fatal(err)
+		}
+		request := s.onlyRequest(t)
+		assertCall(t, request, http.MethodPost, "/v1/billing_portal/sessions", liveKey, "")
+		assertForm(t, request, url.Values{"customer": {"cus_1"}, "return_url": {"https://api.example.com/dashboard"}})
+	})
+	t.Run("MeterEvent", func(t *testing.T) {
+		s := newTestStripe(t, base)
+		at := time.Date(2026, 5, 9, 23, 59, 59, 0, time.UTC)
+		err := s.ReportUsage(ctx, dream.UsageReport{Event: "dream_live_end_users", CustomerID: "cus_1", Value: 2345,
+			Identifier: "plt_1-2026-05-09", Timestamp: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		request := s.onlyRequest(t)
+		if request.Method != http.MethodPost || request.Path != "/v1/billing/meter_events" || request.Header.Get("Stripe-Account") != "" {
+			t.Errorf("the meter event went to %s %s (account %q), want POST /v1/billing/meter_events on the operator's account",
+				request.Method, request.Path, request.Header.Get("Stripe-Account"))
+		}
+		assertForm(t, request, url.Values{"event_name": {"dream_live_end_users"}, "identifier": {"plt_1-2026-05-09"},
+			"timestamp": {strconv.FormatInt(at.Unix(), 10)}, "payload[stripe_customer_id]": {"cus_1"}, "payload[value]": {"2345"}})
+	})
 }

@@ -447,3 +447,50 @@ func TestConsole_RotationOverlapBounds(t *testing.T) {
 		t.Fatalf("rotating with a 24 h overlap answered %d %s, want the old keys to expire in 24 h", res.status, res.raw)
 	}
 }
+
+// TestConsole_PlatformBilling subscribes a developer to the platform plan
+// through the emulator, which plays the operator's account and reports to
+// the platform webhook.
+func TestConsole_PlatformBilling(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("payer@example.com")
+	res := h.do("GET", "/v1/billing", "", d.bearer()...)
+	if res.status != 200 || res.body["status"] != "none" || res.body["trialDays"] != 14.0 || res.body["includedUsers"] != 2000.0 ||
+		res.body["estimatedOverageCents"] != 0.0 {
+		t.Fatalf("GET /v1/billing before subscribing answered %d %s, want status none and a 14-day trial to come", res.status, res.raw)
+	}
+	expectError(t, h.do("POST", "/v1/billing/portal", "", d.bearer()...), 404, "no_subscription", "")
+
+	res = h.do("POST", "/v1/billing/checkout", "", d.bearer()...)
+	page, _ := res.body["url"].(string)
+	if res.status != 200 || !strings.HasPrefix(page, h.baseURL+"/dev/checkout/") {
+		t.Fatalf("the plan's checkout answered %d %s, want an emulator checkout page", res.status, res.raw)
+	}
+	customer := storetest.Count(t, h.db, `SELECT count(*) FROM platforms WHERE id = ? AND stripe_customer_id IS NOT NULL`, d.platformID)
+	if customer != 1 {
+		t.Fatal("the checkout stored no customer for the developer")
+	}
+	// A second checkout reuses the customer.
+	again := h.do("POST", "/v1/billing/checkout", "", d.bearer()...)
+	if again.status != 200 {
+		t.Fatalf("a second checkout answered %d %s", again.status, again.raw)
+	}
+	// Paying on the page delivers the operator account's events to the
+	// platform webhook, over HTTP.
+	resp, err := http.Post(page+"/pay", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h.refresh()
+	res = h.do("GET", "/v1/billing", "", d.bearer()...)
+	if res.body["status"] != "trialing" || res.body["trialEndsAt"] == nil || res.body["trialDays"] != 0.0 {
+		t.Fatalf("after paying, GET /v1/billing answered %s, want trialing with no second trial on offer", res.raw)
+	}
+	expectError(t, h.do("POST", "/v1/billing/checkout", "", d.bearer()...), 409, "already_subscribed", "")
+	if res := h.do("POST", "/v1/billing/portal", `{"returnUrl":"`+h.baseURL+`/dashboard?tab=billing"}`, d.bearer()...); res.status != 200 ||
+		!strings.HasPrefix(res.body["url"].(string), h.baseURL+"/dev/portal/") {
+		t.Fatalf("the portal answered %d %s, want an emulator portal page", res.status, res.raw)
+	}
+	expectError(t, h.do("POST", "/v1/billing/portal", `{"returnUrl":"https://evil.example.com/"}`, d.bearer()...), 400, "invalid_return_url", "")
+}

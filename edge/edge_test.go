@@ -105,7 +105,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	// The emulator signs with the wall clock, which the webhook's tolerance
 	// check compares with; the harness clock only drives the API.
 	h.payments, err = emulator.Open(filepath.Join(t.TempDir(), "emulator.db"), emulator.Config{
-		BaseURL: h.baseURL, WebhookURL: h.baseURL + "/webhook/stripe", Now: time.Now,
+		BaseURL: h.baseURL, WebhookURL: h.baseURL + "/webhook/stripe", PlatformWebhookURL: h.baseURL + "/webhook/platform", Now: time.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,10 +131,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := &dream.PlatformPlan{Grace: 7 * 24 * time.Hour, Retention: 30 * 24 * time.Hour, Clock: h.clock}
+	plan := &dream.PlatformPlan{PriceCents: 1900, TrialDays: 14, IncludedUsers: 2000, OverageCents: 3, Grace: 7 * 24 * time.Hour,
+		Retention: 30 * 24 * time.Hour, PriceID: "price_plan", MeteredPriceID: "price_plan_users", MeterEvent: "live_end_users", Clock: h.clock}
 	o := edge.Options{
 		Plan: plan,
-		Console: &dream.Console{Plan: plan, Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
+		Console: &dream.Console{Plan: plan, Operator: h.payments, DashboardURL: h.baseURL + "/dashboard", Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
 			Provider: h.payments, Connect: h.payments, Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock},
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
