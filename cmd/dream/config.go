@@ -20,7 +20,7 @@ import (
 // environment variable; secrets are read from the environment only, so they
 // never show in a process list.
 type Config struct {
-	// Command is "serve", "dev" or "migrate".
+	// Command is "serve", "dev", "migrate", "strict-limits" or "billing-setup".
 	Command string
 	// Addr is the HTTP listen address.
 	Addr string
@@ -126,7 +126,7 @@ var settings = []setting{
 			c.Strict = b
 			return nil
 		}},
-	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate", "strict-limits"},
+	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate", "strict-limits", "billing-setup"},
 		defaults:    map[string]string{"": "info"},
 		description: "debug, info, warn or error",
 		dst:         func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
@@ -140,7 +140,7 @@ var settings = []setting{
 		defaults:    map[string]string{"serve": "https://api.clerk.com/v1"},
 		description: "Clerk Backend API base URL",
 		dst:         func(c *Config, v string) error { c.ClerkAPIURL = v; return nil }},
-	{env: "STRIPE_SECRET_KEY", commands: []string{"serve"}, requiredBy: []string{"serve"},
+	{env: "STRIPE_SECRET_KEY", commands: []string{"serve", "billing-setup"}, requiredBy: []string{"serve", "billing-setup"},
 		description: "the platform's live Stripe secret key, for calls on developers' connected accounts",
 		dst:         func(c *Config, v string) error { c.StripeSecretKey = v; return nil }},
 	{env: "STRIPE_SECRET_KEY_TEST", commands: []string{"serve"},
@@ -224,7 +224,7 @@ var settings = []setting{
 	{env: "STRIPE_PLATFORM_WEBHOOK_SECRET", commands: []string{"serve"},
 		description: "signing secret of the platform webhook endpoint (/webhook/platform); required with platform billing on",
 		dst:         func(c *Config, v string) error { c.StripePlatformWebhookSecret = v; return nil }},
-	{env: "STRIPE_API_URL", commands: []string{"serve"},
+	{env: "STRIPE_API_URL", commands: []string{"serve", "billing-setup"},
 		description: "Stripe API base URL (default Stripe's)",
 		dst:         func(c *Config, v string) error { c.StripeAPIURL = v; return nil }},
 }

@@ -62,6 +62,15 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatalf("serve with platform billing off loaded %+v, %v; want no billing settings required", c, err)
 		}
 	})
+	t.Run("BillingSetup", func(t *testing.T) {
+		if _, err := loadConfig("billing-setup", nil, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+			t.Fatalf("billing-setup without a key: %v, want STRIPE_SECRET_KEY named", err)
+		}
+		c, err := loadConfig("billing-setup", nil, env(map[string]string{"STRIPE_SECRET_KEY": "sk_live_s", "DREAM_PLATFORM_OVERAGE_CENTS": "5"}), io.Discard)
+		if err != nil || c.Plan.OverageCents != 5 || c.Plan.IncludedUsers != 2000 || c.Plan.PriceCents != 1900 || c.Plan.MeterEvent != "dream_live_end_users" {
+			t.Fatalf("billing-setup loaded %+v, %v; want the plan's figures with the overage set", c, err)
+		}
+	})
 	t.Run("DevDefaults", func(t *testing.T) {
 		c, err := loadConfig("dev", nil, env(nil), io.Discard)
 		if err != nil {

@@ -39,6 +39,7 @@ commands:
   dev            run one node offline with a seeded demo developer
   migrate        apply pending database migrations and exit
   strict-limits  turn a project's strict usage limits on or off (run it on the primary)
+  billing-setup  create the platform plan's product, prices and meter on the platform's Stripe account, once
 
 Run 'dream <command> -h' for a command's flags.
 `
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errUsage
 	}
 	switch args[0] {
-	case "serve", "dev", "migrate", "strict-limits":
+	case "serve", "dev", "migrate", "strict-limits", "billing-setup":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -87,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return m.Migrate(ctx)
 	case "strict-limits":
 		return m.SetStrictLimits(ctx)
+	case "billing-setup":
+		return m.SetUpBilling(ctx)
 	}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -161,6 +164,26 @@ func (m *Main) SetStrictLimits(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "project %s: strict limits %v\n", m.Config.Project, m.Config.Strict)
+	return nil
+}
+
+// SetUpBilling creates the platform plan's objects on the platform's own
+// Stripe account, those that do not exist yet, and prints the settings
+// that name them.
+func (m *Main) SetUpBilling(ctx context.Context) error {
+	stripe := billing.NewStripe(billing.StripeConfig{SecretKey: m.Config.StripeSecretKey, APIURL: m.Config.StripeAPIURL, Logger: m.Logger})
+	setup, err := stripe.SetUpPlatformPlan(ctx, m.Config.Plan)
+	if err != nil {
+		return fmt.Errorf("dream billing-setup: %w", err)
+	}
+	if len(setup.Created) == 0 {
+		fmt.Fprintln(m.Stdout, "The platform plan exists already; nothing was created.")
+	}
+	for _, c := range setup.Created {
+		fmt.Fprintf(m.Stdout, "created %s\n", c)
+	}
+	fmt.Fprintf(m.Stdout, "\nSet these for dream serve (product %s, meter %s):\n  DREAM_PLATFORM_PRICE_ID=%s\n  DREAM_PLATFORM_METERED_PRICE_ID=%s\n  DREAM_PLATFORM_METER_EVENT=%s\n",
+		setup.ProductID, setup.MeterID, setup.PriceID, setup.MeteredPriceID, m.Config.Plan.MeterEvent)
 	return nil
 }
 
