@@ -535,31 +535,9 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	p := startDev(t, bin, data)
 	defer p.stop(t)
-	// redirect sends a request whose answer is a redirect, and returns where to.
 	redirect := func(method, path, form string, headers ...string) string {
 		t.Helper()
-		req, _ := http.NewRequest(method, p.baseURL+path, strings.NewReader(form))
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		res, err := browser.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		if res.StatusCode/100 != 3 {
-			body, _ := io.ReadAll(res.Body)
-			t.Fatalf("%s %s answered %d %s, want a redirect", method, path, res.StatusCode, body)
-		}
-		return res.Header.Get("Location")
-	}
-	path := func(location string) string {
-		t.Helper()
-		u, err := url.Parse(location)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return u.RequestURI()
+		return p.redirect(t, method, path, form, headers...)
 	}
 
 	status, body := call(t, "POST", p.baseURL+"/v1/accounts", `{"email":"jo@example.com","password":"correct horse battery"}`)
@@ -575,16 +553,7 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 	keys := body["environments"].(map[string]any)["test"].(map[string]any)
 	pk, sk := keys["publishableKey"].(string), keys["secretKey"].(string)
 
-	connect := func(mode string) {
-		t.Helper()
-		page := redirect("GET", "/v1/connect/"+mode+"/authorize", "", "Authorization", auth)
-		state := func() string { u, _ := url.Parse(page); return u.Query().Get("state") }()
-		back := redirect("POST", "/dev/connect/authorize", url.Values{"mode": {mode}, "state": {state}, "decision": {"allow"}}.Encode(),
-			"Content-Type", "application/x-www-form-urlencoded")
-		if done := redirect("GET", path(back), ""); done != "/dashboard?mode="+mode+"&stripe=connected" {
-			t.Fatalf("the Connect callback sent the browser to %s, want the dashboard told %s mode connected", done, mode)
-		}
-	}
+	connect := func(mode string) { t.Helper(); p.connect(t, auth, mode) }
 	connect("test")
 	for _, tier := range []string{`{"name":"free","displayName":"Free","price":0,"limit":3}`, `{"name":"pro","displayName":"Pro","price":2900,"limit":1000}`} {
 		if status, body := call(t, "POST", p.baseURL+"/v1/projects/"+id+"/environments/test/tiers", tier, "Authorization", auth); status != 201 {
@@ -605,7 +574,7 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("the upgrade checkout answered %d %v, want 200", status, body)
 	}
-	redirect("POST", path(body["url"].(string))+"/pay", "")
+	redirect("POST", pathOf(t, body["url"].(string))+"/pay", "")
 	if status, body := call(t, "POST", p.baseURL+"/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token); status != 200 ||
 		body["usage"].(map[string]any)["plan"] != "pro" {
 		t.Fatalf("after paying, a track answered %d %v, want 200 on pro", status, body)
@@ -658,5 +627,174 @@ func TestBinary_DeveloperJourney(t *testing.T) {
 		if status, _ := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+key); status != 401 {
 			t.Fatalf("a key of the deleted project answered %d, want 401", status)
 		}
+	}
+}
+
+// redirect sends a request to the server whose answer is a redirect, and
+// returns where to.
+func (p *devProcess) redirect(t *testing.T, method, path, form string, headers ...string) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.baseURL+path, strings.NewReader(form))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 3 {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("%s %s answered %d %s, want a redirect", method, path, res.StatusCode, body)
+	}
+	return res.Header.Get("Location")
+}
+
+// pathOf is the path and query of an absolute URL.
+func pathOf(t *testing.T, location string) string {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.RequestURI()
+}
+
+// connect connects the developer's account of mode through the emulator's
+// Connect page, as their browser would.
+func (p *devProcess) connect(t *testing.T, auth, mode string) {
+	t.Helper()
+	page := p.redirect(t, "GET", "/v1/connect/"+mode+"/authorize", "", "Authorization", auth)
+	u, _ := url.Parse(page)
+	back := p.redirect(t, "POST", "/dev/connect/authorize", url.Values{"mode": {mode}, "state": {u.Query().Get("state")}, "decision": {"allow"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded")
+	if done := p.redirect(t, "GET", pathOf(t, back), ""); done != "/dashboard?mode="+mode+"&stripe=connected" {
+		t.Fatalf("the Connect callback sent the browser to %s, want the dashboard told %s mode connected", done, mode)
+	}
+}
+
+// TestBinary_PlatformLifecycle watches a developer's platform subscription
+// in dev mode through the emulator and its clock: trial, active,
+// canceled, grace, blocked and deleted, with a live key's answer at each
+// step, and checks the purge deleted exactly that developer's rows.
+func TestBinary_PlatformLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startDev(t, bin, data)
+	defer p.stop(t)
+	db, err := store.Open(filepath.Join(data, "dream.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The demo developer's data, which nothing here may touch.
+	demo := readDevJSON(t, data)
+	demoEnv, err := db.EnvironmentByPublishableKey(context.Background(), demo.Projects[0].PublishableKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoRows := func() string { return storetest.PlatformRows(t, db, demoEnv.Project.PlatformID) }
+
+	status, body := call(t, "POST", p.baseURL+"/v1/accounts", `{"email":"lapse@example.com","password":"correct horse battery"}`)
+	if status != 201 {
+		t.Fatalf("signing up answered %d %v", status, body)
+	}
+	platformID, auth := body["platformId"].(string), "Bearer "+body["token"].(string)
+	_, body = call(t, "POST", p.baseURL+"/v1/projects", `{"name":"Lapsing","type":"saas"}`, "Authorization", auth)
+	id := body["id"].(string)
+	p.connect(t, auth, "test")
+	p.connect(t, auth, "live")
+	call(t, "POST", p.baseURL+"/v1/projects/"+id+"/environments/test/tiers", `{"name":"free","displayName":"Free","price":0,"limit":10}`, "Authorization", auth)
+
+	billing := func() map[string]any {
+		t.Helper()
+		_, body := call(t, "GET", p.baseURL+"/v1/billing", "", "Authorization", auth)
+		return body
+	}
+	// Subscribe: the emulator's checkout of the plan, with the trial.
+	_, body = call(t, "POST", p.baseURL+"/v1/billing/checkout", "", "Authorization", auth)
+	page := body["url"].(string)
+	if html := fetch(t, page); !strings.Contains(html, "19.00") || !strings.Contains(html, "Free for 14 days") {
+		t.Fatalf("the plan's checkout page does not show $19 after a 14-day trial:\n%s", html)
+	}
+	submit(t, page+"/pay")
+	if b := billing(); b["status"] != "trialing" {
+		t.Fatalf("after paying the billing reads %v, want trialing", b)
+	}
+	status, body = call(t, "POST", p.baseURL+"/v1/projects/"+id+"/promote", "", "Authorization", auth)
+	if status != 200 {
+		t.Fatalf("promoting during the trial answered %d %v, want 200", status, body)
+	}
+	liveKey := body["environments"].(map[string]any)["live"].(map[string]any)["secretKey"].(string)
+	liveAnswer := func() (int, any) {
+		t.Helper()
+		status, body := call(t, "GET", p.baseURL+"/api/tiers", "", "Authorization", "Bearer "+liveKey)
+		return status, body["error"]
+	}
+	before := demoRows()
+	advance := func(days int) {
+		t.Helper()
+		if status, body := call(t, "POST", p.baseURL+"/dev/clock/advance", fmt.Sprintf(`{"days":%d}`, days)); status != 200 {
+			t.Fatalf("advancing the clock %d days answered %d %v", days, status, body)
+		}
+	}
+	step := func(name, wantStatus string, wantLive int) {
+		t.Helper()
+		if b := billing(); b["status"] != wantStatus {
+			t.Fatalf("%s: the billing reads %v, want %s", name, b, wantStatus)
+		}
+		if status, code := liveAnswer(); status != wantLive {
+			t.Fatalf("%s: the live key answered %d %v, want %d", name, status, code, wantLive)
+		}
+	}
+	step("trial", "trialing", 200)
+
+	advance(15)
+	step("after the trial", "active", 200)
+	meter := fetch(t, p.baseURL+"/dev/meter-events")
+	if !strings.Contains(meter, platformID+"-") {
+		t.Fatalf("after 15 days the meter events page shows no report of %s:\n%s", platformID, meter)
+	}
+
+	// Cancel now in the portal: the grace period begins.
+	_, body = call(t, "POST", p.baseURL+"/v1/billing/portal", "", "Authorization", auth)
+	portal := body["url"].(string)
+	html := fetch(t, portal)
+	cancel := regexp.MustCompile(`action="(/dev/portal/[^"]+/cancel-now)"`).FindStringSubmatch(html)
+	if cancel == nil {
+		t.Fatalf("the portal page has no cancel-now form:\n%s", html)
+	}
+	submit(t, p.baseURL+cancel[1])
+	step("canceled, in grace", "canceled", 200)
+
+	advance(8)
+	step("grace over", "canceled", 403)
+	if _, code := liveAnswer(); code != "subscription_expired" {
+		t.Fatalf("after the grace period the live key answered %v, want subscription_expired", code)
+	}
+	if n := storetest.Count(t, db, `SELECT count(*) FROM projects WHERE platform_id = ?`, platformID); n != 1 {
+		t.Fatalf("before the retention period ended %d projects remain, want the developer's 1", n)
+	}
+
+	advance(23)
+	if n := storetest.Count(t, db, `SELECT count(*) FROM projects WHERE platform_id = ?`, platformID); n != 0 {
+		t.Fatalf("31 days after the subscription ended %d projects remain, want them deleted", n)
+	}
+	// The purge reaches the node's caches as its change watcher next looks.
+	deadline := time.Now().Add(5 * time.Second)
+	for status, _ := liveAnswer(); status != 401; status, _ = liveAnswer() {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the purge the live key answered %d, want 401: its project is gone", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b := billing(); b["status"] != "canceled" {
+		t.Fatalf("after the purge the billing reads %v, want the platform kept as canceled", b)
+	}
+	if after := demoRows(); after != before {
+		t.Fatalf("the purge changed another developer's rows:\nbefore %s\nafter  %s", before, after)
 	}
 }

@@ -191,35 +191,61 @@ func Count(tb testing.TB, db *store.DB, query string, args ...any) int64 {
 // before and after requests that must change nothing.
 func Dump(tb testing.TB, db *store.DB, tables ...string) string {
 	tb.Helper()
+	var out strings.Builder
+	for _, table := range tables {
+		out.WriteString(Rows(tb, db, `SELECT '`+table+`', * FROM `+table+` ORDER BY 2`))
+	}
+	return out.String()
+}
+
+// PlatformRows returns every row of a platform's projects and their
+// environments, keys, catalogues, end users and orders as text, to show
+// that what happened to others left it as it was.
+func PlatformRows(tb testing.TB, db *store.DB, platformID string) string {
+	tb.Helper()
+	out := Rows(tb, db, `SELECT 'projects', * FROM projects WHERE platform_id = ? ORDER BY 2`, platformID)
+	for _, table := range []string{"environments", "secret_keys", "tiers", "end_users", "usage_counters", "subscriptions", "orders"} {
+		join := `t.environment_id`
+		if table == "environments" {
+			join = `t.id`
+		}
+		out += Rows(tb, db, `SELECT '`+table+`', t.* FROM `+table+` t JOIN environments e ON e.id = `+join+`
+			JOIN projects p ON p.id = e.project_id WHERE p.platform_id = ? ORDER BY 2, 3`, platformID)
+	}
+	return out
+}
+
+// Rows returns the rows a query selects as text, a line each.
+func Rows(tb testing.TB, db *store.DB, query string, args ...any) string {
+	tb.Helper()
 	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer raw.Close()
+	rows, err := raw.Query(query, args...)
+	if err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	columns, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	var out strings.Builder
-	for _, table := range tables {
-		rows, err := raw.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
-		if err != nil {
-			tb.Fatalf("dumping %s: %v", table, err)
+	for rows.Next() {
+		values := make([]any, len(columns))
+		pointers := make([]any, len(columns))
+		for i := range values {
+			pointers[i] = &values[i]
 		}
-		columns, err := rows.Columns()
-		if err != nil {
+		if err := rows.Scan(pointers...); err != nil {
 			tb.Fatal(err)
 		}
-		for rows.Next() {
-			values := make([]any, len(columns))
-			pointers := make([]any, len(columns))
-			for i := range values {
-				pointers[i] = &values[i]
-			}
-			if err := rows.Scan(pointers...); err != nil {
-				tb.Fatal(err)
-			}
-			fmt.Fprintf(&out, "%s %v\n", table, values)
-		}
-		if err := rows.Close(); err != nil {
-			tb.Fatal(err)
-		}
+		fmt.Fprintf(&out, "%v\n", values)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
 	}
 	return out.String()
 }
