@@ -63,7 +63,9 @@ func (f *operatorFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r.ParseForm()
-	list := func(data []map[string]any) { json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "has_more": false}) }
+	list := func(data []map[string]any) {
+		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "has_more": false})
+	}
 	switch {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/products/"):
 		id := strings.TrimPrefix(r.URL.Path, "/v1/products/")
