@@ -45,6 +45,7 @@ e2e-sdk: build
 bench: build $(LITEFS) fuse
 	$(GO) build -o bin/dreambench ./cmd/dreambench
 	./bin/dreambench -dream $(BIN)
+	$(GO) test ./primary -run '^$$' -bench BenchmarkMeterReport -benchtime 1x
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools
