@@ -274,7 +274,7 @@ func TestConsole_Isolation(t *testing.T) {
 	store, _, _ := h.createProject(owner, "Shop", dream.ProjectStore)
 	h.do("POST", "/v1/projects/"+id+"/environments/test/tiers", `{"name":"pro","displayName":"Pro","price":100}`, owner.bearer()...)
 	h.do("POST", "/v1/projects/"+store+"/environments/test/products", `{"name":"mug","displayName":"Mug","price":100}`, owner.bearer()...)
-	before := storetest.Dump(t, h.db, "projects", "environments", "secret_keys", "tiers")
+	before := storetest.Dump(t, h.db, "platforms", "developer_sessions", "projects", "environments", "secret_keys", "tiers")
 
 	routes := []struct {
 		method, path, body string
@@ -301,6 +301,9 @@ func TestConsole_Isolation(t *testing.T) {
 		{"DELETE", "/v1/projects/" + store + "/environments/test/products/mug", "", true},
 		{"POST", "/v1/assets", `{"filename":"a.png","data":"iVBORw0KGgo="}`, false},
 		{"GET", "/v1/connect/test/authorize", "", false},
+		{"GET", "/v1/billing", "", false},
+		{"POST", "/v1/billing/checkout", "", false},
+		{"POST", "/v1/billing/portal", "", false},
 	}
 	for _, r := range routes {
 		t.Run(r.method+r.path, func(t *testing.T) {
@@ -328,7 +331,7 @@ func TestConsole_Isolation(t *testing.T) {
 			}
 		})
 	}
-	if after := storetest.Dump(t, h.db, "projects", "environments", "secret_keys", "tiers"); after != before {
+	if after := storetest.Dump(t, h.db, "platforms", "developer_sessions", "projects", "environments", "secret_keys", "tiers"); after != before {
 		t.Errorf("the refused requests changed the database:\nbefore %s\nafter  %s", before, after)
 	}
 	if res := h.do("GET", "/v1/projects", "", stranger.bearer()...); len(res.body["projects"].([]any)) != 0 {
