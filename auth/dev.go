@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/dream-api/dream"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // DevIssuerName is the iss claim of dev tokens.
@@ -46,6 +47,10 @@ type DevIssuer struct {
 	jwks     []byte
 	users    *devUsers
 	verifier tokenVerifier
+	// passwordCost is the bcrypt cost of end users' passwords; decoy a
+	// hash of no one's password, compared when an email has no user.
+	passwordCost int
+	decoy        []byte
 }
 
 // OpenDevIssuer loads the issuer's RSA key (2048-bit, PKCS#8 PEM, file mode
@@ -89,12 +94,20 @@ func OpenDevIssuer(dir string, now func() time.Time) (*DevIssuer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Dev passwords guard nothing of value: the cheapest cost bcrypt
+	// allows keeps sign-ups quick.
+	decoy, err := bcrypt.GenerateFromPassword([]byte("no end user has this password"), bcrypt.MinCost)
+	if err != nil {
+		return nil, err
+	}
 	return &DevIssuer{
-		signer:   signer,
-		key:      &clerk.JSONWebKey{Key: &privateKey.PublicKey, KeyID: kid, Algorithm: algorithm, Use: "sig"},
-		jwks:     jwks,
-		users:    users,
-		verifier: verifier,
+		signer:       signer,
+		key:          &clerk.JSONWebKey{Key: &privateKey.PublicKey, KeyID: kid, Algorithm: algorithm, Use: "sig"},
+		jwks:         jwks,
+		users:        users,
+		verifier:     verifier,
+		passwordCost: bcrypt.MinCost,
+		decoy:        decoy,
 	}, nil
 }
 
@@ -159,7 +172,8 @@ func (d *DevIssuer) VerifyEndUserToken(ctx context.Context, mode dream.Mode, tok
 
 // The dev issuer is dream.Identity in dev mode. Its users have one piece of
 // metadata besides their project, the plan; mode is ignored, as in
-// verification, and passwords are not kept: dev tokens are minted by email.
+// verification. A password given at creation is kept as a bcrypt hash, for
+// the hosted sign-in page; POST /dev/tokens mints tokens by email alone.
 var _ dream.Identity = (*DevIssuer)(nil)
 
 // CreateUser implements dream.Identity. The user belongs to the project
@@ -170,11 +184,40 @@ func (d *DevIssuer) CreateUser(ctx context.Context, mode dream.Mode, n dream.New
 	if pk == "" || n.Email == "" {
 		return nil, dream.Errorf(dream.KindInvalid, "Missing required field", "email and a publishableKey are required")
 	}
-	u, err := d.users.create(devUser{PublishableKey: pk, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName, Plan: plan})
+	var hash []byte
+	if n.Password != "" {
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(n.Password), d.passwordCost); err != nil {
+			return nil, dream.Errorf(dream.KindInvalid, "Invalid password", "a password has at most 72 bytes")
+		}
+	}
+	u, err := d.users.create(devUser{PublishableKey: pk, Email: n.Email, FirstName: n.FirstName, LastName: n.LastName, Plan: plan,
+		PasswordHash: string(hash)})
 	if err != nil {
 		return nil, err
 	}
 	return u.identity(), nil
+}
+
+// ErrEndUserCredentials answers a hosted sign-in with a wrong email or
+// password.
+var ErrEndUserCredentials = &dream.Error{Kind: dream.KindUnauthenticated, Code: "invalid_credentials",
+	Message: "The email or the password is wrong"}
+
+// SignIn checks an end user's password in the project of publishableKey
+// and returns a token for them, as IssueToken would. A user without a
+// password (minted by email) cannot sign in with one. The work is the same
+// whether or not the email has a user.
+func (d *DevIssuer) SignIn(publishableKey, email, password string) (token, userID string, err error) {
+	u, ok := d.users.byEmail(publishableKey, email)
+	hash := []byte(u.PasswordHash)
+	if !ok || len(hash) == 0 {
+		hash = d.decoy
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !ok || u.PasswordHash == "" {
+		return "", "", ErrEndUserCredentials
+	}
+	return d.IssueToken(publishableKey, u.Email, "")
 }
 
 // User implements dream.Identity.

@@ -45,6 +45,10 @@ type devUser struct {
 	LastName       string    `json:"lastName,omitempty"`
 	Plan           string    `json:"plan"`
 	CreatedAt      time.Time `json:"createdAt"`
+	// PasswordHash is the bcrypt hash of the password of a user who signed
+	// up on the hosted pages, or was created with one; "" for users minted
+	// by email.
+	PasswordHash string `json:"passwordHash,omitempty"`
 }
 
 // devUserKey identifies a dev user: email addresses are case-insensitive in
@@ -143,6 +147,17 @@ func (u *devUsers) create(n devUser) (devUser, error) {
 	u.users = users
 	u.index[key] = len(users) - 1
 	return n, nil
+}
+
+// byEmail returns the user with email in the project of publishableKey.
+func (u *devUsers) byEmail(publishableKey, email string) (devUser, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	i, ok := u.index[newDevUserKey(publishableKey, email)]
+	if !ok {
+		return devUser{}, false
+	}
+	return u.users[i], true
 }
 
 // byID returns the user with this id.

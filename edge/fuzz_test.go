@@ -86,8 +86,9 @@ func FuzzAPI(f *testing.F) {
 		if req.Method == http.MethodHead || rec.Code == http.StatusNoContent || rec.Code/100 == 3 {
 			return
 		}
-		if strings.HasPrefix(path, "/v1/connect/") && rec.Code != http.StatusNotFound {
-			// The Connect callback is a browser's page, HTML by design.
+		if isBrowserPage(path) && rec.Code != http.StatusNotFound {
+			// The Connect callback and the hosted pages are a browser's,
+			// HTML by design; FuzzHostedPages holds them to their rules.
 			return
 		}
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
@@ -105,6 +106,62 @@ func FuzzAPI(f *testing.F) {
 				t.Fatalf("%s %s answered an error without a message, want a message field: %s",
 					req.Method, path, rec.Body.String())
 			}
+		}
+	})
+}
+
+// isBrowserPage reports whether path is one a browser opens, answered in
+// HTML: the Connect callback and the hosted end-user pages.
+func isBrowserPage(path string) bool {
+	if strings.HasPrefix(path, "/v1/connect/") {
+		return true
+	}
+	for _, page := range []string{"/signup", "/signin", "/account", "/refresh"} {
+		if path == page || strings.HasPrefix(path, page+"?") || strings.HasPrefix(path, page+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzHostedPages sends the hosted pages arbitrary pk and redirect values
+// and holds them to their rules: no 5xx, a page that escapes what it
+// shows, and a redirect only back to an allowed origin or on to sign in.
+func FuzzHostedPages(f *testing.F) {
+	h := newHarness(f, harnessOptions{})
+	pk := h.saas.Test.PublishableKey
+	for _, seed := range []struct {
+		page         uint8
+		pk, redirect string
+	}{
+		{0, pk, "http://localhost:3000/"},
+		{1, pk, `"><script>alert(1)</script>`},
+		{2, pk, "javascript:alert(1)"},
+		{3, pk, "//evil.example"},
+		{0, pk, "http://localhost.evil.example/"},
+		{1, "pk_test_" + strings.Repeat("0", 32), "http://localhost:3000/"},
+		{2, `pk_test_"'<>`, "http://127.0.0.1:1/%zz"},
+		{3, pk, "http://localhost:3000/\"><img src=x onerror=alert(1)>"},
+	} {
+		f.Add(seed.page, seed.pk, seed.redirect)
+	}
+	pages := []string{"/signup", "/signin", "/account", "/refresh"}
+	f.Fuzz(func(t *testing.T, which uint8, pk, redirect string) {
+		page := pages[int(which)%len(pages)]
+		rec := httptest.NewRecorder()
+		h.current().ServeHTTP(rec, httptest.NewRequest("GET", page+"?"+url.Values{"pk": {pk}, "redirect": {redirect}}.Encode(), nil))
+		if rec.Code >= 500 {
+			t.Fatalf("%s with pk %q and redirect %q answered %d", page, pk, redirect, rec.Code)
+		}
+		if to := rec.Header().Get("Location"); to != "" {
+			u, err := url.Parse(to)
+			if err != nil || !(strings.HasPrefix(to, "/signin?") || u.Host == "localhost" || strings.HasPrefix(u.Host, "localhost:") ||
+				u.Host == "127.0.0.1" || strings.HasPrefix(u.Host, "127.0.0.1:")) {
+				t.Fatalf("%s with redirect %q sent the browser to %q", page, redirect, to)
+			}
+		}
+		if body := rec.Body.String(); strings.Contains(body, "<script") || strings.Contains(body, "onerror=") {
+			t.Fatalf("%s echoed markup unescaped: %s", page, body)
 		}
 	})
 }

@@ -128,25 +128,35 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	if err := decodeOptionalJSON(w, r, &body); err != nil {
 		return err
 	}
-	ctx, env := r.Context(), req.key
-	endUser, err := s.db.EndUser(ctx, env.ID, req.user.UserID)
-	if err != nil {
-		return err
-	}
-	if endUser == nil || endUser.StripeCustomerID == "" {
-		return dream.Errorf(dream.KindInvalid, "No active subscription found", "This end user has not subscribed yet")
-	}
 	back, err := returnURL(requestBase(r), body.ReturnURL, "/dashboard", "returnUrl")
 	if err != nil {
 		return err
 	}
-	account, err := dream.ConnectedAccount(ctx, s.db, env)
+	link, err := s.openPortal(r.Context(), req.key, req.user.UserID, back)
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": link})
+	return nil
+}
+
+// openPortal opens the payment provider's portal of an end user's
+// subscription, returning to back, and returns its URL.
+func (s *Server) openPortal(ctx context.Context, env *dream.Environment, userID, back string) (string, error) {
+	endUser, err := s.db.EndUser(ctx, env.ID, userID)
+	if err != nil {
+		return "", err
+	}
+	if endUser == nil || endUser.StripeCustomerID == "" {
+		return "", dream.Errorf(dream.KindInvalid, "No active subscription found", "This end user has not subscribed yet")
+	}
+	account, err := dream.ConnectedAccount(ctx, s.db, env)
+	if err != nil {
+		return "", err
+	}
 	tiers, err := s.tiers(ctx, env.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var plans []dream.LineItem
 	for i := range tiers {
@@ -154,14 +164,9 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 			plans = append(plans, tiers[i].LineItem(1))
 		}
 	}
-	link, err := s.payments.CreatePortalSession(ctx, dream.PortalSession{
+	return s.payments.CreatePortalSession(ctx, dream.PortalSession{
 		Account: account, CustomerID: endUser.StripeCustomerID, ReturnURL: back, Plans: plans,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"url": link})
-	return nil
 }
 
 // handleCartCheckout starts a guest checkout of store products:

@@ -72,6 +72,11 @@ type Options struct {
 	// PlatformWebhooks, when set, verifies the platform webhook, mounted
 	// at /webhook/platform.
 	PlatformWebhooks dream.WebhookVerifier
+	// Attempts counts sign-in attempts on the hosted pages.
+	Attempts dream.AttemptLimiter
+	// HostedClerk, when set, has the hosted end-user pages load Clerk's
+	// components; without it, in dev mode, they are our own forms.
+	HostedClerk *HostedClerk
 	// SecureCookies marks developer session cookies Secure: every node
 	// but one listening on loopback only, reached over plain HTTP.
 	SecureCookies bool
@@ -87,6 +92,9 @@ type DevIdentity interface {
 	// IssueToken signs an end-user token for the end user with this email
 	// in the project of publishableKey, storing plan when it is not empty.
 	IssueToken(publishableKey, email, plan string) (token, userID string, err error)
+	// SignIn checks an end user's password on the hosted sign-in page and
+	// signs a token for them; a wrong one is KindUnauthenticated.
+	SignIn(publishableKey, email, password string) (token, userID string, err error)
 	// JWKS is the issuer's public key set document.
 	JWKS() []byte
 }
@@ -103,6 +111,10 @@ type Server struct {
 	carts              dream.CartService
 	webhooks           dream.WebhookService
 	platformWebhooks   *dream.PlatformWebhooks
+	identity           dream.Identity
+	dev                DevIdentity
+	attempts           dream.AttemptLimiter
+	hostedClerk        *HostedClerk
 	console            *dream.Console
 	plan               *dream.PlatformPlan
 	secureCookies      bool
@@ -135,6 +147,10 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		tokens:             o.Tokens,
 		payments:           o.Payments,
 		secureCookies:      o.SecureCookies,
+		identity:           o.Identity,
+		dev:                o.Dev,
+		attempts:           o.Attempts,
+		hostedClerk:        o.HostedClerk,
 		plan:               o.Plan,
 		limiter:            o.Limiter,
 		liteFS:             o.LiteFS,
@@ -264,6 +280,9 @@ func (s *Server) routes(o Options) {
 	}
 	if s.platformWebhooks != nil {
 		s.handle(http.MethodPost, "/webhook/platform", public, s.handlePlatformWebhook)
+	}
+	if s.dev != nil || s.hostedClerk != nil {
+		s.mountHosted()
 	}
 	if o.Dev != nil {
 		s.mountDev(o.Dev)

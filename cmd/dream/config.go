@@ -42,6 +42,12 @@ type Config struct {
 	ClerkSecretKeyTest string
 	// ClerkAPIURL is Clerk's Backend API.
 	ClerkAPIURL string
+	// ClerkPublishableKey and ClerkPublishableKeyTest are the publishable
+	// keys of the end-user Clerk instances, which the hosted pages load;
+	// ClerkJWTTemplate names the JWT template of the tokens they return.
+	ClerkPublishableKey     string
+	ClerkPublishableKeyTest string
+	ClerkJWTTemplate        string
 	// StripeSecretKey and StripeSecretKeyTest are the platform's Stripe keys
 	// for live and test mode; calls on connected accounts use them.
 	StripeSecretKey     string
@@ -136,6 +142,15 @@ var settings = []setting{
 	{env: "CLERK_SECRET_KEY_TEST", commands: []string{"serve"},
 		description: "secret key of the test Clerk instance; without it test-mode tokens are verified against the live instance",
 		dst:         func(c *Config, v string) error { c.ClerkSecretKeyTest = v; return nil }},
+	{env: "CLERK_PUBLISHABLE_KEY", commands: []string{"serve"}, requiredBy: []string{"serve"},
+		description: "publishable key of the live end-user Clerk instance, whose sign-up and sign-in components the hosted pages load",
+		dst:         func(c *Config, v string) error { c.ClerkPublishableKey = v; return nil }},
+	{env: "CLERK_PUBLISHABLE_KEY_TEST", commands: []string{"serve"},
+		description: "publishable key of the test end-user Clerk instance; without it test keys' hosted pages use the live instance",
+		dst:         func(c *Config, v string) error { c.ClerkPublishableKeyTest = v; return nil }},
+	{env: "CLERK_JWT_TEMPLATE", commands: []string{"serve"}, defaults: map[string]string{"serve": "end-user-api"},
+		description: "the Clerk JWT template whose tokens the hosted pages return (top-level publishableKey and plan claims)",
+		dst:         func(c *Config, v string) error { c.ClerkJWTTemplate = v; return nil }},
 	{env: "CLERK_API_URL", commands: []string{"serve"},
 		defaults:    map[string]string{"serve": "https://api.clerk.com/v1"},
 		description: "Clerk Backend API base URL",

@@ -265,17 +265,18 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	console := &dream.Console{Directory: m.DB, Plan: plan, Logger: m.Logger, Now: m.Now}
 	opts.Console, opts.SecureCookies = console, !loopbackOnly(m.Listener.Addr())
+	attempts, err := ratelimit.New(signInBuckets)
+	if err != nil {
+		return err
+	}
+	// Developers' and end users' sign-ins share the per-address count.
+	opts.Attempts = signInAttempts{limiter: attempts, now: m.Now}
 	switch m.Config.ConsoleAuth {
 	case "local":
 		if m.passwords, err = auth.NewPasswords(0); err != nil {
 			return err
 		}
-		console.Passwords = m.passwords
-		attempts, err := ratelimit.New(signInBuckets)
-		if err != nil {
-			return err
-		}
-		console.Attempts = signInAttempts{limiter: attempts, now: m.Now}
+		console.Passwords, console.Attempts = m.passwords, opts.Attempts
 	case "clerk":
 		console.Identity = auth.NewClerkDevelopers(auth.ClerkInstance{SecretKey: m.Config.ClerkPlatformSecretKey, APIURL: m.Config.ClerkAPIURL},
 			m.Now, httpClient, m.Logger)
@@ -302,6 +303,8 @@ func (m *Main) Open(ctx context.Context) error {
 		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
 		opts.Tokens = auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
 		opts.Identity = auth.NewClerkUsers(live, test, httpClient)
+		opts.HostedClerk = &edge.HostedClerk{Template: m.Config.ClerkJWTTemplate, PublishableKeys: map[dream.Mode]string{
+			dream.ModeLive: m.Config.ClerkPublishableKey, dream.ModeTest: m.Config.ClerkPublishableKeyTest}}
 		stripe := billing.NewStripe(billing.StripeConfig{
 			SecretKey: m.Config.StripeSecretKey, SecretKeyTest: m.Config.StripeSecretKeyTest,
 			APIURL: m.Config.StripeAPIURL, Logger: m.Logger,

@@ -252,6 +252,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 			"DREAM_RATE_LIMIT_PER_MINUTE=0",
 			"DREAM_CONSOLE_AUTH=local",
 			"CLERK_SECRET_KEY=sk_test_cluster",
+			"CLERK_PUBLISHABLE_KEY=pk_test_Y2x1c3Rlci5jbGVyay5hY2NvdW50cy5kZXYk",
 			"CLERK_API_URL="+c.jwks.URL+"/v1",
 			"STRIPE_SECRET_KEY=sk_test_cluster",
 			"STRIPE_WEBHOOK_SECRET="+WebhookSecret,
