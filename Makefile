@@ -16,7 +16,7 @@ LITEFS_VERSION := v0.5.14
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test e2e-sdk lint tools fuse clean bench
+.PHONY: build run test e2e-sdk sdk-deps lint tools fuse chromium clean bench
 
 ## build: compile the dream binary into bin/
 build:
@@ -26,18 +26,24 @@ build:
 run: build
 	./$(BIN) dev
 
-## test: lint, every Go test with the race detector, then the SDK suite
-test: lint $(STRIPE_MOCK) $(LITEFS) fuse
+## test: lint, every Go test with the race detector (the browser test
+## loads the SDK that sdk-deps installs), then the SDK suite
+test: lint $(STRIPE_MOCK) $(LITEFS) fuse chromium sdk-deps
 	$(GO) test -race -count=1 ./...
 	$(MAKE) e2e-sdk
 
-## e2e-sdk: the published @dream-api/sdk (pinned in e2e/sdk) against `dream dev`
-e2e-sdk: build
+## sdk-deps: install the published @dream-api/sdk (pinned in e2e/sdk)
+sdk-deps:
 	@if ! command -v node >/dev/null 2>&1; then \
-		if [ "$$CI" = "true" ]; then echo "e2e-sdk: node is required (CI=true) but not installed" >&2; exit 1; fi; \
-		echo "e2e-sdk: node is not installed; skipping the SDK conformance suite"; exit 0; \
+		if [ "$$CI" = "true" ]; then echo "sdk-deps: node is required (CI=true) but not installed" >&2; exit 1; fi; \
+		echo "sdk-deps: node is not installed; the SDK suite and the browser test will skip"; exit 0; \
 	fi; \
-	cd e2e/sdk && npm ci --no-audit --no-fund && DREAM_BIN=$(CURDIR)/$(BIN) npm test
+	cd e2e/sdk && npm ci --no-audit --no-fund
+
+## e2e-sdk: the published @dream-api/sdk against `dream dev`
+e2e-sdk: build sdk-deps
+	@if ! command -v node >/dev/null 2>&1; then exit 0; fi; \
+	cd e2e/sdk && DREAM_BIN=$(CURDIR)/$(BIN) npm test
 
 ## bench: dream against a bare net/http server on this machine: `dream dev`
 ## and a LiteFS primary with two replicas under the same load, with every
@@ -75,6 +81,15 @@ fuse:
 			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }; \
 		elif [ "$$CI" = "true" ]; then echo "fuse: fuse3 is required (CI=true) and cannot be installed" >&2; exit 1; \
 		else echo "fuse: fuse3 is not installed; the LiteFS cluster test will skip"; fi; }
+
+## chromium: Debian's Chromium, which the browser test in e2e/browser drives
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+		elif [ "$$CI" = "true" ]; then echo "chromium: chromium is required (CI=true) and cannot be installed" >&2; exit 1; \
+		else echo "chromium: chromium is not installed; the browser test will skip"; fi; }
 
 clean:
 	rm -rf bin e2e/sdk/node_modules

@@ -13,4 +13,12 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require golang.org/x/crypto v0.59.0
+require (
+	github.com/chromedp/chromedp v0.23.1
+	golang.org/x/crypto v0.59.0
+)
+
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)

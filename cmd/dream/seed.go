@@ -293,8 +293,10 @@ An end-user token for any email (dev mode only):
 
 With the SDK (npm install @dream-api/sdk):
   import { DreamAPI } from '@dream-api/sdk';
-  const api = new DreamAPI({ publishableKey: '%[2]s', baseUrl: '%[1]s' });
-  api.setUserToken(token); // the "token" from /dev/tokens
+  const api = new DreamAPI({ publishableKey: '%[2]s', baseUrl: '%[1]s', signupUrl: '%[1]s' });
+  await api.auth.init();   // reads the token the hosted pages return
+  if (!api.auth.isSignedIn()) location.href = api.auth.getSignUpUrl({ redirect: location.href });
+  // or, from a script: api.setUserToken(token) with the "token" of /dev/tokens
   console.log(await api.products.listTiers());
   console.log(await api.usage.track());
   console.log(await api.usage.check());
