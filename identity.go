@@ -18,6 +18,9 @@ type EndUserClaims struct {
 	// one project is refused by another.
 	PublishableKey string
 	ExpiresAt      time.Time
+	// SessionID is the identity provider's session the token is of (Clerk's
+	// sid), "" when it names none.
+	SessionID string
 }
 
 // CheckProject reports whether the token was issued for the project

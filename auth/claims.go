@@ -62,6 +62,7 @@ func endUserClaims(payload []byte) (*dream.EndUserClaims, error) {
 			stringClaim(metadata, "publishableKey"),
 		),
 		ExpiresAt: time.Unix(*registered.Expiry, 0).UTC(),
+		SessionID: stringClaim(top, "sid"),
 	}, nil
 }
 

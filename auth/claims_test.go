@@ -24,6 +24,11 @@ var claimsLayouts = []struct {
 		want:    dream.EndUserClaims{UserID: "user_1", Email: "a@x.test", Plan: "pro", PublishableKey: "pk_test_1"},
 	},
 	{
+		name:    "ClerkSession",
+		payload: `{"sub":"user_1","exp":1748779200,"sid":"sess_9","azp":"https://app.example.com"}`,
+		want:    dream.EndUserClaims{UserID: "user_1", SessionID: "sess_9"},
+	},
+	{
 		name:    "PrimaryEmail",
 		payload: `{"sub":"user_1","exp":1748779200,"primary_email":"p@x.test"}`,
 		want:    dream.EndUserClaims{UserID: "user_1", Email: "p@x.test"},

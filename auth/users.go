@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/session"
 	"github.com/clerk/clerk-sdk-go/v2/user"
 
 	"github.com/dream-api/dream"
@@ -20,6 +21,8 @@ import (
 // live-mode end users.
 type ClerkUsers struct {
 	live, test *user.Client
+	// sessions are the session APIs of the instances, by mode.
+	sessions map[dream.Mode]*session.Client
 }
 
 var _ dream.Identity = (*ClerkUsers)(nil)
@@ -28,12 +31,12 @@ var _ dream.Identity = (*ClerkUsers)(nil)
 // test; without a test instance secret, test mode uses live too, as token
 // verification does.
 func NewClerkUsers(live, test ClerkInstance, httpClient *http.Client) *ClerkUsers {
-	u := &ClerkUsers{live: &user.Client{Backend: live.backend(httpClient)}}
-	u.test = u.live
+	liveBackend, testBackend := live.backend(httpClient), live.backend(httpClient)
 	if test.SecretKey != "" {
-		u.test = &user.Client{Backend: test.backend(httpClient)}
+		testBackend = test.backend(httpClient)
 	}
-	return u
+	return &ClerkUsers{live: &user.Client{Backend: liveBackend}, test: &user.Client{Backend: testBackend},
+		sessions: map[dream.Mode]*session.Client{dream.ModeLive: {Backend: liveBackend}, dream.ModeTest: {Backend: testBackend}}}
 }
 
 func (u *ClerkUsers) client(mode dream.Mode) *user.Client {
@@ -161,3 +164,17 @@ func clerkError(err error, rejected string) error {
 // errIdentityDown is the answer while Clerk cannot be reached.
 var errIdentityDown = &dream.Error{Kind: dream.KindUnavailable, Code: "identity_unavailable",
 	Message: "Could not reach the identity provider; try again"}
+
+// SessionToken returns a token of the JWT template for one of an end
+// user's sessions, from Clerk's Backend API: what the hosted pages return
+// to the developer's front end, with the claims the template puts in it.
+func (u *ClerkUsers) SessionToken(ctx context.Context, mode dream.Mode, sessionID, template string) (string, error) {
+	if sessionID == "" {
+		return "", dream.ErrInvalidEndUserToken
+	}
+	token, err := u.sessions[mode].CreateToken(ctx, &session.CreateTokenParams{ID: sessionID, TemplateName: template})
+	if err != nil {
+		return "", clerkError(err, "identity_request_rejected")
+	}
+	return token.JWT, nil
+}

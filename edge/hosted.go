@@ -36,11 +36,18 @@ var hostedHTML string
 var hostedPages = template.Must(template.New("hosted").Parse(hostedHTML))
 
 // HostedClerk configures the production pages: the publishable keys of the
-// end-user Clerk instances by mode, and the JWT template whose tokens carry
-// the project and plan.
+// end-user Clerk instances by mode, the JWT template whose tokens carry the
+// project and plan, and the Backend API that makes them.
 type HostedClerk struct {
 	PublishableKeys map[dream.Mode]string
 	Template        string
+	Sessions        SessionTokens
+}
+
+// SessionTokens makes a token of a JWT template for an end user's session
+// at the identity provider: auth.ClerkUsers.
+type SessionTokens interface {
+	SessionToken(ctx context.Context, mode dream.Mode, sessionID, template string) (string, error)
 }
 
 // refreshWait bounds how long /refresh waits for a plan to change; tests
@@ -555,8 +562,10 @@ var errOtherProject = &dream.Error{Kind: dream.KindConflict, Code: "user_belongs
 // against the end-user instance of the key's mode, says who the user is;
 // nothing else does. A user of no project is bound to this one (publishable
 // key and plan free merged into their public metadata, an end user row);
-// a user of another project is refused. The answer is the user's plan in
-// the database, for /refresh.
+// a user of another project is refused. The answer is the token to return
+// to the front end in __clerk_jwt, made for the verified session from the
+// JWT template (a dev token in dev mode), and the user's plan in the
+// database, which /refresh waits on.
 func (s *Server) handleHostedSession(w http.ResponseWriter, r *http.Request, _ *request) error {
 	var body struct {
 		PublishableKey string `json:"publishableKey"`
@@ -615,6 +624,15 @@ func (s *Server) handleHostedSession(w http.ResponseWriter, r *http.Request, _ *
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"userId": user.ID, "plan": plan})
+	var frontEnd string
+	if s.hostedClerk != nil {
+		frontEnd, err = s.hostedClerk.Sessions.SessionToken(ctx, env.Mode, claims.SessionID, s.hostedClerk.Template)
+	} else {
+		frontEnd, _, err = s.dev.IssueToken(env.PublishableKey, user.Email, "")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"userId": user.ID, "plan": plan, "token": frontEnd})
 	return nil
 }

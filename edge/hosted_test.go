@@ -252,6 +252,8 @@ type fakeClerk struct {
 	server *httptest.Server
 	mu     sync.Mutex
 	users  map[string]map[string]any // id → public metadata
+	// templates counts the template tokens made.
+	templates int
 }
 
 func newFakeClerk(t *testing.T) *fakeClerk {
@@ -267,6 +269,18 @@ func newFakeClerk(t *testing.T) *fakeClerk {
 		defer f.mu.Unlock()
 		if r.URL.Path == "/v1/jwks" {
 			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "kid", Algorithm: "RS256", Use: "sig"}}})
+			return
+		}
+		// A session of user_x is sess_user_x; its template token has the
+		// layout of the end-user-api template: metadata at the top level.
+		if m := regexp.MustCompile(`^/v1/sessions/sess_([^/]+)/tokens/end-user-api$`).FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
+			f.templates++
+			claims := map[string]any{"iss": "https://clerk.example.test", "sub": m[1], "sid": "sess_" + m[1], "exp": time.Now().Add(time.Hour).Unix(),
+				"iat": time.Now().Unix(), "nbf": time.Now().Unix(), "email": m[1] + "@example.com"}
+			for k, v := range f.users[m[1]] {
+				claims[k] = v
+			}
+			json.NewEncoder(w).Encode(map[string]any{"object": "token", "jwt": f.sign(t, key, claims)})
 			return
 		}
 		m := userPath.FindStringSubmatch(r.URL.Path)
@@ -295,15 +309,20 @@ func newFakeClerk(t *testing.T) *fakeClerk {
 // token is a session token of the instance for user, signed with key.
 func (f *fakeClerk) token(t *testing.T, key *rsa.PrivateKey, user string, expires time.Time) string {
 	t.Helper()
+	return f.sign(t, key, map[string]any{"iss": "https://clerk.example.test", "sub": user, "sid": "sess_" + user,
+		"iat": expires.Add(-time.Hour).Unix(), "nbf": expires.Add(-time.Hour).Unix(), "exp": expires.Unix()})
+}
+
+// sign signs claims with key.
+func (f *fakeClerk) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "kid"}}, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return ""
 	}
-	token, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: "https://clerk.example.test", Subject: user,
-		IssuedAt: jwt.NewNumericDate(expires.Add(-time.Hour)), NotBefore: jwt.NewNumericDate(expires.Add(-time.Hour)),
-		Expiry: jwt.NewNumericDate(expires)}).CompactSerialize()
+	token, err := jwt.Signed(signer).Claims(claims).CompactSerialize()
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
 	return token
 }
@@ -319,8 +338,9 @@ func TestHosted_ClerkSession(t *testing.T) {
 	o := h.options
 	o.Dev, o.DevPayments = nil, nil
 	o.Tokens = auth.NewClerkVerifier(instance, instance, time.Now, nil, slog.New(slog.DiscardHandler))
-	o.Identity = auth.NewClerkUsers(instance, instance, nil)
-	o.HostedClerk = &edge.HostedClerk{Template: "end-user-api",
+	users := auth.NewClerkUsers(instance, instance, nil)
+	o.Identity = users
+	o.HostedClerk = &edge.HostedClerk{Template: "end-user-api", Sessions: users,
 		PublishableKeys: map[dream.Mode]string{dream.ModeTest: "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA", dream.ModeLive: "pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA"}}
 	o.Limiter, _ = ratelimit.New(100)
 	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock)
@@ -348,8 +368,19 @@ func TestHosted_ClerkSession(t *testing.T) {
 	clerk.users["user_other"] = map[string]any{"publishableKey": h.other.Test.PublishableKey, "plan": "pro"}
 	valid := time.Now().Add(time.Hour)
 
-	if status, body := bind(clerk.token(t, clerk.key, "user_new", valid)); status != 200 || body["plan"] != "free" || body["userId"] != "user_new" {
+	status, body := bind(clerk.token(t, clerk.key, "user_new", valid))
+	if status != 200 || body["plan"] != "free" || body["userId"] != "user_new" {
 		t.Fatalf("binding a new user answered %d %v, want 200 on the free plan", status, body)
+	}
+	// The answered token is the template's, and the API takes it for the
+	// project.
+	req := httptest.NewRequest("GET", "/api/usage", nil)
+	req.Header.Set("X-Publishable-Key", pk)
+	req.Header.Set("X-Clerk-Token", body["token"].(string))
+	rec := httptest.NewRecorder()
+	server.ServeHTTP(rec, req)
+	if rec.Code != 200 || clerk.templates != 1 {
+		t.Fatalf("the answered token read /api/usage as %d %s after %d template tokens, want 200", rec.Code, rec.Body, clerk.templates)
 	}
 	if got := clerk.users["user_new"]; got["theme"] != "dark" || got["publishableKey"] != pk || got["plan"] != "free" {
 		t.Fatalf("the new user's metadata is %v, want the project and plan merged into what they had", got)
@@ -375,14 +406,14 @@ func TestHosted_ClerkSession(t *testing.T) {
 		}
 	}
 	// The pages load Clerk's script from the instance's Frontend API.
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	server.ServeHTTP(rec, httptest.NewRequest("GET", "/signup?"+url.Values{"pk": {pk}, "redirect": {"http://localhost:3000/"}}.Encode(), nil))
-	body := rec.Body.String()
-	if rec.Code != 200 || !strings.Contains(body, "https://clerk.example.test/npm/@clerk/clerk-js@5/dist/clerk.browser.js") ||
+	html := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(html, "https://clerk.example.test/npm/@clerk/clerk-js@5/dist/clerk.browser.js") ||
 		!strings.Contains(rec.Header().Get("Content-Security-Policy"), "'nonce-") {
-		t.Fatalf("the production sign-up page answered %d without Clerk's script or a nonce: %s", rec.Code, body)
+		t.Fatalf("the production sign-up page answered %d without Clerk's script or a nonce: %s", rec.Code, html)
 	}
-	if m := regexp.MustCompile(`nonce="([0-9a-f]+)"`).FindStringSubmatch(body); m == nil ||
+	if m := regexp.MustCompile(`nonce="([0-9a-f]+)"`).FindStringSubmatch(html); m == nil ||
 		!strings.Contains(rec.Header().Get("Content-Security-Policy"), "'nonce-"+m[1]+"'") {
 		t.Fatalf("the page's scripts carry no nonce of its policy")
 	}

@@ -302,8 +302,9 @@ func (m *Main) Open(ctx context.Context) error {
 		live := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL}
 		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
 		opts.Tokens = auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
-		opts.Identity = auth.NewClerkUsers(live, test, httpClient)
-		opts.HostedClerk = &edge.HostedClerk{Template: m.Config.ClerkJWTTemplate, PublishableKeys: map[dream.Mode]string{
+		users := auth.NewClerkUsers(live, test, httpClient)
+		opts.Identity = users
+		opts.HostedClerk = &edge.HostedClerk{Template: m.Config.ClerkJWTTemplate, Sessions: users, PublishableKeys: map[dream.Mode]string{
 			dream.ModeLive: m.Config.ClerkPublishableKey, dream.ModeTest: m.Config.ClerkPublishableKeyTest}}
 		stripe := billing.NewStripe(billing.StripeConfig{
 			SecretKey: m.Config.StripeSecretKey, SecretKeyTest: m.Config.StripeSecretKeyTest,
