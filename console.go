@@ -131,6 +131,11 @@ type Console struct {
 	// payment account that bills them.
 	Plan     *PlatformPlan
 	Operator OperatorBilling
+	// EndUsers lists a project's customers and events; Customers is the
+	// customers service the customer API uses, which the dashboard's
+	// customer pages call.
+	EndUsers  ConsoleCustomers
+	Customers CustomerService
 	// DashboardURL is the dashboard's absolute URL: where platform
 	// checkouts and the billing portal return.
 	DashboardURL string

@@ -16,6 +16,7 @@ require (
 require (
 	github.com/chromedp/chromedp v0.23.1
 	golang.org/x/crypto v0.59.0
+	golang.org/x/net v0.62.0
 )
 
 require (

@@ -134,8 +134,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	plan := &dream.PlatformPlan{PriceCents: 1900, TrialDays: 14, IncludedUsers: 2000, OverageCents: 3, Grace: 7 * 24 * time.Hour,
 		Retention: 30 * 24 * time.Hour, PriceID: "price_plan", MeteredPriceID: "price_plan_users", MeterEvent: "live_end_users", Clock: h.clock}
 	o := edge.Options{
-		Plan:     plan,
-		Attempts: signInAttempts{attempts, h.clock},
+		Dashboard: true,
+		Plan:      plan,
+		Attempts:  signInAttempts{attempts, h.clock},
 		Console: &dream.Console{Plan: plan, Operator: h.payments, DashboardURL: h.baseURL + "/dashboard", Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
 			Provider: h.payments, Connect: h.payments, Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock},
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,

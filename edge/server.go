@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/dashboard"
 	"github.com/dream-api/dream/docs"
 	"github.com/dream-api/dream/edge/tally"
 	"github.com/dream-api/dream/forward"
@@ -77,6 +78,8 @@ type Options struct {
 	// HostedClerk, when set, has the hosted end-user pages load Clerk's
 	// components; without it, in dev mode, they are our own forms.
 	HostedClerk *HostedClerk
+	// Dashboard mounts the developer dashboard at /dashboard, on Console.
+	Dashboard bool
 	// SecureCookies marks developer session cookies Secure: every node
 	// but one listening on loopback only, reached over plain HTTP.
 	SecureCookies bool
@@ -184,9 +187,10 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.Console != nil {
 		// The console's writes go through this node's writer, so that a
-		// developer reads their own writes at this node.
+		// developer reads their own writes at this node; its customer
+		// pages use the node's customers service.
 		console := *o.Console
-		console.Writer = s.writer
+		console.Writer, console.EndUsers, console.Customers = s.writer, o.DB, s.customers
 		s.console = &console
 	}
 	s.routes(o)
@@ -277,6 +281,12 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/api/assets/*key", public, s.handleAsset)
 	if s.console != nil {
 		s.mountConsole()
+		if o.Dashboard {
+			d := dashboard.New(dashboard.Options{Console: s.console, Logger: s.logger, SecureCookies: s.secureCookies})
+			s.mount(http.MethodGet, "/dashboard", d)
+			s.mount(http.MethodGet, "/dashboard/*page", d)
+			s.mount(http.MethodPost, "/dashboard/*page", d)
+		}
 	}
 	if s.platformWebhooks != nil {
 		s.handle(http.MethodPost, "/webhook/platform", public, s.handlePlatformWebhook)

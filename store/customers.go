@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -14,12 +15,32 @@ import (
 // Customers returns every end user of an environment with their plan
 // sources and usage, oldest first, in one query.
 func (db *DB) Customers(ctx context.Context, envID int64) ([]dream.Customer, error) {
+	return db.customers(ctx, `WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
+}
+
+// CustomersPage returns up to limit end users of an environment, newest
+// first, after skipping offset, whose email starts with search or whose id
+// is search ("" for all), and how many match in all.
+func (db *DB) CustomersPage(ctx context.Context, envID int64, search string, offset, limit int) ([]dream.Customer, int64, error) {
+	where := `WHERE u.environment_id = ?1 AND (?2 = '' OR u.email LIKE ?3 ESCAPE '\' OR u.user_id = ?2)`
+	pattern := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(search) + "%"
+	var total int64
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM end_users u `+where, envID, search, pattern).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("customers: %w", err)
+	}
+	list, err := db.customers(ctx, where+` ORDER BY u.created_at DESC, u.user_id DESC LIMIT ?4 OFFSET ?5`,
+		envID, search, pattern, limit, offset)
+	return list, total, err
+}
+
+// customers runs the customers query with where, its order and its limit.
+func (db *DB) customers(ctx context.Context, where string, args ...any) ([]dream.Customer, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT u.user_id, u.email, u.first_name, u.last_name, u.plan,
 			u.stripe_customer_id, u.created_at, c.count, c.period_start, c.period_end, `+prefixed("s.", subscriptionFields)+`
 		FROM end_users u
 		LEFT JOIN usage_counters c ON c.environment_id = u.environment_id AND c.user_id = u.user_id
 		LEFT JOIN subscriptions s ON s.environment_id = u.environment_id AND s.user_id = u.user_id
-		WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
+		`+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("customers: %w", err)
 	}

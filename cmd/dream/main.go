@@ -264,7 +264,7 @@ func (m *Main) Open(ctx context.Context) error {
 		opts.Internal = forward.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
 	console := &dream.Console{Directory: m.DB, Plan: plan, Logger: m.Logger, Now: m.Now}
-	opts.Console, opts.SecureCookies = console, !loopbackOnly(m.Listener.Addr())
+	opts.Console, opts.SecureCookies, opts.Dashboard = console, !loopbackOnly(m.Listener.Addr()), true
 	attempts, err := ratelimit.New(signInBuckets)
 	if err != nil {
 		return err

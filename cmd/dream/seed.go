@@ -270,8 +270,9 @@ func printDevBanner(w io.Writer, baseURL, dataDir string, f *devFile) {
 	projects := f.Projects
 	fmt.Fprintf(w, "\nDream API dev server listening on %s\n", baseURL)
 	fmt.Fprintf(w, "Data in %s (database dream.db, keys and password in dev.json)\n\n", dataDir)
-	fmt.Fprintf(w, `Demo developer: %[2]s, password %[3]s
-  curl -s %[1]s/v1/session -H 'Content-Type: application/json' \
+	fmt.Fprintf(w, `Dashboard: %[1]s/dashboard
+Demo developer: %[2]s, password %[3]s
+  or from a script: curl -s %[1]s/v1/session -H 'Content-Type: application/json' \
     -d '{"email":"%[2]s","password":"%[3]s"}'
   then: curl -s %[1]s/v1/projects -H 'Authorization: Bearer <token>'
 

@@ -1,0 +1,403 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/dream-api/dream"
+)
+
+// cataloguePage is a project's tiers (saas, membership) or products
+// (store) in one mode, with the forms that edit them.
+type cataloguePage struct {
+	Project *dream.ProjectView
+	Mode    dream.Mode
+	Tiers   []dream.Tier
+	// Products is whether this catalogue is a store's.
+	Products bool
+	// Form is what the add form had when it failed; Editing the name of
+	// the entry whose form failed.
+	Form    tierForm
+	Editing string
+}
+
+// tierForm is a tier or product as its form holds it.
+type tierForm struct {
+	Name, DisplayName, Description, Price, Limit, TrialDays, Features, Inventory, ImageURL string
+	Popular                                                                                bool
+}
+
+// billingOf is what a project sells.
+func billingOf(v *dream.ProjectView) dream.BillingMode { return dream.BillingModeOf(v.Type) }
+
+func (d *Dashboard) catalogue(w http.ResponseWriter, r *http.Request, s *session) {
+	d.showCatalogue(w, r, s, http.StatusOK, tierForm{}, "", noticeOf(r), "")
+}
+
+func (d *Dashboard) showCatalogue(w http.ResponseWriter, r *http.Request, s *session, status int, form tierForm, editing, notice, message string) {
+	id, m := r.PathValue("project"), mode(r)
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	tiers, err := d.console.ListTiers(r.Context(), s.platform, id, m, billingOf(v))
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	title := "Tiers"
+	if billingOf(v) == dream.BillingOneOff {
+		title = "Products"
+	}
+	d.page(w, status, "catalogue", s, title+" · "+v.Name, cataloguePage{Project: v, Mode: m, Tiers: tiers,
+		Products: billingOf(v) == dream.BillingOneOff, Form: form, Editing: editing}, notice, message)
+}
+
+// input reads a tier form into the console's input, and what the form
+// held, to show again if it fails. A field left empty on an edit keeps its
+// value, but for those where empty means something: no limit, no stock
+// bound, no features.
+func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierForm, string) {
+	f := tierForm{Name: strings.TrimSpace(r.PostFormValue("name")), DisplayName: r.PostFormValue("displayName"),
+		Description: r.PostFormValue("description"), Price: strings.TrimSpace(r.PostFormValue("price")),
+		Limit: strings.TrimSpace(r.PostFormValue("limit")), TrialDays: strings.TrimSpace(r.PostFormValue("trialDays")),
+		Features: r.PostFormValue("features"), Inventory: strings.TrimSpace(r.PostFormValue("inventory")),
+		ImageURL: strings.TrimSpace(r.PostFormValue("imageUrl")), Popular: r.PostFormValue("popular") == "on"}
+	// The console decodes the API's JSON; the form becomes that JSON, so
+	// both surfaces meet one validation.
+	body := map[string]any{"displayName": f.DisplayName, "description": f.Description, "imageUrl": f.ImageURL}
+	if f.Name != "" {
+		body["name"] = f.Name
+	}
+	price, ok := dollars(f.Price)
+	if !ok {
+		return dream.TierInput{}, f, "The price is an amount in dollars, such as 19 or 19.99."
+	}
+	body["price"] = price
+	var features []string
+	for _, line := range strings.Split(f.Features, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			features = append(features, line)
+		}
+	}
+	body["features"] = features
+	if billing == dream.BillingSubscription {
+		body["popular"] = f.Popular
+		body["limit"] = "unlimited"
+		if f.Limit != "" && !strings.EqualFold(f.Limit, "unlimited") {
+			n, err := strconv.ParseInt(f.Limit, 10, 64)
+			if err != nil || n < 0 {
+				return dream.TierInput{}, f, "The limit is a whole number of requests a month, or unlimited."
+			}
+			body["limit"] = n
+		}
+		days := 0
+		if f.TrialDays != "" {
+			n, err := strconv.Atoi(f.TrialDays)
+			if err != nil {
+				return dream.TierInput{}, f, "The trial is a whole number of days."
+			}
+			days = n
+		}
+		body["trialDays"] = days
+	} else {
+		body["inventory"] = nil
+		if f.Inventory != "" {
+			n, err := strconv.ParseInt(f.Inventory, 10, 64)
+			if err != nil {
+				return dream.TierInput{}, f, "The stock is a whole number, or empty for unlimited."
+			}
+			body["inventory"] = n
+		}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return dream.TierInput{}, f, err.Error()
+	}
+	var in dream.TierInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return dream.TierInput{}, f, "The form could not be read."
+	}
+	return in, f, ""
+}
+
+// dollars reads an amount in dollars as whole cents.
+func dollars(s string) (int64, bool) {
+	if s == "" {
+		return 0, true
+	}
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "$"), ".")
+	if len(frac) > 2 {
+		return 0, false
+	}
+	frac += strings.Repeat("0", 2-len(frac))
+	w, err1 := strconv.ParseInt(whole, 10, 64)
+	c, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil || w < 0 || w > 999_999 {
+		return 0, false
+	}
+	return w*100 + c, true
+}
+
+func (d *Dashboard) createTier(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m := r.PathValue("project"), mode(r)
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	in, form, problem := input(r, billingOf(v))
+	if problem == "" {
+		if _, err := d.console.CreateTier(r.Context(), s.platform, id, m, billingOf(v), in); err != nil {
+			problem = d.message(r, err)
+		}
+	}
+	if problem != "" {
+		d.showCatalogue(w, r, s, http.StatusBadRequest, form, "", "", problem)
+		return
+	}
+	http.Redirect(w, r, catalogueURL(id, m, form.Name+" added."), http.StatusSeeOther)
+}
+
+// catalogueURL is a project's catalogue page of a mode with a notice.
+func catalogueURL(id string, m dream.Mode, notice string) string {
+	return "/dashboard/projects/" + url.PathEscape(id) + "/catalogue?" + url.Values{"mode": {string(m)}, "notice": {notice}}.Encode()
+}
+
+func (d *Dashboard) updateTier(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m, name := r.PathValue("project"), mode(r), r.PathValue("name")
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	in, form, problem := input(r, billingOf(v))
+	if problem == "" {
+		in.Name = dream.Optional[string]{}
+		if _, err := d.console.UpdateTier(r.Context(), s.platform, id, m, billingOf(v), name, in); err != nil {
+			problem = d.message(r, err)
+		}
+	}
+	if problem != "" {
+		d.showCatalogue(w, r, s, http.StatusBadRequest, form, name, "", problem)
+		return
+	}
+	http.Redirect(w, r, catalogueURL(id, m, name+" saved."), http.StatusSeeOther)
+}
+
+func (d *Dashboard) deleteTier(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m, name := r.PathValue("project"), mode(r), r.PathValue("name")
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	if err := d.console.DeleteTier(r.Context(), s.platform, id, m, billingOf(v), name); err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, catalogueURL(id, m, name+" deleted."), http.StatusSeeOther)
+}
+
+// customersPage is a page of a project's customers.
+type customersPage struct {
+	Project *dream.ProjectView
+	Mode    dream.Mode
+	Page    *dream.CustomersPage
+	Search  string
+	// Rows are the customers as the table shows them.
+	Rows []customerRow
+	// Previous and Next are the offsets of the pages around, -1 for none.
+	Previous, Next int
+}
+
+// customerRow is a customer with their plan and usage now.
+type customerRow struct {
+	dream.Customer
+	Plan   string
+	Count  int64
+	Limit  dream.Limit
+	Status string
+}
+
+// rowOf resolves a customer's plan and usage as the API does.
+func (d *Dashboard) rowOf(c dream.Customer, tiers []dream.Tier) customerRow {
+	u := dream.UsageAt(tiers, c.UserID, c.State, "", d.console.Now())
+	row := customerRow{Customer: c, Plan: u.Plan, Limit: u.Limit, Count: u.Count}
+	if sub := c.State.Subscription; sub != nil {
+		row.Status = sub.DisplayStatus()
+	}
+	return row
+}
+
+func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m := r.PathValue("project"), mode(r)
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	offset, _ := strconv.Atoi(r.FormValue("offset"))
+	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, r.FormValue("q"), offset)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	p := customersPage{Project: v, Mode: m, Page: page, Search: r.FormValue("q"), Previous: -1, Next: -1}
+	for _, c := range page.Customers {
+		p.Rows = append(p.Rows, d.rowOf(c, page.Tiers))
+	}
+	if page.Offset > 0 {
+		p.Previous = max(0, page.Offset-dream.CustomersPageSize)
+	}
+	if int64(page.Offset+len(page.Customers)) < page.Total {
+		p.Next = page.Offset + len(page.Customers)
+	}
+	d.page(w, http.StatusOK, "customers", s, "Customers · "+v.Name, p, noticeOf(r), "")
+}
+
+// customerPage is one customer.
+type customerPage struct {
+	Project  *dream.ProjectView
+	Mode     dream.Mode
+	Customer *dream.CustomerView
+	Row      customerRow
+	Tiers    []dream.Tier
+}
+
+func (d *Dashboard) customer(w http.ResponseWriter, r *http.Request, s *session) {
+	d.showCustomer(w, r, s, noticeOf(r), "")
+}
+
+func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *session, notice, message string) {
+	id, m, user := r.PathValue("project"), mode(r), r.PathValue("user")
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	env, err := d.console.Environment(r.Context(), s.platform, id, m)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	c, err := d.console.Customers.Customer(r.Context(), env, user)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	tiers, err := d.console.ListTiers(r.Context(), s.platform, id, m, billingOf(v))
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, user, 0)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	p := customerPage{Project: v, Mode: m, Customer: c, Tiers: tiers}
+	if len(page.Customers) == 1 {
+		p.Row = d.rowOf(page.Customers[0], page.Tiers)
+	}
+	status := http.StatusOK
+	if message != "" {
+		status = http.StatusBadRequest
+	}
+	d.page(w, status, "customer", s, c.Email, p, notice, message)
+}
+
+func (d *Dashboard) assignPlan(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m, user := r.PathValue("project"), mode(r), r.PathValue("user")
+	env, err := d.console.Environment(r.Context(), s.platform, id, m)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	if _, err := d.console.Customers.AssignPlan(r.Context(), env, user, r.PostFormValue("plan")); err != nil {
+		d.showCustomer(w, r, s, "", d.message(r, err))
+		return
+	}
+	http.Redirect(w, r, "/dashboard/projects/"+url.PathEscape(id)+"/customers/"+url.PathEscape(user)+"?"+
+		url.Values{"mode": {string(m)}, "notice": {"Plan changed."}}.Encode(), http.StatusSeeOther)
+}
+
+func (d *Dashboard) deleteCustomer(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m, user := r.PathValue("project"), mode(r), r.PathValue("user")
+	env, err := d.console.Environment(r.Context(), s.platform, id, m)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	if _, err := d.console.Customers.DeleteCustomer(r.Context(), env, user); err != nil {
+		d.showCustomer(w, r, s, "", d.message(r, err))
+		return
+	}
+	http.Redirect(w, r, "/dashboard/projects/"+url.PathEscape(id)+"/customers?"+
+		url.Values{"mode": {string(m)}, "notice": {"Customer deleted."}}.Encode(), http.StatusSeeOther)
+}
+
+// eventsPage is a project's recent payment events.
+type eventsPage struct {
+	Project *dream.ProjectView
+	Mode    dream.Mode
+	Events  []dream.WebhookEvent
+}
+
+// recentEvents is how many events the page shows.
+const recentEvents = 50
+
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m := r.PathValue("project"), mode(r)
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	events, err := d.console.WebhookEvents(r.Context(), s.platform, id, m, recentEvents)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	d.page(w, http.StatusOK, "events", s, "Events · "+v.Name, eventsPage{Project: v, Mode: m, Events: events}, "", "")
+}
+
+// tierFields is what the fields of one tier form are given: ids unique on
+// the page, and the values.
+type tierFields struct {
+	ID       string
+	Form     tierForm
+	Products bool
+}
+
+// newForm is the add form's fields: what failed, or empty.
+func newForm(p cataloguePage) tierFields {
+	f := tierFields{ID: "new", Products: p.Products}
+	if p.Editing == "" {
+		f.Form = p.Form
+	}
+	return f
+}
+
+// editForm is the edit form of t: what failed for it, or its values.
+func editForm(p cataloguePage, t dream.Tier) tierFields {
+	f := tierFields{ID: "edit-" + t.Slug, Products: p.Products}
+	if p.Editing == t.Slug {
+		f.Form = p.Form
+		return f
+	}
+	f.Form = tierForm{Name: t.Slug, DisplayName: t.DisplayName, Description: t.Description,
+		Price: strings.TrimPrefix(money(t.PriceCents), "$"), Features: strings.Join(t.Features, "\n"), ImageURL: t.ImageURL, Popular: t.Popular,
+		TrialDays: strconv.Itoa(t.TrialDays), Limit: "unlimited"}
+	if !t.Limit.Unlimited() {
+		f.Form.Limit = strconv.FormatInt(int64(t.Limit), 10)
+	}
+	if t.Inventory != nil {
+		f.Form.Inventory = strconv.FormatInt(*t.Inventory, 10)
+	}
+	return f
+}

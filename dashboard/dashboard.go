@@ -1,0 +1,267 @@
+// Package dashboard is the developer dashboard at /dashboard: server-rendered
+// html/template pages and a stylesheet embedded in the binary, usable
+// without JavaScript. Every page is an encoding of dream.Console's calls,
+// the same the management API makes; the package holds no rule of its own.
+package dashboard
+
+import (
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dream-api/dream"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// pages are the dashboard's templates; html/template escapes every value
+// for the context it lands in.
+var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
+	"money":    money,
+	"date":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+	"percent":  percent,
+	"modes":    func() []dream.Mode { return []dream.Mode{dream.ModeTest, dream.ModeLive} },
+	"newForm":  newForm,
+	"editForm": editForm,
+}).ParseFS(templateFiles, "templates/*.html"))
+
+// sessionCookie is the developer's session cookie, the management API's.
+const sessionCookie = "dream_session"
+
+// Options configure the dashboard.
+type Options struct {
+	// Console is the developer's service: every page calls it.
+	Console *dream.Console
+	Logger  *slog.Logger
+	// SecureCookies marks the session cookie Secure.
+	SecureCookies bool
+}
+
+// Dashboard is the dashboard's handler.
+type Dashboard struct {
+	console       *dream.Console
+	logger        *slog.Logger
+	secureCookies bool
+	mux           *http.ServeMux
+}
+
+// New returns the dashboard, serving paths under /dashboard.
+func New(o Options) *Dashboard {
+	d := &Dashboard{console: o.Console, logger: o.Logger, secureCookies: o.SecureCookies, mux: http.NewServeMux()}
+	static, _ := fs.Sub(staticFiles, "static")
+	d.mux.Handle("GET /dashboard/static/", http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
+	d.mux.HandleFunc("GET /dashboard/signin", d.signInPage)
+	d.mux.HandleFunc("POST /dashboard/signin", d.signIn)
+	d.mux.HandleFunc("GET /dashboard/signup", d.signUpPage)
+	d.mux.HandleFunc("POST /dashboard/signup", d.signUp)
+	d.route("POST /dashboard/signout", d.signOut)
+	d.route("GET /dashboard", d.overview)
+	d.route("POST /dashboard/projects", d.createProject)
+	d.route("GET /dashboard/billing", d.billing)
+	d.route("POST /dashboard/billing/checkout", d.billingCheckout)
+	d.route("POST /dashboard/billing/portal", d.billingPortal)
+	d.route("POST /dashboard/connect/{mode}", d.connect)
+	d.route("GET /dashboard/projects/{project}", d.project)
+	d.route("POST /dashboard/projects/{project}/settings", d.updateProject)
+	d.route("POST /dashboard/projects/{project}/delete", d.deleteProject)
+	d.route("POST /dashboard/projects/{project}/promote", d.promote)
+	d.route("POST /dashboard/projects/{project}/rotate", d.rotate)
+	d.route("GET /dashboard/projects/{project}/catalogue", d.catalogue)
+	d.route("POST /dashboard/projects/{project}/catalogue", d.createTier)
+	d.route("POST /dashboard/projects/{project}/catalogue/{name}", d.updateTier)
+	d.route("POST /dashboard/projects/{project}/catalogue/{name}/delete", d.deleteTier)
+	d.route("GET /dashboard/projects/{project}/customers", d.customers)
+	d.route("GET /dashboard/projects/{project}/customers/{user}", d.customer)
+	d.route("POST /dashboard/projects/{project}/customers/{user}/plan", d.assignPlan)
+	d.route("POST /dashboard/projects/{project}/customers/{user}/delete", d.deleteCustomer)
+	d.route("GET /dashboard/projects/{project}/events", d.events)
+	return d
+}
+
+// ServeHTTP implements http.Handler.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.mux.ServeHTTP(w, r) }
+
+// staticHandler serves the stylesheet with a day of caching.
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// session is a signed-in developer's request.
+type session struct {
+	platform *dream.Platform
+	// csrf is the token every form of theirs carries.
+	csrf string
+}
+
+// route registers a page that needs a signed-in developer; a write needs
+// the form's CSRF token too.
+func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.Request, s *session)) {
+	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		if err != nil || c.Value == "" {
+			d.toSignIn(w, r)
+			return
+		}
+		p, err := d.console.Authenticate(r.Context(), c.Value)
+		if dream.ErrorKind(err) == dream.KindUnauthenticated {
+			d.toSignIn(w, r)
+			return
+		}
+		if err != nil {
+			d.fail(w, r, nil, err)
+			return
+		}
+		s := &session{platform: p, csrf: dream.CSRFToken(c.Value)}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				d.fail(w, r, s, &dream.Error{Kind: dream.KindForbidden, Code: "csrf_token_invalid",
+					Message: "This form expired: open the page again and resubmit."})
+				return
+			}
+		}
+		h(w, r, s)
+	})
+}
+
+// toSignIn sends a signed-out browser to the sign-in page, to come back.
+func (d *Dashboard) toSignIn(w http.ResponseWriter, r *http.Request) {
+	back := r.URL.Path
+	if r.Method != http.MethodGet {
+		back = "/dashboard"
+	}
+	http.Redirect(w, r, "/dashboard/signin?"+url.Values{"next": {back}}.Encode(), http.StatusSeeOther)
+}
+
+// view is what every page template is given.
+type view struct {
+	Title string
+	// Session is nil on the sign-in pages.
+	Account *dream.Platform
+	CSRF    string
+	// Notice is a message of what the last action did; Error what it
+	// could not.
+	Notice string
+	Error  string
+	// Data is the page's own.
+	Data any
+}
+
+// render writes a page.
+func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v view) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self' https:; "+
+		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, v); err != nil {
+		d.logger.Error("rendering a dashboard page", "page", name, "error", err)
+	}
+}
+
+// page renders a signed-in developer's page.
+func (d *Dashboard) page(w http.ResponseWriter, status int, name string, s *session, title string, data any, notice, message string) {
+	d.render(w, status, name, view{Title: title, Account: s.platform, CSRF: s.csrf, Data: data, Notice: notice, Error: message})
+}
+
+// fail shows what went wrong: the error's message for a dream.Error with
+// its status, a generic page for anything else.
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+		d.logger.Error("dashboard", "path", r.URL.Path, "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
+		e = dream.ErrInternal
+	}
+	v := view{Title: "Something went wrong", Error: e.Message}
+	if s != nil {
+		v.Account, v.CSRF = s.platform, s.csrf
+	}
+	d.render(w, statusOf(e.Kind), "error", v)
+}
+
+// statusOf is the HTTP status of an error kind, as the API answers it.
+func statusOf(k dream.Kind) int {
+	switch k {
+	case dream.KindInvalid:
+		return http.StatusBadRequest
+	case dream.KindUnauthenticated:
+		return http.StatusUnauthorized
+	case dream.KindForbidden:
+		return http.StatusForbidden
+	case dream.KindNotFound:
+		return http.StatusNotFound
+	case dream.KindConflict:
+		return http.StatusConflict
+	case dream.KindRateLimited:
+		return http.StatusTooManyRequests
+	case dream.KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// message is an error as a form shows it; internal errors are logged.
+func (d *Dashboard) message(r *http.Request, err error) string {
+	var e *dream.Error
+	if errors.As(err, &e) && e.Kind != dream.KindInternal {
+		return e.Message
+	}
+	d.logger.Error("dashboard", "path", r.URL.Path, "error", err)
+	return dream.ErrInternal.Message
+}
+
+// mode is the environment a project page shows: ?mode=live, else test.
+func mode(r *http.Request) dream.Mode {
+	if dream.Mode(r.FormValue("mode")) == dream.ModeLive {
+		return dream.ModeLive
+	}
+	return dream.ModeTest
+}
+
+// money formats cents as dollars.
+func money(cents int64) string {
+	return "$" + strconv.FormatInt(cents/100, 10) + "." + strings.TrimPrefix(strconv.FormatInt(100+cents%100, 10), "1")
+}
+
+// percent is how much of a limit a count used, capped at 100, for a usage
+// bar; 0 for an unlimited plan.
+func percent(count int64, limit dream.Limit) int64 {
+	if limit.Unlimited() || limit == 0 {
+		if limit == 0 && count > 0 {
+			return 100
+		}
+		return 0
+	}
+	return min(100, count*100/int64(limit))
+}
+
+// setSession keeps a session token in the browser.
+func (d *Dashboard) setSession(w http.ResponseWriter, token string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: d.secureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+// next is where a sign-in returns: a dashboard path, nothing else.
+func next(r *http.Request) string {
+	if n := r.FormValue("next"); strings.HasPrefix(n, "/dashboard") && !strings.HasPrefix(n, "//") && !strings.ContainsAny(n, "\\\r\n") {
+		return n
+	}
+	return "/dashboard"
+}

@@ -1,0 +1,275 @@
+package edge_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/dream-api/dream"
+	"golang.org/x/net/html"
+)
+
+// dashboardPage fetches a dashboard page with a developer's cookie.
+func (h *harness) dashboardPage(d developer, method, path string, form url.Values) *httptest.ResponseRecorder {
+	h.t.Helper()
+	var body string
+	if form != nil {
+		form.Set("csrf", d.csrf)
+		body = form.Encode()
+	}
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if d.token != "" {
+		req.AddCookie(&http.Cookie{Name: "dream_session", Value: d.token})
+	}
+	rec := httptest.NewRecorder()
+	h.current().ServeHTTP(rec, req)
+	return rec
+}
+
+// checkHTML holds a page to what every dashboard page must be: a whole
+// document with one main, unique ids, a label for every field, and the
+// session's CSRF token in every form that writes.
+func checkHTML(t *testing.T, path, body, csrf string) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: not HTML: %v", path, err)
+	}
+	ids, labels := map[string]bool{}, map[string]bool{}
+	var fields []string
+	mains := 0
+	var walk func(n *html.Node, form *html.Node)
+	formsWithoutToken := 0
+	walk = func(n *html.Node, form *html.Node) {
+		attr := func(key string) string {
+			for _, a := range n.Attr {
+				if a.Key == key {
+					return a.Val
+				}
+			}
+			return ""
+		}
+		if n.Type == html.ElementNode {
+			if id := attr("id"); id != "" {
+				if ids[id] {
+					t.Errorf("%s: the id %q appears twice", path, id)
+				}
+				ids[id] = true
+			}
+			switch n.Data {
+			case "main":
+				mains++
+			case "label":
+				if f := attr("for"); f != "" {
+					labels[f] = true
+				}
+			case "input", "select", "textarea":
+				if typ := attr("type"); typ != "hidden" && typ != "checkbox" && typ != "radio" {
+					fields = append(fields, attr("id"))
+				}
+			case "form":
+				if attr("method") == "post" && !strings.HasPrefix(attr("action"), "/dashboard/sign") {
+					token := false
+					var find func(*html.Node)
+					find = func(c *html.Node) {
+						for ; c != nil; c = c.NextSibling {
+							if c.Type == html.ElementNode && c.Data == "input" {
+								name, value := "", ""
+								for _, a := range c.Attr {
+									switch a.Key {
+									case "name":
+										name = a.Val
+									case "value":
+										value = a.Val
+									}
+								}
+								if name == "csrf" && value == csrf {
+									token = true
+								}
+							}
+							find(c.FirstChild)
+						}
+					}
+					find(n.FirstChild)
+					if !token {
+						formsWithoutToken++
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, form)
+		}
+	}
+	walk(doc, nil)
+	if mains != 1 {
+		t.Errorf("%s: %d main elements, want 1", path, mains)
+	}
+	for _, id := range fields {
+		if id == "" || !labels[id] {
+			t.Errorf("%s: a field (id %q) has no label", path, id)
+		}
+	}
+	if formsWithoutToken > 0 {
+		t.Errorf("%s: %d forms that write carry no CSRF token of the session", path, formsWithoutToken)
+	}
+}
+
+func TestDashboard_Pages(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d, stranger := h.signUp("dash@example.com"), h.signUp("dash-stranger@example.com")
+	saas, pk, _ := h.createProject(d, "Dash SaaS", dream.ProjectSaaS)
+	shop, _, _ := h.createProject(d, "Dash Shop", dream.ProjectStore)
+	h.do("POST", "/v1/projects/"+saas+"/environments/test/tiers", `{"name":"free","displayName":"Free","price":0,"limit":5}`, d.bearer()...)
+	h.do("POST", "/v1/projects/"+shop+"/environments/test/products", `{"name":"mug","displayName":"Mug","price":1200,"inventory":3}`, d.bearer()...)
+	token := h.token(pk, "buyer@example.com", "")
+	h.do("POST", "/api/data", "", "X-Publishable-Key", pk, "X-Clerk-Token", token)
+	// The unit reaches the database, and the end user the customers list,
+	// once the node ships it.
+	if err := h.current().Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	userID := h.do("GET", "/api/usage", "", "X-Publishable-Key", pk, "X-Clerk-Token", token).body["userId"].(string)
+
+	pages := []string{
+		"/dashboard",
+		"/dashboard/billing",
+		"/dashboard/projects/" + saas,
+		"/dashboard/projects/" + saas + "?mode=live",
+		"/dashboard/projects/" + saas + "/catalogue",
+		"/dashboard/projects/" + shop + "/catalogue",
+		"/dashboard/projects/" + saas + "/customers",
+		"/dashboard/projects/" + saas + "/customers?q=buyer",
+		"/dashboard/projects/" + saas + "/customers/" + userID,
+		"/dashboard/projects/" + saas + "/events",
+	}
+	for _, path := range pages {
+		t.Run(path, func(t *testing.T) {
+			rec := h.dashboardPage(d, "GET", path, nil)
+			if rec.Code != 200 {
+				t.Fatalf("signed in: %d, want 200: %s", rec.Code, rec.Body)
+			}
+			checkHTML(t, path, rec.Body.String(), d.csrf)
+			if out := h.dashboardPage(developer{}, "GET", path, nil); out.Code != http.StatusSeeOther ||
+				!strings.HasPrefix(out.Header().Get("Location"), "/dashboard/signin?") {
+				t.Errorf("signed out: %d to %q, want the sign-in page", out.Code, out.Header().Get("Location"))
+			}
+			if strings.Contains(path, "/projects/") {
+				if other := h.dashboardPage(stranger, "GET", path, nil); other.Code != 404 {
+					t.Errorf("another developer: %d, want 404", other.Code)
+				}
+			}
+		})
+	}
+	for _, path := range []string{"/dashboard/signin", "/dashboard/signup"} {
+		rec := h.dashboardPage(developer{}, "GET", path, nil)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", path, rec.Code)
+		}
+		checkHTML(t, path, rec.Body.String(), "")
+	}
+	if body := h.dashboardPage(d, "GET", "/dashboard/projects/"+saas+"/customers", nil).Body.String(); !strings.Contains(body, "buyer@example.com") {
+		t.Errorf("the customers page does not list the end user who used the API:\n%s", body)
+	}
+}
+
+func TestDashboard_Forms(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	// Sign up through the page.
+	rec := h.dashboardPage(developer{}, "POST", "/dashboard/signup", url.Values{"email": {"form@example.com"}, "password": {"correct horse battery"}})
+	var cookie string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "dream_session" {
+			cookie = c.Value
+		}
+	}
+	if rec.Code != http.StatusSeeOther || cookie == "" {
+		t.Fatalf("signing up on the page answered %d without a session", rec.Code)
+	}
+	d := developer{token: cookie, csrf: dream.CSRFToken(cookie)}
+
+	// A write without the session's token is refused.
+	req := httptest.NewRequest("POST", "/dashboard/projects", strings.NewReader("name=x&type=saas&csrf=wrong"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "dream_session", Value: cookie})
+	forged := httptest.NewRecorder()
+	h.current().ServeHTTP(forged, req)
+	if forged.Code != http.StatusForbidden {
+		t.Fatalf("a form without the CSRF token answered %d, want 403", forged.Code)
+	}
+
+	// A failed form shows the error and keeps what was typed.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects", url.Values{"name": {"Typed name"}, "type": {"shop"}})
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Typed name"`) || !strings.Contains(rec.Body.String(), "saas, store or membership") {
+		t.Fatalf("a project of an unknown type answered %d, want the form with the error and the name kept:\n%s", rec.Code, rec.Body)
+	}
+	// Creating shows the secret key once.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects", url.Values{"name": {"Form app"}, "type": {"saas"}, "origins": {"https://app.example.com"}})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "sk_test_") {
+		t.Fatalf("creating a project answered %d without the secret key shown once", rec.Code)
+	}
+	projects := h.do("GET", "/v1/projects", "", d.bearer()...).body["projects"].([]any)
+	id := projects[0].(map[string]any)["id"].(string)
+	if again := h.dashboardPage(d, "GET", "/dashboard/projects/"+id, nil); strings.Contains(again.Body.String(), "sk_test_") {
+		t.Fatal("the project page shows a secret key again")
+	}
+
+	// Tiers: a price in dollars, a bad one refused with the form kept.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue?mode=test", url.Values{"name": {"pro"}, "displayName": {"Pro"},
+		"price": {"19.99"}, "limit": {"1000"}, "features": {"Email support\nPriority"}, "popular": {"on"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("adding a tier answered %d: %s", rec.Code, rec.Body)
+	}
+	tiers := h.do("GET", "/v1/projects/"+id+"/environments/test/tiers", "", d.bearer()...).body["tiers"].([]any)
+	pro := tiers[0].(map[string]any)
+	if pro["price"] != 1999.0 || pro["limit"] != 1000.0 || len(pro["features"].([]any)) != 2 || pro["popular"] != true {
+		t.Fatalf("the tier added on the page is %v, want $19.99, 1000, two features, popular", pro)
+	}
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue?mode=test", url.Values{"name": {"team"}, "displayName": {"Team"}, "price": {"ten"}})
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Team"`) {
+		t.Fatalf("a bad price answered %d, want the form with the error and the values kept", rec.Code)
+	}
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue/pro?mode=test", url.Values{"displayName": {"Pro plan"},
+		"price": {"29"}, "limit": {"unlimited"}, "trialDays": {"7"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("editing the tier answered %d: %s", rec.Code, rec.Body)
+	}
+	pro = h.do("GET", "/v1/projects/"+id+"/environments/test/tiers", "", d.bearer()...).body["tiers"].([]any)[0].(map[string]any)
+	if pro["price"] != 2900.0 || pro["limit"] != "unlimited" || pro["trialDays"] != 7.0 || pro["displayName"] != "Pro plan" {
+		t.Fatalf("the edited tier is %v", pro)
+	}
+
+	// Settings and rotation.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/settings?mode=test", url.Values{"name": {"Renamed"},
+		"origins": {"https://app.example.com\nhttp://localhost:5173"}, "rateLimit": {"30"}, "enableTax": {"on"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("saving settings answered %d: %s", rec.Code, rec.Body)
+	}
+	p := h.do("GET", "/v1/projects/"+id, "", d.bearer()...).body
+	if p["name"] != "Renamed" || len(p["allowedOrigins"].([]any)) != 2 || p["rateLimitPerMinute"] != 30.0 || p["enableTax"] != true {
+		t.Fatalf("after saving settings the project is %v", p)
+	}
+	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/rotate?mode=test", url.Values{"overlapHours": {"1"}}); rec.Code != 200 ||
+		!strings.Contains(rec.Body.String(), "sk_test_") {
+		t.Fatalf("rotating answered %d without the new key", rec.Code)
+	}
+
+	// Deleting needs the name.
+	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/delete", url.Values{"confirm": {"nope"}}); rec.Code != 400 {
+		t.Fatalf("deleting with the wrong name answered %d, want 400", rec.Code)
+	}
+	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/delete", url.Values{"confirm": {"Renamed"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("deleting answered %d", rec.Code)
+	}
+	// Signing out ends the session.
+	h.dashboardPage(d, "POST", "/dashboard/signout", url.Values{})
+	if rec := h.dashboardPage(d, "GET", "/dashboard", nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("after signing out the dashboard answered %d, want the sign-in page", rec.Code)
+	}
+}
