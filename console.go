@@ -136,6 +136,10 @@ type Console struct {
 	// customer pages call.
 	EndUsers  ConsoleCustomers
 	Customers CustomerService
+	// Admin is what the operator's page reads; AdminEmails the developers
+	// who may see it.
+	Admin       OperatorDirectory
+	AdminEmails []string
 	// DashboardURL is the dashboard's absolute URL: where platform
 	// checkouts and the billing portal return.
 	DashboardURL string

@@ -3,6 +3,7 @@ package dream
 import (
 	"context"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -243,4 +244,74 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// DeveloperSummary is a developer as the operator's page lists them: their
+// platform and its end users by mode.
+type DeveloperSummary struct {
+	Platform Platform
+	// LiveEndUsers are those the plan bills (saas and membership);
+	// TestEndUsers every end user of their test environments.
+	LiveEndUsers, TestEndUsers int64
+}
+
+// OperatorDirectory is what the operator's page reads.
+type OperatorDirectory interface {
+	Developers(ctx context.Context, search string, offset, limit int) ([]DeveloperSummary, int64, error)
+	PlatformsByStatus(ctx context.Context) (map[SubscriptionStatus]int64, error)
+}
+
+// DevelopersPageSize is how many developers a page of the operator's view
+// lists.
+const DevelopersPageSize = 50
+
+// OperatorView is the operator's page: every developer by status, with what
+// the platform earns from them.
+type OperatorView struct {
+	ByStatus map[SubscriptionStatus]int64
+	// MRRCents is the monthly revenue at the configured price from the
+	// developers who pay now (active and past due; trials pay nothing yet),
+	// overage aside.
+	MRRCents   int64
+	Developers []DeveloperSummary
+	Total      int64
+	Offset     int
+	Plan       *PlatformPlan
+}
+
+// IsAdmin reports whether the developer is one of the operator's admins:
+// their email is in the configured list, ignoring case.
+func (c *Console) IsAdmin(p *Platform) bool {
+	for _, e := range c.AdminEmails {
+		if p.Email != "" && strings.EqualFold(e, p.Email) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNotAdmin answers a developer who is not an admin: the page does not
+// exist for them.
+var ErrNotAdmin = &Error{Kind: KindNotFound, Code: "not_found", Message: "No such page"}
+
+// OperatorPage returns the operator's view for an admin: a page of developers
+// whose email starts with search, and the totals.
+func (c *Console) OperatorPage(ctx context.Context, p *Platform, search string, offset int) (*OperatorView, error) {
+	if !c.IsAdmin(p) {
+		return nil, ErrNotAdmin
+	}
+	if err := CheckLength("search", search, MaxEmail); err != nil {
+		return nil, err
+	}
+	byStatus, err := c.Admin.PlatformsByStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	offset = max(0, offset)
+	list, total, err := c.Admin.Developers(ctx, strings.TrimSpace(search), offset, DevelopersPageSize)
+	if err != nil {
+		return nil, err
+	}
+	return &OperatorView{ByStatus: byStatus, MRRCents: (byStatus[StatusActive] + byStatus[StatusPastDue]) * c.Plan.PriceCents,
+		Developers: list, Total: total, Offset: offset, Plan: c.Plan}, nil
 }

@@ -57,7 +57,8 @@ type Dashboard struct {
 	mux           *http.ServeMux
 }
 
-// New returns the dashboard, serving paths under /dashboard.
+// New returns the dashboard, serving paths under /dashboard, and the
+// operator's page at /admin.
 func New(o Options) *Dashboard {
 	d := &Dashboard{console: o.Console, logger: o.Logger, secureCookies: o.SecureCookies, mux: http.NewServeMux()}
 	static, _ := fs.Sub(staticFiles, "static")
@@ -87,6 +88,7 @@ func New(o Options) *Dashboard {
 	d.route("POST /dashboard/projects/{project}/customers/{user}/plan", d.assignPlan)
 	d.route("POST /dashboard/projects/{project}/customers/{user}/delete", d.deleteCustomer)
 	d.route("GET /dashboard/projects/{project}/events", d.events)
+	d.route("GET /admin", d.admin)
 	return d
 }
 
@@ -151,8 +153,10 @@ func (d *Dashboard) toSignIn(w http.ResponseWriter, r *http.Request) {
 // view is what every page template is given.
 type view struct {
 	Title string
-	// Session is nil on the sign-in pages.
+	// Account is nil on the sign-in pages; Admin is whether they may see
+	// the operator's page.
 	Account *dream.Platform
+	Admin   bool
 	CSRF    string
 	// Notice is a message of what the last action did; Error what it
 	// could not.
@@ -178,7 +182,8 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v vie
 
 // page renders a signed-in developer's page.
 func (d *Dashboard) page(w http.ResponseWriter, status int, name string, s *session, title string, data any, notice, message string) {
-	d.render(w, status, name, view{Title: title, Account: s.platform, CSRF: s.csrf, Data: data, Notice: notice, Error: message})
+	d.render(w, status, name, view{Title: title, Account: s.platform, Admin: d.console.IsAdmin(s.platform), CSRF: s.csrf, Data: data,
+		Notice: notice, Error: message})
 }
 
 // fail shows what went wrong: the error's message for a dream.Error with

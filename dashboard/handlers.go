@@ -298,3 +298,52 @@ func (d *Dashboard) rotate(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.showProject(w, r, s, id, m, sk, notice, "")
 }
+
+// adminPage is the operator's page.
+type adminPage struct {
+	View   *dream.OperatorView
+	Search string
+	// Rows are the developers with their figures.
+	Rows []adminRow
+	// Statuses lists the statuses in the order the summary shows them.
+	Statuses       []dream.SubscriptionStatus
+	Previous, Next int
+	// OverageCents is the estimated overage of the developers listed.
+	OverageCents int64
+}
+
+// adminRow is one developer on the operator's page.
+type adminRow struct {
+	dream.DeveloperSummary
+	// TrialDaysLeft counts down a running trial, -1 when none runs.
+	TrialDaysLeft int
+	OverageCents  int64
+}
+
+func (d *Dashboard) admin(w http.ResponseWriter, r *http.Request, s *session) {
+	offset, _ := strconv.Atoi(r.FormValue("offset"))
+	v, err := d.console.OperatorPage(r.Context(), s.platform, r.FormValue("q"), offset)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	page := adminPage{View: v, Search: r.FormValue("q"), Previous: -1, Next: -1, Statuses: []dream.SubscriptionStatus{
+		dream.StatusTrialing, dream.StatusActive, dream.StatusPastDue, dream.StatusCanceled, dream.StatusUnpaid,
+		dream.StatusIncomplete, dream.StatusIncompleteExpired, dream.StatusPaused, dream.StatusNone}}
+	now := v.Plan.Now()
+	for _, dev := range v.Developers {
+		row := adminRow{DeveloperSummary: dev, TrialDaysLeft: -1, OverageCents: v.Plan.Overage(dev.LiveEndUsers)}
+		if sub := dev.Platform.Subscription; sub.Status == dream.StatusTrialing && !sub.TrialEndsAt.IsZero() {
+			row.TrialDaysLeft = max(0, int(sub.TrialEndsAt.Sub(now).Hours()/24+0.999))
+		}
+		page.OverageCents += row.OverageCents
+		page.Rows = append(page.Rows, row)
+	}
+	if v.Offset > 0 {
+		page.Previous = max(0, v.Offset-dream.DevelopersPageSize)
+	}
+	if int64(v.Offset+len(v.Developers)) < v.Total {
+		page.Next = v.Offset + len(v.Developers)
+	}
+	d.page(w, http.StatusOK, "admin", s, "Operator", page, "", "")
+}

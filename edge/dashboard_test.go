@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/store/storetest"
 	"golang.org/x/net/html"
 )
 
@@ -271,5 +273,26 @@ func TestDashboard_Forms(t *testing.T) {
 	h.dashboardPage(d, "POST", "/dashboard/signout", url.Values{})
 	if rec := h.dashboardPage(d, "GET", "/dashboard", nil); rec.Code != http.StatusSeeOther {
 		t.Fatalf("after signing out the dashboard answered %d, want the sign-in page", rec.Code)
+	}
+}
+
+func TestDashboard_Admin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	admin, someone := h.signUp("admin@example.com"), h.signUp("someone@example.com")
+	storetest.SetPlatformSubscription(t, h.db, someone.platformID, dream.StatusActive, time.Time{})
+	if rec := h.dashboardPage(someone, "GET", "/admin", nil); rec.Code != 404 {
+		t.Fatalf("a developer who is not an admin got /admin with %d, want 404", rec.Code)
+	}
+	if rec := h.dashboardPage(developer{}, "GET", "/admin", nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("signed out, /admin answered %d, want the sign-in page", rec.Code)
+	}
+	rec := h.dashboardPage(admin, "GET", "/admin", nil)
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, "someone@example.com") || !strings.Contains(body, "$19.00") {
+		t.Fatalf("an admin got /admin with %d, want the developers and an MRR of one active developer at $19: %s", rec.Code, body)
+	}
+	checkHTML(t, "/admin", body, admin.csrf)
+	if rec := h.dashboardPage(admin, "GET", "/admin?q=admin", nil); strings.Contains(rec.Body.String(), "someone@example.com") {
+		t.Fatal("searching admin@ listed someone@")
 	}
 }

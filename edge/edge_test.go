@@ -137,7 +137,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Dashboard: true,
 		Plan:      plan,
 		Attempts:  signInAttempts{attempts, h.clock},
-		Console: &dream.Console{Plan: plan, Operator: h.payments, DashboardURL: h.baseURL + "/dashboard", Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
+		Console: &dream.Console{Plan: plan, Operator: h.payments, AdminEmails: []string{"Admin@Example.com"}, DashboardURL: h.baseURL + "/dashboard", Directory: h.db, Passwords: passwords, Attempts: signInAttempts{attempts, h.clock},
 			Provider: h.payments, Connect: h.payments, Logger: slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock},
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),

@@ -190,7 +190,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		// developer reads their own writes at this node; its customer
 		// pages use the node's customers service.
 		console := *o.Console
-		console.Writer, console.EndUsers, console.Customers = s.writer, o.DB, s.customers
+		console.Writer, console.EndUsers, console.Customers, console.Admin = s.writer, o.DB, s.customers, o.DB
 		s.console = &console
 	}
 	s.routes(o)
@@ -286,6 +286,7 @@ func (s *Server) routes(o Options) {
 			s.mount(http.MethodGet, "/dashboard", d)
 			s.mount(http.MethodGet, "/dashboard/*page", d)
 			s.mount(http.MethodPost, "/dashboard/*page", d)
+			s.mount(http.MethodGet, "/admin", d)
 		}
 	}
 	if s.platformWebhooks != nil {

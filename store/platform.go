@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -289,4 +290,60 @@ func (tx *Tx) PurgePlatform(ctx context.Context, w dream.PurgePlatform, now time
 	}
 	counts.Purged = true
 	return counts, tx.LogChange(ctx, ChangePlatform, w.PlatformID, now)
+}
+
+// Developers returns up to limit developers whose email starts with
+// search, newest first, after offset, and how many match.
+func (db *DB) Developers(ctx context.Context, search string, offset, limit int) ([]dream.DeveloperSummary, int64, error) {
+	where := `WHERE (?1 = '' OR email LIKE ?2 ESCAPE '\')`
+	pattern := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(search) + "%"
+	var total int64
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM platforms `+where, search, pattern).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("developers: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+platformColumns+`,
+			(`+strings.Replace(billableEndUsers, "p.platform_id = ?", "p.platform_id = platforms.id", 1)+`),
+			(SELECT count(*) FROM end_users u JOIN environments e ON e.id = u.environment_id JOIN projects p ON p.id = e.project_id
+				WHERE p.platform_id = platforms.id AND e.mode = 'test')
+		FROM platforms `+where+` ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4`, search, pattern, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("developers: %w", err)
+	}
+	defer rows.Close()
+	var list []dream.DeveloperSummary
+	for rows.Next() {
+		var r dream.DeveloperSummary
+		if err := scanPlatform(rowWith{rows, []any{&r.LiveEndUsers, &r.TestEndUsers}}, &r.Platform); err != nil {
+			return nil, 0, fmt.Errorf("developers: %w", err)
+		}
+		list = append(list, r)
+	}
+	return list, total, rows.Err()
+}
+
+// rowWith scans a row into a platform's columns and then extra.
+type rowWith struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (r rowWith) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extra...)...) }
+
+// PlatformsByStatus counts the platforms in each subscription status.
+func (db *DB) PlatformsByStatus(ctx context.Context) (map[dream.SubscriptionStatus]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT subscription_status, count(*) FROM platforms GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("platforms by status: %w", err)
+	}
+	defer rows.Close()
+	counts := map[dream.SubscriptionStatus]int64{}
+	for rows.Next() {
+		var s dream.SubscriptionStatus
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		counts[s] = n
+	}
+	return counts, rows.Err()
 }

@@ -74,6 +74,8 @@ type Config struct {
 	StripeConnectClientIDTest string
 	// Plan is what developers pay the platform.
 	Plan dream.PlatformPlan
+	// AdminEmails are the developers who may open the operator's page.
+	AdminEmails []string
 	// StripePlatformWebhookSecret signs the platform webhook endpoint,
 	// which reports developers' own subscriptions.
 	StripePlatformWebhookSecret string
@@ -192,6 +194,16 @@ var settings = []setting{
 	{env: "STRIPE_CONNECT_CLIENT_ID_TEST", commands: []string{"serve"},
 		description: "the platform's test Stripe Connect client id (ca_…); without it test accounts cannot connect",
 		dst:         func(c *Config, v string) error { c.StripeConnectClientIDTest = v; return nil }},
+	{env: "DREAM_ADMIN_EMAILS", commands: []string{"serve", "dev"}, defaults: map[string]string{"dev": "demo@localhost"},
+		description: "comma-separated emails of the developers who may open the operator's page, /admin",
+		dst: func(c *Config, v string) error {
+			for _, e := range strings.Split(v, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					c.AdminEmails = append(c.AdminEmails, e)
+				}
+			}
+			return nil
+		}},
 	{flag: "platform-billing", env: "DREAM_PLATFORM_BILLING", commands: []string{"serve", "dev"},
 		defaults:    map[string]string{"": "on"},
 		description: "on: developers pay the platform plan; off: this deployment charges nobody and every platform counts as active",

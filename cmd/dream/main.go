@@ -263,7 +263,7 @@ func (m *Main) Open(ctx context.Context) error {
 		opts.Writer = forward.NewRouter(m.Primary, m.LiteFS, client)
 		opts.Internal = forward.NewHandler(m.Primary, m.LiteFS, m.Config.ClusterSecret, m.Now, m.Logger)
 	}
-	console := &dream.Console{Directory: m.DB, Plan: plan, Logger: m.Logger, Now: m.Now}
+	console := &dream.Console{Directory: m.DB, Plan: plan, AdminEmails: m.Config.AdminEmails, Logger: m.Logger, Now: m.Now}
 	opts.Console, opts.SecureCookies, opts.Dashboard = console, !loopbackOnly(m.Listener.Addr()), true
 	attempts, err := ratelimit.New(signInBuckets)
 	if err != nil {
