@@ -3,6 +3,7 @@ package dream
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // The console's view of a project's end users and events, for the
@@ -29,6 +30,10 @@ type CustomersPage struct {
 type ConsoleCustomers interface {
 	CustomersPage(ctx context.Context, envID int64, search string, offset, limit int) ([]Customer, int64, error)
 	WebhookEvents(ctx context.Context, envID int64, limit int) ([]WebhookEvent, error)
+	// EnvironmentMetrics sums the figures of ComputeMetrics from end
+	// users and orders at now, without reading them into memory.
+	EnvironmentMetrics(ctx context.Context, envID int64, now time.Time) (Metrics, error)
+	DailyFigures(ctx context.Context, envID int64, from string) ([]DailyFigure, error)
 }
 
 // Environment returns the developer's environment of a project and mode as
@@ -79,4 +84,40 @@ func (c *Console) WebhookEvents(ctx context.Context, p *Platform, projectID stri
 		return nil, err
 	}
 	return c.EndUsers.WebhookEvents(ctx, env.ID, limit)
+}
+
+// MetricsDays is how many days of figures the console's charts draw.
+const MetricsDays = 30
+
+// MetricsView is a project environment's figures now and of the last
+// MetricsDays days.
+type MetricsView struct {
+	Metrics Metrics
+	Days    []DailyFigure
+	// Store is whether the project sells products: its chart is revenue,
+	// not MRR.
+	Store bool
+}
+
+// Metrics returns a project environment's figures: now, summed by the
+// database, and the daily figures the primary recorded.
+func (c *Console) Metrics(ctx context.Context, p *Platform, projectID string, mode Mode) (*MetricsView, error) {
+	env, err := c.Environment(ctx, p, projectID, mode)
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now()
+	m, err := c.EndUsers.EnvironmentMetrics(ctx, env.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	tiers, err := c.Directory.Tiers(ctx, env.ID)
+	if err != nil {
+		return nil, err
+	}
+	days, err := c.EndUsers.DailyFigures(ctx, env.ID, now.UTC().AddDate(0, 0, -MetricsDays).Format(DateLayout))
+	if err != nil {
+		return nil, err
+	}
+	return &MetricsView{Metrics: m.WithCatalogue(tiers), Days: days, Store: env.Project.Type == ProjectStore}, nil
 }

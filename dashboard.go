@@ -57,9 +57,22 @@ func ComputeMetrics(tiers []Tier, customers []Customer, orders []Order, now time
 		m.RevenueCents += o.AmountCents
 		m.Sales++
 	}
-	if m.Sales > 0 {
-		m.AverageOrderCents = (m.RevenueCents + int64(m.Sales)/2) / int64(m.Sales)
+	m.AverageOrderCents = AverageOrderCents(m.RevenueCents, m.Sales)
+	m.addCatalogue(tiers)
+	return m
+}
+
+// AverageOrderCents is the average of sales orders that took revenue in
+// all, rounded to the nearest cent; zero without sales.
+func AverageOrderCents(revenue int64, sales int) int64 {
+	if sales <= 0 {
+		return 0
 	}
+	return (revenue + int64(sales)/2) / int64(sales)
+}
+
+// addCatalogue adds the stock figures of a catalogue.
+func (m *Metrics) addCatalogue(tiers []Tier) {
 	for _, t := range tiers {
 		if t.BillingMode != BillingOneOff || t.Inventory == nil {
 			continue
@@ -69,6 +82,13 @@ func ComputeMetrics(tiers []Tier, customers []Customer, orders []Order, now time
 			m.LowStockProducts++
 		}
 	}
+}
+
+// WithCatalogue returns m with the stock figures of tiers, for figures
+// the database summed without them.
+func (m Metrics) WithCatalogue(tiers []Tier) Metrics {
+	m.LowStockProducts, m.TotalInventory = 0, 0
+	m.addCatalogue(tiers)
 	return m
 }
 
@@ -82,9 +102,7 @@ func (m Metrics) Add(o Metrics) Metrics {
 	m.Sales += o.Sales
 	m.LowStockProducts += o.LowStockProducts
 	m.TotalInventory += o.TotalInventory
-	if m.Sales > 0 {
-		m.AverageOrderCents = (m.RevenueCents + int64(m.Sales)/2) / int64(m.Sales)
-	}
+	m.AverageOrderCents = AverageOrderCents(m.RevenueCents, m.Sales)
 	return m
 }
 
@@ -98,4 +116,16 @@ type WebhookEvent struct {
 	CreatedAt  time.Time
 	ReceivedAt time.Time
 	Payload    json.RawMessage
+}
+
+// DailyFigure is an environment's figures at the end of a day, which the
+// dashboard's charts draw.
+type DailyFigure struct {
+	Day                 string `json:"day"`
+	UsageThisPeriod     int64  `json:"usageThisPeriod"`
+	MRRCents            int64  `json:"mrrCents"`
+	ActiveSubscriptions int    `json:"activeSubscriptions"`
+	// RevenueCents and Orders are the paid orders of that day.
+	RevenueCents int64 `json:"revenueCents"`
+	Orders       int   `json:"orders"`
 }

@@ -87,6 +87,8 @@ func (ClaimJobRun) WriteName() string                  { return "ClaimJobRun" }
 func (ClaimJobRun) result(*bool)                       {}
 func (FinishJobRun) WriteName() string                 { return "FinishJobRun" }
 func (FinishJobRun) result(*NoResult)                  {}
+func (RecordDailyFigures) WriteName() string           { return "RecordDailyFigures" }
+func (RecordDailyFigures) result(*NoResult)            {}
 func (PurgePlatform) WriteName() string                { return "PurgePlatform" }
 func (PurgePlatform) result(*PurgeCounts)              {}
 func (ConsumeConnectState) WriteName() string          { return "ConsumeConnectState" }
@@ -689,4 +691,15 @@ type PurgeCounts struct {
 	Orders   int64 `json:"orders"`
 	Assets   int64 `json:"assets"`
 	Purged   bool  `json:"purged"`
+}
+
+// RecordDailyFigures stores a page of environments' figures of a day.
+type RecordDailyFigures struct {
+	Figures []EnvironmentFigure `json:"figures"`
+}
+
+// EnvironmentFigure is one environment's figures of a day.
+type EnvironmentFigure struct {
+	EnvironmentID int64 `json:"environmentId"`
+	DailyFigure
 }

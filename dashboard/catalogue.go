@@ -401,3 +401,72 @@ func editForm(p cataloguePage, t dream.Tier) tierFields {
 	}
 	return f
 }
+
+// metricsPage is a project's figures and charts.
+type metricsPage struct {
+	Project *dream.ProjectView
+	Mode    dream.Mode
+	View    *dream.MetricsView
+	// Usage and Money are the charts: usage this period, and MRR (revenue
+	// per day for a store), of the last days.
+	Usage, Money chart
+}
+
+// chart is a bar chart drawn as SVG on the server.
+type chart struct {
+	Title string
+	Bars  []bar
+	// Max is the tallest value, the top of the scale.
+	Max string
+}
+
+// bar is one day's bar: its place in a 300 by 100 box and its label.
+type bar struct {
+	X, Y, W, H float64
+	Label      string
+}
+
+// newChart draws values, labelled by day with format, in a 300×100 box.
+func newChart(title string, days []dream.DailyFigure, value func(dream.DailyFigure) int64, format func(int64) string) chart {
+	c := chart{Title: title}
+	var top int64
+	for _, d := range days {
+		top = max(top, value(d))
+	}
+	c.Max = format(top)
+	if len(days) == 0 {
+		return c
+	}
+	width := 300.0 / float64(len(days))
+	for i, d := range days {
+		h := 0.0
+		if top > 0 {
+			h = 96 * float64(value(d)) / float64(top)
+		}
+		c.Bars = append(c.Bars, bar{X: float64(i)*width + 1, Y: 100 - h, W: max(1, width-2), H: h, Label: d.Day + ": " + format(value(d))})
+	}
+	return c
+}
+
+func (d *Dashboard) metrics(w http.ResponseWriter, r *http.Request, s *session) {
+	id, m := r.PathValue("project"), mode(r)
+	v, err := d.console.Project(r.Context(), s.platform, id)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	view, err := d.console.Metrics(r.Context(), s.platform, id, m)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
+	page := metricsPage{Project: v, Mode: m, View: view,
+		Usage: newChart("Usage this period, by day", view.Days, func(f dream.DailyFigure) int64 { return f.UsageThisPeriod }, count)}
+	if view.Store {
+		page.Money = newChart("Revenue by day", view.Days, func(f dream.DailyFigure) int64 { return f.RevenueCents }, money)
+	} else {
+		page.Money = newChart("MRR by day", view.Days, func(f dream.DailyFigure) int64 { return f.MRRCents }, money)
+	}
+	d.page(w, http.StatusOK, "metrics", s, "Metrics · "+v.Name, page, "", "")
+}

@@ -88,6 +88,7 @@ func New(o Options) *Dashboard {
 	d.route("POST /dashboard/projects/{project}/customers/{user}/plan", d.assignPlan)
 	d.route("POST /dashboard/projects/{project}/customers/{user}/delete", d.deleteCustomer)
 	d.route("GET /dashboard/projects/{project}/events", d.events)
+	d.route("GET /dashboard/projects/{project}/metrics", d.metrics)
 	d.route("GET /admin", d.admin)
 	return d
 }

@@ -150,6 +150,8 @@ func TestDashboard_Pages(t *testing.T) {
 		"/dashboard/projects/" + saas + "/customers?q=buyer",
 		"/dashboard/projects/" + saas + "/customers/" + userID,
 		"/dashboard/projects/" + saas + "/events",
+		"/dashboard/projects/" + saas + "/metrics",
+		"/dashboard/projects/" + shop + "/metrics",
 	}
 	for _, path := range pages {
 		t.Run(path, func(t *testing.T) {
@@ -168,6 +170,17 @@ func TestDashboard_Pages(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A day of figures draws its bars.
+	env, err := h.db.EnvironmentByPublishableKey(context.Background(), pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Exec(t, h.db, `INSERT INTO daily_figures (environment_id, day, usage_this_period, mrr_cents, active_subscriptions,
+		revenue_cents, orders) VALUES (?, '2025-01-14', 7, 2900, 1, 0, 0)`, env.ID)
+	if body := h.dashboardPage(d, "GET", "/dashboard/projects/"+saas+"/metrics", nil).Body.String(); strings.Count(body, "<rect") != 2 ||
+		!strings.Contains(body, "2025-01-14: $29.00") {
+		t.Errorf("the metrics page with a day of figures draws no bars of it:\n%s", body)
 	}
 	for _, path := range []string{"/dashboard/signin", "/dashboard/signup"} {
 		rec := h.dashboardPage(developer{}, "GET", path, nil)

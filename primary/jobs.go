@@ -12,8 +12,10 @@ import (
 )
 
 // Jobs are the primary's daily jobs: reporting each developer's billable
-// end users to the platform plan's meter, and deleting the projects of
-// developers whose subscription ended past the retention period.
+// end users to the platform plan's meter, deleting the projects of
+// developers whose subscription ended past the retention period, and
+// recording each environment's figures of the day for the dashboard's
+// charts.
 //
 // A job runs once for each UTC day, after the day ended. Each day is
 // claimed in the database before it runs and marked finished after, so a
@@ -47,6 +49,7 @@ type job struct {
 var dailyJobs = []job{
 	{"meter-report", (*Jobs).reportUsage},
 	{"retention", (*Jobs).purgeLapsed},
+	{"figures", (*Jobs).recordFigures},
 }
 
 // claimFor is how long a node's claim of a day holds: longer than a day's
@@ -214,4 +217,39 @@ func (j *Jobs) archiveProducts(ctx context.Context, platformID string) int {
 		}
 	}
 	return archived
+}
+
+// recordFigures records every environment's figures at the end of day, a
+// page of environments a write.
+func (j *Jobs) recordFigures(ctx context.Context, day string, at time.Time) error {
+	var after int64
+	for {
+		ids, err := j.DB.EnvironmentIDsAfter(ctx, after)
+		if err != nil {
+			return err
+		}
+		var w dream.RecordDailyFigures
+		for _, id := range ids {
+			m, err := j.DB.EnvironmentMetrics(ctx, id, at.Add(-time.Second))
+			if err != nil {
+				return err
+			}
+			revenue, orders, err := j.DB.DayOrders(ctx, id, day)
+			if err != nil {
+				return err
+			}
+			w.Figures = append(w.Figures, dream.EnvironmentFigure{EnvironmentID: id, DailyFigure: dream.DailyFigure{Day: day,
+				UsageThisPeriod: m.UsageThisPeriod, MRRCents: m.MRRCents, ActiveSubscriptions: m.ActiveSubscriptions,
+				RevenueCents: revenue, Orders: orders}})
+		}
+		if len(w.Figures) > 0 {
+			if err := j.Writer.Write(ctx, w, nil); err != nil {
+				return err
+			}
+		}
+		if len(ids) < store.PlatformPageSize {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
 }

@@ -270,6 +270,32 @@ func TestJobs(t *testing.T) {
 			t.Fatalf("two schedulers sent %d reports (%d distinct), want each of the 20 platforms once", len(got), len(slices.Compact(got)))
 		}
 	})
+	t.Run("FiguresOfEveryEnvironment", func(t *testing.T) {
+		db := storetest.Open(t)
+		now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)
+		p := primary.New(db, func() time.Time { return now })
+		id := storetest.Platform(t, p)
+		project := storetest.CreateProject(t, db, p, id, dream.ProjectSaaS, storetest.SaaSTiers())
+		env, _ := db.EnvironmentByPublishableKey(ctx, project.Test.PublishableKey)
+		storetest.Exec(t, db, `INSERT INTO end_users (environment_id, user_id, created_at, updated_at) VALUES (?, 'u1', 0, 0)`, env.ID)
+		storetest.Exec(t, db, `INSERT INTO subscriptions (environment_id, user_id, stripe_subscription_id, plan, status, amount_cents,
+			stripe_version, created_at, updated_at) VALUES (?, 'u1', 'sub_1', 'pro', 'active', 2900, 0, 0, 0)`, env.ID)
+		storetest.Exec(t, db, `INSERT INTO orders (id, environment_id, amount_cents, currency, items, stripe_session_id, created_at)
+			VALUES ('ord_1', ?, 1500, 'usd', '[]', 'cs_1', ?)`, env.ID, time.Date(2026, 5, 9, 15, 0, 0, 0, time.UTC).UnixMilli())
+		jobs := &primary.Jobs{DB: db, Writer: p, Plan: &plan, Operator: &operator{}, Catalogue: &catalogue{}, Node: "n1",
+			Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
+		if err := jobs.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		days, err := db.DailyFigures(ctx, env.ID, "2026-05-01")
+		if err != nil || len(days) != 1 || days[0].Day != "2026-05-09" || days[0].MRRCents != 2900 || days[0].ActiveSubscriptions != 1 ||
+			days[0].RevenueCents != 1500 || days[0].Orders != 1 {
+			t.Fatalf("the figures recorded are %+v (%v), want 2026-05-09 with an MRR of 2900 and the day's order", days, err)
+		}
+		if n := storetest.Count(t, db, `SELECT count(*) FROM daily_figures WHERE day = '2026-05-09'`); n != 2 {
+			t.Fatalf("%d environments' figures recorded, want both of the project's", n)
+		}
+	})
 	t.Run("RetentionPurgesExactlyTheLapsed", func(t *testing.T) {
 		db := storetest.Open(t)
 		now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)

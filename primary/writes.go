@@ -36,6 +36,7 @@ var writeKinds = kinds(
 	define((*store.Tx).ClaimJobRun, nil),
 	define(done((*store.Tx).FinishJobRun), nil),
 	define((*store.Tx).PurgePlatform, nil),
+	define(done((*store.Tx).RecordDailyFigures), nil),
 	define(done((*store.Tx).RotateSecretKey), func(w *dream.RotateSecretKey) *string { return &w.WriteID }),
 	define(done((*store.Tx).ConnectPaymentAccount), func(w *dream.ConnectPaymentAccount) *string { return &w.WriteID }),
 	define(applyPaymentEvent, nil),

@@ -1,0 +1,70 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/primary"
+	"github.com/dream-api/dream/store/storetest"
+)
+
+// TestMetricsAgreeWithGo holds the SQL figures of the dashboard to the Go
+// rules of dream.ComputeMetrics on random end users, subscriptions, usage
+// periods and orders.
+func TestMetricsAgreeWithGo(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	w := primary.New(db, func() time.Time { return now })
+	project := storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectSaaS, storetest.SaaSTiers())
+	env, err := db.EnvironmentByPublishableKey(ctx, project.Test.PublishableKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []dream.SubscriptionStatus{dream.StatusTrialing, dream.StatusActive, dream.StatusPastDue, dream.StatusCanceled,
+		dream.StatusIncomplete, dream.StatusUnpaid, dream.StatusPaused}
+	for i := range 200 {
+		user := fmt.Sprintf("user_%d", i)
+		storetest.Exec(t, db, `INSERT INTO end_users (environment_id, user_id, email, created_at, updated_at) VALUES (?, ?, ?, 0, 0)`,
+			env.ID, user, user+"@example.com")
+		if rng.IntN(3) > 0 {
+			end := now.AddDate(0, 0, rng.IntN(40)-20).Format(dream.DateLayout)
+			start := now.AddDate(0, 0, -40).Format(dream.DateLayout)
+			storetest.Exec(t, db, `INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at)
+				VALUES (?, ?, ?, ?, ?, 'free', 0)`, env.ID, user, start, end, rng.IntN(500))
+		}
+		if rng.IntN(2) == 0 {
+			storetest.Exec(t, db, `INSERT INTO subscriptions (environment_id, user_id, stripe_subscription_id, plan, status,
+					cancel_at_period_end, amount_cents, stripe_version, created_at, updated_at) VALUES (?, ?, ?, 'pro', ?, ?, ?, 0, 0, 0)`,
+				env.ID, user, "sub_"+user, statuses[rng.IntN(len(statuses))], rng.IntN(2), rng.IntN(5000))
+		}
+	}
+	for i := range 50 {
+		storetest.Exec(t, db, `INSERT INTO orders (id, environment_id, amount_cents, currency, items, stripe_session_id, created_at, oversold)
+			VALUES (?, ?, ?, 'usd', '[]', ?, 0, ?)`, fmt.Sprintf("ord_%d", i), env.ID, rng.IntN(10000), fmt.Sprintf("cs_%d", i), rng.IntN(4) == 0)
+	}
+	customers, err := db.Customers(ctx, env.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, err := db.Orders(ctx, env.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dream.ComputeMetrics(nil, customers, orders, now)
+	got, err := db.EnvironmentMetrics(ctx, env.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("the SQL figures are %+v, the Go rules give %+v", got, want)
+	}
+	if want.ActiveSubscriptions == 0 || want.MRRCents == 0 || want.UsageThisPeriod == 0 || want.Sales == 0 {
+		t.Fatalf("the random data exercised too little: %+v", want)
+	}
+}
