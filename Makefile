@@ -16,7 +16,7 @@ LITEFS_VERSION := v0.5.14
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test e2e-sdk sdk-deps lint tools fuse chromium clean bench
+.PHONY: build run test e2e-sdk sdk-deps lint tools fuse chromium clean bench docs-screenshots
 
 ## build: compile the dream binary into bin/
 build:
@@ -81,6 +81,11 @@ fuse:
 			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; }; \
 		elif [ "$$CI" = "true" ]; then echo "fuse: fuse3 is required (CI=true) and cannot be installed" >&2; exit 1; \
 		else echo "fuse: fuse3 is not installed; the LiteFS cluster test will skip"; fi; }
+
+## docs-screenshots: the dashboard's screenshots in docs/dashboard, taken by
+## the browser test of a developer's journey
+docs-screenshots: chromium sdk-deps
+	DREAM_SCREENSHOTS=$(CURDIR)/docs/dashboard $(GO) test -count=1 -run TestBrowser_DashboardJourney ./e2e/browser
 
 ## chromium: Debian's Chromium, which the browser test in e2e/browser drives
 chromium:

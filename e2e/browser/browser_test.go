@@ -61,6 +61,13 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // returns its URL and the SaaS demo project's publishable key.
 func startDev(t *testing.T) (base, pk string) {
 	t.Helper()
+	base, projects := startDevProjects(t)
+	return base, projects[0]
+}
+
+// startDevProjects is startDev with every demo project's publishable key.
+func startDevProjects(t *testing.T) (base string, pks []string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "dream")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dream").CombinedOutput(); err != nil {
@@ -110,7 +117,10 @@ func startDev(t *testing.T) (base, pk string) {
 	if err := json.Unmarshal(raw, &dev); err != nil {
 		t.Fatal(err)
 	}
-	return base, dev.Projects[0].PublishableKey
+	for _, p := range dev.Projects {
+		pks = append(pks, p.PublishableKey)
+	}
+	return base, pks
 }
 
 // appPage is the test app: the SDK pointed at dream for both the API and
@@ -125,6 +135,27 @@ const cfg = JSON.parse(document.getElementById('cfg').textContent);
 window.api = new DreamAPI({ publishableKey: cfg.pk, baseUrl: cfg.base, signupUrl: cfg.base });
 window.ready = api.auth.init().then(() => true);
 </script></body></html>`
+
+// newBrowser starts Chromium headless, as the project's rules launch it,
+// and returns the context of its tab, bound to two minutes.
+func newBrowser(t *testing.T, browser string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 900))
+	allocator, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	browserCtx, cancel := chromedp.NewContext(allocator)
+	t.Cleanup(cancel)
+	// The first action starts the browser, which lives as long as its
+	// context: the bound on the whole test comes after.
+	if err := chromedp.Do(browserCtx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting %s: %v", browser, err)
+	}
+	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 func TestBrowser_EndUserJourney(t *testing.T) {
 	browser := chromium(t)
@@ -142,20 +173,7 @@ func TestBrowser_EndUserJourney(t *testing.T) {
 	}))
 	defer app.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun)
-	allocator, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	browserCtx, cancel := chromedp.NewContext(allocator)
-	defer cancel()
-	// The first action starts the browser, which lives as long as its
-	// context: the bound on the whole journey comes after.
-	if err := chromedp.Do(browserCtx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("starting %s: %v", browser, err)
-	}
-	ctx, cancel := context.WithTimeout(browserCtx, 2*time.Minute)
-	defer cancel()
+	ctx := newBrowser(t, browser)
 
 	// eval runs an async expression in the app once its SDK is ready,
 	// and decodes its value into out.
