@@ -1,6 +1,6 @@
 // Package dashboard is the developer dashboard at /dashboard: server-rendered
-// html/template pages and a stylesheet embedded in the binary, usable
-// without JavaScript. Every page is an encoding of dream.Console's calls,
+// html/template pages, a stylesheet and a small script embedded in the
+// binary, usable without JavaScript. Every page is an encoding of dream.Console's calls,
 // the same the management API makes; the package holds no rule of its own.
 package dashboard
 
@@ -173,7 +173,7 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v vie
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self' https:; "+
-		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'")
+		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, v); err != nil {

@@ -210,7 +210,10 @@ func TestBrowser_DashboardJourney(t *testing.T) {
 	}
 	shot("10-live")
 
-	// Delete after typing the name.
+	// Delete after typing the name, and saying yes to the confirmation.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)); err != nil {
+		t.Fatal(err)
+	}
 	do("deleting", chromedp.SendKeys(chromedp.ID("confirm"), "Maker SaaS"), chromedp.Click(chromedp.CSS(`form[action$="/delete"] button`)),
 		chromedp.WaitVisible(chromedp.ID("name")))
 	if body := text("main"); strings.Contains(body, "Maker SaaS") {

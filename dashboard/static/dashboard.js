@@ -1,0 +1,37 @@
+// Small progressive enhancement of the dashboard: every page works without
+// it. Copy buttons beside keys, a confirmation before destructive forms, and
+// the customers table refreshed while it is open.
+(function () {
+  'use strict';
+  document.querySelectorAll('input.key').forEach(function (input) {
+    if (!navigator.clipboard) return;
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'secondary copy';
+    button.textContent = 'Copy';
+    button.setAttribute('aria-label', 'Copy ' + (input.getAttribute('aria-label') || 'the key'));
+    button.addEventListener('click', function () {
+      navigator.clipboard.writeText(input.value).then(function () {
+        button.textContent = 'Copied';
+        setTimeout(function () { button.textContent = 'Copy'; }, 2000);
+      });
+    });
+    input.insertAdjacentElement('afterend', button);
+  });
+  document.querySelectorAll('button.danger').forEach(function (button) {
+    button.form.addEventListener('submit', function (event) {
+      if (!window.confirm(button.textContent.trim() + '? This cannot be undone.')) event.preventDefault();
+    });
+  });
+  var live = document.querySelector('table[data-refresh]');
+  if (live) {
+    setInterval(function () {
+      if (document.hidden) return;
+      fetch(location.href, { credentials: 'same-origin' }).then(function (res) { return res.ok ? res.text() : null; }).then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, 'text/html').querySelector('table[data-refresh]');
+        if (fresh) live.replaceWith(fresh), live = fresh;
+      });
+    }, 10000);
+  }
+})();
