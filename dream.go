@@ -14,8 +14,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -142,44 +140,6 @@ type Order struct {
 	// RefundID is the payment provider's refund of an oversold order, ""
 	// until it is refunded.
 	RefundID string
-}
-
-// Asset is an uploaded image, served publicly by its key. Assets live in
-// the replicated database so that every region serves them.
-type Asset struct {
-	// Key is NewAssetKey's.
-	Key         string    `json:"key"`
-	PlatformID  string    `json:"platformId"`
-	ContentType string    `json:"contentType"`
-	Data        []byte    `json:"data"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
-
-// NewAssetKey is the key of an image a platform uploads at now:
-// "{platformId}/{unix ms}-{16 random hex digits}-{file name}", the file name
-// kept to characters safe in a URL path. The random part makes two uploads
-// of one name in one millisecond two assets, never a conflict.
-func NewAssetKey(platformID, filename string, now time.Time) string {
-	return platformID + "/" + strconv.FormatInt(now.UnixMilli(), 10) + "-" + randomHex(8) + "-" + safeFilename(filename)
-}
-
-// maxAssetFilename bounds the file name kept in an asset's key.
-const maxAssetFilename = 100
-
-// safeFilename keeps the characters of a file name that are safe in a URL
-// path and replaces the others with "_", keeping at most the last
-// maxAssetFilename.
-func safeFilename(name string) string {
-	name = strings.Map(func(c rune) rune {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
-			return c
-		}
-		return '_'
-	}, name)
-	if len(name) > maxAssetFilename {
-		name = name[len(name)-maxAssetFilename:]
-	}
-	return name
 }
 
 // NewID returns prefix followed by 32 random lowercase hex digits, the form

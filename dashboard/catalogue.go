@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -125,6 +127,41 @@ func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierFor
 	return in, f, ""
 }
 
+// readTier reads a tier form, storing the image chosen in a product's
+// form first: its URL becomes the product's image.
+func (d *Dashboard) readTier(r *http.Request, s *session, billing dream.BillingMode) (dream.TierInput, tierForm, string) {
+	if billing == dream.BillingOneOff {
+		if err := d.upload(r, s); err != nil {
+			_, form, _ := input(r, billing)
+			return dream.TierInput{}, form, d.message(r, err)
+		}
+	}
+	return input(r, billing)
+}
+
+// upload stores the image of the form's "image" file field, when one was
+// chosen, and sets the form's imageUrl to it.
+func (d *Dashboard) upload(r *http.Request, s *session) error {
+	file, header, err := r.FormFile("image")
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, dream.MaxAssetSize+1))
+	if err != nil {
+		return err
+	}
+	asset, err := d.console.UploadAsset(r.Context(), s.platform, header.Filename, data)
+	if err != nil {
+		return err
+	}
+	r.PostForm.Set("imageUrl", asset.URL())
+	return nil
+}
+
 // dollars reads an amount in dollars as whole cents.
 func dollars(s string) (int64, bool) {
 	if s == "" {
@@ -150,7 +187,7 @@ func (d *Dashboard) createTier(w http.ResponseWriter, r *http.Request, s *sessio
 		d.fail(w, r, s, err)
 		return
 	}
-	in, form, problem := input(r, billingOf(v))
+	in, form, problem := d.readTier(r, s, billingOf(v))
 	if problem == "" {
 		if _, err := d.console.CreateTier(r.Context(), s.platform, id, m, billingOf(v), in); err != nil {
 			problem = d.message(r, err)
@@ -175,7 +212,7 @@ func (d *Dashboard) updateTier(w http.ResponseWriter, r *http.Request, s *sessio
 		d.fail(w, r, s, err)
 		return
 	}
-	in, form, problem := input(r, billingOf(v))
+	in, form, problem := d.readTier(r, s, billingOf(v))
 	if problem == "" {
 		in.Name = dream.Optional[string]{}
 		if _, err := d.console.UpdateTier(r.Context(), s.platform, id, m, billingOf(v), name, in); err != nil {

@@ -131,7 +131,11 @@ func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.
 		}
 		s := &session{platform: p, csrf: dream.CSRFToken(c.Value)}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 8<<20)
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := parseForm(r); err != nil {
+				d.fail(w, r, s, err)
+				return
+			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				d.fail(w, r, s, &dream.Error{Kind: dream.KindForbidden, Code: "csrf_token_invalid",
 					Message: "This form expired: open the page again and resubmit."})
@@ -140,6 +144,26 @@ func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.
 		}
 		h(w, r, s)
 	})
+}
+
+// maxForm bounds a form's body: an image at most, with its fields.
+const maxForm = dream.MaxAssetSize + 1<<20
+
+// parseForm reads a form, multipart (with a file) or not, keeping at most
+// a megabyte of it in memory.
+func parseForm(r *http.Request) error {
+	err := r.ParseMultipartForm(1 << 20)
+	if errors.Is(err, http.ErrNotMultipart) {
+		err = r.ParseForm()
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return dream.ErrAssetTooLarge
+	}
+	if err != nil {
+		return &dream.Error{Kind: dream.KindInvalid, Code: "invalid_form", Message: "The form could not be read: open the page again and resubmit."}
+	}
+	return nil
 }
 
 // toSignIn sends a signed-out browser to the sign-in page, to come back.
@@ -172,7 +196,7 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v vie
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self' https:; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: blob: https:; form-action 'self' https:; "+
 		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)

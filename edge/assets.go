@@ -12,23 +12,9 @@ import (
 	"github.com/dream-api/dream"
 )
 
-// maxAssetSize is the largest image accepted.
-const maxAssetSize = 5 << 20
-
 // maxAssetBody bounds an upload request: the image base64-encoded in JSON,
 // or in a multipart form, with room for the rest of the request.
-const maxAssetBody = maxAssetSize*4/3 + 64<<10
-
-// imageTypes are the content types an asset may have, as sniffed from its
-// bytes: the client's word for it is never trusted, so nothing served from
-// the API's origin can be a script or a page.
-var imageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
-
-var (
-	errAssetMissing  = dream.Errorf(dream.KindInvalid, "Missing filename or data", "Send a filename and the image's data")
-	errAssetTooLarge = dream.Errorf(dream.KindTooLarge, "File too large", "Images may be at most 5 MB")
-	errAssetType     = dream.Errorf(dream.KindInvalid, "Unsupported file type", "Only PNG, JPEG, WebP and GIF images are accepted")
-)
+const maxAssetBody = dream.MaxAssetSize*4/3 + 64<<10
 
 // handleUploadAsset stores an image for the developer's products: POST
 // /api/assets, as JSON {filename, contentType?, data: base64} or as a
@@ -37,34 +23,19 @@ func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *
 	filename, data, err := readUpload(w, r)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return errAssetTooLarge
+		return dream.ErrAssetTooLarge
 	}
 	if err != nil {
 		return err
 	}
-	if filename == "" || len(data) == 0 {
-		return errAssetMissing
-	}
-	if len(data) > maxAssetSize {
-		return errAssetTooLarge
-	}
-	contentType := http.DetectContentType(data)
-	if !imageTypes[contentType] {
-		return errAssetType
-	}
-	now := s.now()
-	platformID := req.platformID()
-	asset := dream.Asset{
-		Key:         dream.NewAssetKey(platformID, filename, now),
-		PlatformID:  platformID,
-		ContentType: contentType,
-		Data:        data,
-		CreatedAt:   now,
+	asset, err := dream.NewAsset(req.platformID(), filename, data, s.now())
+	if err != nil {
+		return err
 	}
 	if err := s.writer.Write(r.Context(), dream.PutAsset{Asset: asset}, nil); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"key": asset.Key, "url": "/api/assets/" + asset.Key})
+	writeJSON(w, http.StatusOK, map[string]string{"key": asset.Key, "url": asset.URL()})
 	return nil
 }
 
@@ -75,7 +46,7 @@ func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) 
 		r.Body = http.MaxBytesReader(w, r.Body, maxAssetBody)
 		file, header, err := r.FormFile("file")
 		if errors.Is(err, http.ErrMissingFile) {
-			return "", nil, errAssetMissing
+			return "", nil, dream.ErrAssetMissing
 		}
 		if err != nil {
 			var tooLarge *http.MaxBytesError
@@ -85,7 +56,7 @@ func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) 
 			return "", nil, dream.Errorf(dream.KindInvalid, "Invalid form", "The request must be a multipart form with a file part")
 		}
 		defer file.Close()
-		data, err := io.ReadAll(io.LimitReader(file, maxAssetSize+1))
+		data, err := io.ReadAll(io.LimitReader(file, dream.MaxAssetSize+1))
 		return header.Filename, data, err
 	}
 	var body struct {
@@ -94,7 +65,7 @@ func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) 
 	}
 	if err := decodeJSONUpTo(w, r, &body, maxAssetBody); err != nil {
 		if dream.ErrorKind(err) == dream.KindTooLarge {
-			return "", nil, errAssetTooLarge
+			return "", nil, dream.ErrAssetTooLarge
 		}
 		return "", nil, err
 	}

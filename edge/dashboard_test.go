@@ -1,7 +1,10 @@
 package edge_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -286,6 +289,91 @@ func TestDashboard_Forms(t *testing.T) {
 	h.dashboardPage(d, "POST", "/dashboard/signout", url.Values{})
 	if rec := h.dashboardPage(d, "GET", "/dashboard", nil); rec.Code != http.StatusSeeOther {
 		t.Fatalf("after signing out the dashboard answered %d, want the sign-in page", rec.Code)
+	}
+}
+
+// onePixelPNG is a 1×1 PNG.
+var onePixelPNG, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+// dashboardUpload posts a multipart form with a file, as a browser does
+// for the products editor.
+func (h *harness) dashboardUpload(d developer, path string, fields map[string]string, filename string, data []byte) *httptest.ResponseRecorder {
+	h.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("csrf", d.csrf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	part, err := mw.CreateFormFile("image", filename)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	part.Write(data)
+	mw.Close()
+	req := httptest.NewRequest("POST", path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.AddCookie(&http.Cookie{Name: "dream_session", Value: d.token})
+	rec := httptest.NewRecorder()
+	h.current().ServeHTTP(rec, req)
+	return rec
+}
+
+func TestDashboard_ProductImage(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.signUp("images@example.com")
+	shop, _, _ := h.createProject(d, "Image Shop", dream.ProjectStore)
+	catalogue := "/dashboard/projects/" + shop + "/catalogue?mode=test"
+
+	// A file that is not an image is refused, with what was typed kept
+	// and nothing stored.
+	rec := h.dashboardUpload(d, catalogue, map[string]string{"name": "mug", "displayName": "Kept mug", "price": "12"}, "mug.png", []byte("<script>alert(1)</script>"))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Only PNG, JPEG, WebP and GIF") ||
+		!strings.Contains(rec.Body.String(), `value="Kept mug"`) {
+		t.Fatalf("a script as the image answered %d, want the form with the error and the values kept:\n%s", rec.Code, rec.Body)
+	}
+	if n := storetest.Count(t, h.db, `SELECT count(*) FROM assets`); n != 0 {
+		t.Fatalf("a refused upload stored %d assets", n)
+	}
+
+	// An image is stored and becomes the product's image, served from
+	// this origin, and previewed on the page.
+	rec = h.dashboardUpload(d, catalogue, map[string]string{"name": "mug", "displayName": "Mug", "price": "12", "inventory": "3"}, "mug photo.png", onePixelPNG)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("adding a product with an image answered %d: %s", rec.Code, rec.Body)
+	}
+	mug := h.do("GET", "/v1/projects/"+shop+"/environments/test/products", "", d.bearer()...).body["products"].([]any)[0].(map[string]any)
+	image, _ := mug["imageUrl"].(string)
+	if !strings.HasPrefix(image, dream.AssetPath) || mug["inventory"] != 3.0 {
+		t.Fatalf("the product added with an image is %v", mug)
+	}
+	served := httptest.NewRecorder()
+	h.current().ServeHTTP(served, httptest.NewRequest("GET", image, nil))
+	if served.Code != 200 || served.Header().Get("Content-Type") != "image/png" || !bytes.Equal(served.Body.Bytes(), onePixelPNG) {
+		t.Fatalf("the uploaded image is served as %d %q", served.Code, served.Header().Get("Content-Type"))
+	}
+	page := h.dashboardPage(d, "GET", catalogue, nil)
+	if !strings.Contains(page.Body.String(), `class="preview" alt="Image preview" src="`+image+`"`) {
+		t.Fatal("the products editor does not preview the product's image")
+	}
+	checkHTML(t, catalogue, page.Body.String(), d.csrf)
+
+	// Editing without choosing a file keeps the image; choosing one
+	// replaces it.
+	edit := "/dashboard/projects/" + shop + "/catalogue/mug?mode=test"
+	if rec := h.dashboardUpload(d, edit, map[string]string{"displayName": "Mug", "price": "14", "inventory": "3", "imageUrl": image}, "", nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("editing the product answered %d: %s", rec.Code, rec.Body)
+	}
+	mug = h.do("GET", "/v1/projects/"+shop+"/environments/test/products", "", d.bearer()...).body["products"].([]any)[0].(map[string]any)
+	if mug["imageUrl"] != image || mug["price"] != 1400.0 {
+		t.Fatalf("after an edit without a file the product is %v, want the image kept", mug)
+	}
+	if rec := h.dashboardUpload(d, edit, map[string]string{"displayName": "Mug", "price": "14", "imageUrl": image}, "new.png", onePixelPNG); rec.Code != http.StatusSeeOther {
+		t.Fatalf("replacing the image answered %d: %s", rec.Code, rec.Body)
+	}
+	mug = h.do("GET", "/v1/projects/"+shop+"/environments/test/products", "", d.bearer()...).body["products"].([]any)[0].(map[string]any)
+	if next, _ := mug["imageUrl"].(string); next == image || !strings.HasSuffix(next, "-new.png") {
+		t.Fatalf("after choosing a new file the image is %v, want the new upload", mug["imageUrl"])
 	}
 }
 

@@ -1,6 +1,7 @@
 // Small progressive enhancement of the dashboard: every page works without
-// it. Copy buttons beside keys, a confirmation before destructive forms, and
-// the customers table refreshed while it is open.
+// it. Copy buttons beside keys, a confirmation before destructive forms, a
+// preview of a product image before it is uploaded, and the customers table
+// refreshed while it is open.
 (function () {
   'use strict';
   document.querySelectorAll('input.key').forEach(function (input) {
@@ -21,6 +22,16 @@
   document.querySelectorAll('button.danger').forEach(function (button) {
     button.form.addEventListener('submit', function (event) {
       if (!window.confirm(button.textContent.trim() + '? This cannot be undone.')) event.preventDefault();
+    });
+  });
+  document.querySelectorAll('input[type=file][data-preview]').forEach(function (input) {
+    var preview = document.getElementById(input.getAttribute('data-preview'));
+    input.addEventListener('change', function () {
+      var file = input.files && input.files[0];
+      if (!preview || !file) return;
+      if (preview.src.indexOf('blob:') === 0) URL.revokeObjectURL(preview.src);
+      preview.src = URL.createObjectURL(file);
+      preview.hidden = false;
     });
   });
   var live = document.querySelector('table[data-refresh]');
