@@ -83,9 +83,9 @@ fuse:
 		else echo "fuse: fuse3 is not installed; the LiteFS cluster test will skip"; fi; }
 
 ## docs-screenshots: the dashboard's screenshots in docs/dashboard, taken by
-## the browser test of a developer's journey
+## the browser tests of a developer's journeys
 docs-screenshots: chromium sdk-deps
-	DREAM_SCREENSHOTS=$(CURDIR)/docs/dashboard $(GO) test -count=1 -run TestBrowser_DashboardJourney ./e2e/browser
+	DREAM_SCREENSHOTS=$(CURDIR)/docs/dashboard $(GO) test -count=1 -run 'TestBrowser_(Dashboard|Store)Journey' ./e2e/browser
 
 ## chromium: Debian's Chromium, which the browser test in e2e/browser drives
 chromium:

@@ -136,6 +136,24 @@ window.api = new DreamAPI({ publishableKey: cfg.pk, baseUrl: cfg.base, signupUrl
 window.ready = api.auth.init().then(() => true);
 </script></body></html>`
 
+// startApp serves the test app of the SDK module sdk, with the project of
+// pk on the dream node at base, on a loopback port of its own origin.
+func startApp(t *testing.T, sdk []byte, pk, base string) *httptest.Server {
+	t.Helper()
+	cfg, _ := json.Marshal(map[string]string{"pk": pk, "base": base})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sdk.mjs" {
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Write(sdk)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, appPage, cfg)
+	}))
+	t.Cleanup(app.Close)
+	return app
+}
+
 // newBrowser starts Chromium headless, as the project's rules launch it,
 // and returns the context of its tab, bound to two minutes.
 func newBrowser(t *testing.T, browser string) context.Context {
@@ -161,17 +179,7 @@ func TestBrowser_EndUserJourney(t *testing.T) {
 	browser := chromium(t)
 	sdk := sdkModule(t)
 	base, pk := startDev(t)
-	cfg, _ := json.Marshal(map[string]string{"pk": pk, "base": base})
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/sdk.mjs" {
-			w.Header().Set("Content-Type", "text/javascript")
-			w.Write(sdk)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, appPage, cfg)
-	}))
-	defer app.Close()
+	app := startApp(t, sdk, pk, base)
 
 	ctx := newBrowser(t, browser)
 

@@ -1,11 +1,13 @@
 package browser_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,40 +69,8 @@ func TestBrowser_DashboardJourney(t *testing.T) {
 	base, _ := startDev(t)
 	ctx := newBrowser(t, browser)
 	errs := consoleErrors(ctx, base)
-	shots := screenshots(t)
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("reading %s: %v", sel, err)
-		}
-		return s
-	}
-	value := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("reading %s: %v", sel, err)
-		}
-		return v
-	}
-	click := func(what, sel string) { t.Helper(); do(what, chromedp.Click(chromedp.CSS(sel))) }
+	dr := &driver{t: t, ctx: ctx, shots: screenshots(t)}
+	shot, do, text, value, click := dr.shot, dr.do, dr.text, dr.value, dr.click
 
 	do("opening the dashboard", chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(chromedp.ID("email")))
 	shot("01-sign-in")
@@ -153,17 +123,7 @@ func TestBrowser_DashboardJourney(t *testing.T) {
 
 	// An end user of the SDK, on a test app, tracks once.
 	token := devToken(t, base, pk, "reader@example.com")
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/sdk.mjs" {
-			w.Header().Set("Content-Type", "text/javascript")
-			w.Write(sdk)
-			return
-		}
-		cfg, _ := json.Marshal(map[string]string{"pk": pk, "base": base})
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, appPage, cfg)
-	}))
-	defer app.Close()
+	app := startApp(t, sdk, pk, base)
 	do("opening the app", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.ID("app")))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](`(async () => { await window.ready; api.setUserToken(`+
 		jsString(token)+`); return await api.usage.track(); })()`, chromedp.EvalAwaitPromise)); err != nil {
@@ -225,6 +185,60 @@ func TestBrowser_DashboardJourney(t *testing.T) {
 	}
 }
 
+// driver is a test's tab with the steps it takes, each failing the test
+// with what it was doing.
+type driver struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+}
+
+// shot saves a full-page screenshot of the tab as name.png.
+func (d *driver) shot(name string) {
+	d.t.Helper()
+	png, err := chromedp.Run(d.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		d.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(d.shots, name+".png"), png, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// do runs steps, described by what.
+func (d *driver) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	d.t.Helper()
+	if err := chromedp.Do(d.ctx, steps...); err != nil {
+		d.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the text of the element of sel.
+func (d *driver) text(sel string) string {
+	d.t.Helper()
+	s, err := chromedp.Run(d.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		d.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return s
+}
+
+// value is the value of the field of sel.
+func (d *driver) value(sel string) string {
+	d.t.Helper()
+	v, err := chromedp.Run(d.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		d.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return v
+}
+
+// click clicks the element of sel.
+func (d *driver) click(what, sel string) {
+	d.t.Helper()
+	d.do(what, chromedp.Click(chromedp.CSS(sel)))
+}
+
 // devToken is an end-user token of the dev issuer.
 func devToken(t *testing.T, base, pk, email string) string {
 	t.Helper()
@@ -244,4 +258,116 @@ func devToken(t *testing.T, base, pk, email string) string {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestBrowser_StoreJourney drives the products editor and a guest order:
+// a developer creates a store, connects test mode and adds a product with
+// an uploaded image, previewed before it is saved; a guest buys it through
+// the SDK and the emulator's checkout, and the dashboard shows the sale
+// and the stock it took.
+func TestBrowser_StoreJourney(t *testing.T) {
+	browser := chromium(t)
+	sdk := sdkModule(t)
+	base, _ := startDev(t)
+	ctx := newBrowser(t, browser)
+	errs := consoleErrors(ctx, base)
+	dr := &driver{t: t, ctx: ctx, shots: screenshots(t)}
+	do, text, value, click := dr.do, dr.text, dr.value, dr.click
+	// loaded is the natural width of the image of sel once it has loaded,
+	// 0 if it failed.
+	loaded := func(sel string) int {
+		t.Helper()
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`new Promise(done => { const i = document.querySelector(`+jsString(sel)+`);
+			if (i.complete) return done(i.naturalWidth);
+			i.onload = () => done(i.naturalWidth); i.onerror = () => done(0); })`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("loading %s: %v", sel, err)
+		}
+		return w
+	}
+
+	do("signing up", chromedp.Navigate(base+"/dashboard/signup"), chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.SendKeys(chromedp.ID("email"), "shopkeeper@example.com"), chromedp.SendKeys(chromedp.ID("password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("name")))
+	do("creating a store", chromedp.SendKeys(chromedp.ID("name"), "Poster Shop"), chromedp.Click(chromedp.CSS(`input[name=type][value=store]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/dashboard/projects"] button`)), chromedp.WaitVisible(chromedp.ID("secret-key")))
+	pk := value("#pk")
+	click("connecting Stripe", `form[action="/dashboard/connect/test"] button`)
+	do("connecting", chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)), chromedp.Click(chromedp.CSS(`button[value=allow]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")))
+
+	// A product with an image, previewed before it is saved.
+	picture := filepath.Join(t.TempDir(), "poster.png")
+	if err := os.WriteFile(picture, posterPNG(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do("opening the products", chromedp.Click(chromedp.CSS(".projects a")), chromedp.WaitVisible(chromedp.ID("pk")),
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href*="/catalogue"]`)), chromedp.WaitVisible(chromedp.ID("new-name")))
+	do("filling in the product", chromedp.SendKeys(chromedp.ID("new-name"), "poster"), chromedp.SendKeys(chromedp.ID("new-display"), "Poster"),
+		chromedp.SendKeys(chromedp.ID("new-price"), "15"), chromedp.SendKeys(chromedp.ID("new-inventory"), "2"),
+		chromedp.SetUploadFiles(chromedp.ID("new-upload"), []string{picture}), chromedp.WaitVisible(chromedp.ID("new-preview")))
+	if w := loaded("#new-preview"); w != 64 {
+		t.Fatalf("the preview of the chosen image is %d pixels wide, want 64", w)
+	}
+	dr.shot("12-product-preview")
+	do("adding the product", chromedp.Click(chromedp.CSS(`form[action*="/catalogue?"] > button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("img.thumb")))
+	if w := loaded("img.thumb"); w != 64 {
+		t.Fatalf("the saved product's image, served by dream, is %d pixels wide, want 64", w)
+	}
+	dr.shot("13-products")
+
+	// A guest buys one through the SDK and pays on the emulator's checkout.
+	app := startApp(t, sdk, pk, base)
+	do("opening the shop", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.ID("app")))
+	checkout, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ URL, Image string }](`(async () => { await window.ready;
+		const { products } = await api.products.list();
+		const poster = products.find(p => p.key === 'poster');
+		const res = await api.products.cartCheckout({ items: [{ productId: poster.productId, quantity: 1 }],
+			customerEmail: 'guest@example.com', successUrl: location.origin + '/thanks', cancelUrl: location.origin + '/cart' });
+		return { url: res.url, image: poster.imageUrl }; })()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("checking out through the SDK: %v", err)
+	}
+	if !strings.HasPrefix(checkout.Image, "/api/assets/") {
+		t.Fatalf("the SDK lists the poster's image as %q, want the uploaded asset", checkout.Image)
+	}
+	do("paying", chromedp.Navigate(checkout.URL), chromedp.WaitVisible(chromedp.CSS(`form[action$="/pay"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/pay"] button`)), chromedp.WaitVisible(chromedp.ID("app")))
+
+	// The sale and the stock it took reach the dashboard.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		do("opening the metrics", chromedp.Navigate(base+"/dashboard"), chromedp.Click(chromedp.CSS(".projects a")),
+			chromedp.WaitVisible(chromedp.ID("pk")), chromedp.Click(chromedp.CSS(`nav.tabs a[href*="/metrics"]`)),
+			chromedp.WaitVisible(chromedp.CSS("dl.facts")))
+		facts := text("dl.facts")
+		if strings.Contains(facts, "Revenue\n$15.00") && strings.Contains(facts, "Sales\n1") && strings.Contains(facts, "Stock in all\n1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest's order never reached the metrics:\n%s", facts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dr.shot("14-store-metrics")
+	if found := errs(); len(found) > 0 {
+		t.Fatalf("the pages logged errors:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+// posterPNG is a 64×64 PNG.
+func posterPNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for x := range 64 {
+		for y := range 64 {
+			img.Set(x, y, color.RGBA{R: uint8(x * 4), G: 90, B: uint8(y * 4), A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
