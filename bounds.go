@@ -33,12 +33,13 @@ const (
 	MaxCartLines = 100
 )
 
-// CheckLength refuses value when it is longer than max bytes.
+// CheckLength refuses value when it is longer than max bytes, naming field
+// as the error's param.
 func CheckLength(field, value string, max int) error {
 	if len(value) <= max {
 		return nil
 	}
-	return Errorf(KindInvalid, "Field too long", "%s is at most %d bytes, not %d", field, max, len(value))
+	return Errorf(KindInvalid, "Field too long", "%s is at most %d bytes, not %d", field, max, len(value)).For(field)
 }
 
 // quotedPrefix is how much of a value an error message quotes.

@@ -67,26 +67,26 @@ func MaxCatalogue(mode BillingMode) int {
 // a non-negative price, inventory and trial within their bounds, and the
 // text fields within theirs.
 func (t *Tier) Validate() error {
-	invalid := func(format string, args ...any) error {
-		return Errorf(KindInvalid, "invalid_tier", format, args...)
+	invalid := func(param, format string, args ...any) error {
+		return Errorf(KindInvalid, "invalid_tier", format, args...).For(param)
 	}
 	if !slugPattern.MatchString(t.Slug) {
-		return invalid("name %s must be lowercase letters, digits, _ and -", Quote(t.Slug))
+		return invalid("name", "name %s must be lowercase letters, digits, _ and -", Quote(t.Slug))
 	}
 	if t.DisplayName == "" {
-		return invalid("tier %s needs a displayName", t.Slug)
+		return invalid("displayName", "tier %s needs a displayName", t.Slug)
 	}
 	if t.PriceCents < 0 || t.PriceCents > MaxPriceCents {
-		return invalid("price is a whole number of cents from 0 to %d", MaxPriceCents)
+		return invalid("price", "price is a whole number of cents from 0 to %d", MaxPriceCents)
 	}
 	if t.TrialDays < 0 || t.TrialDays > MaxTrialDays {
-		return invalid("trialDays is 0 to %d", MaxTrialDays)
+		return invalid("trialDays", "trialDays is 0 to %d", MaxTrialDays)
 	}
 	if t.Inventory != nil && (*t.Inventory < 0 || *t.Inventory > MaxInventory) {
-		return invalid("inventory is 0 to %d, or null for unlimited", MaxInventory)
+		return invalid("inventory", "inventory is 0 to %d, or null for unlimited", MaxInventory)
 	}
 	if t.ImageURL != "" && !isHTTPURL(t.ImageURL) && !isAssetPath(t.ImageURL) {
-		return invalid("imageUrl must be an http(s) URL or an uploaded asset's /api/assets/ path")
+		return invalid("imageUrl", "imageUrl must be an http(s) URL or an uploaded asset's /api/assets/ path")
 	}
 	return t.checkBounds()
 }

@@ -171,10 +171,10 @@ func (c Credentials) Validate() error {
 		return err
 	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
-		return Errorf(KindInvalid, "invalid_email", "%s is not an email address", Quote(c.Email))
+		return Errorf(KindInvalid, "invalid_email", "%s is not an email address", Quote(c.Email)).For("email")
 	}
 	if len(c.Password) < MinPasswordLength || len(c.Password) > MaxDeveloperPassword {
-		return Errorf(KindInvalid, "invalid_password", "a password has %d to %d bytes", MinPasswordLength, MaxDeveloperPassword)
+		return Errorf(KindInvalid, "invalid_password", "a password has %d to %d bytes", MinPasswordLength, MaxDeveloperPassword).For("password")
 	}
 	return nil
 }

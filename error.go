@@ -57,6 +57,25 @@ func (e *Error) Error() string {
 	return e.Code + ": " + e.Message
 }
 
+// For returns a copy of e that names param, the request field it concerns;
+// the copy carries it on the wire as "param", so that a form can show the
+// error beside that field.
+func (e *Error) For(param string) *Error {
+	c := *e
+	c.Fields = make(map[string]any, len(e.Fields)+1)
+	for k, v := range e.Fields {
+		c.Fields[k] = v
+	}
+	c.Fields["param"] = param
+	return &c
+}
+
+// Param is the request field e concerns, "" when it names none.
+func (e *Error) Param() string {
+	p, _ := e.Fields["param"].(string)
+	return p
+}
+
 // Errorf returns an error of the given kind and code with a formatted message.
 func Errorf(kind Kind, code, format string, args ...any) *Error {
 	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}

@@ -50,11 +50,11 @@ func ValidOrigin(origin string) bool {
 // origin, or too many.
 func checkOrigins(origins []string) error {
 	if len(origins) > MaxAllowedOrigins {
-		return Errorf(KindInvalid, "invalid_origins", "a project allows at most %d origins, not %d", MaxAllowedOrigins, len(origins))
+		return Errorf(KindInvalid, "invalid_origins", "a project allows at most %d origins, not %d", MaxAllowedOrigins, len(origins)).For("allowedOrigins")
 	}
 	for _, o := range origins {
 		if !ValidOrigin(o) {
-			return Errorf(KindInvalid, "invalid_origins", "%s is not an origin: scheme://host[:port] over http or https", Quote(o))
+			return Errorf(KindInvalid, "invalid_origins", "%s is not an origin: scheme://host[:port] over http or https", Quote(o)).For("allowedOrigins")
 		}
 	}
 	return nil
@@ -155,10 +155,10 @@ type NewProject struct {
 func (c *Console) CreateProject(ctx context.Context, p *Platform, n NewProject) (*ProjectView, error) {
 	name := strings.TrimSpace(n.Name)
 	if name == "" {
-		return nil, Errorf(KindInvalid, "invalid_project", "a project needs a name")
+		return nil, Errorf(KindInvalid, "invalid_project", "a project needs a name").For("name")
 	}
 	if !n.Type.Valid() {
-		return nil, Errorf(KindInvalid, "invalid_project", "type is saas, store or membership, not %s", Quote(string(n.Type)))
+		return nil, Errorf(KindInvalid, "invalid_project", "type is saas, store or membership, not %s", Quote(string(n.Type))).For("type")
 	}
 	if err := checkOrigins(n.AllowedOrigins); err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ type ProjectChanges struct {
 func (ch ProjectChanges) Validate() error {
 	if ch.Name != nil {
 		if strings.TrimSpace(*ch.Name) == "" {
-			return Errorf(KindInvalid, "invalid_project", "a project's name cannot be empty")
+			return Errorf(KindInvalid, "invalid_project", "a project's name cannot be empty").For("name")
 		}
 		if err := CheckLength("name", *ch.Name, MaxName); err != nil {
 			return err
@@ -208,7 +208,7 @@ func (ch ProjectChanges) Validate() error {
 		}
 	}
 	if r := ch.RateLimitPerMinute.Value; r != nil && (*r < 0 || *r > MaxRateLimitPerMinute) {
-		return Errorf(KindInvalid, "invalid_project", "rateLimitPerMinute is 0 (off) to %d", MaxRateLimitPerMinute)
+		return Errorf(KindInvalid, "invalid_project", "rateLimitPerMinute is 0 (off) to %d", MaxRateLimitPerMinute).For("rateLimitPerMinute")
 	}
 	return nil
 }
@@ -240,7 +240,7 @@ func (c *Console) DeleteProject(ctx context.Context, p *Platform, id, confirm st
 		return err
 	}
 	if confirm != v.Name {
-		return Errorf(KindInvalid, "confirmation_required", "confirm the deletion with the project's name, %s", Quote(v.Name))
+		return Errorf(KindInvalid, "confirmation_required", "confirm the deletion with the project's name, %s", Quote(v.Name)).For("confirm")
 	}
 	// The catalogue is read before the rows go, to archive it after.
 	type archive struct {
@@ -288,7 +288,7 @@ func (c *Console) DeleteProject(ctx context.Context, p *Platform, id, confirm st
 // after overlap, at once when it is zero; it is at most MaxRotationOverlap.
 func (c *Console) RotateSecretKey(ctx context.Context, p *Platform, projectID string, mode Mode, overlap time.Duration) (string, time.Time, error) {
 	if overlap < 0 || overlap > MaxRotationOverlap {
-		return "", time.Time{}, Errorf(KindInvalid, "invalid_overlap", "overlapSeconds is 0 to %d", int(MaxRotationOverlap.Seconds()))
+		return "", time.Time{}, Errorf(KindInvalid, "invalid_overlap", "overlapSeconds is 0 to %d", int(MaxRotationOverlap.Seconds())).For("overlapSeconds")
 	}
 	_, env, err := c.environment(ctx, p, projectID, mode)
 	if err != nil {

@@ -52,7 +52,7 @@ func (t *Tier) checkBounds() error {
 		name, value string
 		max         int
 	}{
-		{"slug", t.Slug, MaxSlug}, {"displayName", t.DisplayName, MaxName}, {"description", t.Description, MaxDescription},
+		{"name", t.Slug, MaxSlug}, {"displayName", t.DisplayName, MaxName}, {"description", t.Description, MaxDescription},
 		{"imageUrl", t.ImageURL, MaxURL}, {"priceId", t.StripePriceID, MaxID}, {"productId", t.StripeProductID, MaxID},
 	} {
 		if err := CheckLength(f.name, f.value, f.max); err != nil {
@@ -60,11 +60,11 @@ func (t *Tier) checkBounds() error {
 		}
 	}
 	if len(t.Features) > MaxFeatures {
-		return Errorf(KindInvalid, "Field too long", "a tier lists at most %d features, not %d", MaxFeatures, len(t.Features))
+		return Errorf(KindInvalid, "Field too long", "a tier lists at most %d features, not %d", MaxFeatures, len(t.Features)).For("features")
 	}
 	for _, f := range t.Features {
-		if err := CheckLength("feature", f, MaxName); err != nil {
-			return err
+		if len(f) > MaxName {
+			return Errorf(KindInvalid, "Field too long", "a feature is at most %d bytes, not %d", MaxName, len(f)).For("features")
 		}
 	}
 	return nil

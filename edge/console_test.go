@@ -355,19 +355,25 @@ func TestConsole_Catalogue(t *testing.T) {
 		path, body string
 		status     int
 		code       string
+		// param is the field the refusal names, if any.
+		param string
 	}{
-		{tiers, `{"name":"Pro Plan","displayName":"Pro","price":1}`, 400, "invalid_tier"},
-		{tiers, `{"name":"pro","price":1}`, 400, "invalid_tier"},
-		{tiers, `{"name":"pro","displayName":"Pro","price":-1}`, 400, "invalid_tier"},
-		{tiers, `{"name":"pro","displayName":"Pro","price":1.5}`, 400, "Invalid JSON body"},
-		{tiers, `{"name":"pro","displayName":"Pro","price":1,"inventory":3}`, 400, "invalid_tier"},
-		{products, `{"name":"mug","displayName":"Mug","price":1,"limit":5}`, 400, "invalid_tier"},
-		{products, `{"name":"mug","displayName":"Mug","price":1,"imageUrl":"javascript:alert(1)"}`, 400, "invalid_tier"},
-		{"/v1/projects/" + saas + "/environments/test/products", `{"name":"mug","displayName":"Mug","price":1}`, 400, "wrong_catalogue"},
-		{"/v1/projects/" + saas + "/environments/live/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found"},
-		{"/v1/projects/" + saas + "/environments/prod/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found"},
+		{tiers, `{"name":"Pro Plan","displayName":"Pro","price":1}`, 400, "invalid_tier", "name"},
+		{tiers, `{"name":"pro","price":1}`, 400, "invalid_tier", "displayName"},
+		{tiers, `{"name":"pro","displayName":"Pro","price":-1}`, 400, "invalid_tier", "price"},
+		{tiers, `{"name":"pro","displayName":"Pro","price":1.5}`, 400, "Invalid JSON body", ""},
+		{tiers, `{"name":"pro","displayName":"Pro","price":1,"inventory":3}`, 400, "invalid_tier", ""},
+		{products, `{"name":"mug","displayName":"Mug","price":1,"limit":5}`, 400, "invalid_tier", ""},
+		{products, `{"name":"mug","displayName":"Mug","price":1,"imageUrl":"javascript:alert(1)"}`, 400, "invalid_tier", "imageUrl"},
+		{"/v1/projects/" + saas + "/environments/test/products", `{"name":"mug","displayName":"Mug","price":1}`, 400, "wrong_catalogue", ""},
+		{"/v1/projects/" + saas + "/environments/live/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found", ""},
+		{"/v1/projects/" + saas + "/environments/prod/tiers", `{"name":"pro","displayName":"Pro","price":1}`, 404, "not_found", ""},
 	} {
-		expectError(t, h.do("POST", c.path, c.body, d.bearer()...), c.status, c.code, "")
+		res := h.do("POST", c.path, c.body, d.bearer()...)
+		expectError(t, res, c.status, c.code, "")
+		if param, _ := res.body["param"].(string); param != c.param {
+			t.Errorf("POST %s %s names param %q, want %q", c.path, c.body, param, c.param)
+		}
 	}
 
 	res := h.do("POST", products, `{"name":"mug","displayName":"Mug","price":1200,"inventory":2,"description":"Big"}`, d.bearer()...)
