@@ -36,10 +36,10 @@ type tierForm struct {
 func billingOf(v *dream.ProjectView) dream.BillingMode { return dream.BillingModeOf(v.Type) }
 
 func (d *Dashboard) catalogue(w http.ResponseWriter, r *http.Request, s *session) {
-	d.showCatalogue(w, r, s, http.StatusOK, tierForm{}, "", noticeOf(r), "")
+	d.showCatalogue(w, r, s, http.StatusOK, tierForm{}, "", noticeOf(r), problem{})
 }
 
-func (d *Dashboard) showCatalogue(w http.ResponseWriter, r *http.Request, s *session, status int, form tierForm, editing, notice, message string) {
+func (d *Dashboard) showCatalogue(w http.ResponseWriter, r *http.Request, s *session, status int, form tierForm, editing, notice string, p problem) {
 	id, m := r.PathValue("project"), mode(r)
 	v, err := d.console.Project(r.Context(), s.platform, id)
 	if err != nil {
@@ -56,14 +56,14 @@ func (d *Dashboard) showCatalogue(w http.ResponseWriter, r *http.Request, s *ses
 		title = "Products"
 	}
 	d.page(w, status, "catalogue", s, title+" · "+v.Name, cataloguePage{Project: v, Mode: m, Tiers: tiers,
-		Products: billingOf(v) == dream.BillingOneOff, Form: form, Editing: editing}, notice, message)
+		Products: billingOf(v) == dream.BillingOneOff, Form: form, Editing: editing}, notice, p)
 }
 
 // input reads a tier form into the console's input, and what the form
 // held, to show again if it fails. A field left empty on an edit keeps its
 // value, but for those where empty means something: no limit, no stock
 // bound, no features.
-func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierForm, string) {
+func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierForm, problem) {
 	f := tierForm{Name: strings.TrimSpace(r.PostFormValue("name")), DisplayName: r.PostFormValue("displayName"),
 		Description: r.PostFormValue("description"), Price: strings.TrimSpace(r.PostFormValue("price")),
 		Limit: strings.TrimSpace(r.PostFormValue("limit")), TrialDays: strings.TrimSpace(r.PostFormValue("trialDays")),
@@ -77,7 +77,7 @@ func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierFor
 	}
 	price, ok := dollars(f.Price)
 	if !ok {
-		return dream.TierInput{}, f, "The price is an amount in dollars, such as 19 or 19.99."
+		return dream.TierInput{}, f, problem{"The price is an amount in dollars, such as 19 or 19.99.", "price"}
 	}
 	body["price"] = price
 	var features []string
@@ -93,7 +93,7 @@ func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierFor
 		if f.Limit != "" && !strings.EqualFold(f.Limit, "unlimited") {
 			n, err := strconv.ParseInt(f.Limit, 10, 64)
 			if err != nil || n < 0 {
-				return dream.TierInput{}, f, "The limit is a whole number of requests a month, or unlimited."
+				return dream.TierInput{}, f, problem{"The limit is a whole number of requests a month, or unlimited.", "limit"}
 			}
 			body["limit"] = n
 		}
@@ -101,7 +101,7 @@ func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierFor
 		if f.TrialDays != "" {
 			n, err := strconv.Atoi(f.TrialDays)
 			if err != nil {
-				return dream.TierInput{}, f, "The trial is a whole number of days."
+				return dream.TierInput{}, f, problem{"The trial is a whole number of days.", "trialDays"}
 			}
 			days = n
 		}
@@ -111,29 +111,31 @@ func input(r *http.Request, billing dream.BillingMode) (dream.TierInput, tierFor
 		if f.Inventory != "" {
 			n, err := strconv.ParseInt(f.Inventory, 10, 64)
 			if err != nil {
-				return dream.TierInput{}, f, "The stock is a whole number, or empty for unlimited."
+				return dream.TierInput{}, f, problem{"The stock is a whole number, or empty for unlimited.", "inventory"}
 			}
 			body["inventory"] = n
 		}
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return dream.TierInput{}, f, err.Error()
+		return dream.TierInput{}, f, problem{Message: err.Error()}
 	}
 	var in dream.TierInput
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return dream.TierInput{}, f, "The form could not be read."
+		return dream.TierInput{}, f, problem{Message: "The form could not be read."}
 	}
-	return in, f, ""
+	return in, f, problem{}
 }
 
 // readTier reads a tier form, storing the image chosen in a product's
 // form first: its URL becomes the product's image.
-func (d *Dashboard) readTier(r *http.Request, s *session, billing dream.BillingMode) (dream.TierInput, tierForm, string) {
+func (d *Dashboard) readTier(r *http.Request, s *session, billing dream.BillingMode) (dream.TierInput, tierForm, problem) {
 	if billing == dream.BillingOneOff {
 		if err := d.upload(r, s); err != nil {
 			_, form, _ := input(r, billing)
-			return dream.TierInput{}, form, d.message(r, err)
+			p := d.message(r, err)
+			p.Param = "image"
+			return dream.TierInput{}, form, p
 		}
 	}
 	return input(r, billing)
@@ -188,12 +190,12 @@ func (d *Dashboard) createTier(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	in, form, problem := d.readTier(r, s, billingOf(v))
-	if problem == "" {
+	if problem.Message == "" {
 		if _, err := d.console.CreateTier(r.Context(), s.platform, id, m, billingOf(v), in); err != nil {
 			problem = d.message(r, err)
 		}
 	}
-	if problem != "" {
+	if problem.Message != "" {
 		d.showCatalogue(w, r, s, http.StatusBadRequest, form, "", "", problem)
 		return
 	}
@@ -213,13 +215,13 @@ func (d *Dashboard) updateTier(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	in, form, problem := d.readTier(r, s, billingOf(v))
-	if problem == "" {
+	if problem.Message == "" {
 		in.Name = dream.Optional[string]{}
 		if _, err := d.console.UpdateTier(r.Context(), s.platform, id, m, billingOf(v), name, in); err != nil {
 			problem = d.message(r, err)
 		}
 	}
-	if problem != "" {
+	if problem.Message != "" {
 		d.showCatalogue(w, r, s, http.StatusBadRequest, form, name, "", problem)
 		return
 	}
@@ -294,7 +296,7 @@ func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session
 	if int64(page.Offset+len(page.Customers)) < page.Total {
 		p.Next = page.Offset + len(page.Customers)
 	}
-	d.page(w, http.StatusOK, "customers", s, "Customers · "+v.Name, p, noticeOf(r), "")
+	d.page(w, http.StatusOK, "customers", s, "Customers · "+v.Name, p, noticeOf(r), problem{})
 }
 
 // customerPage is one customer.
@@ -307,10 +309,10 @@ type customerPage struct {
 }
 
 func (d *Dashboard) customer(w http.ResponseWriter, r *http.Request, s *session) {
-	d.showCustomer(w, r, s, noticeOf(r), "")
+	d.showCustomer(w, r, s, noticeOf(r), problem{})
 }
 
-func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *session, notice, message string) {
+func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *session, notice string, failed problem) {
 	id, m, user := r.PathValue("project"), mode(r), r.PathValue("user")
 	v, err := d.console.Project(r.Context(), s.platform, id)
 	if err != nil {
@@ -342,10 +344,10 @@ func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *sess
 		p.Row = d.rowOf(page.Customers[0], page.Tiers)
 	}
 	status := http.StatusOK
-	if message != "" {
+	if failed.Message != "" {
 		status = http.StatusBadRequest
 	}
-	d.page(w, status, "customer", s, c.Email, p, notice, message)
+	d.page(w, status, "customer", s, c.Email, p, notice, failed)
 }
 
 func (d *Dashboard) assignPlan(w http.ResponseWriter, r *http.Request, s *session) {
@@ -400,31 +402,34 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
 		d.fail(w, r, s, err)
 		return
 	}
-	d.page(w, http.StatusOK, "events", s, "Events · "+v.Name, eventsPage{Project: v, Mode: m, Events: events}, "", "")
+	d.page(w, http.StatusOK, "events", s, "Events · "+v.Name, eventsPage{Project: v, Mode: m, Events: events}, "", problem{})
 }
 
 // tierFields is what the fields of one tier form are given: ids unique on
-// the page, and the values.
+// the page, the values, and the page's view when its error is this form's.
 type tierFields struct {
 	ID       string
 	Form     tierForm
 	Products bool
+	View     view
 }
 
 // newForm is the add form's fields: what failed, or empty.
-func newForm(p cataloguePage) tierFields {
+func newForm(v view) tierFields {
+	p := v.Data.(cataloguePage)
 	f := tierFields{ID: "new", Products: p.Products}
 	if p.Editing == "" {
-		f.Form = p.Form
+		f.Form, f.View = p.Form, v
 	}
 	return f
 }
 
 // editForm is the edit form of t: what failed for it, or its values.
-func editForm(p cataloguePage, t dream.Tier) tierFields {
+func editForm(v view, t dream.Tier) tierFields {
+	p := v.Data.(cataloguePage)
 	f := tierFields{ID: "edit-" + t.Slug, Products: p.Products}
 	if p.Editing == t.Slug {
-		f.Form = p.Form
+		f.Form, f.View = p.Form, v
 		return f
 	}
 	f.Form = tierForm{Name: t.Slug, DisplayName: t.DisplayName, Description: t.Description,
@@ -505,5 +510,5 @@ func (d *Dashboard) metrics(w http.ResponseWriter, r *http.Request, s *session) 
 	} else {
 		page.Money = newChart("MRR by day", view.Days, func(f dream.DailyFigure) int64 { return f.MRRCents }, money)
 	}
-	d.page(w, http.StatusOK, "metrics", s, "Metrics · "+v.Name, page, "", "")
+	d.page(w, http.StatusOK, "metrics", s, "Metrics · "+v.Name, page, "", problem{})
 }

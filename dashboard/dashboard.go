@@ -29,12 +29,13 @@ var staticFiles embed.FS
 // pages are the dashboard's templates; html/template escapes every value
 // for the context it lands in.
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"money":    money,
-	"date":     func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-	"percent":  percent,
-	"modes":    func() []dream.Mode { return []dream.Mode{dream.ModeTest, dream.ModeLive} },
-	"newForm":  newForm,
-	"editForm": editForm,
+	"money":      money,
+	"date":       func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+	"percent":    percent,
+	"modes":      func() []dream.Mode { return []dream.Mode{dream.ModeTest, dream.ModeLive} },
+	"newForm":    newForm,
+	"editForm":   editForm,
+	"fieldError": fieldErrorOf,
 }).ParseFS(templateFiles, "templates/*.html"))
 
 // sessionCookie is the developer's session cookie, the management API's.
@@ -184,9 +185,10 @@ type view struct {
 	Admin   bool
 	CSRF    string
 	// Notice is a message of what the last action did; Error what it
-	// could not.
+	// could not, and Param the field the error concerns, "" for none.
 	Notice string
 	Error  string
+	Param  string
 	// Data is the page's own.
 	Data any
 }
@@ -206,9 +208,24 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v vie
 }
 
 // page renders a signed-in developer's page.
-func (d *Dashboard) page(w http.ResponseWriter, status int, name string, s *session, title string, data any, notice, message string) {
+func (d *Dashboard) page(w http.ResponseWriter, status int, name string, s *session, title string, data any, notice string, p problem) {
 	d.render(w, status, name, view{Title: title, Account: s.platform, Admin: d.console.IsAdmin(s.platform), CSRF: s.csrf, Data: data,
-		Notice: notice, Error: message})
+		Notice: notice, Error: p.Message, Param: p.Param})
+}
+
+// problem is why a form failed, and the field it concerns ("" for none),
+// named as the API names it.
+type problem struct{ Message, Param string }
+
+// fieldError is the error of v beside the field whose id is id, when it
+// concerns param: nil otherwise.
+type fieldError struct{ ID, Message string }
+
+func fieldErrorOf(v view, param, id string) *fieldError {
+	if v.Error == "" || v.Param != param {
+		return nil
+	}
+	return &fieldError{ID: id + "-error", Message: v.Error}
 }
 
 // fail shows what went wrong: the error's message for a dream.Error with
@@ -248,13 +265,13 @@ func statusOf(k dream.Kind) int {
 }
 
 // message is an error as a form shows it; internal errors are logged.
-func (d *Dashboard) message(r *http.Request, err error) string {
+func (d *Dashboard) message(r *http.Request, err error) problem {
 	var e *dream.Error
 	if errors.As(err, &e) && e.Kind != dream.KindInternal {
-		return e.Message
+		return problem{Message: e.Message, Param: e.Param()}
 	}
 	d.logger.Error("dashboard", "path", r.URL.Path, "error", err)
-	return dream.ErrInternal.Message
+	return problem{Message: dream.ErrInternal.Message}
 }
 
 // mode is the environment a project page shows: ?mode=live, else test.

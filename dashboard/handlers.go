@@ -50,7 +50,8 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, form st
 	token, err := start(c)
 	if err != nil {
 		title := map[string]string{"signin": "Sign in", "signup": "Create your account"}[form]
-		d.render(w, statusOf(dream.ErrorKind(err)), form, view{Title: title, Error: d.message(r, err),
+		failed := d.message(r, err)
+		d.render(w, statusOf(dream.ErrorKind(err)), form, view{Title: title, Error: failed.Message, Param: failed.Param,
 			Data: credentialsPage{Email: c.Email, Next: next(r), Local: d.console.Passwords != nil}})
 		return
 	}
@@ -91,10 +92,10 @@ type overviewPage struct {
 }
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	d.showOverview(w, r, s, http.StatusOK, dream.NewProject{}, "")
+	d.showOverview(w, r, s, http.StatusOK, dream.NewProject{}, problem{})
 }
 
-func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, s *session, status int, n dream.NewProject, message string) {
+func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, s *session, status int, n dream.NewProject, failed problem) {
 	projects, err := d.console.Projects(r.Context(), s.platform)
 	if err != nil {
 		d.fail(w, r, s, err)
@@ -106,7 +107,7 @@ func (d *Dashboard) showOverview(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	d.page(w, status, "overview", s, "Projects", overviewPage{Projects: projects, Billing: billing, New: n,
-		Types: []dream.ProjectType{dream.ProjectSaaS, dream.ProjectStore, dream.ProjectMembership}}, noticeOf(r), message)
+		Types: []dream.ProjectType{dream.ProjectSaaS, dream.ProjectStore, dream.ProjectMembership}}, noticeOf(r), failed)
 }
 
 // noticeOf is the notice a redirect after an action carries.
@@ -132,7 +133,7 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	// The secret key is shown this once, so the answer is the page itself,
 	// not a redirect.
-	d.showProject(w, r, s, v.ID, dream.ModeTest, v.Environment(dream.ModeTest).SecretKey, "Project created. Copy the secret key now: it is not shown again.", "")
+	d.showProject(w, r, s, v.ID, dream.ModeTest, v.Environment(dream.ModeTest).SecretKey, "Project created. Copy the secret key now: it is not shown again.", problem{})
 }
 
 // billingPage is the developer's subscription to the platform plan.
@@ -153,7 +154,7 @@ func (d *Dashboard) billing(w http.ResponseWriter, r *http.Request, s *session) 
 	if end := b.Subscription.TrialEndsAt; b.Subscription.Status == dream.StatusTrialing && !end.IsZero() {
 		page.TrialDaysLeft = max(0, int(end.Sub(d.console.Plan.Now()).Hours()/24+0.999))
 	}
-	d.page(w, http.StatusOK, "billing", s, "Billing", page, noticeOf(r), "")
+	d.page(w, http.StatusOK, "billing", s, "Billing", page, noticeOf(r), problem{})
 }
 
 func (d *Dashboard) billingCheckout(w http.ResponseWriter, r *http.Request, s *session) {
@@ -192,17 +193,39 @@ type projectPage struct {
 	SecretKey string
 	// Connected is the Stripe account of the mode, "" when none.
 	Connected string
-	// Origins is the allowed origins as the settings form edits them.
-	Origins string
+	// Settings is what the settings form holds: the project's, or what
+	// was typed when saving failed.
+	Settings settingsForm
 	// BaseURL is this server's, for the snippets.
 	BaseURL string
 }
 
-func (d *Dashboard) project(w http.ResponseWriter, r *http.Request, s *session) {
-	d.showProject(w, r, s, r.PathValue("project"), mode(r), "", noticeOf(r), "")
+// settingsForm is a project's settings as their form holds them.
+type settingsForm struct {
+	Name, Origins, RateLimit string
+	StrictLimits, EnableTax  bool
 }
 
-func (d *Dashboard) showProject(w http.ResponseWriter, r *http.Request, s *session, id string, m dream.Mode, secret, notice, message string) {
+// settingsOf is the settings form of a project.
+func settingsOf(v *dream.ProjectView) settingsForm {
+	f := settingsForm{Name: v.Name, Origins: strings.Join(v.AllowedOrigins, "\n"), StrictLimits: v.StrictLimits, EnableTax: v.EnableTax}
+	if v.RateLimitPerMinute != nil {
+		f.RateLimit = strconv.Itoa(*v.RateLimitPerMinute)
+	}
+	return f
+}
+
+// settingsTyped is the settings form as it was sent.
+func settingsTyped(r *http.Request) settingsForm {
+	return settingsForm{Name: r.PostFormValue("name"), Origins: r.PostFormValue("origins"), RateLimit: r.PostFormValue("rateLimit"),
+		StrictLimits: r.PostFormValue("strictLimits") == "on", EnableTax: r.PostFormValue("enableTax") == "on"}
+}
+
+func (d *Dashboard) project(w http.ResponseWriter, r *http.Request, s *session) {
+	d.showProject(w, r, s, r.PathValue("project"), mode(r), "", noticeOf(r), problem{})
+}
+
+func (d *Dashboard) showProject(w http.ResponseWriter, r *http.Request, s *session, id string, m dream.Mode, secret, notice string, failed problem) {
 	v, err := d.console.Project(r.Context(), s.platform, id)
 	if err != nil {
 		d.fail(w, r, s, err)
@@ -214,12 +237,15 @@ func (d *Dashboard) showProject(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	page := projectPage{Project: v, Mode: m, Env: v.Environment(m), SecretKey: secret, Connected: account.ConnectedAccounts[m],
-		Origins: strings.Join(v.AllowedOrigins, "\n"), BaseURL: baseURL(r)}
+		Settings: settingsOf(v), BaseURL: baseURL(r)}
 	status := http.StatusOK
-	if message != "" {
+	if failed.Message != "" {
 		status = http.StatusBadRequest
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/settings") {
+			page.Settings = settingsTyped(r)
+		}
 	}
-	d.page(w, status, "project", s, v.Name, page, notice, message)
+	d.page(w, status, "project", s, v.Name, page, notice, failed)
 }
 
 // baseURL is this server's address as the browser reached it.
@@ -247,7 +273,7 @@ func (d *Dashboard) updateProject(w http.ResponseWriter, r *http.Request, s *ses
 	} else if n, err := strconv.Atoi(raw); err == nil {
 		ch.RateLimitPerMinute = dream.Optional[*int]{Set: true, Value: &n}
 	} else {
-		d.showProject(w, r, s, id, mode(r), "", "", "The rate limit is a whole number of requests a minute, or empty for the server's default.")
+		d.showProject(w, r, s, id, mode(r), "", "", problem{"The rate limit is a whole number of requests a minute, or empty for the server's default.", "rateLimitPerMinute"})
 		return
 	}
 	if _, err := d.console.UpdateProject(r.Context(), s.platform, id, ch); err != nil {
@@ -278,7 +304,7 @@ func (d *Dashboard) promote(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	d.showProject(w, r, s, id, dream.ModeLive, v.Environment(dream.ModeLive).SecretKey,
-		"Live! Copy the live secret key now: it is not shown again.", "")
+		"Live! Copy the live secret key now: it is not shown again.", problem{})
 }
 
 func (d *Dashboard) rotate(w http.ResponseWriter, r *http.Request, s *session) {
@@ -296,7 +322,7 @@ func (d *Dashboard) rotate(w http.ResponseWriter, r *http.Request, s *session) {
 	if hours > 0 {
 		notice = "New secret key issued; the previous one works until " + expires.UTC().Format("2 Jan 15:04 UTC") + "."
 	}
-	d.showProject(w, r, s, id, m, sk, notice, "")
+	d.showProject(w, r, s, id, m, sk, notice, problem{})
 }
 
 // adminPage is the operator's page.
@@ -345,5 +371,5 @@ func (d *Dashboard) admin(w http.ResponseWriter, r *http.Request, s *session) {
 	if int64(v.Offset+len(v.Developers)) < v.Total {
 		page.Next = v.Offset + len(v.Developers)
 	}
-	d.page(w, http.StatusOK, "admin", s, "Operator", page, "", "")
+	d.page(w, http.StatusOK, "admin", s, "Operator", page, "", problem{})
 }

@@ -224,8 +224,8 @@ func TestDashboard_Forms(t *testing.T) {
 
 	// A failed form shows the error and keeps what was typed.
 	rec = h.dashboardPage(d, "POST", "/dashboard/projects", url.Values{"name": {"Typed name"}, "type": {"shop"}})
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Typed name"`) || !strings.Contains(rec.Body.String(), "saas, store or membership") {
-		t.Fatalf("a project of an unknown type answered %d, want the form with the error and the name kept:\n%s", rec.Code, rec.Body)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Typed name"`) || !fieldError(rec.Body.String(), "type", "saas, store or membership") {
+		t.Fatalf("a project of an unknown type answered %d, want the form with the error beside the type and the name kept:\n%s", rec.Code, rec.Body)
 	}
 	// Creating shows the secret key once.
 	rec = h.dashboardPage(d, "POST", "/dashboard/projects", url.Values{"name": {"Form app"}, "type": {"saas"}, "origins": {"https://app.example.com"}})
@@ -250,9 +250,15 @@ func TestDashboard_Forms(t *testing.T) {
 		t.Fatalf("the tier added on the page is %v, want $19.99, 1000, two features, popular", pro)
 	}
 	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue?mode=test", url.Values{"name": {"team"}, "displayName": {"Team"}, "price": {"ten"}})
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Team"`) {
-		t.Fatalf("a bad price answered %d, want the form with the error and the values kept", rec.Code)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `value="Team"`) || !fieldError(rec.Body.String(), "new-price", "amount in dollars") {
+		t.Fatalf("a bad price answered %d, want the form with the error beside the price and the values kept:\n%s", rec.Code, rec.Body)
 	}
+	// The service's own refusal lands beside its field too.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue?mode=test", url.Values{"name": {"team"}, "displayName": {"Team"}, "price": {"10"}, "trialDays": {"1000"}})
+	if rec.Code != 400 || !fieldError(rec.Body.String(), "new-trial", "trialDays is 0 to") || !strings.Contains(rec.Body.String(), `value="1000"`) {
+		t.Fatalf("a trial too long answered %d, want the error beside the trial and the value kept:\n%s", rec.Code, rec.Body)
+	}
+	checkHTML(t, "the failed tier form", rec.Body.String(), d.csrf)
 	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/catalogue/pro?mode=test", url.Values{"displayName": {"Pro plan"},
 		"price": {"29"}, "limit": {"unlimited"}, "trialDays": {"7"}})
 	if rec.Code != http.StatusSeeOther {
@@ -262,6 +268,15 @@ func TestDashboard_Forms(t *testing.T) {
 	if pro["price"] != 2900.0 || pro["limit"] != "unlimited" || pro["trialDays"] != 7.0 || pro["displayName"] != "Pro plan" {
 		t.Fatalf("the edited tier is %v", pro)
 	}
+
+	// Settings: a bad origin is shown beside the origins, with what was typed kept.
+	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/settings?mode=test", url.Values{"name": {"Typed rename"},
+		"origins": {"https://app.example.com\nnot an origin"}, "rateLimit": {"30"}})
+	if body := rec.Body.String(); rec.Code != 400 || !fieldError(body, "origins", "is not an origin") || !strings.Contains(body, `value="Typed rename"`) ||
+		!strings.Contains(body, "not an origin</textarea>") {
+		t.Fatalf("a bad origin answered %d, want the error beside the origins and the form as typed:\n%s", rec.Code, body)
+	}
+	checkHTML(t, "the failed settings form", rec.Body.String(), d.csrf)
 
 	// Settings and rotation.
 	rec = h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/settings?mode=test", url.Values{"name": {"Renamed"},
@@ -279,8 +294,9 @@ func TestDashboard_Forms(t *testing.T) {
 	}
 
 	// Deleting needs the name.
-	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/delete", url.Values{"confirm": {"nope"}}); rec.Code != 400 {
-		t.Fatalf("deleting with the wrong name answered %d, want 400", rec.Code)
+	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/delete", url.Values{"confirm": {"nope"}}); rec.Code != 400 ||
+		!fieldError(rec.Body.String(), "confirm", "confirm the deletion") {
+		t.Fatalf("deleting with the wrong name answered %d, want 400 with the error beside the confirmation", rec.Code)
 	}
 	if rec := h.dashboardPage(d, "POST", "/dashboard/projects/"+id+"/delete", url.Values{"confirm": {"Renamed"}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("deleting answered %d", rec.Code)
@@ -290,6 +306,36 @@ func TestDashboard_Forms(t *testing.T) {
 	if rec := h.dashboardPage(d, "GET", "/dashboard", nil); rec.Code != http.StatusSeeOther {
 		t.Fatalf("after signing out the dashboard answered %d, want the sign-in page", rec.Code)
 	}
+}
+
+// fieldError reports whether page shows an error containing message beside
+// the field of id: the field marked invalid and described by the error.
+func fieldError(page, id, message string) bool {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return false
+	}
+	var field, shown bool
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attrs := map[string]string{}
+			for _, a := range n.Attr {
+				attrs[a.Key] = a.Val
+			}
+			if (attrs["id"] == id || n.Data == "fieldset" && id == "type") && attrs["aria-invalid"] == "true" && attrs["aria-describedby"] == id+"-error" {
+				field = true
+			}
+			if attrs["id"] == id+"-error" && n.FirstChild != nil && strings.Contains(n.FirstChild.Data, message) {
+				shown = true
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return field && shown
 }
 
 // onePixelPNG is a 1×1 PNG.
@@ -328,7 +374,7 @@ func TestDashboard_ProductImage(t *testing.T) {
 	// A file that is not an image is refused, with what was typed kept
 	// and nothing stored.
 	rec := h.dashboardUpload(d, catalogue, map[string]string{"name": "mug", "displayName": "Kept mug", "price": "12"}, "mug.png", []byte("<script>alert(1)</script>"))
-	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Only PNG, JPEG, WebP and GIF") ||
+	if rec.Code != http.StatusBadRequest || !fieldError(rec.Body.String(), "new-upload", "Only PNG, JPEG, WebP and GIF") ||
 		!strings.Contains(rec.Body.String(), `value="Kept mug"`) {
 		t.Fatalf("a script as the image answered %d, want the form with the error and the values kept:\n%s", rec.Code, rec.Body)
 	}
