@@ -85,7 +85,7 @@ fuse:
 ## docs-screenshots: the dashboard's screenshots in docs/dashboard, taken by
 ## the browser tests of a developer's journeys
 docs-screenshots: chromium sdk-deps
-	DREAM_SCREENSHOTS=$(CURDIR)/docs/dashboard $(GO) test -count=1 -run 'TestBrowser_(Dashboard|Store)Journey' ./e2e/browser
+	DREAM_SCREENSHOTS=$(CURDIR)/docs/dashboard $(GO) test -count=1 -run 'TestBrowser_(DashboardJourney|StoreJourney|DashboardAccessible)' ./e2e/browser
 
 ## chromium: Debian's Chromium, which the browser test in e2e/browser drives
 chromium:

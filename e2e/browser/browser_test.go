@@ -61,13 +61,22 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // returns its URL and the SaaS demo project's publishable key.
 func startDev(t *testing.T) (base, pk string) {
 	t.Helper()
-	base, projects := startDevProjects(t)
-	return base, projects[0]
+	n := startDevNode(t)
+	return n.base, n.pks[0]
 }
 
-// startDevProjects is startDev with every demo project's publishable key.
-func startDevProjects(t *testing.T) (base string, pks []string) {
+// devNode is a running `dream dev`: its URL, every demo project's
+// publishable key, and the demo developer's sign-in.
+type devNode struct {
+	base            string
+	pks             []string
+	email, password string
+}
+
+// startDevNode is startDev with all it seeded.
+func startDevNode(t *testing.T) devNode {
 	t.Helper()
+	var base string
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "dream")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dream").CombinedOutput(); err != nil {
@@ -112,15 +121,17 @@ func startDevProjects(t *testing.T) (base string, pks []string) {
 		t.Fatal(err)
 	}
 	var dev struct {
-		Projects []struct{ Type, PublishableKey string }
+		Developer struct{ Email, Password string }
+		Projects  []struct{ Type, PublishableKey string }
 	}
 	if err := json.Unmarshal(raw, &dev); err != nil {
 		t.Fatal(err)
 	}
+	n := devNode{base: base, email: dev.Developer.Email, password: dev.Developer.Password}
 	for _, p := range dev.Projects {
-		pks = append(pks, p.PublishableKey)
+		n.pks = append(n.pks, p.PublishableKey)
 	}
-	return base, pks
+	return n
 }
 
 // appPage is the test app: the SDK pointed at dream for both the API and
