@@ -52,6 +52,7 @@ bench: build $(LITEFS) fuse
 	$(GO) build -o bin/dreambench ./cmd/dreambench
 	./bin/dreambench -dream $(BIN)
 	$(GO) test ./primary -run '^$$' -bench BenchmarkMeterReport -benchtime 1x
+	$(GO) test ./edge -run '^$$' -bench BenchmarkDashboardScale -benchtime 1x
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools

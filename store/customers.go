@@ -15,7 +15,7 @@ import (
 // Customers returns every end user of an environment with their plan
 // sources and usage, oldest first, in one query.
 func (db *DB) Customers(ctx context.Context, envID int64) ([]dream.Customer, error) {
-	return db.customers(ctx, `WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
+	return db.customers(ctx, `end_users u`, `WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
 }
 
 // CustomersPage returns up to limit end users of an environment, newest
@@ -28,16 +28,20 @@ func (db *DB) CustomersPage(ctx context.Context, envID int64, search string, off
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM end_users u `+where, envID, search, pattern).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("customers: %w", err)
 	}
-	list, err := db.customers(ctx, where+` ORDER BY u.created_at DESC, u.user_id DESC LIMIT ?4 OFFSET ?5`,
-		envID, search, pattern, limit, offset)
+	// The page's ids come from the index alone; only they are joined to
+	// their usage and subscription.
+	list, err := db.customers(ctx, `(SELECT u.user_id FROM end_users u `+where+` ORDER BY u.created_at DESC, u.user_id DESC LIMIT ?4 OFFSET ?5) page
+		JOIN end_users u ON u.environment_id = ?1 AND u.user_id = page.user_id`,
+		`ORDER BY u.created_at DESC, u.user_id DESC`, envID, search, pattern, limit, offset)
 	return list, total, err
 }
 
-// customers runs the customers query with where, its order and its limit.
-func (db *DB) customers(ctx context.Context, where string, args ...any) ([]dream.Customer, error) {
+// customers runs the customers query over from, which names the end users
+// u, with where, its order and its limit.
+func (db *DB) customers(ctx context.Context, from, where string, args ...any) ([]dream.Customer, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT u.user_id, u.email, u.first_name, u.last_name, u.plan,
 			u.stripe_customer_id, u.created_at, c.count, c.period_start, c.period_end, `+prefixed("s.", subscriptionFields)+`
-		FROM end_users u
+		FROM `+from+`
 		LEFT JOIN usage_counters c ON c.environment_id = u.environment_id AND c.user_id = u.user_id
 		LEFT JOIN subscriptions s ON s.environment_id = u.environment_id AND s.user_id = u.user_id
 		`+where, args...)
