@@ -14,6 +14,13 @@ import (
 // TokenParam is the query parameter the SDK reads an end user's token from.
 const TokenParam = "__clerk_jwt"
 
+// ClerkScript is the URL of Clerk's browser script on the Frontend API
+// host of a Clerk instance: the version of its components that the hosted
+// pages and the dashboard load.
+func ClerkScript(frontendAPI string) string {
+	return "https://" + frontendAPI + "/npm/@clerk/clerk-js@5/dist/clerk.browser.js"
+}
+
 // ErrRedirectRefused answers a redirect the project does not allow.
 func ErrRedirectRefused(why string) *Error {
 	return Errorf(KindInvalid, "redirect_not_allowed", "%s", why)

@@ -5,8 +5,10 @@
 package dashboard
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -38,8 +40,15 @@ var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	"fieldError": fieldErrorOf,
 }).ParseFS(templateFiles, "templates/*.html"))
 
-// sessionCookie is the developer's session cookie, the management API's.
-const sessionCookie = "dream_session"
+// The cookies of a developer's session: a local account's session token,
+// the management API's too; Clerk's session token, which Clerk's script
+// keeps fresh on this origin; and, for a Clerk session, the random CSRF
+// token its forms carry, since Clerk's token changes every minute.
+const (
+	sessionCookie      = "dream_session"
+	clerkSessionCookie = "__session"
+	csrfCookie         = "dream_csrf"
+)
 
 // Options configure the dashboard.
 type Options struct {
@@ -48,6 +57,11 @@ type Options struct {
 	Logger  *slog.Logger
 	// SecureCookies marks the session cookie Secure.
 	SecureCookies bool
+	// ClerkKey is the publishable key of the platform's Clerk application
+	// and ClerkFrontendAPI its Frontend API host: when Console signs
+	// developers in with Clerk, the sign-in pages mount Clerk's components
+	// and every page loads Clerk's script, which keeps the session fresh.
+	ClerkKey, ClerkFrontendAPI string
 }
 
 // Dashboard is the dashboard's handler.
@@ -55,19 +69,30 @@ type Dashboard struct {
 	console       *dream.Console
 	logger        *slog.Logger
 	secureCookies bool
-	mux           *http.ServeMux
+	// clerk is Clerk's script on the pages, nil without Clerk.
+	clerk *clerkScript
+	mux   *http.ServeMux
+}
+
+// clerkScript is what a page needs to load Clerk's script.
+type clerkScript struct {
+	Key, Src, Origin string
 }
 
 // New returns the dashboard, serving paths under /dashboard, and the
 // operator's page at /admin.
 func New(o Options) *Dashboard {
 	d := &Dashboard{console: o.Console, logger: o.Logger, secureCookies: o.SecureCookies, mux: http.NewServeMux()}
+	if o.Console.Identity != nil && o.ClerkKey != "" && o.ClerkFrontendAPI != "" {
+		d.clerk = &clerkScript{Key: o.ClerkKey, Src: dream.ClerkScript(o.ClerkFrontendAPI), Origin: "https://" + o.ClerkFrontendAPI}
+	}
 	static, _ := fs.Sub(staticFiles, "static")
 	d.mux.Handle("GET /dashboard/static/", http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
 	d.mux.HandleFunc("GET /dashboard/signin", d.signInPage)
 	d.mux.HandleFunc("POST /dashboard/signin", d.signIn)
 	d.mux.HandleFunc("GET /dashboard/signup", d.signUpPage)
 	d.mux.HandleFunc("POST /dashboard/signup", d.signUp)
+	d.mux.HandleFunc("GET /dashboard/signedout", d.signedOut)
 	d.route("POST /dashboard/signout", d.signOut)
 	d.route("GET /dashboard", d.overview)
 	d.route("POST /dashboard/projects", d.createProject)
@@ -116,12 +141,12 @@ type session struct {
 // the form's CSRF token too.
 func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.Request, s *session)) {
 	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(sessionCookie)
-		if err != nil || c.Value == "" {
+		token, clerk := d.sessionToken(r)
+		if token == "" {
 			d.toSignIn(w, r)
 			return
 		}
-		p, err := d.console.Authenticate(r.Context(), c.Value)
+		p, err := d.console.Authenticate(r.Context(), token)
 		if dream.ErrorKind(err) == dream.KindUnauthenticated {
 			d.toSignIn(w, r)
 			return
@@ -130,14 +155,17 @@ func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.
 			d.fail(w, r, nil, err)
 			return
 		}
-		s := &session{platform: p, csrf: dream.CSRFToken(c.Value)}
+		s := &session{platform: p, csrf: dream.CSRFToken(token)}
+		if clerk {
+			s.csrf = d.clerkCSRF(w, r)
+		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := parseForm(r); err != nil {
 				d.fail(w, r, s, err)
 				return
 			}
-			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+			if s.csrf == "" || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				d.fail(w, r, s, &dream.Error{Kind: dream.KindForbidden, Code: "csrf_token_invalid",
 					Message: "This form expired: open the page again and resubmit."})
 				return
@@ -167,6 +195,38 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
+// sessionToken is the developer's session token of r and whether it is
+// Clerk's: the local session cookie, else, with Clerk, Clerk's.
+func (d *Dashboard) sessionToken(r *http.Request) (string, bool) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		return c.Value, false
+	}
+	if d.clerk != nil {
+		if c, err := r.Cookie(clerkSessionCookie); err == nil && c.Value != "" {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+// clerkCSRF is the CSRF token of a Clerk session's forms: a random token
+// in a cookie of its own that no other site can read or set, made on the
+// first page that needs it. A write without the cookie matches no form.
+func (d *Dashboard) clerkCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 32 {
+		return c.Value
+	}
+	if r.Method != http.MethodGet {
+		return ""
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: token, Path: "/dashboard", HttpOnly: true, Secure: d.secureCookies,
+		SameSite: http.SameSiteStrictMode})
+	return token
+}
+
 // toSignIn sends a signed-out browser to the sign-in page, to come back.
 func (d *Dashboard) toSignIn(w http.ResponseWriter, r *http.Request) {
 	back := r.URL.Path
@@ -191,6 +251,8 @@ type view struct {
 	Param  string
 	// Data is the page's own.
 	Data any
+	// Clerk is Clerk's script, which every page loads with Clerk.
+	Clerk *clerkScript
 }
 
 // render writes a page.
@@ -198,8 +260,17 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, v vie
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data: blob: https:; form-action 'self' https:; "+
-		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'")
+	policy := "default-src 'none'; style-src 'self'; img-src 'self' data: blob: https:; form-action 'self' https:; " +
+		"frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'"
+	if d.clerk != nil {
+		// What Clerk's components need: its script and API on its Frontend
+		// API host, inline styles, workers, and the bot check's frame.
+		v.Clerk = d.clerk
+		policy = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; form-action 'self' https:; " +
+			"frame-ancestors 'none'; base-uri 'none'; script-src 'self' " + d.clerk.Origin + " https://challenges.cloudflare.com; " +
+			"connect-src 'self' " + d.clerk.Origin + "; worker-src 'self' blob:; frame-src https://challenges.cloudflare.com"
+	}
+	h.Set("Content-Security-Policy", policy)
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, v); err != nil {

@@ -77,9 +77,23 @@ func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) 
 			d.fail(w, r, s, err)
 			return
 		}
+		d.setSession(w, "", -1)
+		http.Redirect(w, r, "/dashboard/signin", http.StatusSeeOther)
+		return
 	}
-	d.setSession(w, "", -1)
-	http.Redirect(w, r, "/dashboard/signin", http.StatusSeeOther)
+	// A Clerk session ends at Clerk: the page after this one has Clerk's
+	// script sign out. The cookies here go now.
+	for _, c := range []*http.Cookie{{Name: clerkSessionCookie, Path: "/"}, {Name: csrfCookie, Path: "/dashboard"}} {
+		c.MaxAge, c.HttpOnly, c.Secure, c.SameSite = -1, true, d.secureCookies, http.SameSiteLaxMode
+		http.SetCookie(w, c)
+	}
+	http.Redirect(w, r, "/dashboard/signedout", http.StatusSeeOther)
+}
+
+// signedOut is the page after a Clerk session's sign-out, whose script
+// ends the session at Clerk.
+func (d *Dashboard) signedOut(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "signedout", view{Title: "Signed out"})
 }
 
 // overviewPage is the developer's home: their projects and billing.

@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/auth"
+	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/store/storetest"
 	"golang.org/x/net/html"
 )
@@ -441,5 +446,111 @@ func TestDashboard_Admin(t *testing.T) {
 	checkHTML(t, "/admin", body, admin.csrf)
 	if rec := h.dashboardPage(admin, "GET", "/admin?q=admin", nil); strings.Contains(rec.Body.String(), "someone@example.com") {
 		t.Fatal("searching admin@ listed someone@")
+	}
+}
+
+// TestDashboard_Clerk signs a developer in with the platform's Clerk
+// application, against a stand-in for Clerk: the sign-in page mounts
+// Clerk's form under a policy that lets its script run, Clerk's session
+// cookie opens the dashboard, forms carry a CSRF token of their own that
+// outlives Clerk's one-minute tokens, an expired token goes back through
+// sign-in, and signing out hands over to Clerk's script.
+func TestDashboard_Clerk(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	clerk := newFakeClerk(t)
+	o := h.options
+	console := *o.Console
+	console.Passwords, console.Attempts = nil, nil
+	console.Identity = auth.NewClerkDevelopers(auth.ClerkInstance{SecretKey: "sk_live_platform", APIURL: clerk.server.URL + "/v1"},
+		time.Now, nil, slog.New(slog.DiscardHandler))
+	o.Console = &console
+	o.DashboardClerkKey = "pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA" // clerk.example.test
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	o.Outbox = ob
+	server, err := edge.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	send := func(method, path string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		server.ServeHTTP(rec, req)
+		return rec
+	}
+	session := func(expires time.Time) *http.Cookie {
+		return &http.Cookie{Name: "__session", Value: clerk.token(t, clerk.key, "user_dev", expires)}
+	}
+
+	// The sign-in page mounts Clerk's form, and may run Clerk's script.
+	rec := send("GET", "/dashboard/signin?next=%2Fdashboard%2Fbilling", nil)
+	policy := rec.Header().Get("Content-Security-Policy")
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, `src="https://clerk.example.test/npm/@clerk/clerk-js@5/dist/clerk.browser.js"`) ||
+		!strings.Contains(body, `data-clerk-publishable-key="pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA"`) ||
+		!strings.Contains(body, `id="clerk-auth" data-page="signin" data-next="/dashboard/billing"`) || strings.Contains(body, `name="password"`) ||
+		!strings.Contains(policy, "script-src 'self' https://clerk.example.test") || !strings.Contains(policy, "connect-src 'self' https://clerk.example.test") {
+		t.Fatalf("the Clerk sign-in page answered %d with policy %q:\n%s", rec.Code, policy, body)
+	}
+
+	// Clerk's session cookie opens the dashboard, and makes the platform.
+	rec = send("GET", "/dashboard", nil, session(time.Now().Add(time.Minute)))
+	var csrf *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "dream_csrf" {
+			csrf = c
+		}
+	}
+	if rec.Code != 200 || csrf == nil || !csrf.HttpOnly || csrf.SameSite != http.SameSiteStrictMode ||
+		!strings.Contains(rec.Body.String(), `name="csrf" value="`+csrf.Value+`"`) {
+		t.Fatalf("the dashboard with Clerk's session answered %d, want the page with forms carrying a CSRF cookie's token:\n%s", rec.Code, rec.Body)
+	}
+	// A form works with a token Clerk refreshed since the page was made.
+	create := url.Values{"name": {"Clerk app"}, "type": {"saas"}, "csrf": {csrf.Value}}
+	if rec := send("POST", "/dashboard/projects", create, session(time.Now().Add(2*time.Minute)), csrf); rec.Code != 200 ||
+		!strings.Contains(rec.Body.String(), "sk_test_") {
+		t.Fatalf("creating a project with Clerk's session answered %d:\n%s", rec.Code, rec.Body)
+	}
+	// Without the CSRF cookie, or with another token, a form is refused.
+	if rec := send("POST", "/dashboard/projects", create, session(time.Now().Add(time.Minute))); rec.Code != http.StatusForbidden {
+		t.Fatalf("a form without the CSRF cookie answered %d, want 403", rec.Code)
+	}
+	forged := url.Values{"name": {"Forged"}, "type": {"saas"}, "csrf": {strings.Repeat("0", 32)}}
+	if rec := send("POST", "/dashboard/projects", forged, session(time.Now().Add(time.Minute)), csrf); rec.Code != http.StatusForbidden {
+		t.Fatalf("a form with another CSRF token answered %d, want 403", rec.Code)
+	}
+	if rec := send("GET", "/dashboard", nil, session(time.Now().Add(time.Minute)), csrf); !strings.Contains(rec.Body.String(), "Clerk app") ||
+		strings.Contains(rec.Body.String(), "Forged") {
+		t.Fatal("the projects page does not list exactly the project the valid form created")
+	}
+
+	// An expired token (past the verifier's minute of clock skew) goes
+	// through sign-in, where Clerk's script refreshes it.
+	if rec := send("GET", "/dashboard/billing", nil, session(time.Now().Add(-2*time.Minute)), csrf); rec.Code != http.StatusSeeOther ||
+		rec.Header().Get("Location") != "/dashboard/signin?next=%2Fdashboard%2Fbilling" {
+		t.Fatalf("an expired Clerk token answered %d to %q, want the sign-in page", rec.Code, rec.Header().Get("Location"))
+	}
+
+	// Signing out drops the cookies and has Clerk's script end the session.
+	rec = send("POST", "/dashboard/signout", url.Values{"csrf": {csrf.Value}}, session(time.Now().Add(time.Minute)), csrf)
+	cleared := map[string]bool{}
+	for _, c := range rec.Result().Cookies() {
+		cleared[c.Name] = c.MaxAge < 0
+	}
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/signedout" || !cleared["__session"] || !cleared["dream_csrf"] {
+		t.Fatalf("signing out answered %d to %q, clearing %v", rec.Code, rec.Header().Get("Location"), cleared)
+	}
+	if rec := send("GET", "/dashboard/signedout", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `id="clerk-signout"`) {
+		t.Fatalf("the signed-out page answered %d without Clerk's sign-out", rec.Code)
 	}
 }

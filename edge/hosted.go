@@ -529,7 +529,7 @@ func (s *Server) clerkPage(w http.ResponseWriter, t *hostedTarget, kind string) 
 		return nil
 	}
 	s.renderHosted(w, http.StatusOK, page{Kind: "clerk", Project: t.env.Project.Name, PK: t.pk, Redirect: t.rawRedirect,
-		ClerkKey: key, ClerkScript: "https://" + host + "/npm/@clerk/clerk-js@5/dist/clerk.browser.js",
+		ClerkKey: key, ClerkScript: dream.ClerkScript(host),
 		Template: s.hostedClerk.Template, SessionAction: "/hosted/session", Page: kind}, formOrigin(t))
 	return nil
 }

@@ -80,6 +80,10 @@ type Options struct {
 	HostedClerk *HostedClerk
 	// Dashboard mounts the developer dashboard at /dashboard, on Console.
 	Dashboard bool
+	// DashboardClerkKey is the publishable key of the platform's own Clerk
+	// application: the dashboard signs developers in with its components
+	// when Console signs them in with Clerk.
+	DashboardClerkKey string
 	// SecureCookies marks developer session cookies Secure: every node
 	// but one listening on loopback only, reached over plain HTTP.
 	SecureCookies bool
@@ -282,7 +286,8 @@ func (s *Server) routes(o Options) {
 	if s.console != nil {
 		s.mountConsole()
 		if o.Dashboard {
-			d := dashboard.New(dashboard.Options{Console: s.console, Logger: s.logger, SecureCookies: s.secureCookies})
+			d := dashboard.New(dashboard.Options{Console: s.console, Logger: s.logger, SecureCookies: s.secureCookies,
+				ClerkKey: o.DashboardClerkKey, ClerkFrontendAPI: clerkFrontendAPI(o.DashboardClerkKey)})
 			s.mount(http.MethodGet, "/dashboard", d)
 			s.mount(http.MethodGet, "/dashboard/*page", d)
 			s.mount(http.MethodPost, "/dashboard/*page", d)

@@ -66,6 +66,9 @@ type Config struct {
 	// ClerkPlatformSecretKey is the secret key of the platform's own Clerk
 	// application, which signs developers in when ConsoleAuth is "clerk".
 	ClerkPlatformSecretKey string
+	// ClerkPlatformPublishableKey is that application's publishable key,
+	// whose components the dashboard's sign-in pages mount.
+	ClerkPlatformPublishableKey string
 	// PublicURL is the server's own URL as browsers reach it.
 	PublicURL string
 	// StripeConnectClientID and StripeConnectClientIDTest are the
@@ -185,6 +188,9 @@ var settings = []setting{
 	{env: "CLERK_PLATFORM_SECRET_KEY", commands: []string{"serve"},
 		description: "secret key of the platform's own Clerk application, which signs developers in; required with --console-auth clerk",
 		dst:         func(c *Config, v string) error { c.ClerkPlatformSecretKey = v; return nil }},
+	{env: "CLERK_PLATFORM_PUBLISHABLE_KEY", commands: []string{"serve"},
+		description: "publishable key of the platform's own Clerk application, whose sign-in the dashboard shows; required with --console-auth clerk",
+		dst:         func(c *Config, v string) error { c.ClerkPlatformPublishableKey = v; return nil }},
 	{env: "DREAM_PUBLIC_URL", commands: []string{"serve"},
 		description: "the server's URL as browsers reach it (https://api.example.com); Stripe Connect returns there",
 		dst:         func(c *Config, v string) error { c.PublicURL = v; return nil }},
@@ -327,6 +333,9 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 	}
 	if command == "serve" && c.ConsoleAuth == "clerk" && c.ClerkPlatformSecretKey == "" {
 		missing = append(missing, "CLERK_PLATFORM_SECRET_KEY (developers sign in with Clerk; or set --console-auth local)")
+	}
+	if command == "serve" && c.ConsoleAuth == "clerk" && c.ClerkPlatformPublishableKey == "" {
+		missing = append(missing, "CLERK_PLATFORM_PUBLISHABLE_KEY (the dashboard signs developers in with Clerk; or set --console-auth local)")
 	}
 	if len(missing) > 0 {
 		invalid = append(invalid, "missing required settings: "+strings.Join(missing, ", "))

@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal("serve loaded a configuration from no settings, want an error naming the missing ones")
 		}
 		for _, name := range []string{"DREAM_DB (--db)", "CLERK_SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-			"CLERK_PLATFORM_SECRET_KEY", "DREAM_PLATFORM_PRICE_ID", "STRIPE_PLATFORM_WEBHOOK_SECRET", "CLERK_PUBLISHABLE_KEY"} {
+			"CLERK_PLATFORM_SECRET_KEY", "CLERK_PLATFORM_PUBLISHABLE_KEY", "DREAM_PLATFORM_PRICE_ID", "STRIPE_PLATFORM_WEBHOOK_SECRET", "CLERK_PUBLISHABLE_KEY"} {
 			if !strings.Contains(err.Error(), name) {
 				t.Errorf("serve without configuration reported %v, want it to name the missing %s", err, name)
 			}
@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 	t.Run("Serve", func(t *testing.T) {
 		c, err := loadConfig("serve", []string{"--addr", ":9000"}, env(map[string]string{
 			"DREAM_ADDR": ":7000", "DREAM_DB": "/litefs/dream.db", "CLERK_SECRET_KEY": "sk_live_x",
-			"CLERK_PLATFORM_SECRET_KEY": "sk_live_p", "CLERK_PUBLISHABLE_KEY": "pk_live_x", "DREAM_PLATFORM_PRICE_ID": "price_1", "DREAM_PLATFORM_METERED_PRICE_ID": "price_2",
+			"CLERK_PLATFORM_SECRET_KEY": "sk_live_p", "CLERK_PLATFORM_PUBLISHABLE_KEY": "pk_live_p", "CLERK_PUBLISHABLE_KEY": "pk_live_x", "DREAM_PLATFORM_PRICE_ID": "price_1", "DREAM_PLATFORM_METERED_PRICE_ID": "price_2",
 			"STRIPE_PLATFORM_WEBHOOK_SECRET": "whsec_p", "DREAM_PUBLIC_URL": "https://api.example.com", "DREAM_PLATFORM_GRACE_DAYS": "10",
 			"STRIPE_SECRET_KEY": "sk_live_s", "STRIPE_WEBHOOK_SECRET": "whsec_l",
 			"DREAM_RATE_LIMIT_PER_MINUTE": "0", "DREAM_LOG_LEVEL": "debug",
@@ -47,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
 			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" ||
 			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" ||
-			c.ConsoleAuth != "clerk" || c.ClerkPlatformSecretKey != "sk_live_p" || c.ClerkPublishableKey != "pk_live_x" ||
+			c.ConsoleAuth != "clerk" || c.ClerkPlatformSecretKey != "sk_live_p" || c.ClerkPlatformPublishableKey != "pk_live_p" || c.ClerkPublishableKey != "pk_live_x" ||
 			c.ClerkJWTTemplate != "end-user-api" ||
 			!reflect.DeepEqual(c.Plan, dream.PlatformPlan{PriceCents: 1900, TrialDays: 14, IncludedUsers: 2000, OverageCents: 3, Grace: 10 * 24 * time.Hour,
 				Retention: 30 * 24 * time.Hour, PriceID: "price_1", MeteredPriceID: "price_2", MeterEvent: "dream_live_end_users"}) {

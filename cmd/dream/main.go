@@ -280,6 +280,7 @@ func (m *Main) Open(ctx context.Context) error {
 	case "clerk":
 		console.Identity = auth.NewClerkDevelopers(auth.ClerkInstance{SecretKey: m.Config.ClerkPlatformSecretKey, APIURL: m.Config.ClerkAPIURL},
 			m.Now, httpClient, m.Logger)
+		opts.DashboardClerkKey = m.Config.ClerkPlatformPublishableKey
 	}
 	var operator dream.OperatorBilling
 	var catalogue dream.Catalogue

@@ -1,7 +1,7 @@
 // Small progressive enhancement of the dashboard: every page works without
 // it. Copy buttons beside keys, a confirmation before destructive forms, a
-// preview of a product image before it is uploaded, and the customers table
-// refreshed while it is open.
+// preview of a product image before it is uploaded, the customers table
+// refreshed while it is open, and, with Clerk, its sign-in.
 (function () {
   'use strict';
   document.querySelectorAll('input.key').forEach(function (input) {
@@ -34,6 +34,27 @@
       preview.hidden = false;
     });
   });
+  // With Clerk: the sign-in and sign-up pages mount Clerk's form and go on
+  // to where the developer was headed once signed in; the signed-out page
+  // ends the session at Clerk. Loaded on every page, Clerk's script keeps
+  // the session cookie fresh.
+  var clerkScript = document.querySelector('script[data-clerk-publishable-key]');
+  if (clerkScript) {
+    var withClerk = function () {
+      window.Clerk.load().then(function () {
+        var Clerk = window.Clerk;
+        var mount = document.getElementById('clerk-auth');
+        if (mount) {
+          var next = mount.getAttribute('data-next') || '/dashboard';
+          if (Clerk.user) { location.replace(next); return; }
+          var options = { forceRedirectUrl: next, signInUrl: '/dashboard/signin', signUpUrl: '/dashboard/signup' };
+          if (mount.getAttribute('data-page') === 'signup') Clerk.mountSignUp(mount, options); else Clerk.mountSignIn(mount, options);
+        }
+        if (document.getElementById('clerk-signout')) Clerk.signOut({ redirectUrl: '/dashboard/signin' });
+      });
+    };
+    if (window.Clerk) withClerk(); else clerkScript.addEventListener('load', withClerk);
+  }
   var live = document.querySelector('table[data-refresh]');
   if (live) {
     setInterval(function () {
