@@ -2,6 +2,7 @@ package dream
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,13 +14,62 @@ import (
 // CustomersPageSize is how many customers a page of the console lists.
 const CustomersPageSize = 50
 
+// MaxCountedMatches bounds how many matches of a search are counted.
+const MaxCountedMatches = 1000
+
+// CustomerQuery asks for a page of an environment's customers: all of
+// them newest first, a page after or before a cursor, or those whose email
+// starts with Search, or whose id is Search, in email order from Offset.
+// Each costs the page it reads, however many customers there are.
+type CustomerQuery struct {
+	Search        string
+	After, Before *CustomerCursor
+	Offset        int
+	Limit         int
+}
+
+// CustomerCursor is a customer's place in the list, newest first.
+type CustomerCursor struct {
+	CreatedAt time.Time
+	UserID    string
+}
+
+// CursorOf is the cursor of c's place.
+func CursorOf(c Customer) *CustomerCursor {
+	return &CustomerCursor{CreatedAt: c.CreatedAt, UserID: c.UserID}
+}
+
+// String is the cursor as a page's link carries it: "{unix ms}.{user id}".
+func (c *CustomerCursor) String() string {
+	return strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.UserID
+}
+
+// ParseCustomerCursor reads a cursor of String's form; "" is none.
+func ParseCustomerCursor(s string) (*CustomerCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	ms, user, ok := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || user == "" || len(user) > MaxID {
+		return nil, Errorf(KindInvalid, "invalid_cursor", "a page cursor is {unix ms}.{customer id}, not %s", Quote(s)).For("after")
+	}
+	return &CustomerCursor{CreatedAt: time.UnixMilli(n).UTC(), UserID: user}, nil
+}
+
 // CustomersPage is a page of an environment's customers.
 type CustomersPage struct {
 	Customers []Customer
-	// Total is how many customers match the search; Offset where the page
-	// starts.
-	Total  int64
+	// Total is how many customers there are, or match the search; a search
+	// with more than MaxCountedMatches has Total MaxCountedMatches and
+	// AtLeast set.
+	Total   int64
+	AtLeast bool
+	// Search is what the page searched, and Offset where its page starts.
+	Search string
 	Offset int
+	// Previous and Next say whether pages come before and after this one.
+	Previous, Next bool
 	// Tiers are the environment's catalogue, which decides each customer's
 	// plan and limit.
 	Tiers []Tier
@@ -28,7 +78,9 @@ type CustomersPage struct {
 // ConsoleCustomers is what the console reads of end users: the node's copy
 // of the database.
 type ConsoleCustomers interface {
-	CustomersPage(ctx context.Context, envID int64, search string, offset, limit int) ([]Customer, int64, error)
+	// CustomersPage reads q's page of an environment's customers, the
+	// total, and whether pages come before and after it.
+	CustomersPage(ctx context.Context, envID int64, q CustomerQuery) (*CustomersPage, error)
 	WebhookEvents(ctx context.Context, envID int64, limit int) ([]WebhookEvent, error)
 	// EnvironmentMetrics sums the figures of ComputeMetrics from end
 	// users and orders at now, without reading them into memory.
@@ -53,27 +105,26 @@ func (c *Console) Environment(ctx context.Context, p *Platform, projectID string
 	return found, nil
 }
 
-// CustomerList returns a page of a project environment's customers, newest
-// first, those whose email starts with search or whose id is search.
-func (c *Console) CustomerList(ctx context.Context, p *Platform, projectID string, mode Mode, search string, offset int) (*CustomersPage, error) {
+// CustomerList returns q's page of a project environment's customers, of
+// CustomersPageSize.
+func (c *Console) CustomerList(ctx context.Context, p *Platform, projectID string, mode Mode, q CustomerQuery) (*CustomersPage, error) {
 	env, err := c.Environment(ctx, p, projectID, mode)
 	if err != nil {
 		return nil, err
 	}
-	search = strings.TrimSpace(search)
-	if err := CheckLength("search", search, MaxEmail); err != nil {
+	q.Search = strings.TrimSpace(q.Search)
+	if err := CheckLength("search", q.Search, MaxEmail); err != nil {
 		return nil, err
 	}
-	offset = max(0, offset)
-	list, total, err := c.EndUsers.CustomersPage(ctx, env.ID, search, offset, CustomersPageSize)
+	q.Offset, q.Limit = max(0, q.Offset), CustomersPageSize
+	page, err := c.EndUsers.CustomersPage(ctx, env.ID, q)
 	if err != nil {
 		return nil, err
 	}
-	tiers, err := c.Directory.Tiers(ctx, env.ID)
-	if err != nil {
+	if page.Tiers, err = c.Directory.Tiers(ctx, env.ID); err != nil {
 		return nil, err
 	}
-	return &CustomersPage{Customers: list, Total: total, Offset: offset, Tiers: tiers}, nil
+	return page, nil
 }
 
 // WebhookEvents returns the recent payment events of a project

@@ -247,11 +247,10 @@ type customersPage struct {
 	Project *dream.ProjectView
 	Mode    dream.Mode
 	Page    *dream.CustomersPage
-	Search  string
 	// Rows are the customers as the table shows them.
 	Rows []customerRow
-	// Previous and Next are the offsets of the pages around, -1 for none.
-	Previous, Next int
+	// Previous and Next are the links to the pages around, "" for none.
+	Previous, Next string
 }
 
 // customerRow is a customer with their plan and usage now.
@@ -280,21 +279,48 @@ func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session
 		d.fail(w, r, s, err)
 		return
 	}
-	offset, _ := strconv.Atoi(r.FormValue("offset"))
-	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, r.FormValue("q"), offset)
+	q := dream.CustomerQuery{Search: r.FormValue("q")}
+	q.Offset, _ = strconv.Atoi(r.FormValue("offset"))
+	if q.After, err = dream.ParseCustomerCursor(r.FormValue("after")); err == nil {
+		q.Before, err = dream.ParseCustomerCursor(r.FormValue("before"))
+	}
 	if err != nil {
 		d.fail(w, r, s, err)
 		return
 	}
-	p := customersPage{Project: v, Mode: m, Page: page, Search: r.FormValue("q"), Previous: -1, Next: -1}
+	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, q)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	p := customersPage{Project: v, Mode: m, Page: page}
 	for _, c := range page.Customers {
 		p.Rows = append(p.Rows, d.rowOf(c, page.Tiers))
 	}
-	if page.Offset > 0 {
-		p.Previous = max(0, page.Offset-dream.CustomersPageSize)
+	// A search pages by offset, the whole list by the cursors of the
+	// page's ends.
+	link := func(k, v string) string {
+		values := url.Values{"mode": {string(m)}, k: {v}}
+		if page.Search != "" {
+			values.Set("q", page.Search)
+		}
+		return "?" + values.Encode()
 	}
-	if int64(page.Offset+len(page.Customers)) < page.Total {
-		p.Next = page.Offset + len(page.Customers)
+	switch {
+	case page.Search != "":
+		if page.Previous {
+			p.Previous = link("offset", strconv.Itoa(max(0, page.Offset-dream.CustomersPageSize)))
+		}
+		if page.Next {
+			p.Next = link("offset", strconv.Itoa(page.Offset+len(page.Customers)))
+		}
+	case len(page.Customers) > 0:
+		if page.Previous {
+			p.Previous = link("before", dream.CursorOf(page.Customers[0]).String())
+		}
+		if page.Next {
+			p.Next = link("after", dream.CursorOf(page.Customers[len(page.Customers)-1]).String())
+		}
 	}
 	d.page(w, http.StatusOK, "customers", s, "Customers · "+v.Name, p, noticeOf(r), problem{})
 }
@@ -334,14 +360,17 @@ func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *sess
 		d.fail(w, r, s, err)
 		return
 	}
-	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, user, 0)
+	page, err := d.console.CustomerList(r.Context(), s.platform, id, m, dream.CustomerQuery{Search: user})
 	if err != nil {
 		d.fail(w, r, s, err)
 		return
 	}
 	p := customerPage{Project: v, Mode: m, Customer: c, Tiers: tiers}
-	if len(page.Customers) == 1 {
-		p.Row = d.rowOf(page.Customers[0], page.Tiers)
+	// The search by id finds them, among any whose email starts the same.
+	for _, c := range page.Customers {
+		if c.UserID == user {
+			p.Row = d.rowOf(c, page.Tiers)
+		}
 	}
 	status := http.StatusOK
 	if failed.Message != "" {

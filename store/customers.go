@@ -18,22 +18,104 @@ func (db *DB) Customers(ctx context.Context, envID int64) ([]dream.Customer, err
 	return db.customers(ctx, `end_users u`, `WHERE u.environment_id = ? ORDER BY u.created_at, u.user_id`, envID)
 }
 
-// CustomersPage returns up to limit end users of an environment, newest
-// first, after skipping offset, whose email starts with search or whose id
-// is search ("" for all), and how many match in all.
-func (db *DB) CustomersPage(ctx context.Context, envID int64, search string, offset, limit int) ([]dream.Customer, int64, error) {
-	where := `WHERE u.environment_id = ?1 AND (?2 = '' OR u.email LIKE ?3 ESCAPE '\' OR u.user_id = ?2)`
-	pattern := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(search) + "%"
-	var total int64
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM end_users u `+where, envID, search, pattern).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("customers: %w", err)
+// CustomersPage reads q's page of an environment's customers without
+// reading more rows than the page: the whole list walks the index of age
+// from a cursor, and a search the email index from the prefix. The total
+// of the whole list is kept by triggers; a search counts at most
+// dream.MaxCountedMatches.
+func (db *DB) CustomersPage(ctx context.Context, envID int64, q dream.CustomerQuery) (*dream.CustomersPage, error) {
+	page := &dream.CustomersPage{Search: q.Search, Offset: q.Offset}
+	var err error
+	if q.Search != "" {
+		err = db.searchCustomers(ctx, envID, q, page)
+	} else {
+		err = db.listCustomers(ctx, envID, q, page)
 	}
-	// The page's ids come from the index alone; only they are joined to
-	// their usage and subscription.
-	list, err := db.customers(ctx, `(SELECT u.user_id FROM end_users u `+where+` ORDER BY u.created_at DESC, u.user_id DESC LIMIT ?4 OFFSET ?5) page
+	if err != nil {
+		return nil, fmt.Errorf("customers: %w", err)
+	}
+	return page, nil
+}
+
+// newestFirst orders end users u newest first, the order of the list.
+const newestFirst = `ORDER BY u.created_at DESC, u.user_id DESC`
+
+// listCustomers reads a page of the whole list, newest first.
+func (db *DB) listCustomers(ctx context.Context, envID int64, q dream.CustomerQuery, page *dream.CustomersPage) error {
+	err := db.read.QueryRowContext(ctx, `SELECT coalesce((SELECT count FROM end_user_counts WHERE environment_id = ?), 0)`, envID).
+		Scan(&page.Total)
+	if err != nil {
+		return err
+	}
+	// The page's keys come from the index alone, from the cursor on in the
+	// direction asked; only they are joined to their usage and
+	// subscription.
+	keys := `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 ` + newestFirst + ` LIMIT ?4`
+	var created int64
+	var user string
+	switch {
+	case q.After != nil:
+		created, user = q.After.CreatedAt.UnixMilli(), q.After.UserID
+		keys = `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 AND (u.created_at, u.user_id) < (?2, ?3) ` +
+			newestFirst + ` LIMIT ?4`
+	case q.Before != nil:
+		created, user = q.Before.CreatedAt.UnixMilli(), q.Before.UserID
+		keys = `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 AND (u.created_at, u.user_id) > (?2, ?3)
+			ORDER BY u.created_at, u.user_id LIMIT ?4`
+	}
+	page.Customers, err = db.customers(ctx, `(`+keys+`) page JOIN end_users u ON u.environment_id = ?1 AND u.user_id = page.user_id`,
+		newestFirst, envID, created, user, q.Limit)
+	if err != nil || len(page.Customers) == 0 {
+		return err
+	}
+	first, last := page.Customers[0], page.Customers[len(page.Customers)-1]
+	return db.read.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM end_users WHERE environment_id = ?1 AND (created_at, user_id) > (?2, ?3)),
+			EXISTS (SELECT 1 FROM end_users WHERE environment_id = ?1 AND (created_at, user_id) < (?4, ?5))`,
+		envID, first.CreatedAt.UnixMilli(), first.UserID, last.CreatedAt.UnixMilli(), last.UserID).Scan(&page.Previous, &page.Next)
+}
+
+// searchCustomers reads a page of those whose email starts with the search,
+// in email order from the email index, after the customer whose id is the
+// search, if there is one whose email does not.
+func (db *DB) searchCustomers(ctx context.Context, envID int64, q dream.CustomerQuery, page *dream.CustomersPage) error {
+	pattern := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search) + "%"
+	const byEmail = `FROM end_users u WHERE u.environment_id = ?1 AND u.email LIKE ?3 ESCAPE '\'`
+	var byID bool
+	err := db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 `+byEmail+` LIMIT ?4)),
+			EXISTS (SELECT 1 FROM end_users WHERE environment_id = ?1 AND user_id = ?2 AND coalesce(email, '') NOT LIKE ?3 ESCAPE '\')`,
+		envID, q.Search, pattern, dream.MaxCountedMatches+1).Scan(&page.Total, &byID)
+	if err != nil {
+		return err
+	}
+	if byID {
+		page.Total++
+	}
+	if page.Total > dream.MaxCountedMatches {
+		page.Total, page.AtLeast = dream.MaxCountedMatches, true
+	}
+	// The customer of the id leads the first page; one more than the page
+	// says whether another follows.
+	offset, limit := q.Offset, q.Limit+1
+	if byID {
+		if offset == 0 {
+			if page.Customers, err = db.customers(ctx, `end_users u`, `WHERE u.environment_id = ?1 AND u.user_id = ?2`, envID, q.Search); err != nil {
+				return err
+			}
+			limit--
+		} else {
+			offset--
+		}
+	}
+	more, err := db.customers(ctx, `(SELECT u.user_id `+byEmail+` ORDER BY u.email COLLATE NOCASE, u.user_id LIMIT ?4 OFFSET ?5) page
 		JOIN end_users u ON u.environment_id = ?1 AND u.user_id = page.user_id`,
-		`ORDER BY u.created_at DESC, u.user_id DESC`, envID, search, pattern, limit, offset)
-	return list, total, err
+		`ORDER BY u.email COLLATE NOCASE, u.user_id`, envID, q.Search, pattern, limit, offset)
+	page.Customers = append(page.Customers, more...)
+	if len(page.Customers) > q.Limit {
+		page.Customers, page.Next = page.Customers[:q.Limit], true
+	}
+	page.Previous = q.Offset > 0
+	return err
 }
 
 // customers runs the customers query over from, which names the end users
