@@ -3,6 +3,7 @@ package dream
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind classifies an error by what the caller can do about it. The edge
@@ -35,6 +36,30 @@ const (
 	KindUnavailable
 	KindTimeout
 )
+
+// kindStatus is the HTTP status of each kind of error.
+var kindStatus = map[Kind]int{
+	KindInternal:        http.StatusInternalServerError,
+	KindInvalid:         http.StatusBadRequest,
+	KindUnauthenticated: http.StatusUnauthorized,
+	KindForbidden:       http.StatusForbidden,
+	KindNotFound:        http.StatusNotFound,
+	KindMethod:          http.StatusMethodNotAllowed,
+	KindConflict:        http.StatusConflict,
+	KindTooLarge:        http.StatusRequestEntityTooLarge,
+	KindRateLimited:     http.StatusTooManyRequests,
+	KindUnavailable:     http.StatusServiceUnavailable,
+	KindTimeout:         http.StatusGatewayTimeout,
+}
+
+// HTTPStatus is the status every surface answers an error of kind k with:
+// the API's JSON and the dashboard's pages alike.
+func (k Kind) HTTPStatus() int {
+	if status, ok := kindStatus[k]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is the one error type users see. Code is the wire "error" string
 // that the SDK exposes as DreamAPIException.code; many codes are phrases
@@ -79,6 +104,16 @@ func (e *Error) Param() string {
 // Errorf returns an error of the given kind and code with a formatted message.
 func Errorf(kind Kind, code, format string, args ...any) *Error {
 	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Shown is err as a user is shown it: its own *Error, or ErrInternal for
+// anything else or an internal error, whose details stay in the logs;
+// internal says which, for the caller to log.
+func Shown(err error) (e *Error, internal bool) {
+	if errors.As(err, &e) && e.Kind != KindInternal {
+		return e, false
+	}
+	return ErrInternal, true
 }
 
 // ErrorKind returns the kind of err: its own if it is or wraps an *Error,

@@ -32,6 +32,18 @@ type tierForm struct {
 	Popular                                                                                bool
 }
 
+// projectOf is the developer's project the request's path names, and the
+// mode it asks for; when it fails, the failure page is written and ok is
+// false.
+func (d *Dashboard) projectOf(w http.ResponseWriter, r *http.Request, s *session) (v *dream.ProjectView, m dream.Mode, ok bool) {
+	v, err := d.console.Project(r.Context(), s.platform, r.PathValue("project"))
+	if err != nil {
+		d.fail(w, r, s, err)
+		return nil, "", false
+	}
+	return v, mode(r), true
+}
+
 // billingOf is what a project sells.
 func billingOf(v *dream.ProjectView) dream.BillingMode { return dream.BillingModeOf(v.Type) }
 
@@ -40,12 +52,11 @@ func (d *Dashboard) catalogue(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (d *Dashboard) showCatalogue(w http.ResponseWriter, r *http.Request, s *session, status int, form tierForm, editing, notice string, p problem) {
-	id, m := r.PathValue("project"), mode(r)
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
 	tiers, err := d.console.ListTiers(r.Context(), s.platform, id, m, billingOf(v))
 	if err != nil {
 		d.fail(w, r, s, err)
@@ -183,12 +194,11 @@ func dollars(s string) (int64, bool) {
 }
 
 func (d *Dashboard) createTier(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m := r.PathValue("project"), mode(r)
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
 	in, form, problem := d.readTier(r, s, billingOf(v))
 	if problem.Message == "" {
 		if _, err := d.console.CreateTier(r.Context(), s.platform, id, m, billingOf(v), in); err != nil {
@@ -208,12 +218,12 @@ func catalogueURL(id string, m dream.Mode, notice string) string {
 }
 
 func (d *Dashboard) updateTier(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m, name := r.PathValue("project"), mode(r), r.PathValue("name")
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
+	name := r.PathValue("name")
 	in, form, problem := d.readTier(r, s, billingOf(v))
 	if problem.Message == "" {
 		in.Name = dream.Optional[string]{}
@@ -229,12 +239,12 @@ func (d *Dashboard) updateTier(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (d *Dashboard) deleteTier(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m, name := r.PathValue("project"), mode(r), r.PathValue("name")
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
+	name := r.PathValue("name")
 	if err := d.console.DeleteTier(r.Context(), s.platform, id, m, billingOf(v), name); err != nil {
 		d.fail(w, r, s, err)
 		return
@@ -273,14 +283,14 @@ func (d *Dashboard) rowOf(c dream.Customer, tiers []dream.Tier) customerRow {
 }
 
 func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m := r.PathValue("project"), mode(r)
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
 	q := dream.CustomerQuery{Search: r.FormValue("q")}
 	q.Offset, _ = strconv.Atoi(r.FormValue("offset"))
+	var err error
 	if q.After, err = dream.ParseCustomerCursor(r.FormValue("after")); err == nil {
 		q.Before, err = dream.ParseCustomerCursor(r.FormValue("before"))
 	}
@@ -339,12 +349,12 @@ func (d *Dashboard) customer(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (d *Dashboard) showCustomer(w http.ResponseWriter, r *http.Request, s *session, notice string, failed problem) {
-	id, m, user := r.PathValue("project"), mode(r), r.PathValue("user")
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
+	user := r.PathValue("user")
 	env, err := d.console.Environment(r.Context(), s.platform, id, m)
 	if err != nil {
 		d.fail(w, r, s, err)
@@ -420,12 +430,11 @@ type eventsPage struct {
 const recentEvents = 50
 
 func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m := r.PathValue("project"), mode(r)
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
 	events, err := d.console.WebhookEvents(r.Context(), s.platform, id, m, recentEvents)
 	if err != nil {
 		d.fail(w, r, s, err)
@@ -520,12 +529,11 @@ func newChart(title string, days []dream.DailyFigure, value func(dream.DailyFigu
 }
 
 func (d *Dashboard) metrics(w http.ResponseWriter, r *http.Request, s *session) {
-	id, m := r.PathValue("project"), mode(r)
-	v, err := d.console.Project(r.Context(), s.platform, id)
-	if err != nil {
-		d.fail(w, r, s, err)
+	v, m, ok := d.projectOf(w, r, s)
+	if !ok {
 		return
 	}
+	id := v.ID
 	view, err := d.console.Metrics(r.Context(), s.platform, id, m)
 	if err != nil {
 		d.fail(w, r, s, err)

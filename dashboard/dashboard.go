@@ -302,47 +302,24 @@ func fieldErrorOf(v view, param, id string) *fieldError {
 // fail shows what went wrong: the error's message for a dream.Error with
 // its status, a generic page for anything else.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	var e *dream.Error
-	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+	e, internal := dream.Shown(err)
+	if internal {
 		d.logger.Error("dashboard", "path", r.URL.Path, "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
-		e = dream.ErrInternal
 	}
 	v := view{Title: "Something went wrong", Error: e.Message}
 	if s != nil {
 		v.Account, v.CSRF = s.platform, s.csrf
 	}
-	d.render(w, statusOf(e.Kind), "error", v)
-}
-
-// statusOf is the HTTP status of an error kind, as the API answers it.
-func statusOf(k dream.Kind) int {
-	switch k {
-	case dream.KindInvalid:
-		return http.StatusBadRequest
-	case dream.KindUnauthenticated:
-		return http.StatusUnauthorized
-	case dream.KindForbidden:
-		return http.StatusForbidden
-	case dream.KindNotFound:
-		return http.StatusNotFound
-	case dream.KindConflict:
-		return http.StatusConflict
-	case dream.KindRateLimited:
-		return http.StatusTooManyRequests
-	case dream.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	d.render(w, e.Kind.HTTPStatus(), "error", v)
 }
 
 // message is an error as a form shows it; internal errors are logged.
 func (d *Dashboard) message(r *http.Request, err error) problem {
-	var e *dream.Error
-	if errors.As(err, &e) && e.Kind != dream.KindInternal {
-		return problem{Message: e.Message, Param: e.Param()}
+	e, internal := dream.Shown(err)
+	if internal {
+		d.logger.Error("dashboard", "path", r.URL.Path, "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
 	}
-	d.logger.Error("dashboard", "path", r.URL.Path, "error", err)
-	return problem{Message: dream.ErrInternal.Message}
+	return problem{Message: e.Message, Param: e.Param()}
 }
 
 // mode is the environment a project page shows: ?mode=live, else test.

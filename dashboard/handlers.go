@@ -51,7 +51,7 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, form st
 	if err != nil {
 		title := map[string]string{"signin": "Sign in", "signup": "Create your account"}[form]
 		failed := d.message(r, err)
-		d.render(w, statusOf(dream.ErrorKind(err)), form, view{Title: title, Error: failed.Message, Param: failed.Param,
+		d.render(w, dream.ErrorKind(err).HTTPStatus(), form, view{Title: title, Error: failed.Message, Param: failed.Param,
 			Data: credentialsPage{Email: c.Email, Next: next(r), Local: d.console.Passwords != nil}})
 		return
 	}
@@ -142,7 +142,7 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 	}
 	v, err := d.console.CreateProject(r.Context(), s.platform, n)
 	if err != nil {
-		d.showOverview(w, r, s, statusOf(dream.ErrorKind(err)), n, d.message(r, err))
+		d.showOverview(w, r, s, dream.ErrorKind(err).HTTPStatus(), n, d.message(r, err))
 		return
 	}
 	// The secret key is shown this once, so the answer is the page itself,

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"crypto/subtle"
-	"errors"
 	"html/template"
 	"net"
 	"net/http"
@@ -459,17 +458,12 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // writePageError answers a browser's request with a page saying what
 // failed, with the status the error's kind has.
 func (s *Server) writePageError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *dream.Error
-	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+	e, internal := dream.Shown(err)
+	if internal {
 		s.logger.Error("internal error", "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
-		e = dream.ErrInternal
-	}
-	status, ok := errorStatus[e.Kind]
-	if !ok {
-		status = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
+	w.WriteHeader(e.Kind.HTTPStatus())
 	errorPage.Execute(w, struct{ Title, Message string }{"Stripe was not connected", e.Message})
 }
 

@@ -9,15 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/auth"
-	"github.com/dream-api/dream/edge"
-	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/store/storetest"
 	"golang.org/x/net/html"
 )
@@ -465,17 +462,7 @@ func TestDashboard_Clerk(t *testing.T) {
 		time.Now, nil, slog.New(slog.DiscardHandler))
 	o.Console = &console
 	o.DashboardClerkKey = "pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA" // clerk.example.test
-	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ob.Close()
-	o.Outbox = ob
-	server, err := edge.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := h.serverWith(o)
 	send := func(method, path string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 		t.Helper()
 		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))

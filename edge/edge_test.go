@@ -163,6 +163,24 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	return h
 }
 
+// serverWith opens another server on the harness's database with options
+// o and an outbox of its own, closed when the test ends.
+func (h *harness) serverWith(o edge.Options) *edge.Server {
+	h.t.Helper()
+	ob, err := outbox.Open(filepath.Join(h.t.TempDir(), "outbox.db"), h.clock)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { ob.Close() })
+	o.Outbox = ob
+	server, err := edge.Open(context.Background(), o)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { server.Close() })
+	return server
+}
+
 // open starts a server on the harness's database and outbox, closed when
 // the test ends. The caches follow the database as in production; tests
 // that change data behind the server's back call refresh to see it at

@@ -8,7 +8,6 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"html/template"
 	"net/http"
 	"net/mail"
@@ -183,16 +182,11 @@ func (s *Server) renderHosted(w http.ResponseWriter, status int, p page, formTar
 
 // hostedError shows why a hosted page cannot go on: never a redirect.
 func (s *Server) hostedError(w http.ResponseWriter, r *http.Request, err error) error {
-	var e *dream.Error
-	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+	e, internal := dream.Shown(err)
+	if internal {
 		s.logger.Error("internal error", "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
-		e = dream.ErrInternal
 	}
-	status, ok := errorStatus[e.Kind]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	s.renderHosted(w, status, page{Kind: "error", Error: e.Message}, "")
+	s.renderHosted(w, e.Kind.HTTPStatus(), page{Kind: "error", Error: e.Message}, "")
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/auth"
 	"github.com/dream-api/dream/edge"
-	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store/storetest"
 	"github.com/go-jose/go-jose/v3"
@@ -352,17 +350,7 @@ func TestHosted_ClerkSession(t *testing.T) {
 	o.HostedClerk = &edge.HostedClerk{Template: "end-user-api", Sessions: users,
 		PublishableKeys: map[dream.Mode]string{dream.ModeTest: "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA", dream.ModeLive: "pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA"}}
 	o.Limiter, _ = ratelimit.New(100)
-	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ob.Close()
-	o.Outbox = ob
-	server, err := edge.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := h.serverWith(o)
 	pk := h.saas.Test.PublishableKey
 	bind := func(token string) (int, map[string]any) {
 		req := httptest.NewRequest("POST", "/hosted/session", strings.NewReader(`{"publishableKey":"`+pk+`"}`))

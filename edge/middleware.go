@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -165,29 +164,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// errorStatus is the HTTP status of each kind of error.
-var errorStatus = map[dream.Kind]int{
-	dream.KindInternal:        http.StatusInternalServerError,
-	dream.KindInvalid:         http.StatusBadRequest,
-	dream.KindUnauthenticated: http.StatusUnauthorized,
-	dream.KindForbidden:       http.StatusForbidden,
-	dream.KindNotFound:        http.StatusNotFound,
-	dream.KindMethod:          http.StatusMethodNotAllowed,
-	dream.KindConflict:        http.StatusConflict,
-	dream.KindTooLarge:        http.StatusRequestEntityTooLarge,
-	dream.KindRateLimited:     http.StatusTooManyRequests,
-	dream.KindUnavailable:     http.StatusServiceUnavailable,
-	dream.KindTimeout:         http.StatusGatewayTimeout,
-}
-
 // writeError is the one error writer. A *dream.Error is answered with its
 // kind's status and its code, message and fields; anything else is logged
 // with the request id and answered as an internal error without details.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var e *dream.Error
-	if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+	e, internal := dream.Shown(err)
+	if internal {
 		s.logger.Error("internal error", "request_id", dream.RequestIDFromContext(r.Context()), "error", err)
-		e = dream.ErrInternal
 	}
 	writeErrorBody(w, e)
 }
@@ -206,11 +189,7 @@ func writeErrorBody(w http.ResponseWriter, e *dream.Error) {
 	}
 	body["error"] = e.Code
 	body["message"] = e.Message
-	status, ok := errorStatus[e.Kind]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, body)
+	writeJSON(w, e.Kind.HTTPStatus(), body)
 }
 
 // writeJSON writes v as the JSON response body with status.

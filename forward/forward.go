@@ -174,10 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, WritesPath)
 	raw, err := h.primary.WriteJSON(r.Context(), name, body)
 	if err != nil {
-		var e *dream.Error
-		if !errors.As(err, &e) || e.Kind == dream.KindInternal {
+		e, internal := dream.Shown(err)
+		if internal {
 			h.logger.Error("forwarded write failed", "write", name, "error", err)
-			e = dream.ErrInternal
 		}
 		status := http.StatusOK
 		if errors.Is(err, primary.ErrUnknownWrite) {
