@@ -135,16 +135,18 @@ func startDevNode(t *testing.T) devNode {
 }
 
 // appPage is the test app: the SDK pointed at dream for both the API and
-// the hosted pages.
+// the hosted pages. Its #app shows once the SDK has started, so a test
+// that waits for it finds window.api and window.ready defined.
 const appPage = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Test app</title></head>
-<body><div id="app">Test app</div>
+<body><div id="app" hidden>Test app</div>
 <script id="cfg" type="application/json">%s</script>
 <script type="module">
 import { DreamAPI } from '/sdk.mjs';
 const cfg = JSON.parse(document.getElementById('cfg').textContent);
 window.api = new DreamAPI({ publishableKey: cfg.pk, baseUrl: cfg.base, signupUrl: cfg.base });
 window.ready = api.auth.init().then(() => true);
+document.getElementById('app').hidden = false;
 </script></body></html>`
 
 // startApp serves the test app of the SDK module sdk, with the project of
