@@ -25,13 +25,20 @@
     });
   });
   document.querySelectorAll('input[type=file][data-preview]').forEach(function (input) {
-    var preview = document.getElementById(input.getAttribute('data-preview'));
     input.addEventListener('change', function () {
       var file = input.files && input.files[0];
-      if (!preview || !file) return;
+      if (!file) return;
+      var id = input.getAttribute('data-preview');
+      var preview = document.getElementById(id);
+      if (!preview) {
+        preview = document.createElement('img');
+        preview.id = id;
+        preview.className = 'preview';
+        preview.alt = 'Image preview';
+        input.insertAdjacentElement('afterend', preview);
+      }
       if (preview.src.indexOf('blob:') === 0) URL.revokeObjectURL(preview.src);
       preview.src = URL.createObjectURL(file);
-      preview.hidden = false;
     });
   });
   // With Clerk: the sign-in and sign-up pages mount Clerk's form and go on
