@@ -30,19 +30,21 @@ var (
 )
 
 // EnvironmentMetrics computes an environment's figures at now in SQL, the
-// rules of dream.ComputeMetrics without reading the end users or orders
-// into memory; the stock figures, from the catalogue, are the caller's
+// rules of dream.ComputeMetrics applied to the totals the triggers keep by
+// status, period end and oversold, a few rows however many end users and
+// orders there are; the stock figures, from the catalogue, are the caller's
 // (Metrics.WithCatalogue).
 func (db *DB) EnvironmentMetrics(ctx context.Context, envID int64, now time.Time) (dream.Metrics, error) {
 	var m dream.Metrics
 	today := "'" + now.UTC().Format(dream.DateLayout) + "'"
 	err := db.read.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM subscriptions WHERE environment_id = ?1 AND status IN `+runningSQL+`),
-			(SELECT count(*) FROM subscriptions WHERE environment_id = ?1 AND status IN `+runningSQL+` AND cancel_at_period_end),
-			(SELECT coalesce(sum(amount_cents), 0) FROM subscriptions WHERE environment_id = ?1 AND status IN `+payingSQL+`),
-			(SELECT coalesce(sum(`+countAtSQL(today)+`), 0) FROM usage_counters WHERE environment_id = ?1),
-			(SELECT coalesce(sum(amount_cents), 0) FROM orders WHERE environment_id = ?1 AND NOT oversold),
-			(SELECT count(*) FROM orders WHERE environment_id = ?1 AND NOT oversold)`, envID).
+			(SELECT coalesce(sum(subscriptions), 0) FROM subscription_totals WHERE environment_id = ?1 AND status IN `+runningSQL+`),
+			(SELECT coalesce(sum(subscriptions), 0) FROM subscription_totals WHERE environment_id = ?1 AND status IN `+runningSQL+`
+				AND cancel_at_period_end),
+			(SELECT coalesce(sum(amount_cents), 0) FROM subscription_totals WHERE environment_id = ?1 AND status IN `+payingSQL+`),
+			(SELECT coalesce(sum(`+countAtSQL(today)+`), 0) FROM usage_totals WHERE environment_id = ?1),
+			(SELECT coalesce(sum(amount_cents), 0) FROM order_totals WHERE environment_id = ?1 AND NOT oversold),
+			(SELECT coalesce(sum(orders), 0) FROM order_totals WHERE environment_id = ?1 AND NOT oversold)`, envID).
 		Scan(&m.ActiveSubscriptions, &m.CancelingSubscriptions, &m.MRRCents, &m.UsageThisPeriod, &m.RevenueCents, &m.Sales)
 	if err != nil {
 		return m, fmt.Errorf("environment metrics: %w", err)

@@ -48,23 +48,57 @@ func TestMetricsAgreeWithGo(t *testing.T) {
 		storetest.Exec(t, db, `INSERT INTO orders (id, environment_id, amount_cents, currency, items, stripe_session_id, created_at, oversold)
 			VALUES (?, ?, ?, 'usd', '[]', ?, 0, ?)`, fmt.Sprintf("ord_%d", i), env.ID, rng.IntN(10000), fmt.Sprintf("cs_%d", i), rng.IntN(4) == 0)
 	}
-	customers, err := db.Customers(ctx, env.ID)
-	if err != nil {
-		t.Fatal(err)
+	compare := func(when string) dream.Metrics {
+		t.Helper()
+		customers, err := db.Customers(ctx, env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders, err := db.Orders(ctx, env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := dream.ComputeMetrics(nil, customers, orders, now)
+		got, err := db.EnvironmentMetrics(ctx, env.ID, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%s, the SQL figures are %+v, the Go rules give %+v", when, got, want)
+		}
+		return want
 	}
-	orders, err := db.Orders(ctx, env.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := dream.ComputeMetrics(nil, customers, orders, now)
-	got, err := db.EnvironmentMetrics(ctx, env.ID, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Fatalf("the SQL figures are %+v, the Go rules give %+v", got, want)
-	}
-	if want.ActiveSubscriptions == 0 || want.MRRCents == 0 || want.UsageThisPeriod == 0 || want.Sales == 0 {
+	if want := compare("as made"); want.ActiveSubscriptions == 0 || want.MRRCents == 0 || want.UsageThisPeriod == 0 || want.Sales == 0 {
 		t.Fatalf("the random data exercised too little: %+v", want)
+	}
+	// The totals the SQL reads follow every kind of change: subscriptions
+	// that change status, cancellation or amount, usage that grows or
+	// starts a new period, orders found oversold, and deletions.
+	for round := range 3 {
+		for i := range 200 {
+			user := fmt.Sprintf("user_%d", i)
+			switch rng.IntN(6) {
+			case 0:
+				storetest.Exec(t, db, `UPDATE subscriptions SET status = ?, cancel_at_period_end = ?, amount_cents = ?
+					WHERE environment_id = ? AND user_id = ?`, statuses[rng.IntN(len(statuses))], rng.IntN(2), rng.IntN(5000), env.ID, user)
+			case 1:
+				storetest.Exec(t, db, `UPDATE usage_counters SET count = count + ? WHERE environment_id = ? AND user_id = ?`,
+					rng.IntN(50), env.ID, user)
+			case 2:
+				storetest.Exec(t, db, `UPDATE usage_counters SET period_end = ?, count = ? WHERE environment_id = ? AND user_id = ?`,
+					now.AddDate(0, 0, rng.IntN(40)-10).Format(dream.DateLayout), rng.IntN(20), env.ID, user)
+			case 3:
+				storetest.Exec(t, db, `DELETE FROM end_users WHERE environment_id = ? AND user_id = ?`, env.ID, user)
+			}
+		}
+		for i := range 50 {
+			switch rng.IntN(8) {
+			case 0:
+				storetest.Exec(t, db, `UPDATE orders SET oversold = NOT oversold WHERE id = ?`, fmt.Sprintf("ord_%d", i))
+			case 1:
+				storetest.Exec(t, db, `DELETE FROM orders WHERE id = ?`, fmt.Sprintf("ord_%d", i))
+			}
+		}
+		compare(fmt.Sprintf("after round %d of changes", round+1))
 	}
 }
