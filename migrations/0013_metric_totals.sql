@@ -48,8 +48,9 @@ CREATE TRIGGER subscriptions_changed AFTER UPDATE OF status, cancel_at_period_en
         ON CONFLICT DO UPDATE SET subscriptions = subscriptions + 1, amount_cents = amount_cents + excluded.amount_cents;
 END;
 
--- An increment within a period changes one row's count; a new period moves
--- the counter to the row of its end, and a row left at zero goes.
+-- An increment within a period adds to the row of its end; a new period
+-- moves the counter to the row of its end. A row left at zero goes, and
+-- comes back with the next units of its period.
 CREATE TRIGGER usage_added AFTER INSERT ON usage_counters BEGIN
     INSERT INTO usage_totals VALUES (NEW.environment_id, NEW.period_end, NEW.count)
         ON CONFLICT DO UPDATE SET count = count + excluded.count;
@@ -59,7 +60,8 @@ CREATE TRIGGER usage_removed AFTER DELETE ON usage_counters BEGIN
     DELETE FROM usage_totals WHERE environment_id = OLD.environment_id AND period_end = OLD.period_end AND count = 0;
 END;
 CREATE TRIGGER usage_counted AFTER UPDATE OF count, period_end ON usage_counters WHEN OLD.period_end = NEW.period_end BEGIN
-    UPDATE usage_totals SET count = count + NEW.count - OLD.count WHERE environment_id = NEW.environment_id AND period_end = NEW.period_end;
+    INSERT INTO usage_totals VALUES (NEW.environment_id, NEW.period_end, NEW.count - OLD.count)
+        ON CONFLICT DO UPDATE SET count = count + excluded.count;
 END;
 CREATE TRIGGER usage_moved AFTER UPDATE OF count, period_end ON usage_counters WHEN OLD.period_end IS NOT NEW.period_end BEGIN
     UPDATE usage_totals SET count = count - OLD.count WHERE environment_id = OLD.environment_id AND period_end = OLD.period_end;

@@ -89,6 +89,10 @@ func TestMetricsAgreeWithGo(t *testing.T) {
 					now.AddDate(0, 0, rng.IntN(40)-10).Format(dream.DateLayout), rng.IntN(20), env.ID, user)
 			case 3:
 				storetest.Exec(t, db, `DELETE FROM end_users WHERE environment_id = ? AND user_id = ?`, env.ID, user)
+			case 4:
+				// A counter back at zero in a period whose total may then
+				// be zero too, and go, before it counts again.
+				storetest.Exec(t, db, `UPDATE usage_counters SET count = 0 WHERE environment_id = ? AND user_id = ?`, env.ID, user)
 			}
 		}
 		for i := range 50 {
@@ -101,4 +105,16 @@ func TestMetricsAgreeWithGo(t *testing.T) {
 		}
 		compare(fmt.Sprintf("after round %d of changes", round+1))
 	}
+	// A period's total that reaches zero and goes counts again when one of
+	// its counters does.
+	end := now.AddDate(0, 0, 35).Format(dream.DateLayout)
+	for i, user := range []string{"solo_a", "solo_b"} {
+		storetest.Exec(t, db, `INSERT INTO end_users (environment_id, user_id, created_at, updated_at) VALUES (?, ?, 0, 0)`, env.ID, user)
+		storetest.Exec(t, db, `INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'free', 0)`, env.ID, user, now.Format(dream.DateLayout), end, 5*(1-i))
+	}
+	storetest.Exec(t, db, `UPDATE usage_counters SET count = 0 WHERE environment_id = ? AND user_id = 'solo_a'`, env.ID)
+	storetest.Exec(t, db, `DELETE FROM end_users WHERE environment_id = ? AND user_id = 'solo_b'`, env.ID)
+	storetest.Exec(t, db, `UPDATE usage_counters SET count = 3 WHERE environment_id = ? AND user_id = 'solo_a'`, env.ID)
+	compare("after a period's total went to zero and counted again")
 }
