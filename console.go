@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/mail"
 	"strings"
 	"time"
@@ -66,6 +68,21 @@ func IsSessionToken(s string) bool {
 func CSRFToken(sessionToken string) string {
 	sum := sha256.Sum256([]byte("csrf\x00" + sessionToken))
 	return hex.EncodeToString(sum[:16])
+}
+
+// ClientAddress is the address sign-in attempts are counted by: Fly's
+// client IP header, which Fly's proxy sets, else the peer. A node reached
+// without Fly's proxy takes the header as sent; the per-email limit holds
+// either way.
+func ClientAddress(r *http.Request) string {
+	if ip := r.Header.Get("Fly-Client-IP"); ip != "" && net.ParseIP(ip) != nil {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // Login is a local account's credentials.

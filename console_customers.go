@@ -44,15 +44,16 @@ func (c *CustomerCursor) String() string {
 	return strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.UserID
 }
 
-// ParseCustomerCursor reads a cursor of String's form; "" is none.
-func ParseCustomerCursor(s string) (*CustomerCursor, error) {
+// ParseCustomerCursor reads the cursor of String's form that the request
+// field param holds; "" is none.
+func ParseCustomerCursor(param, s string) (*CustomerCursor, error) {
 	if s == "" {
 		return nil, nil
 	}
 	ms, user, ok := strings.Cut(s, ".")
 	n, err := strconv.ParseInt(ms, 10, 64)
 	if !ok || err != nil || user == "" || len(user) > MaxID {
-		return nil, Errorf(KindInvalid, "invalid_cursor", "a page cursor is {unix ms}.{customer id}, not %s", Quote(s)).For("after")
+		return nil, Errorf(KindInvalid, "invalid_cursor", "a page cursor is {unix ms}.{customer id}, not %s", Quote(s)).For(param)
 	}
 	return &CustomerCursor{CreatedAt: time.UnixMilli(n).UTC(), UserID: user}, nil
 }

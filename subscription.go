@@ -1,6 +1,9 @@
 package dream
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // SubscriptionStatus is the state of a subscription as the payment provider
 // reports it (Stripe's statuses), plus "none" for a developer who never
@@ -84,4 +87,13 @@ type PlatformSubscription struct {
 	TrialUsed bool
 	// PurgedAt is when the retention job deleted their projects.
 	PurgedAt time.Time
+}
+
+// TrialDaysLeft is how many days, a part counting as one, the running
+// trial has left at now; -1 when no trial runs.
+func (s PlatformSubscription) TrialDaysLeft(now time.Time) int {
+	if s.Status != StatusTrialing || s.TrialEndsAt.IsZero() {
+		return -1
+	}
+	return max(0, int(math.Ceil(s.TrialEndsAt.Sub(now).Hours()/24)))
 }

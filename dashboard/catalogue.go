@@ -291,8 +291,8 @@ func (d *Dashboard) customers(w http.ResponseWriter, r *http.Request, s *session
 	q := dream.CustomerQuery{Search: r.FormValue("q")}
 	q.Offset, _ = strconv.Atoi(r.FormValue("offset"))
 	var err error
-	if q.After, err = dream.ParseCustomerCursor(r.FormValue("after")); err == nil {
-		q.Before, err = dream.ParseCustomerCursor(r.FormValue("before"))
+	if q.After, err = dream.ParseCustomerCursor("after", r.FormValue("after")); err == nil {
+		q.Before, err = dream.ParseCustomerCursor("before", r.FormValue("before"))
 	}
 	if err != nil {
 		d.fail(w, r, s, err)

@@ -33,13 +33,13 @@ func (d *Dashboard) signUpPage(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	d.startSession(w, r, "signin", func(c dream.Credentials) (string, error) {
-		return d.console.SignIn(r.Context(), c, clientAddress(r))
+		return d.console.SignIn(r.Context(), c, dream.ClientAddress(r))
 	})
 }
 
 func (d *Dashboard) signUp(w http.ResponseWriter, r *http.Request) {
 	d.startSession(w, r, "signup", func(c dream.Credentials) (string, error) {
-		_, token, err := d.console.SignUp(r.Context(), c, clientAddress(r))
+		_, token, err := d.console.SignUp(r.Context(), c, dream.ClientAddress(r))
 		return token, err
 	})
 }
@@ -57,18 +57,6 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, form st
 	}
 	d.setSession(w, token, int(dream.SessionLifetime.Seconds()))
 	http.Redirect(w, r, next(r), http.StatusSeeOther)
-}
-
-// clientAddress is the address sign-in attempts are counted by.
-func clientAddress(r *http.Request) string {
-	if ip := r.Header.Get("Fly-Client-IP"); ip != "" {
-		return ip
-	}
-	host, _, _ := strings.Cut(r.RemoteAddr, ":")
-	if strings.HasPrefix(r.RemoteAddr, "[") {
-		host, _, _ = strings.Cut(strings.TrimPrefix(r.RemoteAddr, "["), "]")
-	}
-	return host
 }
 
 func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) {
@@ -153,7 +141,7 @@ func (d *Dashboard) createProject(w http.ResponseWriter, r *http.Request, s *ses
 // billingPage is the developer's subscription to the platform plan.
 type billingPage struct {
 	Billing *dream.PlatformBillingView
-	// TrialDaysLeft counts down a running trial.
+	// TrialDaysLeft counts down a running trial, -1 when none runs.
 	TrialDaysLeft int
 	Plan          *dream.PlatformPlan
 }
@@ -164,10 +152,7 @@ func (d *Dashboard) billing(w http.ResponseWriter, r *http.Request, s *session) 
 		d.fail(w, r, s, err)
 		return
 	}
-	page := billingPage{Billing: b, Plan: d.console.Plan}
-	if end := b.Subscription.TrialEndsAt; b.Subscription.Status == dream.StatusTrialing && !end.IsZero() {
-		page.TrialDaysLeft = max(0, int(end.Sub(d.console.Plan.Now()).Hours()/24+0.999))
-	}
+	page := billingPage{Billing: b, Plan: d.console.Plan, TrialDaysLeft: b.Subscription.TrialDaysLeft(d.console.Plan.Now())}
 	d.page(w, http.StatusOK, "billing", s, "Billing", page, noticeOf(r), problem{})
 }
 
@@ -372,10 +357,8 @@ func (d *Dashboard) admin(w http.ResponseWriter, r *http.Request, s *session) {
 		dream.StatusIncomplete, dream.StatusIncompleteExpired, dream.StatusPaused, dream.StatusNone}}
 	now := v.Plan.Now()
 	for _, dev := range v.Developers {
-		row := adminRow{DeveloperSummary: dev, TrialDaysLeft: -1, OverageCents: v.Plan.Overage(dev.LiveEndUsers)}
-		if sub := dev.Platform.Subscription; sub.Status == dream.StatusTrialing && !sub.TrialEndsAt.IsZero() {
-			row.TrialDaysLeft = max(0, int(sub.TrialEndsAt.Sub(now).Hours()/24+0.999))
-		}
+		row := adminRow{DeveloperSummary: dev, TrialDaysLeft: dev.Platform.Subscription.TrialDaysLeft(now),
+			OverageCents: v.Plan.Overage(dev.LiveEndUsers)}
 		page.OverageCents += row.OverageCents
 		page.Rows = append(page.Rows, row)
 	}

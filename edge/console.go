@@ -3,7 +3,6 @@ package edge
 import (
 	"crypto/subtle"
 	"html/template"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -100,21 +99,6 @@ func safeMethod(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
-// clientAddress is the address sign-in attempts are counted by: Fly's
-// client IP header, which Fly's proxy sets, else the peer. A node reached
-// without Fly's proxy takes the header as sent; the per-email limit holds
-// either way.
-func clientAddress(r *http.Request) string {
-	if ip := r.Header.Get("Fly-Client-IP"); ip != "" && net.ParseIP(ip) != nil {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // setSessionCookie gives the browser the session cookie: HttpOnly so no
 // script reads it, SameSite=Lax so other sites' pages do not send it on
 // their writes, Secure unless the server listens on loopback only.
@@ -136,7 +120,7 @@ func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request, _ *request
 	if err := decodeJSON(w, r, &cred); err != nil {
 		return err
 	}
-	platformID, token, err := s.console.SignUp(r.Context(), cred, clientAddress(r))
+	platformID, token, err := s.console.SignUp(r.Context(), cred, dream.ClientAddress(r))
 	if err != nil {
 		return err
 	}
@@ -150,7 +134,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *request
 	if err := decodeJSON(w, r, &cred); err != nil {
 		return err
 	}
-	token, err := s.console.SignIn(r.Context(), cred, clientAddress(r))
+	token, err := s.console.SignIn(r.Context(), cred, dream.ClientAddress(r))
 	if err != nil {
 		return err
 	}

@@ -411,6 +411,13 @@ func TestDashboard_ProductImage(t *testing.T) {
 	d := h.signUp("images@example.com")
 	shop, _, _ := h.createProject(d, "Image Shop", dream.ProjectStore)
 	catalogue := "/dashboard/projects/" + shop + "/catalogue?mode=test"
+	// A page cursor that is not one is refused, not read as the first page.
+	for _, param := range []string{"after", "before"} {
+		if rec := h.dashboardPage(d, "GET", "/dashboard/projects/"+shop+"/customers?mode=test&"+param+"=nope", nil); rec.Code != 400 ||
+			!strings.Contains(rec.Body.String(), "a page cursor is") {
+			t.Fatalf("a bad %s cursor answered %d", param, rec.Code)
+		}
+	}
 
 	// A file that is not an image is refused, with what was typed kept
 	// and nothing stored.

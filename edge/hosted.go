@@ -376,7 +376,7 @@ func (s *Server) devSignUp(w http.ResponseWriter, r *http.Request, t *hostedTarg
 	if message != "" {
 		return s.renderForm(w, r, t, "signup", email, message)
 	}
-	if !s.attempts.Allow("hosted-ip:" + clientAddress(r)) {
+	if !s.attempts.Allow("hosted-ip:" + dream.ClientAddress(r)) {
 		return s.renderForm(w, r, t, "signup", email, "Too many attempts; wait a minute and try again.")
 	}
 	_, err := s.customers.CreateCustomer(r.Context(), t.env, dream.NewCustomer{Email: email, Password: password})
@@ -396,7 +396,7 @@ func (s *Server) devSignIn(w http.ResponseWriter, r *http.Request, t *hostedTarg
 	if len(email) > dream.MaxEmail || len(password) > maxEndUserPassword {
 		return s.renderForm(w, r, t, "signin", "", "The email or the password is wrong.")
 	}
-	if !s.attempts.Allow("hosted-email:"+t.pk+":"+strings.ToLower(email)) || !s.attempts.Allow("hosted-ip:"+clientAddress(r)) {
+	if !s.attempts.Allow("hosted-email:"+t.pk+":"+strings.ToLower(email)) || !s.attempts.Allow("hosted-ip:"+dream.ClientAddress(r)) {
 		return s.renderForm(w, r, t, "signin", email, "Too many attempts; wait a minute and try again.")
 	}
 	token, _, err := s.dev.SignIn(t.pk, email, password)

@@ -50,19 +50,17 @@ func (db *DB) listCustomers(ctx context.Context, envID int64, q dream.CustomerQu
 	// The page's keys come from the index alone, from the cursor on in the
 	// direction asked; only they are joined to their usage and
 	// subscription.
-	keys := `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 ` + newestFirst + ` LIMIT ?4`
+	bound, order := "", newestFirst
 	var created int64
 	var user string
 	switch {
 	case q.After != nil:
-		created, user = q.After.CreatedAt.UnixMilli(), q.After.UserID
-		keys = `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 AND (u.created_at, u.user_id) < (?2, ?3) ` +
-			newestFirst + ` LIMIT ?4`
+		created, user, bound = q.After.CreatedAt.UnixMilli(), q.After.UserID, ` AND (u.created_at, u.user_id) < (?2, ?3)`
 	case q.Before != nil:
-		created, user = q.Before.CreatedAt.UnixMilli(), q.Before.UserID
-		keys = `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1 AND (u.created_at, u.user_id) > (?2, ?3)
-			ORDER BY u.created_at, u.user_id LIMIT ?4`
+		created, user, bound = q.Before.CreatedAt.UnixMilli(), q.Before.UserID, ` AND (u.created_at, u.user_id) > (?2, ?3)`
+		order = `ORDER BY u.created_at, u.user_id`
 	}
+	keys := `SELECT u.user_id FROM end_users u WHERE u.environment_id = ?1` + bound + ` ` + order + ` LIMIT ?4`
 	page.Customers, err = db.customers(ctx, `(`+keys+`) page JOIN end_users u ON u.environment_id = ?1 AND u.user_id = page.user_id`,
 		newestFirst, envID, created, user, q.Limit)
 	if err != nil || len(page.Customers) == 0 {

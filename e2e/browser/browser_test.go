@@ -66,10 +66,10 @@ func startDev(t *testing.T) (base, pk string) {
 }
 
 // devNode is a running `dream dev`: its URL, every demo project's
-// publishable key, and the demo developer's sign-in.
+// publishable and secret key, and the demo developer's sign-in.
 type devNode struct {
 	base            string
-	pks             []string
+	pks, sks        []string
 	email, password string
 }
 
@@ -122,14 +122,14 @@ func startDevNode(t *testing.T) devNode {
 	}
 	var dev struct {
 		Developer struct{ Email, Password string }
-		Projects  []struct{ Type, PublishableKey string }
+		Projects  []struct{ Type, PublishableKey, SecretKey string }
 	}
 	if err := json.Unmarshal(raw, &dev); err != nil {
 		t.Fatal(err)
 	}
 	n := devNode{base: base, email: dev.Developer.Email, password: dev.Developer.Password}
 	for _, p := range dev.Projects {
-		n.pks = append(n.pks, p.PublishableKey)
+		n.pks, n.sks = append(n.pks, p.PublishableKey), append(n.sks, p.SecretKey)
 	}
 	return n
 }
