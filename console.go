@@ -70,6 +70,23 @@ func CSRFToken(sessionToken string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// The cookies of a developer's browser session: a local account's session
+// token, and Clerk's session JWT, which Clerk's front end keeps on the
+// dashboard's origin.
+const (
+	SessionCookie      = "dream_session"
+	ClerkSessionCookie = "__session"
+)
+
+// NewSessionCookie is the cookie that keeps a local session token in a
+// browser, or with maxAge < 0 drops it: HttpOnly so no script reads it,
+// SameSite=Lax so other sites' pages do not send it on their writes, and
+// Secure unless the server is reached over loopback only.
+func NewSessionCookie(token string, maxAge int, secure bool) *http.Cookie {
+	return &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteLaxMode}
+}
+
 // ClientAddress is the address sign-in attempts are counted by: Fly's
 // client IP header, which Fly's proxy sets, else the peer. A node reached
 // without Fly's proxy takes the header as sent; the per-email limit holds

@@ -40,15 +40,10 @@ var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 	"fieldError": fieldErrorOf,
 }).ParseFS(templateFiles, "templates/*.html"))
 
-// The cookies of a developer's session: a local account's session token,
-// the management API's too; Clerk's session token, which Clerk's script
-// keeps fresh on this origin; and, for a Clerk session, the random CSRF
-// token its forms carry, since Clerk's token changes every minute.
-const (
-	sessionCookie      = "dream_session"
-	clerkSessionCookie = "__session"
-	csrfCookie         = "dream_csrf"
-)
+// csrfCookie holds the random CSRF token of a Clerk session's forms
+// (dream.ClerkSessionCookie), since Clerk's token changes every minute; a
+// local session's forms carry dream.CSRFToken of its dream.SessionCookie.
+const csrfCookie = "dream_csrf"
 
 // Options configure the dashboard.
 type Options struct {
@@ -198,11 +193,11 @@ func parseForm(r *http.Request) error {
 // sessionToken is the developer's session token of r and whether it is
 // Clerk's: the local session cookie, else, with Clerk, Clerk's.
 func (d *Dashboard) sessionToken(r *http.Request) (string, bool) {
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := r.Cookie(dream.SessionCookie); err == nil && c.Value != "" {
 		return c.Value, false
 	}
 	if d.clerk != nil {
-		if c, err := r.Cookie(clerkSessionCookie); err == nil && c.Value != "" {
+		if c, err := r.Cookie(dream.ClerkSessionCookie); err == nil && c.Value != "" {
 			return c.Value, true
 		}
 	}
@@ -349,8 +344,7 @@ func percent(count int64, limit dream.Limit) int64 {
 
 // setSession keeps a session token in the browser.
 func (d *Dashboard) setSession(w http.ResponseWriter, token string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: d.secureCookies, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, dream.NewSessionCookie(token, maxAge, d.secureCookies))
 }
 
 // next is where a sign-in returns: a dashboard path, nothing else.

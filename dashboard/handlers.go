@@ -60,7 +60,7 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, form st
 }
 
 func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(dream.SessionCookie); err == nil {
 		if err := d.console.SignOut(r.Context(), c.Value); err != nil {
 			d.fail(w, r, s, err)
 			return
@@ -71,7 +71,7 @@ func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	// A Clerk session ends at Clerk: the page after this one has Clerk's
 	// script sign out. The cookies here go now.
-	for _, c := range []*http.Cookie{{Name: clerkSessionCookie, Path: "/"}, {Name: csrfCookie, Path: "/dashboard"}} {
+	for _, c := range []*http.Cookie{{Name: dream.ClerkSessionCookie, Path: "/"}, {Name: csrfCookie, Path: "/dashboard"}} {
 		c.MaxAge, c.HttpOnly, c.Secure, c.SameSite = -1, true, d.secureCookies, http.SameSiteLaxMode
 		http.SetCookie(w, c)
 	}

@@ -16,16 +16,8 @@ import (
 // identity provider JWT>, or in a browser with the session cookie, whose
 // writes must carry the CSRF token.
 
-// Cookies of developer sessions.
-const (
-	// sessionCookie holds a local account's session token.
-	sessionCookie = "dream_session"
-	// clerkSessionCookie is where Clerk's front end keeps the developer's
-	// session JWT on the dashboard's origin.
-	clerkSessionCookie = "__session"
-	// csrfHeader carries the CSRF token of a cookie-authenticated write.
-	csrfHeader = "X-CSRF-Token"
-)
+// csrfHeader carries the CSRF token of a cookie-authenticated write.
+const csrfHeader = "X-CSRF-Token"
 
 // mountConsole mounts the management API's routes.
 func (s *Server) mountConsole() {
@@ -87,7 +79,7 @@ func developerToken(r *http.Request) (string, bool) {
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return token, false
 	}
-	for _, name := range []string{sessionCookie, clerkSessionCookie} {
+	for _, name := range []string{dream.SessionCookie, dream.ClerkSessionCookie} {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
 			return c.Value, true
 		}
@@ -103,8 +95,7 @@ func safeMethod(method string) bool {
 // script reads it, SameSite=Lax so other sites' pages do not send it on
 // their writes, Secure unless the server listens on loopback only.
 func (s *Server) setSessionCookie(w http.ResponseWriter, token string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, dream.NewSessionCookie(token, maxAge, s.secureCookies))
 }
 
 // sessionAnswer is the answer of signing up or in.
