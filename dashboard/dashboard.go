@@ -67,6 +67,8 @@ type Dashboard struct {
 	// clerk is Clerk's script on the pages, nil without Clerk.
 	clerk *clerkScript
 	mux   *http.ServeMux
+	// routes are the pages, as Routes lists them.
+	routes []dream.Route
 }
 
 // clerkScript is what a page needs to load Clerk's script.
@@ -82,12 +84,12 @@ func New(o Options) *Dashboard {
 		d.clerk = &clerkScript{Key: o.ClerkKey, Src: dream.ClerkScript(o.ClerkFrontendAPI), Origin: "https://" + o.ClerkFrontendAPI}
 	}
 	static, _ := fs.Sub(staticFiles, "static")
-	d.mux.Handle("GET /dashboard/static/", http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
-	d.mux.HandleFunc("GET /dashboard/signin", d.signInPage)
-	d.mux.HandleFunc("POST /dashboard/signin", d.signIn)
-	d.mux.HandleFunc("GET /dashboard/signup", d.signUpPage)
-	d.mux.HandleFunc("POST /dashboard/signup", d.signUp)
-	d.mux.HandleFunc("GET /dashboard/signedout", d.signedOut)
+	d.handle("GET /dashboard/static/", dream.AccessNone, http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
+	d.handle("GET /dashboard/signin", dream.AccessNone, http.HandlerFunc(d.signInPage))
+	d.handle("POST /dashboard/signin", dream.AccessNone, http.HandlerFunc(d.signIn))
+	d.handle("GET /dashboard/signup", dream.AccessNone, http.HandlerFunc(d.signUpPage))
+	d.handle("POST /dashboard/signup", dream.AccessNone, http.HandlerFunc(d.signUp))
+	d.handle("GET /dashboard/signedout", dream.AccessNone, http.HandlerFunc(d.signedOut))
 	d.route("POST /dashboard/signout", d.signOut)
 	d.route("GET /dashboard", d.overview)
 	d.route("POST /dashboard/projects", d.createProject)
@@ -110,12 +112,30 @@ func New(o Options) *Dashboard {
 	d.route("POST /dashboard/projects/{project}/customers/{user}/delete", d.deleteCustomer)
 	d.route("GET /dashboard/projects/{project}/events", d.events)
 	d.route("GET /dashboard/projects/{project}/metrics", d.metrics)
-	d.route("GET /admin", d.admin)
+	// The operator's page opens for any signed-in developer; what it
+	// shows, dream.Console.OperatorPage decides by the admin list.
+	d.handle("GET /admin", dream.AccessAdmin, d.signedIn(d.admin))
 	return d
 }
 
 // ServeHTTP implements http.Handler.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.mux.ServeHTTP(w, r) }
+
+// Routes lists the dashboard's pages with the credential each takes, in
+// httprouter's syntax, for the server to mount one by one.
+func (d *Dashboard) Routes() []dream.Route { return append([]dream.Route(nil), d.routes...) }
+
+// handle registers a page, pattern in http.ServeMux's syntax, and lists it
+// with its credential.
+func (d *Dashboard) handle(pattern string, a dream.Access, h http.Handler) {
+	d.mux.Handle(pattern, h)
+	method, path, _ := strings.Cut(pattern, " ")
+	if strings.HasSuffix(path, "/") {
+		path += "*file"
+	}
+	path = strings.NewReplacer("{", ":", "}", "").Replace(path)
+	d.routes = append(d.routes, dream.Route{Method: method, Path: path, Access: a})
+}
 
 // staticHandler serves the stylesheet with a day of caching.
 func staticHandler(h http.Handler) http.Handler {
@@ -132,10 +152,15 @@ type session struct {
 	csrf string
 }
 
-// route registers a page that needs a signed-in developer; a write needs
-// the form's CSRF token too.
+// route registers a page that needs a signed-in developer.
 func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.Request, s *session)) {
-	d.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	d.handle(pattern, dream.AccessDeveloper, d.signedIn(h))
+}
+
+// signedIn is h behind the developer's session; a write needs the form's
+// CSRF token too.
+func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, s *session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, clerk := d.sessionToken(r)
 		if token == "" {
 			d.toSignIn(w, r)

@@ -21,31 +21,31 @@ const csrfHeader = "X-CSRF-Token"
 
 // mountConsole mounts the management API's routes.
 func (s *Server) mountConsole() {
-	s.handle(http.MethodPost, "/v1/accounts", public, s.handleSignUp)
-	s.handle(http.MethodPost, "/v1/session", public, s.handleSignIn)
-	s.handle(http.MethodDelete, "/v1/session", developer, s.handleSignOut)
-	s.handle(http.MethodGet, "/v1/account", developer, s.handleAccount)
-	s.handle(http.MethodPost, "/v1/account/password", developer, s.handleChangePassword)
-	s.handle(http.MethodGet, "/v1/projects", developer, s.handleListProjects)
-	s.handle(http.MethodPost, "/v1/projects", developer, s.handleCreateProject)
-	s.handle(http.MethodGet, "/v1/projects/:project", developer, s.handleGetProject)
-	s.handle(http.MethodPatch, "/v1/projects/:project", developer, s.handleUpdateProject)
-	s.handle(http.MethodDelete, "/v1/projects/:project", developer, s.handleDeleteProject)
-	s.handle(http.MethodPost, "/v1/projects/:project/promote", developer, s.handlePromote)
-	s.handle(http.MethodPost, "/v1/projects/:project/environments/:mode/rotate", developer, s.handleRotate)
+	s.handle(http.MethodPost, "/v1/accounts", dream.AccessNone, s.handleSignUp)
+	s.handle(http.MethodPost, "/v1/session", dream.AccessNone, s.handleSignIn)
+	s.handle(http.MethodDelete, "/v1/session", dream.AccessDeveloper, s.handleSignOut)
+	s.handle(http.MethodGet, "/v1/account", dream.AccessDeveloper, s.handleAccount)
+	s.handle(http.MethodPost, "/v1/account/password", dream.AccessDeveloper, s.handleChangePassword)
+	s.handle(http.MethodGet, "/v1/projects", dream.AccessDeveloper, s.handleListProjects)
+	s.handle(http.MethodPost, "/v1/projects", dream.AccessDeveloper, s.handleCreateProject)
+	s.handle(http.MethodGet, "/v1/projects/:project", dream.AccessDeveloper, s.handleGetProject)
+	s.handle(http.MethodPatch, "/v1/projects/:project", dream.AccessDeveloper, s.handleUpdateProject)
+	s.handle(http.MethodDelete, "/v1/projects/:project", dream.AccessDeveloper, s.handleDeleteProject)
+	s.handle(http.MethodPost, "/v1/projects/:project/promote", dream.AccessDeveloper, s.handlePromote)
+	s.handle(http.MethodPost, "/v1/projects/:project/environments/:mode/rotate", dream.AccessDeveloper, s.handleRotate)
 	for path, billing := range map[string]dream.BillingMode{"tiers": dream.BillingSubscription, "products": dream.BillingOneOff} {
 		list := "/v1/projects/:project/environments/:mode/" + path
-		s.handle(http.MethodGet, list, developer, s.handleListTiers(billing))
-		s.handle(http.MethodPost, list, developer, s.handleCreateTier(billing))
-		s.handle(http.MethodPatch, list+"/:name", developer, s.handleUpdateTier(billing))
-		s.handle(http.MethodDelete, list+"/:name", developer, s.handleDeleteTier(billing))
+		s.handle(http.MethodGet, list, dream.AccessDeveloper, s.handleListTiers(billing))
+		s.handle(http.MethodPost, list, dream.AccessDeveloper, s.handleCreateTier(billing))
+		s.handle(http.MethodPatch, list+"/:name", dream.AccessDeveloper, s.handleUpdateTier(billing))
+		s.handle(http.MethodDelete, list+"/:name", dream.AccessDeveloper, s.handleDeleteTier(billing))
 	}
-	s.handle(http.MethodPost, "/v1/assets", developer, s.handleUploadAsset)
-	s.handle(http.MethodGet, "/v1/billing", developer, s.handleBilling)
-	s.handle(http.MethodPost, "/v1/billing/checkout", developer, s.handleBillingCheckout)
-	s.handle(http.MethodPost, "/v1/billing/portal", developer, s.handleBillingPortal)
-	s.handle(http.MethodGet, "/v1/connect/:mode/authorize", developer, s.handleConnectAuthorize)
-	s.handle(http.MethodGet, "/v1/connect/:mode/callback", public, s.handleConnectCallback)
+	s.handle(http.MethodPost, "/v1/assets", dream.AccessDeveloper, s.handleUploadAsset)
+	s.handle(http.MethodGet, "/v1/billing", dream.AccessDeveloper, s.handleBilling)
+	s.handle(http.MethodPost, "/v1/billing/checkout", dream.AccessDeveloper, s.handleBillingCheckout)
+	s.handle(http.MethodPost, "/v1/billing/portal", dream.AccessDeveloper, s.handleBillingPortal)
+	s.handle(http.MethodGet, "/v1/connect/:mode/authorize", dream.AccessDeveloper, s.handleConnectAuthorize)
+	s.handle(http.MethodGet, "/v1/connect/:mode/callback", dream.AccessNone, s.handleConnectCallback)
 }
 
 // authenticateDeveloper resolves the developer of a management request.

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -16,12 +17,18 @@ import (
 // allow-list, key validation, the secret key's publishable-key override, the
 // platform gate, and on end-user routes the token, the publishable-key
 // mismatch check and the per-user rate limit.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, req *request) error {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a dream.Access, req *request) error {
 	switch a {
-	case public:
+	case dream.AccessNone, dream.AccessWebhook:
+		// A webhook's handler verifies its signature: the signed payload
+		// is the body it reads.
 		return nil
-	case developer:
+	case dream.AccessDeveloper:
 		return s.authenticateDeveloper(r, req)
+	case dream.AccessPublishable, dream.AccessSecret, dream.AccessEndUser:
+	default:
+		// A class the pipeline cannot check opens nothing.
+		return fmt.Errorf("route %s %s declares access %q, which the pipeline cannot check", r.Method, infoFrom(r.Context()).route, a)
 	}
 	ctx := r.Context()
 	authorization := r.Header.Get("Authorization")
@@ -34,7 +41,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, 
 	case pk != "":
 		// The allow-list is checked before the key: a front end must learn
 		// that a route is backend-only whatever key it holds.
-		if a == secretOnly {
+		if a == dream.AccessSecret {
 			return dream.ErrSecretKeyRequired
 		}
 		env, err := s.environment(ctx, pk)
@@ -54,7 +61,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a access, 
 	if err := s.checkPlatform(ctx, req.key); err != nil {
 		return err
 	}
-	if a == endUser {
+	if a == dream.AccessEndUser {
 		return s.authenticateEndUser(w, r, req)
 	}
 	return nil

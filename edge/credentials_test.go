@@ -26,7 +26,7 @@ func TestSecretOnlyRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.handle(http.MethodGet, "/api/backend", secretOnly, func(w http.ResponseWriter, r *http.Request, req *request) error {
+	s.handle(http.MethodGet, "/api/backend", dream.AccessSecret, func(w http.ResponseWriter, r *http.Request, req *request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"project": req.key.Project.ID})
 		return nil
 	})

@@ -10,7 +10,7 @@ import (
 // end-user tokens for any email in a project, and the issuer's public keys.
 // They exist only when the server runs in dev mode.
 func (s *Server) mountDev(dev DevIdentity) {
-	s.handle(http.MethodPost, "/dev/tokens", public, func(w http.ResponseWriter, r *http.Request, _ *request) error {
+	s.handle(http.MethodPost, "/dev/tokens", dream.AccessNone, func(w http.ResponseWriter, r *http.Request, _ *request) error {
 		var body struct {
 			PublishableKey string `json:"publishableKey"`
 			Email          string `json:"email"`
@@ -42,7 +42,7 @@ func (s *Server) mountDev(dev DevIdentity) {
 		writeJSON(w, http.StatusOK, map[string]string{"token": token, "userId": userID})
 		return nil
 	})
-	s.handle(http.MethodGet, "/.well-known/jwks.json", public, func(w http.ResponseWriter, r *http.Request, _ *request) error {
+	s.handle(http.MethodGet, "/.well-known/jwks.json", dream.AccessNone, func(w http.ResponseWriter, r *http.Request, _ *request) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(dev.JWKS())
 		return nil

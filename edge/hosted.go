@@ -68,15 +68,15 @@ const (
 // mountHosted mounts the hosted pages.
 func (s *Server) mountHosted() {
 	for _, path := range []string{"/signup", "/signin", "/account", "/refresh"} {
-		s.handle(http.MethodGet, path, public, s.hostedPage(strings.TrimPrefix(path, "/")))
+		s.handle(http.MethodGet, path, dream.AccessNone, s.hostedPage(strings.TrimPrefix(path, "/")))
 	}
 	if s.dev != nil {
-		s.handle(http.MethodPost, "/signup", public, s.handleHostedForm(s.devSignUp))
-		s.handle(http.MethodPost, "/signin", public, s.handleHostedForm(s.devSignIn))
-		s.handle(http.MethodPost, "/account/signout", public, s.handleHostedForm(s.devSignOut))
-		s.handle(http.MethodPost, "/account/portal", public, s.handleHostedForm(s.devPortal))
+		s.handle(http.MethodPost, "/signup", dream.AccessNone, s.handleHostedForm(s.devSignUp))
+		s.handle(http.MethodPost, "/signin", dream.AccessNone, s.handleHostedForm(s.devSignIn))
+		s.handle(http.MethodPost, "/account/signout", dream.AccessNone, s.handleHostedForm(s.devSignOut))
+		s.handle(http.MethodPost, "/account/portal", dream.AccessNone, s.handleHostedForm(s.devPortal))
 	}
-	s.handle(http.MethodPost, "/hosted/session", public, s.handleHostedSession)
+	s.handle(http.MethodPost, "/hosted/session", dream.AccessNone, s.handleHostedSession)
 }
 
 // hostedTarget is where a hosted page acts and returns: the project

@@ -254,6 +254,6 @@ func (s *Server) mountDevPayments(h http.Handler) {
 		{http.MethodGet, "/dev/connect/authorize"},
 		{http.MethodPost, "/dev/connect/authorize"},
 	} {
-		s.mount(route.method, route.path, h)
+		s.mount(route.method, route.path, dream.AccessNone, h)
 	}
 }

@@ -132,7 +132,7 @@ type Server struct {
 	now                func() time.Time
 	router             *httprouter.Router
 	// table is the routes mounted, in order.
-	table  []Route
+	table  []dream.Route
 	caches *caches
 	// tally decides, reads and ships the end users' usage.
 	tally *tally.Tally
@@ -259,43 +259,42 @@ func (s *Server) routes(o Options) {
 	s.router.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
 
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		s.handle(method, "/health", public, s.handleHealth)
+		s.handle(method, "/health", dream.AccessNone, s.handleHealth)
 	}
-	s.handle(http.MethodGet, "/healthz", public, s.handleHealth)
-	s.handle(http.MethodGet, "/readyz", public, s.handleReady)
+	s.handle(http.MethodGet, "/healthz", dream.AccessNone, s.handleHealth)
+	s.handle(http.MethodGet, "/readyz", dream.AccessNone, s.handleReady)
 	if o.Internal != nil {
-		s.mount(http.MethodPost, forward.WritesPath+":name", o.Internal)
+		s.mount(http.MethodPost, forward.WritesPath+":name", dream.AccessCluster, o.Internal)
 	}
-	s.handle(http.MethodGet, "/openapi.json", public, s.handleOpenAPI)
-	s.handle(http.MethodGet, "/api/tiers", keyed, s.handleTiers)
-	s.handle(http.MethodGet, "/api/products", keyed, s.handleProducts)
-	s.handle(http.MethodPost, "/api/data", endUser, s.handleTrack)
-	s.handle(http.MethodGet, "/api/usage", endUser, s.handleUsage)
-	s.handle(http.MethodPost, "/api/create-checkout", endUser, s.handleCreateCheckout)
-	s.handle(http.MethodPost, "/api/customer-portal", endUser, s.handleCustomerPortal)
-	s.handle(http.MethodPost, "/api/cart/checkout", keyed, s.handleCartCheckout)
-	s.handle(http.MethodPost, "/webhook/stripe", public, s.handleWebhook)
-	s.handle(http.MethodPost, "/api/customers", secretOnly, s.handleCreateCustomer)
-	s.handle(http.MethodGet, "/api/customers/:id", secretOnly, s.handleGetCustomer)
-	s.handle(http.MethodPatch, "/api/customers/:id", secretOnly, s.handleUpdateCustomer)
-	s.handle(http.MethodDelete, "/api/customers/:id", secretOnly, s.handleDeleteCustomer)
-	s.handle(http.MethodGet, "/api/dashboard", secretOnly, s.handleDashboard)
-	s.handle(http.MethodGet, "/api/dashboard/totals", secretOnly, s.handleDashboardTotals)
-	s.handle(http.MethodPost, "/api/assets", secretOnly, s.handleUploadAsset)
-	s.handle(http.MethodGet, "/api/assets/*key", public, s.handleAsset)
+	s.handle(http.MethodGet, "/openapi.json", dream.AccessNone, s.handleOpenAPI)
+	s.handle(http.MethodGet, "/api/tiers", dream.AccessPublishable, s.handleTiers)
+	s.handle(http.MethodGet, "/api/products", dream.AccessPublishable, s.handleProducts)
+	s.handle(http.MethodPost, "/api/data", dream.AccessEndUser, s.handleTrack)
+	s.handle(http.MethodGet, "/api/usage", dream.AccessEndUser, s.handleUsage)
+	s.handle(http.MethodPost, "/api/create-checkout", dream.AccessEndUser, s.handleCreateCheckout)
+	s.handle(http.MethodPost, "/api/customer-portal", dream.AccessEndUser, s.handleCustomerPortal)
+	s.handle(http.MethodPost, "/api/cart/checkout", dream.AccessPublishable, s.handleCartCheckout)
+	s.handle(http.MethodPost, "/webhook/stripe", dream.AccessWebhook, s.handleWebhook)
+	s.handle(http.MethodPost, "/api/customers", dream.AccessSecret, s.handleCreateCustomer)
+	s.handle(http.MethodGet, "/api/customers/:id", dream.AccessSecret, s.handleGetCustomer)
+	s.handle(http.MethodPatch, "/api/customers/:id", dream.AccessSecret, s.handleUpdateCustomer)
+	s.handle(http.MethodDelete, "/api/customers/:id", dream.AccessSecret, s.handleDeleteCustomer)
+	s.handle(http.MethodGet, "/api/dashboard", dream.AccessSecret, s.handleDashboard)
+	s.handle(http.MethodGet, "/api/dashboard/totals", dream.AccessSecret, s.handleDashboardTotals)
+	s.handle(http.MethodPost, "/api/assets", dream.AccessSecret, s.handleUploadAsset)
+	s.handle(http.MethodGet, "/api/assets/*key", dream.AccessNone, s.handleAsset)
 	if s.console != nil {
 		s.mountConsole()
 		if o.Dashboard {
 			d := dashboard.New(dashboard.Options{Console: s.console, Logger: s.logger, SecureCookies: s.secureCookies,
 				ClerkKey: o.DashboardClerkKey, ClerkFrontendAPI: clerkFrontendAPI(o.DashboardClerkKey)})
-			s.mount(http.MethodGet, "/dashboard", d)
-			s.mount(http.MethodGet, "/dashboard/*page", d)
-			s.mount(http.MethodPost, "/dashboard/*page", d)
-			s.mount(http.MethodGet, "/admin", d)
+			for _, route := range d.Routes() {
+				s.mount(route.Method, route.Path, route.Access, d)
+			}
 		}
 	}
 	if s.platformWebhooks != nil {
-		s.handle(http.MethodPost, "/webhook/platform", public, s.handlePlatformWebhook)
+		s.handle(http.MethodPost, "/webhook/platform", dream.AccessWebhook, s.handlePlatformWebhook)
 	}
 	if s.dev != nil || s.hostedClerk != nil {
 		s.mountHosted()
@@ -307,23 +306,6 @@ func (s *Server) routes(o Options) {
 		s.mountDevPayments(o.DevPayments)
 	}
 }
-
-// access is what credentials a route takes.
-type access int
-
-const (
-	// public routes take none.
-	public access = iota
-	// keyed routes take a publishable or a secret key.
-	keyed
-	// endUser routes take a publishable or secret key and an end-user
-	// token, and are rate limited per end user.
-	endUser
-	// secretOnly routes take a secret key: the developer's backend.
-	secretOnly
-	// developer routes take a developer's session: the management API.
-	developer
-)
 
 // request is what the pipeline resolved for a handler.
 type request struct {
@@ -363,28 +345,24 @@ func (r *request) customerEnvironment() *dream.Environment { return r.key }
 // and returns errors for the one error writer to answer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) error
 
-// Route is a mounted route: its method and its path pattern, in
-// httprouter's syntax (":name" for a segment, "*name" for the rest).
-type Route struct {
-	Method, Path string
-}
+// Routes lists the routes the server mounted with the credential each
+// takes, so that tests and the API document can be held to the router's own
+// table.
+func (s *Server) Routes() []dream.Route { return append([]dream.Route(nil), s.table...) }
 
-// Routes lists the routes the server mounted, so that tests and the API
-// document can be held to the router's own table.
-func (s *Server) Routes() []Route { return append([]Route(nil), s.table...) }
-
-// mount registers a handler that does its own credential checks.
-func (s *Server) mount(method, path string, h http.Handler) {
-	s.table = append(s.table, Route{method, path})
+// mount registers a handler that checks the credential a declares itself.
+func (s *Server) mount(method, path string, a dream.Access, h http.Handler) {
+	s.table = append(s.table, dream.Route{Method: method, Path: path, Access: a})
 	s.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = path
 		h.ServeHTTP(w, r)
 	}))
 }
 
-// handle registers a route behind the credential checks its access needs.
-func (s *Server) handle(method, path string, a access, h handlerFunc) {
-	s.table = append(s.table, Route{method, path})
+// handle registers a route behind the pipeline's checks of the credential
+// a declares.
+func (s *Server) handle(method, path string, a dream.Access, h handlerFunc) {
+	s.table = append(s.table, dream.Route{Method: method, Path: path, Access: a})
 	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		info := infoFrom(r.Context())
 		info.route = path
