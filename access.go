@@ -62,9 +62,12 @@ func (a Access) String() string {
 }
 
 // Route is one route of a surface: its method, its path pattern in
-// httprouter's syntax (":name" for a segment, "*name" for the rest) and the
-// credential it takes.
+// httprouter's syntax (":name" for a segment, "*name" for the rest), the
+// credential it takes and the largest body it reads.
 type Route struct {
 	Method, Path string
 	Access       Access
+	// MaxBody bounds the request's body in bytes: a larger one is refused
+	// with KindTooLarge before the credential is read.
+	MaxBody int64
 }

@@ -84,12 +84,12 @@ func New(o Options) *Dashboard {
 		d.clerk = &clerkScript{Key: o.ClerkKey, Src: dream.ClerkScript(o.ClerkFrontendAPI), Origin: "https://" + o.ClerkFrontendAPI}
 	}
 	static, _ := fs.Sub(staticFiles, "static")
-	d.handle("GET /dashboard/static/", dream.AccessNone, http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
-	d.handle("GET /dashboard/signin", dream.AccessNone, http.HandlerFunc(d.signInPage))
-	d.handle("POST /dashboard/signin", dream.AccessNone, http.HandlerFunc(d.signIn))
-	d.handle("GET /dashboard/signup", dream.AccessNone, http.HandlerFunc(d.signUpPage))
-	d.handle("POST /dashboard/signup", dream.AccessNone, http.HandlerFunc(d.signUp))
-	d.handle("GET /dashboard/signedout", dream.AccessNone, http.HandlerFunc(d.signedOut))
+	d.handle("GET /dashboard/static/", dream.AccessNone, maxCredentials, http.StripPrefix("/dashboard/static/", staticHandler(http.FileServerFS(static))))
+	d.handle("GET /dashboard/signin", dream.AccessNone, maxCredentials, http.HandlerFunc(d.signInPage))
+	d.handle("POST /dashboard/signin", dream.AccessNone, maxCredentials, http.HandlerFunc(d.signIn))
+	d.handle("GET /dashboard/signup", dream.AccessNone, maxCredentials, http.HandlerFunc(d.signUpPage))
+	d.handle("POST /dashboard/signup", dream.AccessNone, maxCredentials, http.HandlerFunc(d.signUp))
+	d.handle("GET /dashboard/signedout", dream.AccessNone, maxCredentials, http.HandlerFunc(d.signedOut))
 	d.route("POST /dashboard/signout", d.signOut)
 	d.route("GET /dashboard", d.overview)
 	d.route("POST /dashboard/projects", d.createProject)
@@ -114,7 +114,7 @@ func New(o Options) *Dashboard {
 	d.route("GET /dashboard/projects/{project}/metrics", d.metrics)
 	// The operator's page opens for any signed-in developer; what it
 	// shows, dream.Console.OperatorPage decides by the admin list.
-	d.handle("GET /admin", dream.AccessAdmin, d.signedIn(d.admin))
+	d.handle("GET /admin", dream.AccessAdmin, maxCredentials, d.signedIn(d.admin))
 	return d
 }
 
@@ -126,15 +126,16 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.mux.Se
 func (d *Dashboard) Routes() []dream.Route { return append([]dream.Route(nil), d.routes...) }
 
 // handle registers a page, pattern in http.ServeMux's syntax, and lists it
-// with its credential.
-func (d *Dashboard) handle(pattern string, a dream.Access, h http.Handler) {
+// with its credential and the largest body it reads, which the server that
+// mounts it enforces.
+func (d *Dashboard) handle(pattern string, a dream.Access, maxBody int64, h http.Handler) {
 	d.mux.Handle(pattern, h)
 	method, path, _ := strings.Cut(pattern, " ")
 	if strings.HasSuffix(path, "/") {
 		path += "*file"
 	}
 	path = strings.NewReplacer("{", ":", "}", "").Replace(path)
-	d.routes = append(d.routes, dream.Route{Method: method, Path: path, Access: a})
+	d.routes = append(d.routes, dream.Route{Method: method, Path: path, Access: a, MaxBody: maxBody})
 }
 
 // staticHandler serves the stylesheet with a day of caching.
@@ -152,9 +153,10 @@ type session struct {
 	csrf string
 }
 
-// route registers a page that needs a signed-in developer.
+// route registers a page that needs a signed-in developer, whose forms
+// may carry an image.
 func (d *Dashboard) route(pattern string, h func(w http.ResponseWriter, r *http.Request, s *session)) {
-	d.handle(pattern, dream.AccessDeveloper, d.signedIn(h))
+	d.handle(pattern, dream.AccessDeveloper, maxForm, d.signedIn(h))
 }
 
 // signedIn is h behind the developer's session; a write needs the form's
@@ -180,7 +182,6 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, s *s
 			s.csrf = d.clerkCSRF(w, r)
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := parseForm(r); err != nil {
 				d.fail(w, r, s, err)
 				return
@@ -195,8 +196,13 @@ func (d *Dashboard) signedIn(h func(w http.ResponseWriter, r *http.Request, s *s
 	})
 }
 
-// maxForm bounds a form's body: an image at most, with its fields.
-const maxForm = dream.MaxAssetSize + 1<<20
+// Bounds of a page's request body: maxForm that of a signed-in
+// developer's form, an image at most with its fields; maxCredentials that
+// of the sign-in forms and of the pages that take no form.
+const (
+	maxForm        = dream.MaxAssetSize + 1<<20
+	maxCredentials = 64 << 10
+)
 
 // parseForm reads a form, multipart (with a file) or not, keeping at most
 // a megabyte of it in memory.

@@ -45,7 +45,6 @@ func (d *Dashboard) signUp(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, form string, start func(dream.Credentials) (string, error)) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	c := dream.Credentials{Email: strings.TrimSpace(r.PostFormValue("email")), Password: r.PostFormValue("password")}
 	token, err := start(c)
 	if err != nil {

@@ -12,15 +12,11 @@ import (
 	"github.com/dream-api/dream"
 )
 
-// maxAssetBody bounds an upload request: the image base64-encoded in JSON,
-// or in a multipart form, with room for the rest of the request.
-const maxAssetBody = dream.MaxAssetSize*4/3 + 64<<10
-
 // handleUploadAsset stores an image for the developer's products: POST
 // /api/assets, as JSON {filename, contentType?, data: base64} or as a
 // multipart form with a "file" part.
 func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *request) error {
-	filename, data, err := readUpload(w, r)
+	filename, data, err := readUpload(r)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return dream.ErrAssetTooLarge
@@ -40,10 +36,9 @@ func (s *Server) handleUploadAsset(w http.ResponseWriter, r *http.Request, req *
 }
 
 // readUpload reads the file name and bytes of an upload in either form.
-func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) {
+func readUpload(r *http.Request) (string, []byte, error) {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mediaType == "multipart/form-data" {
-		r.Body = http.MaxBytesReader(w, r.Body, maxAssetBody)
 		file, header, err := r.FormFile("file")
 		if errors.Is(err, http.ErrMissingFile) {
 			return "", nil, dream.ErrAssetMissing
@@ -63,7 +58,7 @@ func readUpload(w http.ResponseWriter, r *http.Request) (string, []byte, error) 
 		Filename string `json:"filename"`
 		Data     string `json:"data"`
 	}
-	if err := decodeJSONUpTo(w, r, &body, maxAssetBody); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		if dream.ErrorKind(err) == dream.KindTooLarge {
 			return "", nil, dream.ErrAssetTooLarge
 		}

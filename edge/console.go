@@ -40,7 +40,7 @@ func (s *Server) mountConsole() {
 		s.handle(http.MethodPatch, list+"/:name", dream.AccessDeveloper, s.handleUpdateTier(billing))
 		s.handle(http.MethodDelete, list+"/:name", dream.AccessDeveloper, s.handleDeleteTier(billing))
 	}
-	s.handle(http.MethodPost, "/v1/assets", dream.AccessDeveloper, s.handleUploadAsset)
+	s.handleRoute(dream.Route{Method: http.MethodPost, Path: "/v1/assets", Access: dream.AccessDeveloper, MaxBody: maxAssetBody}, s.handleUploadAsset)
 	s.handle(http.MethodGet, "/v1/billing", dream.AccessDeveloper, s.handleBilling)
 	s.handle(http.MethodPost, "/v1/billing/checkout", dream.AccessDeveloper, s.handleBillingCheckout)
 	s.handle(http.MethodPost, "/v1/billing/portal", dream.AccessDeveloper, s.handleBillingPortal)
@@ -108,7 +108,7 @@ type sessionAnswer struct {
 
 func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request, _ *request) error {
 	var cred dream.Credentials
-	if err := decodeJSON(w, r, &cred); err != nil {
+	if err := decodeJSON(r, &cred); err != nil {
 		return err
 	}
 	platformID, token, err := s.console.SignUp(r.Context(), cred, dream.ClientAddress(r))
@@ -122,7 +122,7 @@ func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request, _ *request
 
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request, _ *request) error {
 	var cred dream.Credentials
-	if err := decodeJSON(w, r, &cred); err != nil {
+	if err := decodeJSON(r, &cred); err != nil {
 		return err
 	}
 	token, err := s.console.SignIn(r.Context(), cred, dream.ClientAddress(r))
@@ -148,7 +148,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, re
 		Current string `json:"currentPassword"`
 		New     string `json:"newPassword"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	if err := s.console.ChangePassword(r.Context(), req.developer.ID, body.Current, body.New); err != nil {
@@ -232,7 +232,7 @@ func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, req 
 
 func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, req *request) error {
 	var n dream.NewProject
-	if err := decodeJSON(w, r, &n); err != nil {
+	if err := decodeJSON(r, &n); err != nil {
 		return err
 	}
 	v, err := s.console.CreateProject(r.Context(), req.developer, n)
@@ -254,7 +254,7 @@ func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request, req *r
 
 func (s *Server) handleUpdateProject(w http.ResponseWriter, r *http.Request, req *request) error {
 	var ch dream.ProjectChanges
-	if err := decodeJSON(w, r, &ch); err != nil {
+	if err := decodeJSON(r, &ch); err != nil {
 		return err
 	}
 	v, err := s.console.UpdateProject(r.Context(), req.developer, req.params.ByName("project"), ch)
@@ -269,7 +269,7 @@ func (s *Server) handleDeleteProject(w http.ResponseWriter, r *http.Request, req
 	var body struct {
 		Confirm string `json:"confirm"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	if err := s.console.DeleteProject(r.Context(), req.developer, req.params.ByName("project"), body.Confirm); err != nil {
@@ -292,7 +292,7 @@ func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request, req *reque
 	var body struct {
 		OverlapSeconds int64 `json:"overlapSeconds"`
 	}
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	// Clamped just past the bound, so that no count of seconds overflows
@@ -355,7 +355,7 @@ func catalogueKey(billing dream.BillingMode) string {
 func (s *Server) handleCreateTier(billing dream.BillingMode) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, req *request) error {
 		var in dream.TierInput
-		if err := decodeJSON(w, r, &in); err != nil {
+		if err := decodeJSON(r, &in); err != nil {
 			return err
 		}
 		project, mode := tierRoute(req)
@@ -371,7 +371,7 @@ func (s *Server) handleCreateTier(billing dream.BillingMode) handlerFunc {
 func (s *Server) handleUpdateTier(billing dream.BillingMode) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, req *request) error {
 		var in dream.TierInput
-		if err := decodeJSON(w, r, &in); err != nil {
+		if err := decodeJSON(r, &in); err != nil {
 			return err
 		}
 		project, mode := tierRoute(req)
@@ -480,7 +480,7 @@ func (s *Server) handleBillingPortal(w http.ResponseWriter, r *http.Request, req
 	var body struct {
 		ReturnURL string `json:"returnUrl"`
 	}
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	url, err := s.console.BillingPortal(r.Context(), req.developer, body.ReturnURL)

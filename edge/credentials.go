@@ -3,11 +3,8 @@ package edge
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dream-api/dream"
 )
@@ -16,7 +13,8 @@ import (
 // the order of the spec's pipeline: credential detection, the publishable-key
 // allow-list, key validation, the secret key's publishable-key override, the
 // platform gate, and on end-user routes the token, the publishable-key
-// mismatch check and the per-user rate limit.
+// mismatch check and the per-user rate limit, on secret-key routes the
+// key's rate limit.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a dream.Access, req *request) error {
 	switch a {
 	case dream.AccessNone, dream.AccessWebhook:
@@ -61,8 +59,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, a dream.Ac
 	if err := s.checkPlatform(ctx, req.key); err != nil {
 		return err
 	}
-	if a == dream.AccessEndUser {
+	switch a {
+	case dream.AccessEndUser:
 		return s.authenticateEndUser(w, r, req)
+	case dream.AccessSecret:
+		return s.limitSecretKey(w, req)
 	}
 	return nil
 }
@@ -136,31 +137,5 @@ func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req
 		return err
 	}
 	req.user = claims
-	return s.rateLimit(w, req.scope.Project, claims.UserID)
-}
-
-// rateLimit takes one request from the end user's bucket in the project and
-// reports the bucket in RateLimit-* headers.
-func (s *Server) rateLimit(w http.ResponseWriter, project dream.Project, userID string) error {
-	perMinute := s.rateLimitPerMinute
-	if project.RateLimitPerMinute != nil {
-		perMinute = *project.RateLimitPerMinute
-	}
-	if perMinute <= 0 {
-		return nil
-	}
-	d := s.limiter.Allow(project.ID+"\x00"+userID, perMinute, s.now())
-	h := w.Header()
-	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
-	if d.Allowed {
-		return nil
-	}
-	return dream.RateLimitExceeded(perMinute, max(1, ceilSeconds(d.RetryAfter)))
-}
-
-// ceilSeconds rounds d up to whole seconds, the unit of rate-limit headers.
-func ceilSeconds(d time.Duration) int {
-	return int(math.Ceil(d.Seconds()))
+	return s.limitEndUser(w, req.scope.Project, claims.UserID)
 }

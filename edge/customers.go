@@ -45,7 +45,7 @@ func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, re
 		LastName  string `json:"lastName"`
 		Plan      string `json:"plan"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	env := req.customerEnvironment()
@@ -76,7 +76,7 @@ func (s *Server) handleUpdateCustomer(w http.ResponseWriter, r *http.Request, re
 	var body struct {
 		Plan string `json:"plan"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	ctx, env, id := r.Context(), req.customerEnvironment(), req.params.ByName("id")

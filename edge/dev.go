@@ -16,7 +16,7 @@ func (s *Server) mountDev(dev DevIdentity) {
 			Email          string `json:"email"`
 			Plan           string `json:"plan"`
 		}
-		if err := decodeJSON(w, r, &body); err != nil {
+		if err := decodeJSON(r, &body); err != nil {
 			return err
 		}
 		if body.PublishableKey == "" {

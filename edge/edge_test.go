@@ -58,8 +58,11 @@ type harness struct {
 
 type harnessOptions struct {
 	rateLimit int
-	writer    func(dream.Writer) dream.Writer
-	noDev     bool
+	// addressRateLimit and secretKeyRateLimit are the server's limits of
+	// a client address and of a secret key per minute.
+	addressRateLimit, secretKeyRateLimit int
+	writer                               func(dream.Writer) dream.Writer
+	noDev                                bool
 	// noOutbox has every usage unit decided by the primary.
 	noOutbox bool
 	// noShip leaves acknowledged units in the outbox until the test ships
@@ -155,6 +158,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		o.Outbox = h.outbox
 	}
 	o.MaxPendingUnits = opts.maxPending
+	o.AddressRateLimitPerMinute, o.SecretKeyRateLimitPerMinute = opts.addressRateLimit, opts.secretKeyRateLimit
 	h.options = o
 	h.open()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.current().ServeHTTP(w, r) })}

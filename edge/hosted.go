@@ -71,10 +71,13 @@ func (s *Server) mountHosted() {
 		s.handle(http.MethodGet, path, dream.AccessNone, s.hostedPage(strings.TrimPrefix(path, "/")))
 	}
 	if s.dev != nil {
-		s.handle(http.MethodPost, "/signup", dream.AccessNone, s.handleHostedForm(s.devSignUp))
-		s.handle(http.MethodPost, "/signin", dream.AccessNone, s.handleHostedForm(s.devSignIn))
-		s.handle(http.MethodPost, "/account/signout", dream.AccessNone, s.handleHostedForm(s.devSignOut))
-		s.handle(http.MethodPost, "/account/portal", dream.AccessNone, s.handleHostedForm(s.devPortal))
+		for _, form := range []struct {
+			path   string
+			submit func(w http.ResponseWriter, r *http.Request, t *hostedTarget) error
+		}{{"/signup", s.devSignUp}, {"/signin", s.devSignIn}, {"/account/signout", s.devSignOut}, {"/account/portal", s.devPortal}} {
+			s.handleRoute(dream.Route{Method: http.MethodPost, Path: form.path, Access: dream.AccessNone, MaxBody: maxFormBody},
+				s.handleHostedForm(form.submit))
+		}
 	}
 	s.handle(http.MethodPost, "/hosted/session", dream.AccessNone, s.handleHostedSession)
 }
@@ -287,7 +290,6 @@ var errHostedForm = dream.Errorf(dream.KindForbidden, "csrf_token_invalid", "Thi
 // it.
 func (s *Server) handleHostedForm(submit func(w http.ResponseWriter, r *http.Request, t *hostedTarget) error) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, _ *request) error {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
 			return s.hostedError(w, r, dream.Errorf(dream.KindInvalid, "invalid_form", "the form could not be read"))
 		}
@@ -564,7 +566,7 @@ func (s *Server) handleHostedSession(w http.ResponseWriter, r *http.Request, _ *
 	var body struct {
 		PublishableKey string `json:"publishableKey"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	if _, err := dream.ParseKey(dream.PublishableKey, body.PublishableKey); err != nil {

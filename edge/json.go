@@ -11,9 +11,6 @@ import (
 	"github.com/dream-api/dream"
 )
 
-// maxJSONBody bounds the JSON bodies the API reads.
-const maxJSONBody = 1 << 20
-
 // maxJSONDepth bounds how deeply a body's arrays and objects nest; the
 // API's own bodies nest three levels at most.
 const maxJSONDepth = 32
@@ -21,13 +18,8 @@ const maxJSONDepth = 32
 var errInvalidJSON = dream.Errorf(dream.KindInvalid, "Invalid JSON body", "The request body must be a JSON object")
 
 // decodeJSON reads a request body holding one JSON value into v.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeJSONUpTo(w, r, v, maxJSONBody)
-}
-
-// decodeJSONUpTo is decodeJSON for a body of at most limit bytes.
-func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	data, err := readBody(w, r, limit)
+func decodeJSON(r *http.Request, v any) error {
+	data, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -48,8 +40,8 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) 
 // service treated a missing or unreadable body of the checkout routes as
 // {}, and clients rely on that: only a body too large, or one that names a
 // key twice and so says two things at once, is an error.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	data, err := readBody(w, r, maxJSONBody)
+func decodeOptionalJSON(r *http.Request, v any) error {
+	data, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -60,13 +52,13 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// readBody reads a request body of at most limit bytes.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+// readBody reads a request body, which the route's MaxBody bounds.
+func readBody(r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(r.Body)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, dream.Errorf(dream.KindTooLarge, "Request too large", "The request body is larger than %d bytes", tooLarge.Limit)
+		return nil, errBodyTooLarge(tooLarge.Limit)
 	case err != nil:
 		return nil, errInvalidJSON
 	}

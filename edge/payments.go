@@ -2,8 +2,6 @@ package edge
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,7 +62,7 @@ func (s *Server) handleCreateCheckout(w http.ResponseWriter, r *http.Request, re
 		SuccessURL string `json:"successUrl"`
 		CancelURL  string `json:"cancelUrl"`
 	}
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	ctx, env := r.Context(), req.key
@@ -125,7 +123,7 @@ func (s *Server) handleCustomerPortal(w http.ResponseWriter, r *http.Request, re
 	var body struct {
 		ReturnURL string `json:"returnUrl"`
 	}
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	back, err := returnURL(requestBase(r), body.ReturnURL, "/dashboard", "returnUrl")
@@ -178,7 +176,7 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 		SuccessURL string           `json:"successUrl"`
 		CancelURL  string           `json:"cancelUrl"`
 	}
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(r, &body); err != nil {
 		return err
 	}
 	ctx, env := r.Context(), req.scope
@@ -203,9 +201,6 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 	return nil
 }
 
-// maxWebhookBody bounds a webhook request; Stripe's events are far smaller.
-const maxWebhookBody = 1 << 20
-
 // handleWebhook receives the payment provider's events: POST
 // /webhook/stripe.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
@@ -222,11 +217,7 @@ func (s *Server) handlePlatformWebhook(w http.ResponseWriter, r *http.Request, _
 // it, and answers what it did.
 func receiveWebhook(w http.ResponseWriter, r *http.Request,
 	receive func(ctx context.Context, payload []byte, signature string) (dream.PaymentEventOutcome, error)) error {
-	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return dream.Errorf(dream.KindTooLarge, "Request too large", "The event is larger than %d bytes", tooLarge.Limit)
-	}
+	payload, err := readBody(r)
 	if err != nil {
 		return err
 	}
@@ -254,6 +245,6 @@ func (s *Server) mountDevPayments(h http.Handler) {
 		{http.MethodGet, "/dev/connect/authorize"},
 		{http.MethodPost, "/dev/connect/authorize"},
 	} {
-		s.mount(route.method, route.path, dream.AccessNone, h)
+		s.mount(dream.Route{Method: route.method, Path: route.path, Access: dream.AccessNone, MaxBody: maxFormBody}, h)
 	}
 }

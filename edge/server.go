@@ -44,8 +44,15 @@ type Options struct {
 	// RateLimitPerMinute is the per-user limit of projects that set none of
 	// their own; zero disables it.
 	RateLimitPerMinute int
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// AddressRateLimitPerMinute bounds the requests of one client address
+	// to routes that act without a credential (sign-up, sign-in, token
+	// exchange, the dev routes); SecretKeyRateLimitPerMinute those of one
+	// environment's secret key to the routes that take it. Zero disables
+	// either. Both count in Limiter.
+	AddressRateLimitPerMinute   int
+	SecretKeyRateLimitPerMinute int
+	Logger                      *slog.Logger
+	Now                         func() time.Time
 	// Dev, when set, mounts the dev-mode routes: POST /dev/tokens and
 	// GET /.well-known/jwks.json. It is nil in production.
 	Dev DevIdentity
@@ -128,9 +135,12 @@ type Server struct {
 	limiter            *ratelimit.Limiter
 	liteFS             *store.LiteFS
 	rateLimitPerMinute int
-	logger             *slog.Logger
-	now                func() time.Time
-	router             *httprouter.Router
+	// addressRateLimit and secretKeyRateLimit are the Options' per-minute
+	// limits of a client address and of a secret key.
+	addressRateLimit, secretKeyRateLimit int
+	logger                               *slog.Logger
+	now                                  func() time.Time
+	router                               *httprouter.Router
 	// table is the routes mounted, in order.
 	table  []dream.Route
 	caches *caches
@@ -162,6 +172,8 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		limiter:            o.Limiter,
 		liteFS:             o.LiteFS,
 		rateLimitPerMinute: o.RateLimitPerMinute,
+		addressRateLimit:   o.AddressRateLimitPerMinute,
+		secretKeyRateLimit: o.SecretKeyRateLimitPerMinute,
 		logger:             o.Logger,
 		now:                o.Now,
 		router:             httprouter.New(),
@@ -264,7 +276,7 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodGet, "/healthz", dream.AccessNone, s.handleHealth)
 	s.handle(http.MethodGet, "/readyz", dream.AccessNone, s.handleReady)
 	if o.Internal != nil {
-		s.mount(http.MethodPost, forward.WritesPath+":name", dream.AccessCluster, o.Internal)
+		s.mount(dream.Route{Method: http.MethodPost, Path: forward.WritesPath + ":name", Access: dream.AccessCluster, MaxBody: forward.MaxWriteBody}, o.Internal)
 	}
 	s.handle(http.MethodGet, "/openapi.json", dream.AccessNone, s.handleOpenAPI)
 	s.handle(http.MethodGet, "/api/tiers", dream.AccessPublishable, s.handleTiers)
@@ -281,7 +293,7 @@ func (s *Server) routes(o Options) {
 	s.handle(http.MethodDelete, "/api/customers/:id", dream.AccessSecret, s.handleDeleteCustomer)
 	s.handle(http.MethodGet, "/api/dashboard", dream.AccessSecret, s.handleDashboard)
 	s.handle(http.MethodGet, "/api/dashboard/totals", dream.AccessSecret, s.handleDashboardTotals)
-	s.handle(http.MethodPost, "/api/assets", dream.AccessSecret, s.handleUploadAsset)
+	s.handleRoute(dream.Route{Method: http.MethodPost, Path: "/api/assets", Access: dream.AccessSecret, MaxBody: maxAssetBody}, s.handleUploadAsset)
 	s.handle(http.MethodGet, "/api/assets/*key", dream.AccessNone, s.handleAsset)
 	if s.console != nil {
 		s.mountConsole()
@@ -289,7 +301,7 @@ func (s *Server) routes(o Options) {
 			d := dashboard.New(dashboard.Options{Console: s.console, Logger: s.logger, SecureCookies: s.secureCookies,
 				ClerkKey: o.DashboardClerkKey, ClerkFrontendAPI: clerkFrontendAPI(o.DashboardClerkKey)})
 			for _, route := range d.Routes() {
-				s.mount(route.Method, route.Path, route.Access, d)
+				s.mount(route, d)
 			}
 		}
 	}
@@ -350,24 +362,38 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, req *request) erro
 // table.
 func (s *Server) Routes() []dream.Route { return append([]dream.Route(nil), s.table...) }
 
-// mount registers a handler that checks the credential a declares itself.
-func (s *Server) mount(method, path string, a dream.Access, h http.Handler) {
-	s.table = append(s.table, dream.Route{Method: method, Path: path, Access: a})
-	s.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		infoFrom(r.Context()).route = path
+// mount registers a handler that checks the credential its route declares
+// itself.
+func (s *Server) mount(route dream.Route, h http.Handler) {
+	s.table = append(s.table, route)
+	s.router.Handler(route.Method, route.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = route.Path
+		if err := s.admit(w, r, route); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
 }
 
-// handle registers a route behind the pipeline's checks of the credential
-// a declares.
+// handle registers a route that reads at most a JSON body of the API's
+// bound, behind the pipeline's checks of the credential a declares.
 func (s *Server) handle(method, path string, a dream.Access, h handlerFunc) {
-	s.table = append(s.table, dream.Route{Method: method, Path: path, Access: a})
-	s.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	s.handleRoute(dream.Route{Method: method, Path: path, Access: a, MaxBody: maxJSONBody}, h)
+}
+
+// handleRoute registers a route behind the pipeline's checks of the
+// credential it declares.
+func (s *Server) handleRoute(route dream.Route, h handlerFunc) {
+	s.table = append(s.table, route)
+	s.router.Handle(route.Method, route.Path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		info := infoFrom(r.Context())
-		info.route = path
+		info.route = route.Path
 		req := &request{params: ps}
-		err := s.authenticate(w, r, a, req)
+		err := s.admit(w, r, route)
+		if err == nil {
+			err = s.authenticate(w, r, route.Access, req)
+		}
 		if req.scope != nil {
 			info.project = req.scope.Project.ID
 		}

@@ -101,8 +101,8 @@ const (
 	// replayWindow is how old or early a signed request may be. Together
 	// with write ids, a replayed request changes nothing.
 	replayWindow = 30 * time.Second
-	// maxWriteBody bounds a forwarded write: the largest is an image.
-	maxWriteBody = 16 << 20
+	// MaxWriteBody bounds a forwarded write: the largest is an image.
+	MaxWriteBody = 16 << 20
 )
 
 // sign is the signature of a request: HMAC-SHA256 with the cluster secret
@@ -152,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(a)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWriteBody))
 	if err != nil {
 		answer(http.StatusRequestEntityTooLarge, writeAnswer{Error: "invalid_write", Message: "body too large", Kind: dream.KindTooLarge})
 		return
@@ -298,7 +298,7 @@ func (c *Client) post(ctx context.Context, url, path string, body []byte) (write
 		return a, err
 	}
 	defer res.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(res.Body, maxWriteBody)).Decode(&a); err != nil {
+	if err := json.NewDecoder(io.LimitReader(res.Body, MaxWriteBody)).Decode(&a); err != nil {
 		return a, fmt.Errorf("status %d: %w", res.StatusCode, err)
 	}
 	if res.StatusCode == http.StatusServiceUnavailable {

@@ -35,7 +35,14 @@ type Config struct {
 	Strict  bool
 	// RateLimitPerMinute is the default per-user rate limit; 0 disables it.
 	RateLimitPerMinute int
-	LogLevel           slog.Level
+	// AddressRateLimitPerMinute limits a client address on the routes that
+	// act without a credential, SecretKeyRateLimitPerMinute a secret key on
+	// the routes only it opens; 0 disables either.
+	AddressRateLimitPerMinute   int
+	SecretKeyRateLimitPerMinute int
+	// Timeouts bound how long slow clients hold a connection.
+	Timeouts Timeouts
+	LogLevel slog.Level
 	// ClerkSecretKey and ClerkSecretKeyTest are the secret keys of the Clerk
 	// instances that sign live and test end users' tokens.
 	ClerkSecretKey     string
@@ -116,14 +123,31 @@ var settings = []setting{
 	{flag: "rate-limit", env: "DREAM_RATE_LIMIT_PER_MINUTE", commands: []string{"serve", "dev"},
 		defaults:    map[string]string{"": "100"},
 		description: "requests per minute per end user per project, unless the project sets its own; 0 disables",
-		dst: func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("must be a whole number of requests per minute, 0 or more")
-			}
-			c.RateLimitPerMinute = n
-			return nil
-		}},
+		dst:         func(c *Config, v string) error { return perMinute(v, &c.RateLimitPerMinute) }},
+	{flag: "address-rate-limit", env: "DREAM_ADDRESS_RATE_LIMIT_PER_MINUTE", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"serve": "60", "dev": "600"},
+		description: "requests per minute per client address to the routes that act without a credential (sign-up, sign-in, token exchange, the dev routes); 0 disables",
+		dst:         func(c *Config, v string) error { return perMinute(v, &c.AddressRateLimitPerMinute) }},
+	{flag: "secret-key-rate-limit", env: "DREAM_SECRET_KEY_RATE_LIMIT_PER_MINUTE", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "6000"},
+		description: "requests per minute per secret key to the routes only a secret key opens; 0 disables",
+		dst:         func(c *Config, v string) error { return perMinute(v, &c.SecretKeyRateLimitPerMinute) }},
+	{flag: "read-header-timeout", env: "DREAM_READ_HEADER_TIMEOUT", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "10s"},
+		description: "how long a client may take to send a request's headers before the connection is closed",
+		dst:         func(c *Config, v string) error { return timeout(v, &c.Timeouts.ReadHeader) }},
+	{flag: "read-timeout", env: "DREAM_READ_TIMEOUT", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "30s"},
+		description: "how long a client may take to send a whole request, body included",
+		dst:         func(c *Config, v string) error { return timeout(v, &c.Timeouts.Read) }},
+	{flag: "write-timeout", env: "DREAM_WRITE_TIMEOUT", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "30s"},
+		description: "how long the answer to a request may take, from the end of its headers",
+		dst:         func(c *Config, v string) error { return timeout(v, &c.Timeouts.Write) }},
+	{flag: "idle-timeout", env: "DREAM_IDLE_TIMEOUT", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "2m"},
+		description: "how long a kept-alive connection may wait for its next request",
+		dst:         func(c *Config, v string) error { return timeout(v, &c.Timeouts.Idle) }},
 	{flag: "project", commands: []string{"strict-limits"}, requiredBy: []string{"strict-limits"},
 		description: "id of the project (prj_…)",
 		dst:         func(c *Config, v string) error { c.Project = v; return nil }},
@@ -370,6 +394,34 @@ func days(v string, d *time.Duration) error {
 	}
 	*d = time.Duration(n) * 24 * time.Hour
 	return nil
+}
+
+// perMinute reads a rate limit in requests per minute, 0 for none.
+func perMinute(v string, n *int) error {
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 0 {
+		return fmt.Errorf("must be a whole number of requests per minute, 0 or more")
+	}
+	*n = i
+	return nil
+}
+
+// timeout reads a duration from a second to an hour.
+func timeout(v string, d *time.Duration) error {
+	t, err := time.ParseDuration(v)
+	if err != nil || t < time.Second || t > time.Hour {
+		return fmt.Errorf("must be a duration from 1s to 1h, such as 10s or 2m")
+	}
+	*d = t
+	return nil
+}
+
+// Timeouts are the HTTP server's bounds on slow clients.
+type Timeouts struct {
+	// ReadHeader bounds the request's headers, Read the whole request,
+	// Write the answer from the end of the headers, and Idle the wait of
+	// a kept-alive connection for its next request.
+	ReadHeader, Read, Write, Idle time.Duration
 }
 
 // name is how error messages name a setting: its variable and its flag.

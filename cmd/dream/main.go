@@ -242,15 +242,17 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	opts := edge.Options{
-		Plan:               plan,
-		DB:                 m.DB,
-		Writer:             m.Primary,
-		Limiter:            limiter,
-		RateLimitPerMinute: m.Config.RateLimitPerMinute,
-		Logger:             m.Logger,
-		Now:                m.Now,
-		LiteFS:             m.LiteFS,
-		Outbox:             m.Outbox,
+		Plan:                        plan,
+		DB:                          m.DB,
+		Writer:                      m.Primary,
+		Limiter:                     limiter,
+		RateLimitPerMinute:          m.Config.RateLimitPerMinute,
+		AddressRateLimitPerMinute:   m.Config.AddressRateLimitPerMinute,
+		SecretKeyRateLimitPerMinute: m.Config.SecretKeyRateLimitPerMinute,
+		Logger:                      m.Logger,
+		Now:                         m.Now,
+		LiteFS:                      m.LiteFS,
+		Outbox:                      m.Outbox,
 	}
 	if m.LiteFS != nil {
 		// Every node takes writes: the primary applies them, replicas
@@ -422,6 +424,10 @@ const (
 	dailyInterval = time.Minute
 )
 
+// maxHeaderBytes bounds a request's headers: a session cookie, a token and
+// the keys take a few kilobytes.
+const maxHeaderBytes = 64 << 10
+
 // rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
 // that its memory stays flat however many end users it serves;
 // signInBuckets bounds those of developers' sign-in attempts.
@@ -459,13 +465,15 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	m.Logger.Info("listening", "addr", m.Listener.Addr().String(), "mode", m.Config.Command, "db", m.DB.Path())
 	unused := newUnusedConns()
+	timeouts := m.Config.Timeouts
 	srv := &http.Server{
 		Handler:           m.Server,
 		ConnState:         unused.track,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		WriteTimeout:      timeouts.Write,
+		IdleTimeout:       timeouts.Idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,11 +67,11 @@ func (b *lockedBuffer) String() string {
 
 var listeningLine = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
-// startDev starts `dream dev` on a free loopback port and waits for the
-// end of its banner.
-func startDev(t *testing.T, bin, dataDir string) *devProcess {
+// startDev starts `dream dev` on a free loopback port, with flags, and
+// waits for the end of its banner.
+func startDev(t *testing.T, bin, dataDir string, flags ...string) *devProcess {
 	t.Helper()
-	p := &devProcess{cmd: exec.Command(bin, "dev", "--addr", "127.0.0.1:0", "--data", dataDir)}
+	p := &devProcess{cmd: exec.Command(bin, append([]string{"dev", "--addr", "127.0.0.1:0", "--data", dataDir}, flags...)...)}
 	p.cmd.Env = append(os.Environ(), "DREAM_RATE_LIMIT_PER_MINUTE=1000")
 	p.cmd.Stderr = &p.stderr
 	stdout, err := p.cmd.StdoutPipe()
@@ -299,6 +300,39 @@ func TestBinary_Dev(t *testing.T) {
 
 // TestBinary_Serve checks that production mode refuses to start without the
 // settings it needs, naming each, instead of falling back to dev behaviour.
+// TestBinary_SlowClients: a client that never finishes its headers loses
+// the connection after --read-header-timeout, and one that is idle after
+// its answer after --idle-timeout.
+func TestBinary_SlowClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := startDev(t, buildBinary(t), t.TempDir(), "--read-header-timeout", "1s", "--idle-timeout", "1s")
+	host := strings.TrimPrefix(p.baseURL, "http://")
+	for _, tt := range []struct{ name, sent string }{
+		{"HeadersNeverEnd", "GET /health HTTP/1.1\r\nHost: " + host + "\r\n"},
+		{"IdleAfterAnAnswer", "GET /health HTTP/1.1\r\nHost: " + host + "\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tt.sent); err != nil {
+				t.Fatal(err)
+			}
+			// The server closes the connection long before this deadline;
+			// reaching it means it kept the connection open.
+			conn.SetReadDeadline(time.Now().Add(8 * time.Second))
+			answer, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("the connection was still open after 8 s (%v), want it closed by the timeout; read %q", err, answer)
+			}
+		})
+	}
+}
+
 func TestBinary_Serve(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
