@@ -29,8 +29,11 @@ import (
 const DevIssuerName = "dream-dev"
 
 const (
-	devKeyFile       = "dev-issuer-key.pem"
-	devUsersFile     = "dev-users.json"
+	devKeyFile   = "dev-issuer-key.pem"
+	devUsersFile = "dev-users.jsonl"
+	// devUsersDocument is the users file of versions that rewrote it whole
+	// on every change; its users move to devUsersFile.
+	devUsersDocument = "dev-users.json"
 	devKeyBits       = 2048
 	devTokenLifetime = 24 * time.Hour
 )
@@ -54,7 +57,7 @@ type DevIssuer struct {
 }
 
 // OpenDevIssuer loads the issuer's RSA key (2048-bit, PKCS#8 PEM, file mode
-// 0600) from dir/dev-issuer-key.pem and its users from dir/dev-users.json,
+// 0600) from dir/dev-issuer-key.pem and its users from dir/dev-users.jsonl,
 // creating either if missing, so tokens and user ids survive restarts. nil
 // now means the system clock.
 func OpenDevIssuer(dir string, now func() time.Time) (*DevIssuer, error) {
@@ -90,7 +93,7 @@ func OpenDevIssuer(dir string, now func() time.Time) (*DevIssuer, error) {
 	}
 
 	verifier := newTokenVerifier(new(DevIssuerName), now, nil)
-	users, err := openDevUsers(filepath.Join(dir, devUsersFile), verifier.now)
+	users, err := openDevUsers(filepath.Join(dir, devUsersFile), filepath.Join(dir, devUsersDocument), verifier.now)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +212,7 @@ var ErrEndUserCredentials = &dream.Error{Kind: dream.KindUnauthenticated, Code: 
 // password (minted by email) cannot sign in with one. The work is the same
 // whether or not the email has a user.
 func (d *DevIssuer) SignIn(publishableKey, email, password string) (token, userID string, err error) {
-	u, ok := d.users.byEmail(publishableKey, email)
+	u, ok := d.users.byEmailOf(publishableKey, email)
 	hash := []byte(u.PasswordHash)
 	if !ok || len(hash) == 0 {
 		hash = d.decoy
@@ -222,7 +225,7 @@ func (d *DevIssuer) SignIn(publishableKey, email, password string) (token, userI
 
 // User implements dream.Identity.
 func (d *DevIssuer) User(ctx context.Context, mode dream.Mode, userID string) (*dream.IdentityUser, error) {
-	u, err := d.users.byID(userID)
+	u, err := d.users.byIDOf(userID)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +309,8 @@ func createDevKey(path string) (*rsa.PrivateKey, error) {
 // writeFileAtomic replaces the file at path with data, mode 0600, through a
 // temporary file and a rename, so that a crash leaves either the old file
 // or the new one and never a truncated key or users file. 0600 because both
-// files are secrets: the key signs tokens, the users file holds emails.
+// files are secrets: the key signs tokens, the users file holds emails and
+// password hashes.
 func writeFileAtomic(path string, data []byte) (err error) {
 	// os.CreateTemp creates the file with mode 0600.
 	file, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")

@@ -213,18 +213,36 @@ func TestDevIssuer_IssueToken(t *testing.T) {
 	})
 }
 
-// readUsersFile returns the users in the users file of dir.
+// readUsersFile returns the users the users file of dir holds after its
+// changes.
 func readUsersFile(t *testing.T, dir string) []devUser {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, devUsersFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var document devUsersDocument
-	if err := json.Unmarshal(data, &document); err != nil {
-		t.Fatalf("reading the users file: %v, want JSON users\n%s", err, data)
+	var ids []string
+	users := map[string]devUser{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var user devUser
+		if err := json.Unmarshal([]byte(line), &user); err != nil {
+			t.Fatalf("reading the users file: %v, want a JSON user a line\n%s", err, data)
+		}
+		if _, seen := users[user.ID]; !seen {
+			ids = append(ids, user.ID)
+		}
+		users[user.ID] = user
 	}
-	return document.Users
+	var list []devUser
+	for _, id := range ids {
+		if !users[id].Deleted {
+			list = append(list, users[id])
+		}
+	}
+	return list
 }
 
 func TestOpenDevIssuer(t *testing.T) {
@@ -301,7 +319,8 @@ func TestOpenDevIssuer(t *testing.T) {
 		}{
 			{"KeyNotPEM", devKeyFile, "not a key"},
 			{"KeyNotPKCS8", devKeyFile, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
-			{"UsersNotJSON", devUsersFile, "{"},
+			{"UsersNotJSON", devUsersFile, "{\n"},
+			{"DocumentNotJSON", devUsersDocument, "{"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				dir := t.TempDir()
