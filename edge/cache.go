@@ -22,8 +22,12 @@ const (
 	cachedSecretKeys   = 10_000
 	cachedPlatforms    = 10_000
 	cachedCatalogues   = 10_000
-	cachedTokens       = 50_000
 )
+
+// TokenEntryBytes is what one verified end-user token costs in the token
+// cache: its hash, its claims and the cache's bookkeeping, as
+// TestTokenEntryBytes measures it.
+const TokenEntryBytes = 480
 
 // caches hold what every request needs and rarely changes: environments by
 // publishable key, secret keys, platforms' subscriptions, catalogues and
@@ -48,13 +52,15 @@ type caches struct {
 	refresh sync.Mutex
 }
 
-func newCaches() *caches {
+// newCaches returns the caches of a node that keeps the tokens of endUsers
+// end users.
+func newCaches(endUsers int) *caches {
 	return &caches{
 		environments: mustLRU[string, *dream.Environment](cachedEnvironments),
 		secretKeys:   mustLRU[dream.SecretKeyHash, *dream.SecretKeyRecord](cachedSecretKeys),
 		platforms:    mustLRU[string, dream.PlatformSubscription](cachedPlatforms),
 		catalogues:   mustLRU[int64, *catalogue](cachedCatalogues),
-		tokens:       mustLRU[[sha256.Size]byte, *dream.EndUserClaims](cachedTokens),
+		tokens:       mustLRU[[sha256.Size]byte, *dream.EndUserClaims](endUsers),
 	}
 }
 

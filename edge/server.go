@@ -8,6 +8,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,10 @@ type Options struct {
 	// and shipped to the primary. Without it every unit is decided by the
 	// primary.
 	Outbox *outbox.Outbox
+	// CachedEndUsers is how many end users the node keeps warm: their
+	// verified tokens and their usage views. 0 is
+	// tally.DefaultCachedUsers.
+	CachedEndUsers int
 	// MaxPendingUnits bounds the units acknowledged at this node and not
 	// yet seen applied that it holds in memory; at the bound, tracks answer
 	// 503 until shipping catches up. 0 is tally.DefaultMaxPending.
@@ -177,7 +182,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		logger:             o.Logger,
 		now:                o.Now,
 		router:             httprouter.New(),
-		caches:             newCaches(),
+		caches:             newCaches(cmp.Or(o.CachedEndUsers, tally.DefaultCachedUsers)),
 		watched:            make(chan struct{}),
 	}
 	// Caches start empty: only changes from now on matter.
@@ -190,7 +195,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	// batch needs no read of the change log, and a unit decided by the
 	// primary changes nothing but its user's usage.
 	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
-		MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
+		CachedUsers: o.CachedEndUsers, MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,11 @@ type Limiter struct {
 	buckets *lru.Cache[string, *bucket]
 }
 
+// BucketBytes is what one key's bucket costs in memory: the key, the token
+// bucket and the cache's bookkeeping, as TestBucketBytes measures it for an
+// end user's key.
+const BucketBytes = 360
+
 // bucket pairs a token bucket with the request rate it was last set to.
 //
 // The rate.Limiter locks itself on every call, but a Decision needs a take

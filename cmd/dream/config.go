@@ -40,6 +40,8 @@ type Config struct {
 	// the routes only it opens; 0 disables either.
 	AddressRateLimitPerMinute   int
 	SecretKeyRateLimitPerMinute int
+	// MemoryBudget is the node's memory budget.
+	MemoryBudget MemoryBudget
 	// Timeouts bound how long slow clients hold a connection.
 	Timeouts Timeouts
 	LogLevel slog.Level
@@ -132,6 +134,14 @@ var settings = []setting{
 		defaults:    map[string]string{"": "6000"},
 		description: "requests per minute per secret key to the routes only a secret key opens; 0 disables",
 		dst:         func(c *Config, v string) error { return perMinute(v, &c.SecretKeyRateLimitPerMinute) }},
+	{flag: "memory-budget", env: "DREAM_MEMORY_BUDGET", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"": "50%"},
+		description: "the node's memory budget, a share of its memory (the cgroup's limit, else the machine's) or a size such as 256MiB: the collector's soft limit, half of it for the caches of end users",
+		dst: func(c *Config, v string) error {
+			var err error
+			c.MemoryBudget, err = parseMemoryBudget(v)
+			return err
+		}},
 	{flag: "read-header-timeout", env: "DREAM_READ_HEADER_TIMEOUT", commands: []string{"serve", "dev"},
 		defaults:    map[string]string{"": "10s"},
 		description: "how long a client may take to send a request's headers before the connection is closed",

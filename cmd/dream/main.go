@@ -47,7 +47,6 @@ Run 'dream <command> -h' for a command's flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tuneGC(os.Getenv)
 	if _, err := tuneMalloc(); err != nil {
 		fmt.Fprintln(os.Stderr, "dream:", err)
 	}
@@ -94,6 +93,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
+	m.Memory.applyGC(getenv)
 	return m.Serve(ctx)
 }
 
@@ -127,6 +127,8 @@ type Main struct {
 	Emulator  *emulator.Emulator
 	// Jobs are the primary's daily jobs.
 	Jobs *primary.Jobs
+	// Memory is how the node spends its memory budget.
+	Memory memoryPlan
 	// passwords hashes local accounts' passwords; nil when developers sign
 	// in with Clerk.
 	passwords *auth.Passwords
@@ -237,7 +239,16 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	m.Primary = primary.New(m.DB, m.Now)
-	limiter, err := ratelimit.New(rateLimitBuckets)
+	node, err := readNodeMemory(os.DirFS("/"))
+	if err != nil {
+		return err
+	}
+	m.Memory = planMemory(node, m.Config.MemoryBudget)
+	m.Logger.Info("memory budget", "node_bytes", node.Bytes, "node_memory_from", node.Source, "budget_bytes", m.Memory.Budget,
+		"cached_end_users", m.Memory.CachedEndUsers, "bytes_per_end_user", endUserBytes)
+	// The buckets of client addresses and secret keys share the limiter
+	// with those of end users; they are far fewer.
+	limiter, err := ratelimit.New(m.Memory.CachedEndUsers)
 	if err != nil {
 		return err
 	}
@@ -253,6 +264,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Now:                         m.Now,
 		LiteFS:                      m.LiteFS,
 		Outbox:                      m.Outbox,
+		CachedEndUsers:              m.Memory.CachedEndUsers,
 	}
 	if m.LiteFS != nil {
 		// Every node takes writes: the primary applies them, replicas
@@ -428,13 +440,8 @@ const (
 // the keys take a few kilobytes.
 const maxHeaderBytes = 64 << 10
 
-// rateLimitBuckets bounds the per-user rate-limit buckets a node keeps, so
-// that its memory stays flat however many end users it serves;
-// signInBuckets bounds those of developers' sign-in attempts.
-const (
-	rateLimitBuckets = 100_000
-	signInBuckets    = 10_000
-)
+// signInBuckets bounds the buckets of sign-in attempts.
+const signInBuckets = 10_000
 
 // signInAttempts counts developers' sign-in attempts in token buckets.
 type signInAttempts struct {

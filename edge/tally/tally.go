@@ -34,8 +34,14 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// cachedUsers bounds the end users whose state a node keeps in memory.
-const cachedUsers = 100_000
+// ViewEntryBytes is what one end user's view costs in memory: its key, the
+// state of a user who used the API this period and the cache's
+// bookkeeping, as TestViewEntryBytes measures it.
+const ViewEntryBytes = 340
+
+// DefaultCachedUsers is how many end users' views a node keeps when it is
+// not told.
+const DefaultCachedUsers = 100_000
 
 // DefaultMaxPending bounds the units a node holds in memory that its copy
 // of the database does not show yet (16 bytes each, 16 MB at the bound,
@@ -59,6 +65,9 @@ type Options struct {
 	// strict limits are decided at this node, kept in it and shipped to
 	// the primary. Without it every unit is decided by the primary.
 	Outbox *outbox.Outbox
+	// CachedUsers bounds the end users whose views the node keeps; 0 is
+	// DefaultCachedUsers.
+	CachedUsers int
 	// MaxPending bounds the units acknowledged at this node and not yet
 	// seen applied that it holds; at the bound, units are refused with a
 	// 503 until shipping catches up. 0 is DefaultMaxPending.
@@ -115,7 +124,7 @@ type Tally struct {
 // the node's last run count at once, and are shipped, with every new unit,
 // by a shipper that runs until Close.
 func Open(ctx context.Context, o Options) (*Tally, error) {
-	views, err := lru.New[store.UserRef, view](cachedUsers)
+	views, err := lru.New[store.UserRef, view](cmp.Or(o.CachedUsers, DefaultCachedUsers))
 	if err != nil {
 		return nil, err
 	}
