@@ -134,12 +134,21 @@ type Main struct {
 	passwords *auth.Passwords
 }
 
-// Migrate applies pending migrations to the configured database.
+// Migrate applies pending migrations to the configured database and gives
+// a database created without it incremental auto_vacuum, which rewrites the
+// file once: an operator's step, never a node's start.
 func (m *Main) Migrate(ctx context.Context) error {
 	if err := m.openDB(); err != nil {
 		return err
 	}
-	return m.migrate(ctx)
+	if err := m.migrate(ctx); err != nil {
+		return err
+	}
+	converted, err := m.DB.ConvertToIncrementalVacuum(ctx)
+	if converted {
+		fmt.Fprintln(m.Stdout, "converted the database to incremental auto_vacuum: its free pages now return to the file system")
+	}
+	return err
 }
 
 // SetStrictLimits sets the configured project's strict limits. It writes
