@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -128,17 +129,76 @@ func apply(ctx context.Context, db *sql.DB, m Migration) error {
 	return tx.Commit()
 }
 
-// appliedVersion is the highest version applied to db, 0 for a new database.
-func appliedVersion(ctx context.Context, db *sql.DB) (int, error) {
+// ErrNewerSchema reports a database that records migrations the set lacks:
+// a newer binary migrated it, and this one cannot know its tables.
+var ErrNewerSchema = errors.New("the database's schema is newer than this binary's")
+
+// ErrOtherSchema reports a database that does not hold the set's schema at
+// all: another program's SQLite file, or another of this binary's.
+var ErrOtherSchema = errors.New("the database does not hold this schema")
+
+// Check checks that db holds the set's schema, at its version or an older
+// one, and returns the last migration applied. Each migration db records
+// must be one of the set's under the same name: a version alone could be
+// anyone's.
+func (s Set) Check(ctx context.Context, db *sql.DB) (Migration, error) {
+	all, err := s.All()
+	if err != nil {
+		return Migration{}, err
+	}
+	applied, err := Applied(ctx, db)
+	if err != nil {
+		return Migration{}, err
+	}
+	if len(applied) == 0 {
+		return Migration{}, fmt.Errorf("%w: it records no migrations", ErrOtherSchema)
+	}
+	byVersion := make(map[int]string, len(all))
+	for _, m := range all {
+		byVersion[m.Version] = m.Name
+	}
+	for _, m := range applied {
+		name, ok := byVersion[m.Version]
+		switch {
+		case !ok && m.Version > all[len(all)-1].Version:
+			return Migration{}, fmt.Errorf("%w: it records %s, which this binary lacks", ErrNewerSchema, m.Name)
+		case name != m.Name:
+			return Migration{}, fmt.Errorf("%w: it records migration %s where this binary has %q", ErrOtherSchema, m.Name, name)
+		}
+	}
+	return applied[len(applied)-1], nil
+}
+
+// Applied returns the migrations db records as applied, in version order,
+// without their SQL; none for a database that was never migrated.
+func Applied(ctx context.Context, db *sql.DB) ([]Migration, error) {
 	var exists int
 	err := db.QueryRowContext(ctx,
 		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&exists)
 	if err != nil || exists == 0 {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var applied []Migration
+	for rows.Next() {
+		var m Migration
+		if err := rows.Scan(&m.Version, &m.Name); err != nil {
+			return nil, err
+		}
+		applied = append(applied, m)
+	}
+	return applied, rows.Err()
+}
+
+// appliedVersion is the highest version applied to db, 0 for a new database.
+func appliedVersion(ctx context.Context, db *sql.DB) (int, error) {
+	applied, err := Applied(ctx, db)
+	if err != nil || len(applied) == 0 {
 		return 0, err
 	}
-	var version sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
-		return 0, err
-	}
-	return int(version.Int64), nil
+	return applied[len(applied)-1].Version, nil
 }

@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +111,45 @@ func TestApply_ForeignKeysCascade(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("deleting a project left %d environments, end users and usage counters behind, want 0", n)
 	}
+}
+
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	all, _ := migrations.Schema.All()
+	latest := all[len(all)-1]
+	t.Run("Current", func(t *testing.T) {
+		db := open(t)
+		migrations.Schema.Apply(ctx, db)
+		if last, err := migrations.Schema.Check(ctx, db); err != nil || last.Name != latest.Name {
+			t.Fatalf("Check of a migrated database returned %+v, %v; want %s", last, err, latest.Name)
+		}
+	})
+	t.Run("Older", func(t *testing.T) {
+		db := open(t)
+		migrations.Schema.Apply(ctx, db)
+		db.Exec(`DELETE FROM schema_migrations WHERE version > 2`)
+		if last, err := migrations.Schema.Check(ctx, db); err != nil || last.Version != 2 {
+			t.Fatalf("Check of a database at version 2 returned %+v, %v; want version 2, no error", last, err)
+		}
+	})
+	t.Run("Newer", func(t *testing.T) {
+		db := open(t)
+		migrations.Schema.Apply(ctx, db)
+		db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)`, latest.Version+1, "9999_future.sql")
+		if _, err := migrations.Schema.Check(ctx, db); !errors.Is(err, migrations.ErrNewerSchema) || !strings.Contains(err.Error(), "9999_future.sql") {
+			t.Fatalf("Check of a database with a later migration returned %v, want ErrNewerSchema naming it", err)
+		}
+	})
+	t.Run("Other", func(t *testing.T) {
+		empty := open(t)
+		if _, err := migrations.Schema.Check(ctx, empty); !errors.Is(err, migrations.ErrOtherSchema) {
+			t.Fatalf("Check of an empty database returned %v, want ErrOtherSchema", err)
+		}
+		other := open(t)
+		other.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`)
+		other.Exec(`INSERT INTO schema_migrations VALUES (1, '0001_outbox.sql', 0)`)
+		if _, err := migrations.Schema.Check(ctx, other); !errors.Is(err, migrations.ErrOtherSchema) {
+			t.Fatalf("Check of a database of another schema returned %v, want ErrOtherSchema", err)
+		}
+	})
 }
