@@ -81,7 +81,7 @@ func (db *DB) Backup(ctx context.Context, out string, l *LiteFS, replace bool) (
 	}
 	tmp, err := tempBeside(out)
 	if err != nil {
-		return Backup{}, err
+		return Backup{}, fmt.Errorf("backup to %s: %w", out, err)
 	}
 	defer removeDatabase(tmp)
 	pos, err := db.copyTo(ctx, tmp, l)
@@ -237,6 +237,10 @@ func Restore(ctx context.Context, from, path string, replace bool) (Restored, er
 	if err := refuseExisting(path, replace); err != nil {
 		return Restored{}, fmt.Errorf("restore to %s: %w", path, err)
 	}
+	// A new node's directory may not exist yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return Restored{}, err
+	}
 	tmp, err := tempBeside(path)
 	if err != nil {
 		return Restored{}, err
@@ -385,7 +389,10 @@ func refuseExisting(path string, replace bool) error {
 			return err
 		}
 		if st.Size() > 0 || st.IsDir() {
-			return fmt.Errorf("%w: %s", ErrExists, p)
+			if p != path {
+				return fmt.Errorf("%w: its write-ahead log %s holds data", ErrExists, p)
+			}
+			return ErrExists
 		}
 	}
 	return nil

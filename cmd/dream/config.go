@@ -20,7 +20,8 @@ import (
 // environment variable; secrets are read from the environment only, so they
 // never show in a process list.
 type Config struct {
-	// Command is "serve", "dev", "migrate", "strict-limits" or "billing-setup".
+	// Command is "serve", "dev", "migrate", "strict-limits", "billing-setup",
+	// "backup" or "restore".
 	Command string
 	// Addr is the HTTP listen address.
 	Addr string
@@ -30,6 +31,11 @@ type Config struct {
 	Database string
 	// Outbox is the node's outbox file, on its own disk.
 	Outbox string
+	// BackupFile is the file backup writes and restore reads.
+	BackupFile string
+	// Force lets backup replace an existing file and restore an existing
+	// database.
+	Force bool
 	// Project and Strict are what strict-limits sets.
 	Project string
 	Strict  bool
@@ -96,7 +102,9 @@ type Config struct {
 // setting is one configuration value: its flag, environment variable and
 // default, and the commands that take it and that cannot run without it.
 type setting struct {
-	flag, env   string
+	flag, env string
+	// boolean is a flag that may stand alone for "true" (--force).
+	boolean     bool
 	defaults    map[string]string // by command; "" key for all commands
 	commands    []string
 	requiredBy  []string
@@ -115,10 +123,26 @@ var settings = []setting{
 		defaults:    map[string]string{"dev": "./data"},
 		description: "directory of dev mode's database, issuer key and dev.json",
 		dst:         func(c *Config, v string) error { c.DataDir = v; return nil }},
-	{flag: "db", env: "DREAM_DB", commands: []string{"serve", "migrate", "dev", "strict-limits"},
-		requiredBy:  []string{"serve", "migrate", "strict-limits"},
+	{flag: "db", env: "DREAM_DB", commands: []string{"serve", "migrate", "dev", "strict-limits", "backup", "restore"},
+		requiredBy:  []string{"serve", "migrate", "strict-limits", "backup", "restore"},
 		description: "SQLite database file (in dev mode, default <data>/dream.db)",
 		dst:         func(c *Config, v string) error { c.Database = v; return nil }},
+	{flag: "out", commands: []string{"backup"}, requiredBy: []string{"backup"},
+		description: "the backup file to write, on the node's own disk (not the LiteFS mount)",
+		dst:         func(c *Config, v string) error { c.BackupFile = v; return nil }},
+	{flag: "from", commands: []string{"restore"}, requiredBy: []string{"restore"},
+		description: "the backup file to restore",
+		dst:         func(c *Config, v string) error { c.BackupFile = v; return nil }},
+	{flag: "force", boolean: true, commands: []string{"backup", "restore"},
+		description: "backup: replace an existing file at --out; restore: replace an existing database at --db, which nothing may have open",
+		dst: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false")
+			}
+			c.Force = b
+			return nil
+		}},
 	{flag: "outbox", env: "DREAM_OUTBOX", commands: []string{"serve", "dev"},
 		description: "SQLite file of the usage units this node acknowledged and has not seen applied; on a LiteFS node it must be outside the mount (default <db>-outbox, in dev mode <data>/outbox.db)",
 		dst:         func(c *Config, v string) error { c.Outbox = v; return nil }},
@@ -171,7 +195,7 @@ var settings = []setting{
 			c.Strict = b
 			return nil
 		}},
-	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate", "strict-limits", "billing-setup"},
+	{flag: "log-level", env: "DREAM_LOG_LEVEL", commands: []string{"serve", "dev", "migrate", "strict-limits", "billing-setup", "backup", "restore"},
 		defaults:    map[string]string{"": "info"},
 		description: "debug, info, warn or error",
 		dst:         func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
@@ -314,7 +338,13 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 		if s.env != "" {
 			description += " (env " + s.env + ")"
 		}
-		values[s.flag] = fs.String(s.flag, "", description)
+		value := new(string)
+		values[s.flag] = value
+		if s.boolean {
+			fs.Var(boolFlag{value}, s.flag, description)
+		} else {
+			fs.StringVar(value, s.flag, "", description)
+		}
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: dream %s [flags]\n\nflags:\n", command)
@@ -385,6 +415,22 @@ func loadConfig(command string, args []string, getenv func(string) string, stder
 	}
 	return c, nil
 }
+
+// boolFlag is the flag of a boolean setting: given alone (--force) it is
+// "true", and it takes a value only with "=" (--force=false).
+type boolFlag struct{ value *string }
+
+func (f boolFlag) String() string {
+	if f.value == nil {
+		return ""
+	}
+	return *f.value
+}
+
+func (f boolFlag) Set(v string) error { *f.value = v; return nil }
+
+// IsBoolFlag tells the flag package that the flag may stand alone.
+func (f boolFlag) IsBoolFlag() bool { return true }
 
 // wholeNumber reads a whole number, 0 or more, into n.
 func wholeNumber(v string, n *int64) error {

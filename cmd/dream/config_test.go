@@ -110,6 +110,23 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("serve with --clerk-secret-key returned %v, want the usage error: secrets are not flags", err)
 		}
 	})
+	t.Run("BackupAndRestore", func(t *testing.T) {
+		_, err := loadConfig("backup", nil, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "DREAM_DB (--db)") || !strings.Contains(err.Error(), "--out") {
+			t.Fatalf("backup without settings returned %v, want an error naming --db and --out", err)
+		}
+		c, err := loadConfig("backup", []string{"--out", "/data/b.db", "--force"}, env(map[string]string{"DREAM_DB": "/litefs/dream.db"}), io.Discard)
+		if err != nil || c.BackupFile != "/data/b.db" || c.Database != "/litefs/dream.db" || !c.Force {
+			t.Fatalf("backup --out /data/b.db --force loaded %+v, %v; want the file, the database from DREAM_DB and force", c, err)
+		}
+		c, err = loadConfig("restore", []string{"--from", "/data/b.db", "--db", "/srv/dream.db", "--force=false"}, env(nil), io.Discard)
+		if err != nil || c.BackupFile != "/data/b.db" || c.Database != "/srv/dream.db" || c.Force {
+			t.Fatalf("restore --from /data/b.db --db /srv/dream.db --force=false loaded %+v, %v; want the file, the database and no force", c, err)
+		}
+		if _, err := loadConfig("restore", []string{"--db", "/srv/dream.db", "--out", "x"}, env(nil), io.Discard); !errors.Is(err, errUsage) {
+			t.Fatalf("restore with --out returned %v, want the usage error: --out is backup's", err)
+		}
+	})
 	t.Run("MigrateNeedsDatabase", func(t *testing.T) {
 		if _, err := loadConfig("migrate", nil, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "DREAM_DB") {
 			t.Fatalf("migrate without a database returned %v, want an error naming DREAM_DB", err)

@@ -3,6 +3,8 @@
 //	dream serve    production: configuration from flags and environment
 //	dream dev      one node with embedded defaults and a seeded demo developer
 //	dream migrate  apply pending schema migrations and exit
+//	dream backup   copy a running node's database to a checked backup file
+//	dream restore  install a backup file as a node's database
 package main
 
 import (
@@ -40,6 +42,8 @@ commands:
   migrate        apply pending database migrations and exit
   strict-limits  turn a project's strict usage limits on or off (run it on the primary)
   billing-setup  create the platform plan's product, prices and meter on the platform's Stripe account, once
+  backup         copy the database of a running node to a checked file: dream backup --db <db> --out <file>
+  restore        install a backup as a node's database, migrated: dream restore --from <file> --db <db>
 
 Run 'dream <command> -h' for a command's flags.
 `
@@ -66,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errUsage
 	}
 	switch args[0] {
-	case "serve", "dev", "migrate", "strict-limits", "billing-setup":
+	case "serve", "dev", "migrate", "strict-limits", "billing-setup", "backup", "restore":
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -89,6 +93,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return m.SetStrictLimits(ctx)
 	case "billing-setup":
 		return m.SetUpBilling(ctx)
+	case "backup":
+		return m.Backup(ctx)
+	case "restore":
+		return m.Restore(ctx)
 	}
 	if err := m.Open(ctx); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/migrations"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/store"
 	"github.com/dream-api/dream/store/storetest"
@@ -402,6 +403,72 @@ func TestBinary_Serve(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "--project") || !strings.Contains(string(out), "--strict") {
 			t.Fatalf("strict-limits without flags ended with %v, "+
 				"want an error naming --project and --strict; its output:\n%s", err, out)
+		}
+	})
+	t.Run("BackupAndRestore", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "dream.db")
+		if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
+			t.Fatalf("migrate of a new database failed with %v, want success; its output:\n%s", err, out)
+		}
+		db, err := store.Open(path, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		p := primary.New(db, time.Now)
+		defer p.Close()
+		project := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+		last, err := db.LastChange(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := migrations.Schema.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema := all[len(all)-1].Name
+
+		backup := filepath.Join(dir, "backups", "dream-1.db")
+		os.Mkdir(filepath.Dir(backup), 0o700)
+		out, err := exec.Command(bin, "backup", "--db", path, "--out", backup).Output()
+		if err != nil || !strings.Contains(string(out), "written to "+backup) || !strings.Contains(string(out), "schema:      "+schema) ||
+			!strings.Contains(string(out), fmt.Sprintf("change log:  up to entry %d\n", last)) {
+			t.Fatalf("dream backup ended with %v, want it to say where it wrote the backup, its schema %s and change log entry %d; its output:\n%s",
+				err, schema, last, out)
+		}
+		out, err = exec.Command(bin, "backup", "--db", path, "--out", backup).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--force") {
+			t.Fatalf("a second backup to the same file ended with %v, want it refused, naming --force; its output:\n%s", err, out)
+		}
+		if out, err := exec.Command(bin, "backup", "--db", path, "--out", backup, "--force").CombinedOutput(); err != nil {
+			t.Fatalf("a backup with --force over the last one ended with %v, want it replaced; its output:\n%s", err, out)
+		}
+
+		restored := filepath.Join(dir, "node", "dream.db")
+		out, err = exec.Command(bin, "restore", "--from", backup, "--db", restored).Output()
+		if err != nil || !strings.Contains(string(out), "restored "+backup) || !strings.Contains(string(out), fmt.Sprintf("up to entry %d\n", last)) {
+			t.Fatalf("dream restore ended with %v, want it to say what it restored up to change log entry %d; its output:\n%s", err, last, out)
+		}
+		out, err = exec.Command(bin, "restore", "--from", backup, "--db", restored).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--force") {
+			t.Fatalf("a restore over the restored database ended with %v, want it refused, naming --force; its output:\n%s", err, out)
+		}
+		rdb, err := store.Open(restored, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdb.Close()
+		if env, err := rdb.EnvironmentByPublishableKey(context.Background(), project.Test.PublishableKey); err != nil || env == nil {
+			t.Fatalf("the restored database found %v (error %v) for the project's test key, want its environment", env, err)
+		}
+
+		mount := filepath.Join(dir, "litefs")
+		os.Mkdir(mount, 0o700)
+		os.WriteFile(filepath.Join(mount, ".lag"), []byte("0"), 0o600)
+		out, err = exec.Command(bin, "restore", "--from", backup, "--db", filepath.Join(mount, "dream.db")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "litefs import -name dream.db") {
+			t.Fatalf("a restore onto a LiteFS mount ended with %v, want it refused, pointing at litefs import; its output:\n%s", err, out)
 		}
 	})
 	t.Run("UnknownCommand", func(t *testing.T) {
