@@ -2,6 +2,9 @@ package dream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
 	"time"
 )
 
@@ -130,6 +133,14 @@ type TrackUsage struct {
 	// TokenPlan is the plan the token claims, the last resort of plan
 	// resolution.
 	TokenPlan string `json:"tokenPlan,omitempty"`
+}
+
+// TrackWriteID is the WriteID of an end user's track that came with the
+// client's idempotency key: scoped to the environment and the end user, so
+// that one client's keys never meet another's.
+func TrackWriteID(environmentID int64, userID, key string) string {
+	scoped := sha256.Sum256([]byte(strconv.FormatInt(environmentID, 10) + "\x00" + userID + "\x00" + key))
+	return "idem_" + hex.EncodeToString(scoped[:])
 }
 
 // Validate checks the unit names an end user.

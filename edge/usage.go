@@ -1,10 +1,7 @@
 package edge
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
-	"strconv"
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/store"
@@ -59,10 +56,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request, req *reques
 		if len(key) > dream.MaxIdempotencyKey {
 			return dream.Errorf(dream.KindInvalid, "Invalid idempotency key", "Idempotency-Key is at most %d bytes", dream.MaxIdempotencyKey)
 		}
-		// Scoped to the environment and end user: one client's keys never
-		// meet another's.
-		scoped := sha256.Sum256([]byte(strconv.FormatInt(req.scope.ID, 10) + "\x00" + req.user.UserID + "\x00" + key))
-		writeID = "idem_" + hex.EncodeToString(scoped[:])
+		writeID = dream.TrackWriteID(req.scope.ID, req.user.UserID, key)
 	}
 	tiers, err := s.tiers(r.Context(), req.scope.ID)
 	if err != nil {
