@@ -156,6 +156,10 @@ type Cluster struct {
 	jwks   *httptest.Server
 	signer jose.Signer
 	links  []*link
+	// dream is the dream binary and env the Config's extra environment,
+	// for ServeAlone.
+	dream string
+	env   []string
 }
 
 // New writes each node's litefs.yml, generated from the module's shipped
@@ -190,7 +194,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	jwk := jose.JSONWebKey{Key: &key.PublicKey, KeyID: keyID, Algorithm: "RS256", Use: "sig"}
-	c := &Cluster{signer: signer, jwks: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := &Cluster{signer: signer, dream: dreamBin, env: cfg.Env, jwks: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk}})
 	}))}
 	defer func() {
@@ -244,28 +248,34 @@ func New(cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 		n := &Node{Name: name, Dir: dir, Addr: dreamAddrs[i], config: config, litefs: cfg.LiteFS, dream: dreamBin}
-		n.env = append(os.Environ(),
-			"DREAM_DB="+n.DB(),
-			"DREAM_OUTBOX="+n.Outbox(),
-			"DREAM_ADDR="+n.Addr,
-			"DREAM_CLUSTER_SECRET="+ClusterSecret,
-			"DREAM_RATE_LIMIT_PER_MINUTE=0",
-			"DREAM_CONSOLE_AUTH=local",
-			"CLERK_SECRET_KEY=sk_test_cluster",
-			"CLERK_PUBLISHABLE_KEY=pk_test_Y2x1c3Rlci5jbGVyay5hY2NvdW50cy5kZXYk",
-			"CLERK_API_URL="+c.jwks.URL+"/v1",
-			"STRIPE_SECRET_KEY=sk_test_cluster",
-			"STRIPE_WEBHOOK_SECRET="+WebhookSecret,
-			"STRIPE_API_URL=http://127.0.0.1:1",
-			"STRIPE_PLATFORM_WEBHOOK_SECRET="+WebhookSecret,
-			"DREAM_PLATFORM_PRICE_ID=price_cluster_plan",
-			"DREAM_PLATFORM_METERED_PRICE_ID=price_cluster_end_users",
-			"DREAM_PUBLIC_URL=http://"+n.Addr,
-		)
-		n.env = append(n.env, cfg.Env...)
+		n.env = append(c.environment(n.DB(), n.Outbox(), n.Addr), cfg.Env...)
 		c.Nodes = append(c.Nodes, n)
 	}
 	return c, nil
+}
+
+// environment is the environment of a dream on database db with outbox,
+// listening on addr, that verifies end users' tokens against the cluster's
+// identity provider and payment events against WebhookSecret.
+func (c *Cluster) environment(db, outbox, addr string) []string {
+	return append(os.Environ(),
+		"DREAM_DB="+db,
+		"DREAM_OUTBOX="+outbox,
+		"DREAM_ADDR="+addr,
+		"DREAM_CLUSTER_SECRET="+ClusterSecret,
+		"DREAM_RATE_LIMIT_PER_MINUTE=0",
+		"DREAM_CONSOLE_AUTH=local",
+		"CLERK_SECRET_KEY=sk_test_cluster",
+		"CLERK_PUBLISHABLE_KEY=pk_test_Y2x1c3Rlci5jbGVyay5hY2NvdW50cy5kZXYk",
+		"CLERK_API_URL="+c.jwks.URL+"/v1",
+		"STRIPE_SECRET_KEY=sk_test_cluster",
+		"STRIPE_WEBHOOK_SECRET="+WebhookSecret,
+		"STRIPE_API_URL=http://127.0.0.1:1",
+		"STRIPE_PLATFORM_WEBHOOK_SECRET="+WebhookSecret,
+		"DREAM_PLATFORM_PRICE_ID=price_cluster_plan",
+		"DREAM_PLATFORM_METERED_PRICE_ID=price_cluster_end_users",
+		"DREAM_PUBLIC_URL=http://"+addr,
+	)
 }
 
 // nodeConfig writes the litefs.yml of the node in dir: the shipped config
@@ -348,11 +358,17 @@ func (c *Cluster) closeLinks() {
 
 // Ready waits until the node's /readyz answers 200, at most within.
 func (c *Cluster) Ready(n *Node, within time.Duration) error {
+	return waitReady(n.Name, n.URL("/readyz"), within)
+}
+
+// waitReady waits until the readiness URL of the dream called name
+// answers 200, at most within.
+func waitReady(name, url string, within time.Duration) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(within)
 	for {
 		err := func() error {
-			res, err := client.Get(n.URL("/readyz"))
+			res, err := client.Get(url)
 			if err != nil {
 				return err
 			}
@@ -367,7 +383,7 @@ func (c *Cluster) Ready(n *Node, within time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", n.Name, within, err)
+			return fmt.Errorf("%s not ready after %s: %w", name, within, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

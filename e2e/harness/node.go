@@ -193,8 +193,11 @@ func (n *Node) DreamPID() (int, error) {
 }
 
 // LogTail returns the last lines of the node's log.
-func (n *Node) LogTail(lines int) string {
-	b, err := os.ReadFile(n.LogPath())
+func (n *Node) LogTail(lines int) string { return logTail(n.LogPath(), lines) }
+
+// logTail returns the last lines of the file at path.
+func logTail(path string, lines int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}
