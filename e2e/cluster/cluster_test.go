@@ -34,6 +34,8 @@ type cluster struct {
 	*harness.Cluster
 	t       *testing.T
 	project harness.Project
+	// bin is the dream binary the nodes run.
+	bin string
 }
 
 // newCluster builds dream with tags and the cluster cfg describes (its
@@ -68,7 +70,7 @@ func newCluster(t *testing.T, cfg harness.Config, tags ...string) *cluster {
 			}
 		}
 	})
-	return &cluster{Cluster: hc, t: t}
+	return &cluster{Cluster: hc, t: t, bin: bin}
 }
 
 // start starts a node.
