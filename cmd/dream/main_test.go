@@ -369,17 +369,7 @@ func TestBinary_Serve(t *testing.T) {
 	})
 	t.Run("StrictLimits", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "dream.db")
-		if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
-			t.Fatalf("migrate of a new database failed with %v, want success; its output:\n%s", err, out)
-		}
-		db, err := store.Open(path, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		p := primary.New(db, time.Now)
-		defer p.Close()
-		project := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+		db, project := migrateWithProject(t, bin, path)
 		strict := func() bool {
 			env, err := db.EnvironmentByPublishableKey(context.Background(), project.Test.PublishableKey)
 			if err != nil {
@@ -408,17 +398,7 @@ func TestBinary_Serve(t *testing.T) {
 	t.Run("BackupAndRestore", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "dream.db")
-		if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
-			t.Fatalf("migrate of a new database failed with %v, want success; its output:\n%s", err, out)
-		}
-		db, err := store.Open(path, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		p := primary.New(db, time.Now)
-		defer p.Close()
-		project := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
+		db, project := migrateWithProject(t, bin, path)
 		last, err := db.LastChange(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -477,6 +457,24 @@ func TestBinary_Serve(t *testing.T) {
 			t.Fatalf("dream launch ended with %v, want exit status 2 for an unknown command", err)
 		}
 	})
+}
+
+// migrateWithProject migrates a new database at path with dream migrate
+// and creates a SaaS project in it; the database is closed when the test
+// ends.
+func migrateWithProject(t *testing.T, bin, path string) (*store.DB, storetest.Project) {
+	t.Helper()
+	if out, err := exec.Command(bin, "migrate", "--db", path).CombinedOutput(); err != nil {
+		t.Fatalf("migrate of a new database failed with %v, want success; its output:\n%s", err, out)
+	}
+	db, err := store.Open(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p := primary.New(db, time.Now)
+	t.Cleanup(func() { p.Close() })
+	return db, storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 }
 
 // browser follows no redirects, so a test sees where a page sends it.

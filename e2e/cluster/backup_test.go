@@ -42,21 +42,10 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 	clusterStart := time.Now()
 	c := newCluster(t, harness.Config{Nodes: 3})
 	primaryNode, replica1, replica2 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
-	c.start(primaryNode)
-	c.ready(primaryNode)
-	c.seed(harness.SeedOptions{})
-	c.start(replica1)
-	c.start(replica2)
-	c.ready(replica1)
-	c.ready(replica2)
+	c.startSeeded(harness.SeedOptions{})
 	started := time.Since(clusterStart)
 
-	users := make([]string, backupUsers)
-	tokens := map[string]string{}
-	for i := range users {
-		users[i] = fmt.Sprintf("user_backup_%02d", i)
-		tokens[users[i]] = c.token(users[i], "enterprise")
-	}
+	users, tokens := c.endUsers("backup", backupUsers)
 	var (
 		mu           sync.Mutex
 		acknowledged = map[string]int64{}

@@ -111,22 +111,9 @@ func runChaos(t *testing.T, s chaosScenario) chaosResult {
 
 	c := newCluster(t, harness.Config{Nodes: 4, Env: []string{"DREAM_RATE_LIMIT_PER_MINUTE=0"}, Latency: chaosLatency}, s.tags...)
 	primaryNode := c.Nodes[0]
-	c.start(primaryNode)
-	c.ready(primaryNode)
-	c.seed(harness.SeedOptions{})
-	for _, n := range c.Nodes[1:] {
-		c.start(n)
-	}
-	for _, n := range c.Nodes[1:] {
-		c.ready(n)
-	}
+	c.startSeeded(harness.SeedOptions{})
 
-	users := make([]string, chaosUsers)
-	tokens := make(map[string]string, chaosUsers)
-	for i := range users {
-		users[i] = fmt.Sprintf("user_chaos_%02d", i)
-		tokens[users[i]] = c.token(users[i], "enterprise")
-	}
+	users, tokens := c.endUsers("chaos", chaosUsers)
 
 	var (
 		mu           sync.Mutex

@@ -108,6 +108,19 @@ func (c *cluster) token(userID, plan string) string {
 	return tok
 }
 
+// endUsers names n end users user_<name>_00, user_<name>_01, ... and signs
+// each a token of the seeded project's test environment claiming the
+// enterprise plan, which has no limit.
+func (c *cluster) endUsers(name string, n int) ([]string, map[string]string) {
+	users := make([]string, n)
+	tokens := make(map[string]string, n)
+	for i := range users {
+		users[i] = fmt.Sprintf("user_%s_%02d", name, i)
+		tokens[users[i]] = c.token(users[i], "enterprise")
+	}
+	return users, tokens
+}
+
 // strictUser seeds a project of its own with strict limits and returns
 // its test publishable key and a token of userID there, claiming plan
 // when it is not "".
@@ -133,6 +146,21 @@ func (c *cluster) seed(opts harness.SeedOptions) {
 		c.t.Fatal(err)
 	}
 	c.project = p
+}
+
+// startSeeded starts the primary, seeds the project on it with opts, then
+// starts the other nodes and waits until every one is ready.
+func (c *cluster) startSeeded(opts harness.SeedOptions) {
+	c.t.Helper()
+	c.start(c.Nodes[0])
+	c.ready(c.Nodes[0])
+	c.seed(opts)
+	for _, n := range c.Nodes[1:] {
+		c.start(n)
+	}
+	for _, n := range c.Nodes[1:] {
+		c.ready(n)
+	}
 }
 
 // eventually retries check until it passes or the bound runs out.
@@ -192,13 +220,7 @@ func (c *cluster) rotateKey() string {
 func TestCluster(t *testing.T) {
 	c := newCluster(t, harness.Config{Nodes: 3})
 	primaryNode, replica1, replica2 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
-	c.start(primaryNode)
-	c.ready(primaryNode)
-	c.seed(harness.SeedOptions{})
-	c.start(replica1)
-	c.start(replica2)
-	c.ready(replica1)
-	c.ready(replica2)
+	c.startSeeded(harness.SeedOptions{})
 	pk := c.project.Test.PublishableKey
 
 	t.Run("ReadsAtReplicas", func(t *testing.T) {
