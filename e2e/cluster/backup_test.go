@@ -25,9 +25,11 @@ const (
 	backupUsers   = 10
 	backupTracks  = 300
 	backupClients = 6
-	// backupAfter is how many tracks are acknowledged before the backup
-	// is taken, the rest coming while and after it runs.
+	// backupAfter is how many tracks are acknowledged before the backups
+	// are taken, the next ones coming while they run; the last backupHeld
+	// tracks wait until they are written, so that some units come after.
 	backupAfter = 100
+	backupHeld  = 100
 )
 
 // TestBackupFromAReplicaUnderLoad takes a backup from a replica with
@@ -55,15 +57,26 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 	)
 	loadStart := time.Now()
 	tracks := make(chan int)
+	backupsWritten := make(chan struct{})
+	var written sync.Once
 	go func() {
 		defer close(tracks)
 		for i := range backupTracks {
+			if i == backupTracks-backupHeld {
+				<-backupsWritten
+			}
 			tracks <- i
 			// Paced, so that tracks go on while the backup runs.
 			time.Sleep(4 * time.Millisecond)
 		}
 	}()
 	var clients sync.WaitGroup
+	// A test that ends early lets the tracks finish before the cluster
+	// stops.
+	t.Cleanup(func() {
+		written.Do(func() { close(backupsWritten) })
+		clients.Wait()
+	})
 	for range backupClients {
 		clients.Add(1)
 		go func() {
@@ -104,36 +117,18 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 		return nil
 	})
 
-	// The backup, from replica-1's copy on its LiteFS mount.
-	backupFile := filepath.Join(t.TempDir(), "backups", "dream.db")
-	os.MkdirAll(filepath.Dir(backupFile), 0o700)
-	before, err := position(replica1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ackedBefore, backupStart := acked(), time.Now()
-	report := runDream(t, c.bin, "backup", "--db", replica1.DB(), "--out", backupFile)
-	backupTime, ackedAfter := time.Since(backupStart), acked()
-	after, err := position(replica1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Backups of replica-1's copy and of the primary's, while tracks go on.
+	dir := filepath.Join(t.TempDir(), "backups")
+	os.MkdirAll(dir, 0o700)
+	ackedBefore := acked()
+	replicaBackup := c.backupAt(t, replica1, filepath.Join(dir, "replica.db"))
+	ackedAfter := acked()
+	primaryBackup := c.backupAt(t, primaryNode, filepath.Join(dir, "primary.db"))
+	written.Do(func() { close(backupsWritten) })
 	clients.Wait()
 	loadTime := time.Since(loadStart)
 	if t.Failed() {
 		t.FailNow()
-	}
-
-	// What the backup says it holds is what it holds, at a position of
-	// replica-1 during the backup.
-	logged := backupLog(t, report)
-	marks := fileMarks(t, backupFile)
-	if fmt.Sprint(logged.UsageMarks) != fmt.Sprint(marks) || len(marks) == 0 {
-		t.Fatalf("dream backup reported usage marks %v, the file holds %v; want the same, and some", logged.UsageMarks, marks)
-	}
-	txid, err := store.ParsePosition(logged.TXID)
-	if err != nil || txid < before || txid > after {
-		t.Fatalf("dream backup reported LiteFS transaction %q (%v), want one between replica-1's %s before and %s after it", logged.TXID, err, before, after)
 	}
 
 	// Every track applied at the primary, counted once, then which of them
@@ -146,7 +141,7 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	counted, err := counters(primaryNode, c.project.Test.EnvironmentID)
+	counted, err := counters(primaryNode.DB(), c.project.Test.EnvironmentID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,28 +149,36 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expected := map[string]int64{}
-	var expectedTotal int64
-	for _, u := range units {
-		if u.Seq <= marks[u.Node] {
-			expected[u.User]++
-			expectedTotal++
-		}
-	}
+	expected, expectedTotal := upToMarks(units, replicaBackup.marks)
 	for _, user := range users {
 		if counted[user] != acknowledged[user] {
 			t.Fatalf("the primary counted %d units of %s, who had %d tracks acknowledged; want every track counted once", counted[user], user, acknowledged[user])
 		}
 	}
-	if len(units) != backupTracks || expectedTotal == 0 || expectedTotal >= backupTracks {
-		t.Fatalf("the primary recorded %d tracked units, %d of them up to the backup's marks; want all %d, and the backup some but not all",
-			len(units), expectedTotal, backupTracks)
+	if len(units) != backupTracks || expectedTotal == 0 || expectedTotal > backupTracks-backupHeld {
+		t.Fatalf("the primary recorded %d tracked units, %d of them up to the backup's marks; want all %d, and the backup some but at most the %d tracked before it",
+			len(units), expectedTotal, backupTracks, backupTracks-backupHeld)
+	}
+	// The primary's backup counts its units itself.
+	inPrimaryBackup, err := counters(primaryBackup.file, c.project.Test.EnvironmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	primaryExpected, primaryTotal := upToMarks(units, primaryBackup.marks)
+	for _, user := range users {
+		if inPrimaryBackup[user] != primaryExpected[user] {
+			t.Errorf("the primary's backup counts %d units of %s, want %d: the units up to its marks", inPrimaryBackup[user], user, primaryExpected[user])
+		}
+	}
+	if primaryTotal < expectedTotal || primaryTotal > backupTracks-backupHeld {
+		t.Errorf("the primary's backup, taken after replica-1's, holds %d units up to its marks, want from replica-1's %d to the %d tracked before it",
+			primaryTotal, expectedTotal, backupTracks-backupHeld)
 	}
 
 	// A fresh node from the backup.
 	restoreStart := time.Now()
 	restored := filepath.Join(t.TempDir(), "restored", "dream.db")
-	runDream(t, c.bin, "restore", "--from", backupFile, "--db", restored)
+	runDream(t, c.bin, "restore", "--from", replicaBackup.file, "--db", restored)
 	restoreTime := time.Since(restoreStart)
 	serveStart := time.Now()
 	alone, err := c.ServeAlone(filepath.Dir(restored), restored, 60*time.Second)
@@ -203,10 +206,63 @@ func TestBackupFromAReplicaUnderLoad(t *testing.T) {
 	}
 	t.Logf("cluster started in %s; %d tracks of %d users acknowledged in %s; the backup at replica-1 took %s "+
 		"(%d tracks acknowledged when it began, %d when it ended), at LiteFS transaction %s (replica-1 at %s before, %s after), marks %v; "+
-		"%d units applied up to them, %d restored (restore %s, serve ready %s)",
-		started.Round(time.Millisecond), backupTracks, backupUsers, loadTime.Round(time.Millisecond), backupTime.Round(time.Millisecond),
-		ackedBefore, ackedAfter, txid, before, after, marks, expectedTotal, restoredTotal,
-		restoreTime.Round(time.Millisecond), serveTime.Round(time.Millisecond))
+		"%d units applied up to them, %d restored (restore %s, serve ready %s); the primary's backup took %s, at transaction %s (%s before, %s after), %d units",
+		started.Round(time.Millisecond), backupTracks, backupUsers, loadTime.Round(time.Millisecond), replicaBackup.took.Round(time.Millisecond),
+		ackedBefore, ackedAfter, replicaBackup.txid, replicaBackup.before, replicaBackup.after, replicaBackup.marks, expectedTotal, restoredTotal,
+		restoreTime.Round(time.Millisecond), serveTime.Round(time.Millisecond),
+		primaryBackup.took.Round(time.Millisecond), primaryBackup.txid, primaryBackup.before, primaryBackup.after, primaryTotal)
+}
+
+// takenBackup is a backup that dream backup wrote at a node.
+type takenBackup struct {
+	file string
+	// marks are the usage marks the file holds; txid the LiteFS
+	// transaction dream backup reported.
+	marks map[string]int64
+	txid  store.Position
+	// before and after are the node's positions around the backup.
+	before, after store.Position
+	took          time.Duration
+}
+
+// backupAt runs dream backup on node n's copy of the database into file,
+// and checks that what it reports is what the file holds, at a position
+// of n during the backup.
+func (c *cluster) backupAt(t *testing.T, n *harness.Node, file string) takenBackup {
+	t.Helper()
+	b := takenBackup{file: file}
+	var err error
+	if b.before, err = position(n); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	report := backupLog(t, runDream(t, c.bin, "backup", "--db", n.DB(), "--out", file))
+	b.took = time.Since(start)
+	if b.after, err = position(n); err != nil {
+		t.Fatal(err)
+	}
+	if b.marks = fileMarks(t, file); fmt.Sprint(report.UsageMarks) != fmt.Sprint(b.marks) || len(b.marks) == 0 {
+		t.Fatalf("dream backup at %s reported usage marks %v, the file holds %v; want the same, and some", n.Name, report.UsageMarks, b.marks)
+	}
+	if b.txid, err = store.ParsePosition(report.TXID); err != nil || b.txid < b.before || b.txid > b.after {
+		t.Fatalf("dream backup at %s reported LiteFS transaction %q (%v), want one between %s before and %s after it",
+			n.Name, report.TXID, err, b.before, b.after)
+	}
+	return b
+}
+
+// upToMarks counts per user, and in all, the units numbered up to their
+// node's mark.
+func upToMarks(units []appliedUnit, marks map[string]int64) (map[string]int64, int64) {
+	counts := map[string]int64{}
+	var total int64
+	for _, u := range units {
+		if u.Seq <= marks[u.Node] {
+			counts[u.User]++
+			total++
+		}
+	}
+	return counts, total
 }
 
 // runDream runs a dream command to completion and returns its standard

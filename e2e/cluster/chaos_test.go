@@ -213,7 +213,7 @@ func runChaos(t *testing.T, s chaosScenario) chaosResult {
 		}
 		return nil
 	})
-	counted, err := counters(primaryNode, c.project.Test.EnvironmentID)
+	counted, err := counters(primaryNode.DB(), c.project.Test.EnvironmentID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,10 +342,10 @@ func outboxLen(n *harness.Node) (int, error) {
 	return waiting, err
 }
 
-// counters reads the primary's usage counter of every user of an
-// environment.
-func counters(primaryNode *harness.Node, environmentID int64) (map[string]int64, error) {
-	db, err := sql.Open("sqlite3", "file:"+primaryNode.DB()+"?mode=ro&_busy_timeout=5000")
+// counters reads the usage counter of every user of an environment in the
+// database file at path: a node's, or a backup.
+func counters(path string, environmentID int64) (map[string]int64, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return nil, err
 	}
