@@ -86,7 +86,7 @@ type consoleFixture struct {
 func newConsole(t *testing.T) *consoleFixture {
 	t.Helper()
 	f := &consoleFixture{db: storetest.Open(t), provider: &provider{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	f.primary = primary.New(f.db, func() time.Time { return f.now })
+	f.primary = primary.New(f.db, func() time.Time { return f.now }, nil)
 	f.console = &dream.Console{Directory: f.db, Writer: f.primary, Provider: f.provider, Plan: &testPlan,
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return f.now }}
 	id := storetest.Platform(t, f.primary)

@@ -120,7 +120,8 @@ type PortalSession struct {
 type WebhookVerifier interface {
 	// VerifyWebhook returns the event of payload if signature is a valid
 	// signature of it, no older than the tolerance, by one of the
-	// configured secrets.
+	// configured secrets. A signature that is missing or does not verify
+	// is a KindInvalid error.
 	VerifyWebhook(payload []byte, signature string) (*PaymentEvent, error)
 }
 

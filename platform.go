@@ -138,7 +138,9 @@ func (s *PlatformWebhooks) ReceivePlatformEvent(ctx context.Context, payload []b
 	if event.Account != "" {
 		event.Checkout, event.Subscription = nil, nil
 	}
-	return Apply(ctx, s.Writer, ApplyPlatformEvent{Event: *event})
+	outcome, err := Apply(ctx, s.Writer, ApplyPlatformEvent{Event: *event})
+	outcome.Type = event.Type
+	return outcome, err
 }
 
 // Errors of platform billing.

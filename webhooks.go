@@ -9,7 +9,8 @@ import (
 type WebhookService interface {
 	// ReceivePaymentEvent verifies the payload of a webhook request by its
 	// signature and applies the event it carries, once however often it is
-	// delivered, and says what applying it did.
+	// delivered, and says what applying it did. The outcome's Type is set
+	// once the signature verified, even beside an error.
 	ReceivePaymentEvent(ctx context.Context, payload []byte, signature string) (PaymentEventOutcome, error)
 }
 
@@ -39,6 +40,13 @@ func (s *PaymentWebhooks) ReceivePaymentEvent(ctx context.Context, payload []byt
 	if err != nil {
 		return PaymentEventOutcome{}, err
 	}
+	outcome, err := s.apply(ctx, event)
+	outcome.Type = event.Type
+	return outcome, err
+}
+
+// apply applies a verified event.
+func (s *PaymentWebhooks) apply(ctx context.Context, event *PaymentEvent) (PaymentEventOutcome, error) {
 	apply := ApplyPaymentEvent{Event: *event}
 	if sessionID, needed := event.LineItemsNeeded(); needed {
 		env, err := event.Environment(ctx, s.Directory, event.Checkout.PublishableKey)

@@ -495,6 +495,10 @@ type PaymentEventOutcome struct {
 	// refunded yet, a redelivered event's included, so that a refund that
 	// failed is tried again.
 	Refunds []Refund `json:"refunds,omitempty"`
+	// Type is the event's type, which the webhook services set once its
+	// signature verified, also beside an error, for the node's metrics;
+	// the primary's answer does not carry it.
+	Type string `json:"-"`
 }
 
 // Refund is a payment to give back: an oversold order's.

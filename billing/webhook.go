@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/dream-api/dream"
@@ -52,6 +54,12 @@ func NewWebhookVerifier(secrets ...string) *WebhookVerifier {
 		}
 	}
 	return v
+}
+
+// EventTypes are the types of the events the webhook endpoints act on,
+// sorted; an event of any other type is recorded as ignored.
+func EventTypes() []string {
+	return slices.Sorted(maps.Keys(connectEvents))
 }
 
 // VerifyWebhook implements dream.WebhookVerifier. Events are accepted in any

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/store"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -37,11 +38,11 @@ const TokenEntryBytes = 480
 // replication lag, and an unchanged one never costs a query. Tokens are
 // kept until they expire.
 type caches struct {
-	environments *lru.Cache[string, *dream.Environment] // nil value: no such key
-	secretKeys   *lru.Cache[dream.SecretKeyHash, *dream.SecretKeyRecord]
-	platforms    *lru.Cache[string, dream.PlatformSubscription]
-	catalogues   *lru.Cache[int64, *catalogue]
-	tokens       *lru.Cache[[sha256.Size]byte, *dream.EndUserClaims]
+	environments cache[string, *dream.Environment] // nil value: no such key
+	secretKeys   cache[dream.SecretKeyHash, *dream.SecretKeyRecord]
+	platforms    cache[string, dream.PlatformSubscription]
+	catalogues   cache[int64, *catalogue]
+	tokens       cache[[sha256.Size]byte, *dream.EndUserClaims]
 
 	// generation moves on every invalidation. A value read from the
 	// database is cached only if no invalidation happened while it was
@@ -52,32 +53,40 @@ type caches struct {
 	refresh sync.Mutex
 }
 
+// cache is one of the caches, bounded, with the counts of its lookups.
+type cache[K comparable, V any] struct {
+	*lru.Cache[K, V]
+	lookups *metrics.Cache
+}
+
 // newCaches returns the caches of a node that keeps the tokens of endUsers
-// end users.
-func newCaches(endUsers int) *caches {
+// end users, whose lookups m counts.
+func newCaches(m *metrics.Metrics, endUsers int) *caches {
 	return &caches{
-		environments: mustLRU[string, *dream.Environment](cachedEnvironments),
-		secretKeys:   mustLRU[dream.SecretKeyHash, *dream.SecretKeyRecord](cachedSecretKeys),
-		platforms:    mustLRU[string, dream.PlatformSubscription](cachedPlatforms),
-		catalogues:   mustLRU[int64, *catalogue](cachedCatalogues),
-		tokens:       mustLRU[[sha256.Size]byte, *dream.EndUserClaims](endUsers),
+		environments: newCache[string, *dream.Environment](m, "environments", cachedEnvironments),
+		secretKeys:   newCache[dream.SecretKeyHash, *dream.SecretKeyRecord](m, "secret_keys", cachedSecretKeys),
+		platforms:    newCache[string, dream.PlatformSubscription](m, "platforms", cachedPlatforms),
+		catalogues:   newCache[int64, *catalogue](m, "catalogues", cachedCatalogues),
+		tokens:       newCache[[sha256.Size]byte, *dream.EndUserClaims](m, "tokens", endUsers),
 	}
 }
 
-func mustLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+func newCache[K comparable, V any](m *metrics.Metrics, name string, size int) cache[K, V] {
 	c, err := lru.New[K, V](size)
 	if err != nil {
 		panic(err) // only for a size below 1, a programming error
 	}
-	return c
+	return cache[K, V]{Cache: c, lookups: m.Cache(name)}
 }
 
 // cached returns c's entry for key, or loads it and caches it unless an
 // invalidation happened meanwhile.
-func cached[K comparable, V any](cs *caches, c *lru.Cache[K, V], key K, load func() (V, error)) (V, error) {
+func cached[K comparable, V any](cs *caches, c cache[K, V], key K, load func() (V, error)) (V, error) {
 	if v, ok := c.Get(key); ok {
+		c.lookups.Hit()
 		return v, nil
 	}
+	c.lookups.Miss()
 	generation := cs.generation.Load()
 	v, err := load()
 	if err == nil && cs.generation.Load() == generation {
@@ -95,9 +104,9 @@ func (cs *caches) invalidate(changes []store.Change) {
 		// key", so those entries go too.
 		case store.ChangeEnvironment:
 			cs.environments.Remove(c.Key)
-			removeIf(cs.secretKeys, func(k *dream.SecretKeyRecord) bool { return k == nil || k.Environment.PublishableKey == c.Key })
+			removeIf(cs.secretKeys.Cache, func(k *dream.SecretKeyRecord) bool { return k == nil || k.Environment.PublishableKey == c.Key })
 		case store.ChangeSecretKeys:
-			removeIf(cs.secretKeys, func(k *dream.SecretKeyRecord) bool {
+			removeIf(cs.secretKeys.Cache, func(k *dream.SecretKeyRecord) bool {
 				return k == nil || strconv.FormatInt(k.Environment.ID, 10) == c.Key
 			})
 		case store.ChangeTiers:
@@ -260,10 +269,12 @@ func (s *Server) verifyToken(ctx context.Context, mode dream.Mode, token string)
 	key := sha256.Sum256([]byte(string(mode) + "\x00" + token))
 	if claims, ok := s.caches.tokens.Get(key); ok {
 		if s.now().Before(claims.ExpiresAt) {
+			s.caches.tokens.lookups.Hit()
 			return claims, nil
 		}
 		s.caches.tokens.Remove(key)
 	}
+	s.caches.tokens.lookups.Miss()
 	claims, err := s.tokens.VerifyEndUserToken(ctx, mode, token)
 	if err != nil {
 		return nil, err

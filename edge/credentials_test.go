@@ -19,7 +19,7 @@ import (
 // so a front end learns the route is backend-only whatever key it holds.
 func TestSecretOnlyRoutes(t *testing.T) {
 	db := storetest.Open(t)
-	p := primary.New(db, time.Now)
+	p := primary.New(db, time.Now, nil)
 	proj := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, nil)
 	s, err := Open(context.Background(), Options{DB: db, Writer: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})
 	if err != nil {

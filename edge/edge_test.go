@@ -22,6 +22,7 @@ import (
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
@@ -45,6 +46,9 @@ type harness struct {
 	issuer *auth.DevIssuer
 	server *edge.Server
 	logs   *syncBuffer
+	// metrics are the node's: the primary's, the outbox's and the
+	// server's.
+	metrics *metrics.Metrics
 	// payments is the payments emulator; it delivers its webhooks over
 	// HTTP to the server listening at baseURL.
 	payments *emulator.Emulator
@@ -74,8 +78,9 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, db: storetest.Open(t), logs: &syncBuffer{}, now: time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)}
-	p := primary.New(h.db, h.clock)
+	h := &harness{t: t, db: storetest.Open(t), logs: &syncBuffer{}, now: time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC),
+		metrics: metrics.New(billing.EventTypes())}
+	p := primary.New(h.db, h.clock, h.metrics)
 	h.primary = p
 	platformA := storetest.Platform(t, p)
 	h.saas = storetest.CreateProject(t, h.db, p, platformA, dream.ProjectSaaS, storetest.SaaSTiers())
@@ -145,17 +150,18 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		DB: h.db, Writer: w, Tokens: h.issuer, Identity: h.issuer, Limiter: limiter, RateLimitPerMinute: opts.rateLimit,
 		Payments: h.payments, Webhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
 		PlatformWebhooks: billing.NewWebhookVerifier(h.payments.WebhookSecret()),
-		Logger:           slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments,
+		Logger:           slog.New(slog.NewJSONHandler(h.logs, nil)), Now: h.clock, Dev: h.issuer, DevPayments: h.payments, Metrics: h.metrics,
 	}
 	if opts.noDev {
 		o.Dev, o.DevPayments = nil, nil
 	}
 	if !opts.noOutbox {
-		if h.outbox, err = outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock); err != nil {
+		if h.outbox, err = outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), h.clock, h.metrics); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { h.outbox.Close() })
 		o.Outbox = h.outbox
+		h.metrics.CollectOutbox(h.outbox)
 	}
 	o.MaxPendingUnits = opts.maxPending
 	o.AddressRateLimitPerMinute, o.SecretKeyRateLimitPerMinute = opts.addressRateLimit, opts.secretKeyRateLimit
@@ -171,7 +177,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 // o and an outbox of its own, closed when the test ends.
 func (h *harness) serverWith(o edge.Options) *edge.Server {
 	h.t.Helper()
-	ob, err := outbox.Open(filepath.Join(h.t.TempDir(), "outbox.db"), h.clock)
+	ob, err := outbox.Open(filepath.Join(h.t.TempDir(), "outbox.db"), h.clock, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -526,7 +532,7 @@ func TestCredentials(t *testing.T) {
 		}
 	})
 	t.Run("RotatedSecretKey", func(t *testing.T) {
-		p := primary.New(h.db, h.clock)
+		p := primary.New(h.db, h.clock, nil)
 		sk, hash := dream.NewSecretKey(dream.ModeTest)
 		if err := p.Write(context.Background(), dream.RotateSecretKey{EnvironmentID: h.saas.Test.EnvironmentID, NewHash: hash}, nil); err != nil {
 			t.Fatal(err)

@@ -35,7 +35,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, route dream.Route
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, route.MaxBody)
 	if route.Access == dream.AccessNone && !safeMethod(r.Method) {
-		return s.take(w, "address\x00"+dream.ClientAddress(r), s.addressRateLimit)
+		return s.take(w, "address", "address\x00"+dream.ClientAddress(r), s.addressRateLimit)
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, route dream.Route
 // limitSecretKey takes one request from the bucket of the secret key's
 // environment.
 func (s *Server) limitSecretKey(w http.ResponseWriter, req *request) error {
-	return s.take(w, "secret key\x00"+strconv.FormatInt(req.key.ID, 10), s.secretKeyRateLimit)
+	return s.take(w, "secret_key", "secret key\x00"+strconv.FormatInt(req.key.ID, 10), s.secretKeyRateLimit)
 }
 
 // limitEndUser takes one request from the end user's bucket in the
@@ -53,13 +53,13 @@ func (s *Server) limitEndUser(w http.ResponseWriter, project dream.Project, user
 	if project.RateLimitPerMinute != nil {
 		perMinute = *project.RateLimitPerMinute
 	}
-	return s.take(w, project.ID+"\x00"+userID, perMinute)
+	return s.take(w, "end_user", project.ID+"\x00"+userID, perMinute)
 }
 
-// take takes one request from key's bucket of perMinute, reports the
-// bucket in RateLimit-* headers and refuses the request when it is empty.
-// perMinute 0 is no limit.
-func (s *Server) take(w http.ResponseWriter, key string, perMinute int) error {
+// take takes one request from key's bucket of perMinute under the limit
+// named limit, reports the bucket in RateLimit-* headers and refuses the
+// request when it is empty. perMinute 0 is no limit.
+func (s *Server) take(w http.ResponseWriter, limit, key string, perMinute int) error {
 	if perMinute <= 0 {
 		return nil
 	}
@@ -71,6 +71,7 @@ func (s *Server) take(w http.ResponseWriter, key string, perMinute int) error {
 	if d.Allowed {
 		return nil
 	}
+	s.metrics.RateLimited(limit)
 	return dream.RateLimitExceeded(perMinute, max(1, ceilSeconds(d.RetryAfter)))
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/auth"
 	"github.com/dream-api/dream/internal/memtest"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // TestTokenEntryBytes holds TokenEntryBytes to what a verified token
@@ -39,7 +40,10 @@ func TestTokenEntryBytes(t *testing.T) {
 	}
 	// The cache holds claims as the verifier made them; a deep copy of
 	// each, made while measuring, costs what holding them does.
-	c := mustLRU[[sha256.Size]byte, *dream.EndUserClaims](n)
+	c, err := lru.New[[sha256.Size]byte, *dream.EndUserClaims](n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	per := memtest.BytesPerEntry(n, func(i int) {
 		v := verified[i]
 		c.Add(sha256.Sum256([]byte(v.UserID)), &dream.EndUserClaims{UserID: strings.Clone(v.UserID), Email: strings.Clone(v.Email),

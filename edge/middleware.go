@@ -11,13 +11,16 @@ import (
 	"strings"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/metrics"
 )
 
 // requestInfo follows a request through the pipeline for its log line;
 // the request's id is in its context (dream.RequestIDFromContext).
 type requestInfo struct {
-	// route is the matched route pattern, "" when none matched.
-	route string
+	// route is the matched route pattern, "" when none matched, and
+	// measured its request histograms.
+	route    string
+	measured *metrics.Route
 	// project is the id of the project the request was scoped to, if any.
 	project string
 }
@@ -85,7 +88,8 @@ const (
 )
 
 // ServeHTTP runs the pipeline every request goes through: request id,
-// headers, preflight, panic recovery and the request log, around the router.
+// headers, preflight, panic recovery, the request log and the request
+// histograms, around the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	id := requestID(r)
@@ -113,11 +117,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeErrorBody(rw, dream.ErrInternal)
 			}
 		}
+		duration := s.now().Sub(start)
 		// Typed attributes: the request line is written for every request,
 		// and boxing its values cost more than writing it.
 		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method),
-			slog.String("route", info.route), slog.Int("status", rw.status), slog.Duration("duration", s.now().Sub(start)),
+			slog.String("route", info.route), slog.Int("status", rw.status), slog.Duration("duration", duration),
 			slog.String("request_id", id), slog.String("project", info.project))
+		measured := info.measured
+		if measured == nil {
+			measured = s.metrics.Unmatched(r.Method)
+		}
+		measured.Observe(rw.status, duration)
 	}()
 
 	if r.Method == http.MethodOptions {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -204,24 +205,25 @@ func (s *Server) handleCartCheckout(w http.ResponseWriter, r *http.Request, req 
 // handleWebhook receives the payment provider's events: POST
 // /webhook/stripe.
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
-	return receiveWebhook(w, r, s.webhooks.ReceivePaymentEvent)
+	return s.receiveWebhook(w, r, "connect", s.webhooks.ReceivePaymentEvent)
 }
 
 // handlePlatformWebhook answers POST /webhook/platform: the operator's
 // account reporting developers' subscriptions.
 func (s *Server) handlePlatformWebhook(w http.ResponseWriter, r *http.Request, _ *request) error {
-	return receiveWebhook(w, r, s.platformWebhooks.ReceivePlatformEvent)
+	return s.receiveWebhook(w, r, "platform", s.platformWebhooks.ReceivePlatformEvent)
 }
 
-// receiveWebhook reads a webhook delivery, has receive verify and apply
-// it, and answers what it did.
-func receiveWebhook(w http.ResponseWriter, r *http.Request,
+// receiveWebhook reads a webhook delivery to endpoint, has receive verify
+// and apply it, counts it and answers what it did.
+func (s *Server) receiveWebhook(w http.ResponseWriter, r *http.Request, endpoint string,
 	receive func(ctx context.Context, payload []byte, signature string) (dream.PaymentEventOutcome, error)) error {
 	payload, err := readBody(r)
 	if err != nil {
 		return err
 	}
 	outcome, err := receive(r.Context(), payload, r.Header.Get("Stripe-Signature"))
+	s.metrics.Webhook(endpoint, outcome.Type, webhookOutcome(outcome, err))
 	if err != nil {
 		return err
 	}
@@ -231,6 +233,20 @@ func receiveWebhook(w http.ResponseWriter, r *http.Request,
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
+}
+
+// webhookOutcome is the outcome label of a delivery: the result of its
+// event once applied, "invalid_signature" when its signature did not
+// verify, "error" when the node failed to verify or apply it.
+func webhookOutcome(outcome dream.PaymentEventOutcome, err error) string {
+	var e *dream.Error
+	switch {
+	case err == nil:
+		return outcome.Result
+	case outcome.Type == "" && errors.As(err, &e) && e.Kind == dream.KindInvalid:
+		return "invalid_signature"
+	}
+	return "error"
 }
 
 // mountDevPayments routes the payments emulator's pages and its clock.

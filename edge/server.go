@@ -20,6 +20,7 @@ import (
 	"github.com/dream-api/dream/docs"
 	"github.com/dream-api/dream/edge/tally"
 	"github.com/dream-api/dream/forward"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/ratelimit"
 	"github.com/dream-api/dream/store"
@@ -99,6 +100,9 @@ type Options struct {
 	// SecureCookies marks developer session cookies Secure: every node
 	// but one listening on loopback only, reached over plain HTTP.
 	SecureCookies bool
+	// Metrics, when set, counts the node's requests, cache lookups,
+	// refusals, webhooks and shipping of usage.
+	Metrics *metrics.Metrics
 	// DevPayments, when set, is the payments emulator of dev mode, mounted
 	// for its pages under /dev/checkout/ and /dev/portal/ and its clock at
 	// /dev/clock/advance. It is nil in production.
@@ -145,6 +149,7 @@ type Server struct {
 	addressRateLimit, secretKeyRateLimit int
 	logger                               *slog.Logger
 	now                                  func() time.Time
+	metrics                              *metrics.Metrics
 	router                               *httprouter.Router
 	// table is the routes mounted, in order.
 	table  []dream.Route
@@ -181,8 +186,9 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		secretKeyRateLimit: o.SecretKeyRateLimitPerMinute,
 		logger:             o.Logger,
 		now:                o.Now,
+		metrics:            o.Metrics,
 		router:             httprouter.New(),
-		caches:             newCaches(cmp.Or(o.CachedEndUsers, tally.DefaultCachedUsers)),
+		caches:             newCaches(o.Metrics, cmp.Or(o.CachedEndUsers, tally.DefaultCachedUsers)),
 		watched:            make(chan struct{}),
 	}
 	// Caches start empty: only changes from now on matter.
@@ -195,7 +201,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	// batch needs no read of the change log, and a unit decided by the
 	// primary changes nothing but its user's usage.
 	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
-		CachedUsers: o.CachedEndUsers, MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger})
+		CachedUsers: o.CachedEndUsers, MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger, Metrics: o.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -371,8 +377,10 @@ func (s *Server) Routes() []dream.Route { return append([]dream.Route(nil), s.ta
 // itself.
 func (s *Server) mount(route dream.Route, h http.Handler) {
 	s.table = append(s.table, route)
+	measured := s.metrics.Route(route.Method, route.Path)
 	s.router.Handler(route.Method, route.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		infoFrom(r.Context()).route = route.Path
+		info := infoFrom(r.Context())
+		info.route, info.measured = route.Path, measured
 		if err := s.admit(w, r, route); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -391,9 +399,10 @@ func (s *Server) handle(method, path string, a dream.Access, h handlerFunc) {
 // credential it declares.
 func (s *Server) handleRoute(route dream.Route, h handlerFunc) {
 	s.table = append(s.table, route)
+	measured := s.metrics.Route(route.Method, route.Path)
 	s.router.Handle(route.Method, route.Path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		info := infoFrom(r.Context())
-		info.route = route.Path
+		info.route, info.measured = route.Path, measured
 		req := &request{params: ps}
 		err := s.admit(w, r, route)
 		if err == nil {

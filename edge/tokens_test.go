@@ -32,7 +32,7 @@ func (s signedTokens) VerifyEndUserToken(_ context.Context, _ dream.Mode, token 
 // passes.
 func TestEndUserTokensBindToOneProject(t *testing.T) {
 	db := storetest.Open(t)
-	p := primary.New(db, time.Now)
+	p := primary.New(db, time.Now, nil)
 	t.Cleanup(func() { p.Close() })
 	proj := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 	other := storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())

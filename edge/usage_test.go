@@ -268,7 +268,7 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 				t.Fatalf("usage after %d strict tracks is %s, want usageCount %d", i, res.raw, i)
 			}
 		}
-		if n, err := h.outbox.Len(context.Background()); err != nil || n != 0 {
+		if n, _, err := h.outbox.Backlog(context.Background()); err != nil || n != 0 {
 			t.Fatalf("the outbox holds %d units (error %v), want 0 with strict limits", n, err)
 		}
 	})

@@ -72,7 +72,7 @@ type forwarding struct {
 
 func newForwarding(t *testing.T, secret string) *forwarding {
 	db := storetest.Open(t)
-	p := primary.New(db, time.Now)
+	p := primary.New(db, time.Now, nil)
 	t.Cleanup(func() { p.Close() })
 	f := &forwarding{db: db, p: p, primary: &fakeCluster{primary: true}}
 	f.saas = storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())

@@ -14,7 +14,7 @@ import (
 )
 
 func TestCheckpointsStayOffTheAppendPath(t *testing.T) {
-	o, err := Open(filepath.Join(t.TempDir(), "outbox.db"), time.Now)
+	o, err := Open(filepath.Join(t.TempDir(), "outbox.db"), time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestCheckpointsStayOffTheAppendPath(t *testing.T) {
 // counts the times it starts over in the WAL file's header.
 func TestWALStartsOverUnderSteadyAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	o, err := open(path, time.Now, 50*time.Millisecond)
+	o, err := open(path, time.Now, nil, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

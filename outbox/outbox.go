@@ -27,6 +27,7 @@ import (
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/internal/batch"
 	"github.com/dream-api/dream/internal/sqlite"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/migrations"
 	"github.com/mattn/go-sqlite3"
 )
@@ -54,8 +55,10 @@ type Outbox struct {
 	insert, claim *sql.Stmt
 	now           func() time.Time
 
-	// appends writes queued appends in shared transactions until Close.
+	// appends writes queued appends in shared transactions until Close;
+	// commits are their sizes.
 	appends *batch.Loop[*appendRequest]
+	commits *metrics.Sizes
 	// appended is signalled after every commit, for the shipper.
 	appended chan struct{}
 	// checkpointed is done once the checkpoint goroutine has stopped.
@@ -65,13 +68,13 @@ type Outbox struct {
 // Open opens or creates the outbox file at path. The node's id is created
 // with the file and kept in it: a node that loses its file starts again
 // under a new id, so its old sequence numbers can never collide with new
-// ones.
-func Open(path string, now func() time.Time) (*Outbox, error) {
-	return open(path, now, checkpointInterval)
+// ones. m, when not nil, records the sizes of its group commits.
+func Open(path string, now func() time.Time, m *metrics.Metrics) (*Outbox, error) {
+	return open(path, now, m, checkpointInterval)
 }
 
 // open is Open with the interval between checkpoints.
-func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Outbox, error) {
+func open(path string, now func() time.Time, m *metrics.Metrics, checkpointEvery time.Duration) (*Outbox, error) {
 	// synchronous=FULL: in WAL mode every commit syncs the log, which is
 	// what makes an acknowledged unit survive a crash of the machine.
 	registerDriver.Do(func() {
@@ -100,7 +103,8 @@ func open(path string, now func() time.Time, checkpointEvery time.Duration) (*Ou
 	checkpoints.SetMaxOpenConns(1)
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	o := &Outbox{db: db, reads: reads, checkpoints: checkpoints, now: now, appended: make(chan struct{}, 1)}
+	o := &Outbox{db: db, reads: reads, checkpoints: checkpoints, now: now, appended: make(chan struct{}, 1),
+		commits: m.GroupCommit("outbox")}
 	if err := o.init(); err != nil {
 		db.Close()
 		reads.Close()
@@ -272,6 +276,9 @@ func (o *Outbox) write(batch []*appendRequest) {
 	if len(batch) > 0 {
 		results := make([]appendResult, len(batch))
 		err := o.writeTx(batch, results)
+		if err == nil {
+			o.commits.Observe(len(batch))
+		}
 		for i, r := range batch {
 			if err != nil {
 				results[i] = appendResult{err: fmt.Errorf("writing to the outbox: %w", err)}
@@ -397,13 +404,18 @@ func (o *Outbox) trimTx(ctx context.Context, tx *sql.Tx, mark int64, now int64) 
 	return n, err
 }
 
-// Len is the number of units waiting in the outbox.
-func (o *Outbox) Len(ctx context.Context) (int, error) {
-	var n int
-	if err := o.reads.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("outbox: %w", err)
+// Backlog is the number of units waiting in the outbox and the age of the
+// oldest, zero when none waits.
+func (o *Outbox) Backlog(ctx context.Context) (units int, oldest time.Duration, err error) {
+	var at sql.NullInt64
+	err = o.reads.QueryRowContext(ctx, `SELECT count(*), (SELECT at FROM outbox ORDER BY seq LIMIT 1) FROM outbox`).Scan(&units, &at)
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox: %w", err)
 	}
-	return n, nil
+	if at.Valid {
+		oldest = max(0, o.now().Sub(time.UnixMilli(at.Int64)))
+	}
+	return units, oldest, nil
 }
 
 // Appended is signalled after appends are written, so a shipper can send

@@ -18,7 +18,7 @@ var ctx = context.Background()
 
 func open(t *testing.T, path string) *outbox.Outbox {
 	t.Helper()
-	o, err := outbox.Open(path, time.Now)
+	o, err := outbox.Open(path, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +84,8 @@ func TestOutbox(t *testing.T) {
 	if done, err := o.Trim(ctx, 201); err != nil || !done {
 		t.Fatalf("trimming the outbox up to seq 201 returned done %v (error %v), want done", done, err)
 	}
-	if n, err := o.Len(ctx); err != nil || n != 0 {
-		t.Fatalf("the outbox holds %d units (error %v) after trimming them all, want 0", n, err)
+	if n, age, err := o.Backlog(ctx); err != nil || n != 0 || age != 0 {
+		t.Fatalf("the outbox holds %d units, the oldest %s old (error %v), after trimming them all, want 0 and 0", n, age, err)
 	}
 	o.Close()
 	o = open(t, path)
@@ -109,6 +109,35 @@ func TestOutbox(t *testing.T) {
 	o.Close()
 	if _, _, err := o.Append(ctx, unit("x", "")); err == nil {
 		t.Fatal("an append to a closed outbox succeeded, want an error")
+	}
+}
+
+// The backlog is the units the outbox holds and the age of the oldest,
+// which is what the metrics report of it.
+func TestBacklogAgesFromTheOldestUnit(t *testing.T) {
+	start := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	now := start.Add(5 * time.Second)
+	o, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), func() time.Time { return now }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if n, age, err := o.Backlog(ctx); err != nil || n != 0 || age != 0 {
+		t.Fatalf("the new outbox's backlog is %d units, the oldest %s old (error %v); want 0 and 0", n, age, err)
+	}
+	for _, at := range []time.Time{start, start.Add(time.Second), start.Add(3 * time.Second)} {
+		if _, _, err := o.Append(ctx, dream.Increment{EnvironmentID: 1, UserID: "u", Plan: "free", At: at.UnixMilli()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, age, err := o.Backlog(ctx); err != nil || n != 3 || age != 5*time.Second {
+		t.Fatalf("the backlog is %d units, the oldest %s old (error %v); want 3 units, the oldest acknowledged 5s ago", n, age, err)
+	}
+	if _, err := o.Trim(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, age, err := o.Backlog(ctx); err != nil || n != 2 || age != 4*time.Second {
+		t.Fatalf("after trimming the first unit the backlog is %d units, the oldest %s old (error %v); want 2 and 4s", n, age, err)
 	}
 }
 
@@ -140,7 +169,7 @@ func TestTrimIsBounded(t *testing.T) {
 	if err != nil || done {
 		t.Fatalf("the first trim of the outbox returned done %v (error %v); want more left", done, err)
 	}
-	if n, _ := o.Len(ctx); n != total-outbox.TrimLimit {
+	if n, _, _ := o.Backlog(ctx); n != total-outbox.TrimLimit {
 		t.Fatalf("the outbox holds %d units after the first trim, want %d", n, total-outbox.TrimLimit)
 	}
 	if units, _ := o.Units(ctx, 0, 1); len(units) != 1 || units[0].Seq != outbox.TrimLimit+1 {
@@ -149,7 +178,7 @@ func TestTrimIsBounded(t *testing.T) {
 	if done, err := o.Trim(ctx, total-100); err != nil || !done {
 		t.Fatalf("the second trim of the outbox returned done %v (error %v), want done", done, err)
 	}
-	if n, _ := o.Len(ctx); n != 100 {
+	if n, _, _ := o.Backlog(ctx); n != 100 {
 		t.Fatalf("the outbox holds %d units after the second trim, want the 100 above the mark", n)
 	}
 }
@@ -159,7 +188,7 @@ func TestTrimIsBounded(t *testing.T) {
 // under load: ns/op is the wall time per unit, units/sync how many share
 // one commit.
 func BenchmarkAppend(b *testing.B) {
-	o, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"), time.Now)
+	o, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"), time.Now, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

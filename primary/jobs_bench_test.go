@@ -25,7 +25,7 @@ func BenchmarkMeterReport(b *testing.B) {
 			ctx := context.Background()
 			db := storetest.Open(b)
 			now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)
-			p := primary.New(db, func() time.Time { return now })
+			p := primary.New(db, func() time.Time { return now }, nil)
 			defer p.Close()
 			operator, err := emulator.Open(filepath.Join(b.TempDir(), "emulator.db"), emulator.Config{BaseURL: "http://127.0.0.1:1"})
 			if err != nil {

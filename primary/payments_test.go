@@ -30,7 +30,7 @@ func newPayments(t *testing.T) *payments {
 	t.Helper()
 	db := storetest.Open(t)
 	now := func() time.Time { return time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC) }
-	p := primary.New(db, now)
+	p := primary.New(db, now, nil)
 	platform := storetest.Platform(t, p)
 	three, unlimited := int64(3), (*int64)(nil)
 	f := &payments{t: t, p: p, db: db, now: now,

@@ -32,7 +32,7 @@ func TestPlatformEvents(t *testing.T) {
 	ctx := context.Background()
 	t.Run("EveryStatus", func(t *testing.T) {
 		db := storetest.Open(t)
-		p := primary.New(db, time.Now)
+		p := primary.New(db, time.Now, nil)
 		id := storetest.Platform(t, p)
 		seq := 0
 		for i, status := range []dream.SubscriptionStatus{dream.StatusTrialing, dream.StatusActive, dream.StatusPastDue,
@@ -65,7 +65,7 @@ func TestPlatformEvents(t *testing.T) {
 		}
 		for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
 			db := storetest.Open(t)
-			p := primary.New(db, time.Now)
+			p := primary.New(db, time.Now, nil)
 			id := storetest.Platform(t, p)
 			list := events(id)
 			for _, i := range order {
@@ -88,7 +88,7 @@ func TestPlatformEvents(t *testing.T) {
 	})
 	t.Run("LateReportOfAnOldSubscription", func(t *testing.T) {
 		db := storetest.Open(t)
-		p := primary.New(db, time.Now)
+		p := primary.New(db, time.Now, nil)
 		id := storetest.Platform(t, p)
 		seq := 0
 		renewed := platformEvent(&seq, id, 5000, 1, dream.StatusActive)
@@ -105,7 +105,7 @@ func TestPlatformEvents(t *testing.T) {
 	})
 	t.Run("CheckoutNamesTheCustomer", func(t *testing.T) {
 		db := storetest.Open(t)
-		p := primary.New(db, time.Now)
+		p := primary.New(db, time.Now, nil)
 		id := storetest.Platform(t, p)
 		e := dream.PaymentEvent{ID: "evt_c", Type: "checkout.session.completed", Mode: dream.ModeLive, Created: time.Unix(900, 0),
 			Payload: []byte(`{}`), Checkout: &dream.CheckoutCompleted{SessionID: "cs_1", Mode: dream.CheckoutSubscription,
@@ -187,7 +187,7 @@ func TestJobs(t *testing.T) {
 	t.Run("MeterReportOncePerDayAndCatchUp", func(t *testing.T) {
 		db := storetest.Open(t)
 		now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)
-		p := primary.New(db, func() time.Time { return now })
+		p := primary.New(db, func() time.Time { return now }, nil)
 		a, b, idle := storetest.Platform(t, p), storetest.Platform(t, p), storetest.Platform(t, p)
 		subscribe(t, db, a, "cus_a")
 		subscribe(t, db, b, "cus_b")
@@ -244,7 +244,7 @@ func TestJobs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			p := primary.New(db, func() time.Time { return now })
+			p := primary.New(db, func() time.Time { return now }, nil)
 			defer p.Close()
 			if i == 0 {
 				for j := range 20 {
@@ -273,7 +273,7 @@ func TestJobs(t *testing.T) {
 	t.Run("FiguresOfEveryEnvironment", func(t *testing.T) {
 		db := storetest.Open(t)
 		now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)
-		p := primary.New(db, func() time.Time { return now })
+		p := primary.New(db, func() time.Time { return now }, nil)
 		id := storetest.Platform(t, p)
 		project := storetest.CreateProject(t, db, p, id, dream.ProjectSaaS, storetest.SaaSTiers())
 		env, _ := db.EnvironmentByPublishableKey(ctx, project.Test.PublishableKey)
@@ -299,7 +299,7 @@ func TestJobs(t *testing.T) {
 	t.Run("RetentionPurgesExactlyTheLapsed", func(t *testing.T) {
 		db := storetest.Open(t)
 		now := time.Date(2026, 5, 10, 0, 30, 0, 0, time.UTC)
-		p := primary.New(db, func() time.Time { return now })
+		p := primary.New(db, func() time.Time { return now }, nil)
 		lapsed, graced, paying := storetest.Platform(t, p), storetest.Platform(t, p), storetest.Platform(t, p)
 		for _, id := range []string{lapsed, graced, paying} {
 			storetest.CreateProject(t, db, p, id, dream.ProjectSaaS, storetest.SaaSTiers())

@@ -25,6 +25,7 @@ import (
 
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/internal/batch"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/store"
 )
 
@@ -36,6 +37,9 @@ const maxBatch = 1000
 type Primary struct {
 	db  *store.DB
 	now func() time.Time
+	// commits are the sizes of the group commits, metrics the node's.
+	commits *metrics.Sizes
+	metrics *metrics.Metrics
 	// writes is the writer goroutine: it takes the writes queued, up to
 	// maxBatch, and applies them in one transaction, until Close. Writes
 	// queued before Close are still applied.
@@ -45,9 +49,10 @@ type Primary struct {
 var _ dream.Writer = (*Primary)(nil)
 
 // New returns a Primary writing to db, with now as its clock, and starts its
-// writer goroutine. Close stops it.
-func New(db *store.DB, now func() time.Time) *Primary {
-	p := &Primary{db: db, now: now}
+// writer goroutine. Close stops it. m, when not nil, records its group
+// commits and the usage units it counts.
+func New(db *store.DB, now func() time.Time, m *metrics.Metrics) *Primary {
+	p := &Primary{db: db, now: now, commits: m.GroupCommit("primary"), metrics: m}
 	p.writes = batch.Start(maxBatch, p.commit)
 	return p
 }
@@ -142,6 +147,26 @@ func (p *Primary) commit(batch []*pendingWrite) {
 		// Nothing of the batch is applied: every write fails, and their
 		// write ids were not recorded, so retries are safe.
 		fail(lostLease(fmt.Errorf("committing %d writes: %w", len(batch), err)))
+		return
+	}
+	p.commits.Observe(len(batch))
+	for _, o := range outcomes {
+		if o.err == nil {
+			p.countUnits(o.result)
+		}
+	}
+}
+
+// countUnits counts the usage units a write applied now, by its result:
+// a batch of a node's units, or a unit the primary decided itself. A
+// write answered with the outcome recorded under its write id has no
+// result here, and counts nothing again.
+func (p *Primary) countUnits(result any) {
+	switch r := result.(type) {
+	case dream.IncrementsApplied:
+		p.metrics.UnitsApplied(metrics.DecidedByNode, r.Applied)
+	case dream.Usage:
+		p.metrics.UnitsApplied(metrics.DecidedByPrimary, 1)
 	}
 }
 

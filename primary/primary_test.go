@@ -22,7 +22,7 @@ var ctx = context.Background()
 func fixture(t *testing.T, now func() time.Time) (*primary.Primary, *store.DB, storetest.Project) {
 	t.Helper()
 	db := storetest.Open(t)
-	p := primary.New(db, now)
+	p := primary.New(db, now, nil)
 	return p, db, storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 }
 

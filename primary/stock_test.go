@@ -27,7 +27,7 @@ type shop struct {
 
 func newShop(t *testing.T) *shop {
 	s := &shop{t: t, db: storetest.Open(t), now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	s.p = primary.New(s.db, s.clock)
+	s.p = primary.New(s.db, s.clock, nil)
 	five := int64(5)
 	proj := storetest.CreateProject(t, s.db, s.p, storetest.Platform(t, s.p), dream.ProjectStore, []dream.Tier{
 		{Slug: "mug", DisplayName: "Mug", BillingMode: dream.BillingOneOff, PriceCents: 1200, Inventory: &five, StripePriceID: "price_mug"},

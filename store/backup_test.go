@@ -33,7 +33,7 @@ func newUsageFixture(t *testing.T) *usageFixture {
 	t.Helper()
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)
 	db := storetest.Open(t)
-	w := primary.New(db, func() time.Time { return now })
+	w := primary.New(db, func() time.Time { return now }, nil)
 	t.Cleanup(func() { w.Close() })
 	return &usageFixture{db: db, w: w, now: now,
 		project: storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectSaaS, storetest.SaaSTiers())}

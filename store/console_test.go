@@ -16,7 +16,7 @@ import (
 func TestImagesGoWithTheirProducts(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	mine, theirs := storetest.Platform(t, w), storetest.Platform(t, w)
 	asset := func(platformID, key string) string {
 		if err := w.Write(ctx, dream.PutAsset{Asset: dream.Asset{Key: key, PlatformID: platformID, ContentType: "image/png",

@@ -19,7 +19,7 @@ func TestMetricsAgreeWithGo(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t)
 	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
-	w := primary.New(db, func() time.Time { return now })
+	w := primary.New(db, func() time.Time { return now }, nil)
 	project := storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectSaaS, storetest.SaaSTiers())
 	env, err := db.EnvironmentByPublishableKey(ctx, project.Test.PublishableKey)
 	if err != nil {

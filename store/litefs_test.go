@@ -95,7 +95,7 @@ func TestLiteFS(t *testing.T) {
 
 func TestChanges(t *testing.T) {
 	db := storetest.Open(t)
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	last, err := db.LastChange(ctx)
 	if err != nil {
 		t.Fatal(err)

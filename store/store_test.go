@@ -19,7 +19,7 @@ var ctx = context.Background()
 func fixture(t *testing.T) (*store.DB, storetest.Project) {
 	t.Helper()
 	db := storetest.Open(t)
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	return db, storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectSaaS, storetest.SaaSTiers())
 }
 
@@ -44,7 +44,7 @@ func TestOpen(t *testing.T) {
 		if _, err := db.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
-		w := primary.New(db, time.Now)
+		w := primary.New(db, time.Now, nil)
 		p := storetest.CreateProject(t, db, w, storetest.Platform(t, w), dream.ProjectStore, nil)
 		db.Close()
 
@@ -197,7 +197,7 @@ func TestTx_RotateSecretKey(t *testing.T) {
 
 func TestDB_Tiers(t *testing.T) {
 	db := storetest.Open(t)
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	five, zero := int64(5), int64(0)
 	catalogue := []dream.Tier{
 		{Slug: "mug", DisplayName: "Mug", Description: "Big", BillingMode: dream.BillingOneOff, PriceCents: 1200,
@@ -465,7 +465,7 @@ func TestTx_AppliedWrite(t *testing.T) {
 
 func TestDB_Environments(t *testing.T) {
 	db := storetest.Open(t)
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	platform := storetest.Platform(t, w)
 	a := storetest.CreateProject(t, db, w, platform, dream.ProjectSaaS, nil)
 	b := storetest.CreateProject(t, db, w, platform, dream.ProjectStore, nil)
@@ -487,7 +487,7 @@ func TestDB_Environments(t *testing.T) {
 
 func TestDB_PlatformByOwner(t *testing.T) {
 	db := storetest.Open(t)
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	id := storetest.Platform(t, w)
 	p, err := db.PlatformByOwner(ctx, "test:"+id)
 	if err != nil || p == nil || p.ID != id || p.Subscription.Status != dream.StatusNone || p.CreatedAt.IsZero() {

@@ -178,7 +178,7 @@ func (m *Main) SetStrictLimits(ctx context.Context) error {
 	} else if len(pending) > 0 {
 		return fmt.Errorf("dream strict-limits: the database lacks migrations %v; run dream migrate first", pending)
 	}
-	m.Primary = primary.New(m.DB, m.Now)
+	m.Primary = primary.New(m.DB, m.Now, nil)
 	if err := m.Primary.Write(ctx, dream.UpdateProject{ProjectID: m.Config.Project, Changes: dream.ProjectChanges{StrictLimits: &m.Config.Strict}}, nil); err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Primary = primary.New(m.DB, m.Now)
+	m.Primary = primary.New(m.DB, m.Now, nil)
 	node, err := readNodeMemory(os.DirFS("/"))
 	if err != nil {
 		return err
@@ -397,7 +397,7 @@ func (m *Main) openOutbox() error {
 		return fmt.Errorf("dream %s: bad configuration:\n  DREAM_OUTBOX (--outbox): %s is on the LiteFS mount; put it on the node's own disk",
 			m.Config.Command, path)
 	}
-	o, err := outbox.Open(path, m.Now)
+	o, err := outbox.Open(path, m.Now, nil)
 	if err != nil {
 		return err
 	}

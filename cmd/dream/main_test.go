@@ -472,7 +472,7 @@ func migrateWithProject(t *testing.T, bin, path string) (*store.DB, storetest.Pr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p := primary.New(db, time.Now)
+	p := primary.New(db, time.Now, nil)
 	t.Cleanup(func() { p.Close() })
 	return db, storetest.CreateProject(t, db, p, storetest.Platform(t, p), dream.ProjectSaaS, storetest.SaaSTiers())
 }

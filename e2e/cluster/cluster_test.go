@@ -208,7 +208,7 @@ func (c *cluster) rotateKey() string {
 		c.t.Fatal(err)
 	}
 	defer db.Close()
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	defer w.Close()
 	sk, hash := dream.NewSecretKey(dream.ModeTest)
 	if err := w.Write(context.Background(), dream.RotateSecretKey{EnvironmentID: c.project.Test.EnvironmentID, NewHash: hash}, nil); err != nil {

@@ -435,7 +435,7 @@ func (c *Cluster) Seed(opts SeedOptions) (Project, error) {
 		return Project{}, err
 	}
 	defer db.Close()
-	w := primary.New(db, time.Now)
+	w := primary.New(db, time.Now, nil)
 	defer w.Close()
 	platform, err := storetest.NewPlatform(ctx, w)
 	if err != nil {

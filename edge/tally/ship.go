@@ -91,7 +91,10 @@ func (t *Tally) shipBatch(ctx context.Context, seq int64) (int64, error) {
 	if err != nil || len(units) == 0 {
 		return seq, err
 	}
-	if err := t.writer.Write(ctx, dream.ApplyIncrements{NodeID: t.nodeID, Items: units}, nil); err != nil {
+	start := time.Now()
+	err = t.writer.Write(ctx, dream.ApplyIncrements{NodeID: t.nodeID, Items: units}, nil)
+	t.metrics.Shipped(len(units), time.Since(start), err)
+	if err != nil {
 		return seq, fmt.Errorf("%d units: %w", len(units), err)
 	}
 	return units[len(units)-1].Seq, nil

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/store"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -74,6 +75,8 @@ type Options struct {
 	MaxPending int
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Metrics, when set, records the batches shipped.
+	Metrics *metrics.Metrics
 }
 
 // view is an end user's state as the node's copy of the database had it,
@@ -98,9 +101,10 @@ type Tally struct {
 	writer dream.Writer
 	outbox *outbox.Outbox
 	// nodeID is the outbox's node id, "" without an outbox.
-	nodeID string
-	now    func() time.Time
-	logger *slog.Logger
+	nodeID  string
+	now     func() time.Time
+	logger  *slog.Logger
+	metrics *metrics.Metrics
 
 	mu    sync.Mutex
 	views *lru.Cache[store.UserRef, view]
@@ -129,7 +133,7 @@ func Open(ctx context.Context, o Options) (*Tally, error) {
 		return nil, err
 	}
 	t := &Tally{
-		db: o.DB, writer: o.Writer, outbox: o.Outbox, now: o.Now, logger: o.Logger,
+		db: o.DB, writer: o.Writer, outbox: o.Outbox, now: o.Now, logger: o.Logger, metrics: o.Metrics,
 		views: views, units: make(map[store.UserRef][]pendingUnit), maxPending: cmp.Or(o.MaxPending, DefaultMaxPending),
 		shipped: make(chan struct{}),
 	}
