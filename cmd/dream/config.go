@@ -25,6 +25,9 @@ type Config struct {
 	Command string
 	// Addr is the HTTP listen address.
 	Addr string
+	// MetricsAddr is the listen address of the Prometheus metrics, ""
+	// for none.
+	MetricsAddr string
 	// DataDir holds dev mode's database, issuer key and dev.json.
 	DataDir string
 	// Database is the SQLite file.
@@ -119,6 +122,10 @@ var settings = []setting{
 		defaults:    map[string]string{"serve": ":8080", "dev": "127.0.0.1:8787"},
 		description: "HTTP listen address",
 		dst:         func(c *Config, v string) error { c.Addr = v; return nil }},
+	{flag: "metrics-addr", env: "DREAM_METRICS_ADDR", commands: []string{"serve", "dev"},
+		defaults:    map[string]string{"serve": ":9091"},
+		description: "listen address of the Prometheus metrics, GET /metrics (default off in dev mode)",
+		dst:         func(c *Config, v string) error { c.MetricsAddr = v; return nil }},
 	{flag: "data", env: "DREAM_DATA", commands: []string{"dev"},
 		defaults:    map[string]string{"dev": "./data"},
 		description: "directory of dev mode's database, issuer key and dev.json",

@@ -44,7 +44,7 @@ func TestLoadConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Addr != ":9000" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
+		if c.Addr != ":9000" || c.MetricsAddr != ":9091" || c.Database != "/litefs/dream.db" || c.ClerkSecretKey != "sk_live_x" || c.RateLimitPerMinute != 0 ||
 			c.LogLevel != slog.LevelDebug || c.ClerkAPIURL != "https://api.clerk.com/v1" || c.DataDir != "" ||
 			c.StripeSecretKey != "sk_live_s" || c.StripeWebhookSecret != "whsec_l" || c.StripeAPIURL != "" ||
 			c.ConsoleAuth != "clerk" || c.ClerkPlatformSecretKey != "sk_live_p" || c.ClerkPlatformPublishableKey != "pk_live_p" || c.ClerkPublishableKey != "pk_live_x" ||
@@ -52,7 +52,7 @@ func TestLoadConfig(t *testing.T) {
 			!reflect.DeepEqual(c.Plan, dream.PlatformPlan{PriceCents: 1900, TrialDays: 14, IncludedUsers: 2000, OverageCents: 3, Grace: 10 * 24 * time.Hour,
 				Retention: 30 * 24 * time.Hour, PriceID: "price_1", MeteredPriceID: "price_2", MeterEvent: "dream_live_end_users"}) {
 			t.Fatalf("serve loaded %+v, want addr :9000 from the flag, database, keys and debug logs "+
-				"from the environment, the default Clerk API URL, no data dir and no Stripe API URL", c)
+				"from the environment, the default metrics address and Clerk API URL, no data dir and no Stripe API URL", c)
 		}
 	})
 	t.Run("PlatformBillingOff", func(t *testing.T) {
@@ -79,9 +79,12 @@ func TestLoadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Addr != "127.0.0.1:8787" || c.DataDir != "./data" || c.Database != filepath.Join("data", "dream.db") ||
-			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" || c.ConsoleAuth != "local" {
+			c.RateLimitPerMinute != 100 || c.ClerkSecretKey != "" || c.ConsoleAuth != "local" || c.MetricsAddr != "" {
 			t.Fatalf("dev without settings loaded %+v, want addr 127.0.0.1:8787, data dir ./data, "+
-				"database data/dream.db, a rate limit of 100 a minute and no Clerk key", c)
+				"database data/dream.db, a rate limit of 100 a minute, no Clerk key and no metrics listener", c)
+		}
+		if c, err := loadConfig("dev", nil, env(map[string]string{"DREAM_METRICS_ADDR": "127.0.0.1:9091"}), io.Discard); err != nil || c.MetricsAddr != "127.0.0.1:9091" {
+			t.Fatalf("dev with DREAM_METRICS_ADDR=127.0.0.1:9091 loaded %+v (error %v), want that metrics address", c, err)
 		}
 	})
 	t.Run("DevNeedsNoClerk", func(t *testing.T) {

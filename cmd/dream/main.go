@@ -28,6 +28,7 @@ import (
 	"github.com/dream-api/dream/billing/emulator"
 	"github.com/dream-api/dream/edge"
 	"github.com/dream-api/dream/forward"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/ratelimit"
@@ -127,6 +128,10 @@ type Main struct {
 	Primary  *primary.Primary
 	Server   *edge.Server
 	Listener net.Listener
+	// Metrics are the node's metrics, served on MetricsListener when
+	// the configuration gives it an address.
+	Metrics         *metrics.Metrics
+	MetricsListener net.Listener
 	// LiteFS is the mount of a replicated database, nil for a plain file.
 	LiteFS *store.LiteFS
 	// DevIssuer is dev mode's identity issuer and Emulator its payments
@@ -241,12 +246,19 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.prepareSchema(ctx); err != nil {
 		return err
 	}
+	m.Metrics = metrics.New(billing.EventTypes())
+	m.Metrics.CollectReplication(m.replication())
 	if err := m.openOutbox(); err != nil {
 		return err
 	}
 	var err error
 	if m.Listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return err
+	}
+	if m.Config.MetricsAddr != "" {
+		if m.MetricsListener, err = net.Listen("tcp", m.Config.MetricsAddr); err != nil {
+			return err
+		}
 	}
 	httpClient := &http.Client{Timeout: 15 * time.Second}
 	plan := &m.Config.Plan
@@ -255,7 +267,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Primary = primary.New(m.DB, m.Now, nil)
+	m.Primary = primary.New(m.DB, m.Now, m.Metrics)
 	node, err := readNodeMemory(os.DirFS("/"))
 	if err != nil {
 		return err
@@ -282,6 +294,7 @@ func (m *Main) Open(ctx context.Context) error {
 		LiteFS:                      m.LiteFS,
 		Outbox:                      m.Outbox,
 		CachedEndUsers:              m.Memory.CachedEndUsers,
+		Metrics:                     m.Metrics,
 	}
 	if m.LiteFS != nil {
 		// Every node takes writes: the primary applies them, replicas
@@ -301,7 +314,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	// Developers' and end users' sign-ins share the per-address count.
-	opts.Attempts = signInAttempts{limiter: attempts, now: m.Now}
+	opts.Attempts = signInAttempts{limiter: attempts, now: m.Now, metrics: m.Metrics}
 	switch m.Config.ConsoleAuth {
 	case "local":
 		if m.passwords, err = auth.NewPasswords(0); err != nil {
@@ -397,12 +410,32 @@ func (m *Main) openOutbox() error {
 		return fmt.Errorf("dream %s: bad configuration:\n  DREAM_OUTBOX (--outbox): %s is on the LiteFS mount; put it on the node's own disk",
 			m.Config.Command, path)
 	}
-	o, err := outbox.Open(path, m.Now, nil)
+	o, err := outbox.Open(path, m.Now, m.Metrics)
 	if err != nil {
 		return err
 	}
 	m.Outbox = o
+	m.Metrics.CollectOutbox(o)
 	return nil
+}
+
+// replication is how the metrics read where the node stands: on LiteFS
+// from the mount, and a node of its own is its own primary.
+func (m *Main) replication() metrics.Replication {
+	if m.LiteFS == nil {
+		return metrics.Replication{IsPrimary: func() (bool, error) { return true, nil }}
+	}
+	return metrics.Replication{
+		IsPrimary: func() (bool, error) {
+			isPrimary, _, err := m.LiteFS.Primary()
+			return isPrimary, err
+		},
+		Position: func() (uint64, error) {
+			pos, err := m.LiteFS.Position()
+			return uint64(pos), err
+		},
+		Lag: m.LiteFS.Lag,
+	}
 }
 
 // schemaWait bounds how long a replica waits for the primary to migrate
@@ -460,15 +493,21 @@ const maxHeaderBytes = 64 << 10
 // signInBuckets bounds the buckets of sign-in attempts.
 const signInBuckets = 10_000
 
-// signInAttempts counts developers' sign-in attempts in token buckets.
+// signInAttempts counts developers' and end users' sign-in attempts in
+// token buckets, and the attempts refused in metrics.
 type signInAttempts struct {
 	limiter *ratelimit.Limiter
 	now     func() time.Time
+	metrics *metrics.Metrics
 }
 
 // Allow implements dream.AttemptLimiter.
 func (a signInAttempts) Allow(key string) bool {
-	return a.limiter.Allow(key, dream.SignInAttemptsPerMinute, a.now()).Allowed
+	if a.limiter.Allow(key, dream.SignInAttemptsPerMinute, a.now()).Allowed {
+		return true
+	}
+	a.metrics.RateLimited("sign_in")
+	return false
 }
 
 // loopbackOnly reports whether addr is a loopback address, reached over
@@ -500,8 +539,20 @@ func (m *Main) Serve(ctx context.Context) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(m.Listener) }()
+	// The metrics have a listener of their own, which the public one
+	// never reaches: Fly's scraper and the operator's Prometheus read
+	// them over the private network.
+	var metricsSrv *http.Server
+	if m.MetricsListener != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Metrics.Handler(m.Logger))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)}
+		m.Logger.Info("serving metrics", "addr", m.MetricsListener.Addr().String())
+		go func() { errc <- metricsSrv.Serve(m.MetricsListener) }()
+	}
 	background, stop := context.WithCancel(ctx)
 	defer stop()
 	go m.jobs(background)
@@ -513,7 +564,11 @@ func (m *Main) Serve(ctx context.Context) error {
 	m.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return shutdown(shutdownCtx, srv, unused, unusedConnGrace)
+	err := shutdown(shutdownCtx, srv, unused, unusedConnGrace)
+	if metricsSrv != nil {
+		err = errors.Join(err, metricsSrv.Shutdown(shutdownCtx))
+	}
+	return err
 }
 
 // jobs runs the primary's periodic work: returning the stock of
@@ -528,26 +583,32 @@ func (m *Main) jobs(ctx context.Context) {
 	daily := time.NewTicker(dailyInterval)
 	defer daily.Stop()
 	for {
-		var job func(context.Context) error
-		var name string
 		select {
 		case <-ctx.Done():
 			return
 		case <-stock.C:
-			job, name = m.Primary.ReleaseLapsedStock, "releasing lapsed stock reservations"
+			m.runJob(ctx, "release_stock", "releasing lapsed stock reservations", m.Primary.ReleaseLapsedStock)
 		case <-prune.C:
-			job, name = m.Primary.Prune, "pruning"
+			m.runJob(ctx, "prune", "pruning", m.Primary.Prune)
 		case <-daily.C:
-			job, name = m.Jobs.RunDue, "daily jobs"
+			m.runJob(ctx, "daily", "daily jobs", m.Jobs.RunDue)
 		}
-		if m.LiteFS != nil {
-			if isPrimary, _, err := m.LiteFS.Primary(); err != nil || !isPrimary {
-				continue
-			}
+	}
+}
+
+// runJob runs job if this node holds the lease, records the run in the
+// metrics under name, and logs a failure as what it was doing.
+func (m *Main) runJob(ctx context.Context, name, doing string, job func(context.Context) error) {
+	if m.LiteFS != nil {
+		if isPrimary, _, err := m.LiteFS.Primary(); err != nil || !isPrimary {
+			return
 		}
-		if err := job(ctx); err != nil {
-			m.Logger.Error(name, "error", err)
-		}
+	}
+	start := m.Now()
+	err := job(ctx)
+	m.Metrics.JobRan(name, start, m.Now(), err)
+	if err != nil {
+		m.Logger.Error(doing, "error", err)
 	}
 }
 
@@ -569,8 +630,11 @@ func (m *Main) Close() error {
 	if m.Outbox != nil {
 		errs = append(errs, m.Outbox.Close())
 	}
-	if m.Listener != nil {
-		if err := m.Listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	for _, l := range []net.Listener{m.Listener, m.MetricsListener} {
+		if l == nil {
+			continue
+		}
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
