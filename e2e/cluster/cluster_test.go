@@ -24,6 +24,7 @@ import (
 	"github.com/dream-api/dream"
 	"github.com/dream-api/dream/billing"
 	"github.com/dream-api/dream/e2e/harness"
+	"github.com/dream-api/dream/metrics/metricstest"
 	"github.com/dream-api/dream/primary"
 	"github.com/dream-api/dream/store"
 )
@@ -248,6 +249,65 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("the usage read after track %d at replica-1: status %d, body %v, error %v; want 200 with usageCount %d",
 					i, status, body, err, i)
 			}
+		}
+	})
+
+	t.Run("MetricsOfEachNode", func(t *testing.T) {
+		scrape := func(n *harness.Node) metricstest.Scrape {
+			t.Helper()
+			res, err := http.Get(n.MetricsURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("the metrics of %s answered %d, want 200", n.Name, res.StatusCode)
+			}
+			return metricstest.Parse(t, res.Body)
+		}
+		p, r := scrape(primaryNode), scrape(replica1)
+		if p.Value("dream_node_primary") != 1 || r.Value("dream_node_primary") != 0 {
+			t.Fatalf("dream_node_primary is %v on the primary and %v on replica-1, want 1 and 0",
+				p.Value("dream_node_primary"), r.Value("dream_node_primary"))
+		}
+		if len(r.Series("dream_replication_lag_seconds")) != 1 || r.Value("dream_replication_position") <= 0 {
+			t.Fatalf("replica-1 reports lag %v and position %v, want both from its mount",
+				r.Series("dream_replication_lag_seconds"), r.Value("dream_replication_position"))
+		}
+		if len(p.Series("dream_replication_lag_seconds")) != 1 || p.Value("dream_replication_lag_seconds") != 0 {
+			t.Fatalf("the primary reports a lag of %v, want 0", p.Series("dream_replication_lag_seconds"))
+		}
+
+		// Units acknowledged at a replica are counted by the primary once
+		// each, by the time the replica's outbox is empty again.
+		emptied := func() {
+			t.Helper()
+			eventually(t, 10*time.Second, "replica-1's outbox empty", func() error {
+				s := scrape(replica1)
+				if len(s.Series("dream_outbox_units")) != 1 || s.Value("dream_outbox_units") != 0 {
+					return fmt.Errorf("its outbox gauge is %v", s.Series("dream_outbox_units"))
+				}
+				return nil
+			})
+		}
+		applied := func() float64 {
+			return scrape(primaryNode).Value("dream_usage_units_applied_total", "decided_by", "node")
+		}
+		emptied()
+		before := applied()
+		token := c.token("user_metrics", "")
+		const tracks = 12
+		for i := range tracks {
+			if status, body, _, err := call("POST", replica1.URL("/api/data"), "", "X-Publishable-Key", pk, "X-Clerk-Token", token); err != nil || status != 200 {
+				t.Fatalf("track %d at replica-1: status %d, body %v, error %v; want 200", i+1, status, body, err)
+			}
+		}
+		emptied()
+		if got := applied() - before; got != tracks {
+			t.Fatalf("the primary applied %v units by its metrics, want the %d tracked at replica-1", got, tracks)
+		}
+		if got := scrape(replica1).Value("dream_usage_ship_duration_seconds", "outcome", "ok"); got < 1 {
+			t.Fatalf("replica-1 shipped %v batches by its metrics, want at least one", got)
 		}
 	})
 

@@ -41,7 +41,7 @@ func (c *Cluster) ServeAlone(dir, db string, within time.Duration) (*Alone, erro
 		return nil, err
 	}
 	a.cmd = exec.Command(c.dream, "serve")
-	a.cmd.Env = append(c.environment(db, filepath.Join(dir, "outbox.db"), "127.0.0.1:0"), c.env...)
+	a.cmd.Env = append(c.environment(db, filepath.Join(dir, "outbox.db"), "127.0.0.1:0", "127.0.0.1:0"), c.env...)
 	a.cmd.Stdout = log
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {

@@ -204,13 +204,12 @@ func New(cfg Config) (_ *Cluster, err error) {
 		}
 	}()
 
-	litefsAddrs, dreamAddrs := make([]string, cfg.Nodes), make([]string, cfg.Nodes)
+	litefsAddrs, dreamAddrs, metricsAddrs := make([]string, cfg.Nodes), make([]string, cfg.Nodes), make([]string, cfg.Nodes)
 	for i := range cfg.Nodes {
-		if litefsAddrs[i], err = FreeAddr(); err != nil {
-			return nil, err
-		}
-		if dreamAddrs[i], err = FreeAddr(); err != nil {
-			return nil, err
+		for _, addr := range []*string{&litefsAddrs[i], &dreamAddrs[i], &metricsAddrs[i]} {
+			if *addr, err = FreeAddr(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i := range cfg.Nodes {
@@ -247,8 +246,8 @@ func New(cfg Config) (_ *Cluster, err error) {
 		if err != nil {
 			return nil, err
 		}
-		n := &Node{Name: name, Dir: dir, Addr: dreamAddrs[i], config: config, litefs: cfg.LiteFS, dream: dreamBin}
-		n.env = append(c.environment(n.DB(), n.Outbox(), n.Addr), cfg.Env...)
+		n := &Node{Name: name, Dir: dir, Addr: dreamAddrs[i], MetricsAddr: metricsAddrs[i], config: config, litefs: cfg.LiteFS, dream: dreamBin}
+		n.env = append(c.environment(n.DB(), n.Outbox(), n.Addr, n.MetricsAddr), cfg.Env...)
 		c.Nodes = append(c.Nodes, n)
 	}
 	return c, nil
@@ -257,11 +256,12 @@ func New(cfg Config) (_ *Cluster, err error) {
 // environment is the environment of a dream on database db with outbox,
 // listening on addr, that verifies end users' tokens against the cluster's
 // identity provider and payment events against WebhookSecret.
-func (c *Cluster) environment(db, outbox, addr string) []string {
+func (c *Cluster) environment(db, outbox, addr, metricsAddr string) []string {
 	return append(os.Environ(),
 		"DREAM_DB="+db,
 		"DREAM_OUTBOX="+outbox,
 		"DREAM_ADDR="+addr,
+		"DREAM_METRICS_ADDR="+metricsAddr,
 		"DREAM_CLUSTER_SECRET="+ClusterSecret,
 		"DREAM_RATE_LIMIT_PER_MINUTE=0",
 		"DREAM_CONSOLE_AUTH=local",

@@ -26,8 +26,11 @@ type Node struct {
 	// Dir holds the node's litefs.yml, mount (mnt), LiteFS data (data),
 	// outbox and log.
 	Dir string
-	// Addr is the 127.0.0.1:port dream listens on.
-	Addr string
+	// Addr is the 127.0.0.1:port dream listens on, and MetricsAddr the
+	// one of its metrics: every node shares the host, so none can have
+	// the default port.
+	Addr        string
+	MetricsAddr string
 
 	config string
 	litefs string
@@ -46,6 +49,9 @@ type Node struct {
 
 // URL is the address of path on the node's dream.
 func (n *Node) URL(path string) string { return "http://" + n.Addr + path }
+
+// MetricsURL is the address of the node's metrics.
+func (n *Node) MetricsURL() string { return "http://" + n.MetricsAddr + "/metrics" }
 
 // DB is the database file in the node's mount, dream's DREAM_DB.
 func (n *Node) DB() string { return filepath.Join(n.Dir, "mnt", "dream.db") }
