@@ -45,10 +45,9 @@ const OtherEvent = "other"
 var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 	http.MethodDelete, http.MethodOptions, "other"}
 
-// Buckets. Requests and commits of the warm path take tens of
-// microseconds and a cold one or a write hundreds of milliseconds, so the
-// duration buckets start at 100 µs; sizes double up to the group commits'
-// and batches' bounds.
+// Buckets. A warm request is answered from memory and a write waits for a
+// commit, maybe across regions, so the duration buckets run from 100 µs to
+// 10 s; sizes double up past the group commits' and batches' bounds.
 var (
 	durationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	sizeBuckets     = prometheus.ExponentialBuckets(1, 2, 14) // 1 to 8192

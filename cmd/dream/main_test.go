@@ -500,16 +500,24 @@ func submit(t *testing.T, link string) string {
 
 func fetch(t *testing.T, link string) string {
 	t.Helper()
+	status, body := get(t, link)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s answered %d %s, want 200", link, status, body)
+	}
+	return body
+}
+
+// get answers a GET of link, without following redirects, with its status
+// and body.
+func get(t *testing.T, link string) (int, string) {
+	t.Helper()
 	res, err := browser.Get(link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s answered %d %s, want 200", link, res.StatusCode, body)
-	}
-	return string(body)
+	return res.StatusCode, string(body)
 }
 
 // TestBinary_DevPayments runs the whole offline payment flow of dev mode

@@ -43,18 +43,6 @@ func serve(t *testing.T, m *Main) {
 	})
 }
 
-// get answers a GET of url with its status and body.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
-}
-
 // TestMetricsListener: with --metrics-addr the node serves its metrics
 // there, GET /metrics only, and not on the API's listener; dev mode opens
 // no metrics listener unless asked to.
