@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/metrics/metricstest"
+	"github.com/dream-api/dream/ratelimit"
 )
 
 // openDev opens a dev-mode Main on loopback ports with args added to its
@@ -119,5 +122,26 @@ func TestJobRunsAreMeasured(t *testing.T) {
 	}
 	if len(s.Series("dream_job_last_success_timestamp_seconds", "job", "daily")) != 0 {
 		t.Error("daily has a last success by the metrics, want none: its one run failed")
+	}
+}
+
+// TestSignInRefusalsAreCounted: the sign-in limiter that the dashboard and
+// the hosted pages share counts each attempt it refuses under "sign_in".
+func TestSignInRefusalsAreCounted(t *testing.T) {
+	limiter, err := ratelimit.New(signInBuckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(nil)
+	now := time.Date(2025, 1, 15, 9, 0, 0, 0, time.UTC)
+	attempts := signInAttempts{limiter: limiter, now: func() time.Time { return now }, metrics: m}
+	for range dream.SignInAttemptsPerMinute + 2 {
+		attempts.Allow("ip:203.0.113.7")
+	}
+	attempts.Allow("ip:203.0.113.8")
+	s := metricstest.Get(t, m.Handler(slog.New(slog.DiscardHandler)))
+	if got := s.Value("dream_rate_limit_refusals_total", "limit", "sign_in"); got != 2 {
+		t.Fatalf("%d attempts from one address and one from another made %v sign-in refusals by the metrics, want 2",
+			dream.SignInAttemptsPerMinute+2, got)
 	}
 }
