@@ -59,6 +59,7 @@ func TestAddressRateLimit(t *testing.T) {
 	signIn := func(address string) response {
 		return h.do("POST", "/v1/session", `{"email":"nobody@example.com","password":"wrong password"}`, "Fly-Client-IP", address)
 	}
+	before := h.scrape()
 	for i := range 3 {
 		if res := signIn("203.0.113.7"); res.status != 401 {
 			t.Fatalf("sign-in %d answered %d %s, want 401", i+1, res.status, res.raw)
@@ -81,6 +82,9 @@ func TestAddressRateLimit(t *testing.T) {
 	if res := signIn("203.0.113.7"); res.status != 401 {
 		t.Errorf("after 20 s the address answered %d %s, want one more request through", res.status, res.raw)
 	}
+	if got := moved(before, h.scrape(), "dream_rate_limit_refusals_total", "limit", "address"); got != 2 {
+		t.Errorf("the address limit's refusals rose by %v, want 2", got)
+	}
 }
 
 // TestSecretKeyRateLimit: the routes of the developer's backend count the
@@ -90,6 +94,7 @@ func TestSecretKeyRateLimit(t *testing.T) {
 	totals := func(sk string) response {
 		return h.do("GET", "/api/dashboard/totals", "", "Authorization", "Bearer "+sk)
 	}
+	before := h.scrape()
 	for i := range 2 {
 		if res := totals(h.saas.Test.SecretKey); res.status != 200 {
 			t.Fatalf("request %d answered %d %s, want 200", i+1, res.status, res.raw)
@@ -104,5 +109,8 @@ func TestSecretKeyRateLimit(t *testing.T) {
 	}
 	if !strings.Contains(h.do("GET", "/api/dashboard", "", "Authorization", "Bearer "+h.saas.Test.SecretKey).raw, "Rate limit exceeded") {
 		t.Error("the limit counts per route, want it per key")
+	}
+	if got := moved(before, h.scrape(), "dream_rate_limit_refusals_total", "limit", "secret_key"); got != 2 {
+		t.Errorf("the secret key limit's refusals rose by %v, want 2", got)
 	}
 }
