@@ -62,7 +62,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		// and queuing in database/sql is cheaper than SQLITE_BUSY retries.
 		// Write transactions begin IMMEDIATE so that a transaction which
 		// reads before it writes holds the write lock from its first read.
-		w, err := sql.Open("sqlite3", sqlite.DSN(path, "_auto_vacuum=incremental", "_journal_mode=WAL", "_synchronous=NORMAL",
+		w, err := sql.Open("sqlite3", sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
 			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate"))
 		if err != nil {
 			return nil, err
@@ -117,6 +117,9 @@ func (db *DB) Close() error {
 func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	if db.write == nil {
 		return nil, errors.New("store: cannot migrate a read-only database")
+	}
+	if err := db.useIncrementalVacuumIfNew(ctx); err != nil {
+		return nil, err
 	}
 	return migrations.Schema.Apply(ctx, db.write)
 }

@@ -6,11 +6,27 @@ import (
 	"fmt"
 )
 
-// The database is created with SQLite's incremental auto_vacuum: the pages
+// The database is migrated with SQLite's incremental auto_vacuum: the pages
 // that pruning and deletions free stay in the file until ReclaimFreePages
 // returns them to the file system, a few at a time, so that the file
 // shrinks back after a burst without a VACUUM that would hold the write
 // lock while it rewrites the whole file.
+
+// useIncrementalVacuumIfNew gives a database without tables incremental
+// auto_vacuum, whose VACUUM costs nothing while it is empty: Migrate calls
+// it before the first migration. Only the primary migrates; a replica's
+// copy, which LiteFS writes, has the mode of the primary's.
+func (db *DB) useIncrementalVacuumIfNew(ctx context.Context) error {
+	var tables int
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 {
+		return nil
+	}
+	_, err := db.ConvertToIncrementalVacuum(ctx)
+	return err
+}
 
 // reclaimStep is how many pages one step of ReclaimFreePages returns: one
 // short write transaction, after which queued writes go first.
