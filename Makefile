@@ -16,7 +16,7 @@ LITEFS_VERSION := v0.5.14
 # go-sqlite3 is cgo: a C compiler is required.
 export CGO_ENABLED := 1
 
-.PHONY: build run test e2e-sdk sdk-deps lint tools fuse chromium tidy clean bench docs-screenshots
+.PHONY: build run test e2e-sdk sdk-deps lint tools fuse chromium tidy clean bench docs-screenshots fuzz
 
 ## build: compile the dream binary into bin/
 build:
@@ -53,6 +53,25 @@ bench: build $(LITEFS) fuse
 	./bin/dreambench -dream $(BIN)
 	$(GO) test ./primary -run '^$$' -bench BenchmarkMeterReport -benchtime 1x
 	$(GO) test ./edge -run '^$$' -bench BenchmarkDashboardScale -benchtime 1x
+
+# What `make fuzz` runs: the targets whose names match FUZZ, FUZZTIME
+# each, with FUZZFLAGS passed to go test besides (FUZZFLAGS='-parallel 1'
+# keeps it to one worker on a shared machine).
+FUZZ      ?= ^Fuzz
+FUZZTIME  ?= 2m
+FUZZFLAGS ?=
+
+## fuzz: every fuzz target of every package in turn, FUZZTIME each; the
+## list comes from go test -list, so a new target is never left out. The
+## seeds and testdata/fuzz corpora already run as tests in make test
+fuzz:
+	@set -e; targets=$$($(GO) test -list '$(FUZZ)' ./... | \
+		awk '/^Fuzz/ { names[++n] = $$1 } /^ok/ { for (i = 1; i <= n; i++) print $$2 "," names[i]; n = 0 }'); \
+	for target in $$targets; do \
+		pkg=$${target%%,*}; name=$${target#*,}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS); \
+	done
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools
