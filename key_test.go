@@ -75,15 +75,25 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
+// FuzzParseKey holds the key parser, which reads X-Publishable-Key and
+// the Bearer secret key of every keyed request, to the keys' form: an
+// accepted key is the value presented with its kind's prefix and a mode,
+// and a refusal is the kind's invalid-key error, never another.
 func FuzzParseKey(f *testing.F) {
 	f.Add("pk_test_" + strings.Repeat("ab", 16))
 	f.Add("sk_live_" + strings.Repeat("09", 32))
 	f.Add("sk_test_\x00")
 	f.Add("pk_live_é")
+	f.Add("pk_test_" + strings.Repeat("AB", 16))
+	f.Add("sk_demo_" + strings.Repeat("09", 32))
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, kind := range []dream.KeyKind{dream.PublishableKey, dream.SecretKey} {
 			key, err := dream.ParseKey(kind, s)
 			if err != nil {
+				want := map[dream.KeyKind]error{dream.PublishableKey: dream.ErrInvalidPublishableKey, dream.SecretKey: dream.ErrInvalidSecretKey}[kind]
+				if !errors.Is(err, want) {
+					t.Fatalf("parsing %q as a key of kind %d was refused with %v, want %v", s, kind, err, want)
+				}
 				continue
 			}
 			if key.Value != s || !key.Mode.Valid() || !strings.HasPrefix(s, map[dream.KeyKind]string{dream.PublishableKey: "pk_", dream.SecretKey: "sk_"}[kind]+string(key.Mode)+"_") {
