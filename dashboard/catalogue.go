@@ -175,13 +175,15 @@ func (d *Dashboard) upload(r *http.Request, s *session) error {
 	return nil
 }
 
-// dollars reads an amount in dollars as whole cents.
+// dollars reads an amount in dollars as whole cents: digits, then a point
+// and at most two digits of cents. strconv alone would take a sign in
+// either part, and read "1.-5" as 95 cents.
 func dollars(s string) (int64, bool) {
 	if s == "" {
 		return 0, true
 	}
 	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "$"), ".")
-	if len(frac) > 2 {
+	if len(frac) > 2 || !digits(whole) || !digits(frac) {
 		return 0, false
 	}
 	frac += strings.Repeat("0", 2-len(frac))
@@ -191,6 +193,11 @@ func dollars(s string) (int64, bool) {
 		return 0, false
 	}
 	return w*100 + c, true
+}
+
+// digits reports whether s is made only of the digits 0-9.
+func digits(s string) bool {
+	return strings.Trim(s, "0123456789") == ""
 }
 
 func (d *Dashboard) createTier(w http.ResponseWriter, r *http.Request, s *session) {
