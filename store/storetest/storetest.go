@@ -175,10 +175,7 @@ func SaaSTiers() []dream.Tier {
 // Count runs a query of one integer on the database file.
 func Count(tb testing.TB, db *store.DB, query string, args ...any) int64 {
 	tb.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?mode=ro&_busy_timeout=5000")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	raw := openReadOnly(tb, db)
 	defer raw.Close()
 	var n int64
 	if err := raw.QueryRow(query, args...).Scan(&n); err != nil {
@@ -191,9 +188,17 @@ func Count(tb testing.TB, db *store.DB, query string, args ...any) int64 {
 // before and after requests that must change nothing.
 func Dump(tb testing.TB, db *store.DB, tables ...string) string {
 	tb.Helper()
+	raw := openReadOnly(tb, db)
+	defer raw.Close()
+	return dump(tb, raw, tables)
+}
+
+// dump is Dump on a connection of the caller's.
+func dump(tb testing.TB, raw *sql.DB, tables []string) string {
+	tb.Helper()
 	var out strings.Builder
 	for _, table := range tables {
-		out.WriteString(Rows(tb, db, `SELECT '`+table+`', * FROM `+table+` ORDER BY 2`))
+		out.WriteString(rows(tb, raw, `SELECT '`+table+`', * FROM `+table+` ORDER BY 2`))
 	}
 	return out.String()
 }
@@ -218,11 +223,25 @@ func PlatformRows(tb testing.TB, db *store.DB, platformID string) string {
 // Rows returns the rows a query selects as text, a line each.
 func Rows(tb testing.TB, db *store.DB, query string, args ...any) string {
 	tb.Helper()
+	raw := openReadOnly(tb, db)
+	defer raw.Close()
+	return rows(tb, raw, query, args...)
+}
+
+// openReadOnly opens the database file read-only, beside the database's
+// own connections.
+func openReadOnly(tb testing.TB, db *store.DB) *sql.DB {
+	tb.Helper()
 	raw, err := sql.Open("sqlite3", "file:"+db.Path()+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer raw.Close()
+	return raw
+}
+
+// rows is Rows on a connection of the caller's.
+func rows(tb testing.TB, raw *sql.DB, query string, args ...any) string {
+	tb.Helper()
 	rows, err := raw.Query(query, args...)
 	if err != nil {
 		tb.Fatalf("%s: %v", query, err)
@@ -248,4 +267,30 @@ func Rows(tb testing.TB, db *store.DB, query string, args ...any) string {
 		tb.Fatal(err)
 	}
 	return out.String()
+}
+
+// Dumper dumps every table of a database over one connection it keeps, so
+// that a fuzz target can afford a dump before and after each input to show
+// that a refused request wrote nothing.
+type Dumper struct {
+	raw    *sql.DB
+	tables []string
+}
+
+// NewDumper returns a Dumper of db's tables, closed when the test ends.
+func NewDumper(tb testing.TB, db *store.DB) *Dumper {
+	tb.Helper()
+	d := &Dumper{raw: openReadOnly(tb, db)}
+	tb.Cleanup(func() { d.raw.Close() })
+	d.tables = strings.Fields(rows(tb, d.raw, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`))
+	for i, t := range d.tables {
+		d.tables[i] = strings.Trim(t, "[]")
+	}
+	return d
+}
+
+// Dump returns every row of every table as text.
+func (d *Dumper) Dump(tb testing.TB) string {
+	tb.Helper()
+	return dump(tb, d.raw, d.tables)
 }
