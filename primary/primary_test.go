@@ -166,6 +166,37 @@ func TestPrimary_WriteID_RefusalNotRecorded(t *testing.T) {
 	}
 }
 
+// TestPrimary_RefusalLogsNoChange: a write undone by its savepoint leaves
+// nothing in the change log either, though it touched an end user before
+// it was refused; otherwise every refused track at a limit would have
+// every node read the user's counter again.
+func TestPrimary_RefusalLogsNoChange(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	for i := 0; i < 100; i++ {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "u1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := db.LastChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"u1", "u2-new"} {
+		w := dream.TrackUsage{EnvironmentID: env, UserID: user}
+		if user != "u1" {
+			// A new end user, registered by the write before it is refused.
+			storetest.Exec(t, db, `UPDATE tiers SET usage_limit = 0 WHERE environment_id = ?`, env)
+		}
+		if _, err := dream.Apply(ctx, p, w); dream.ErrorKind(err) != dream.KindForbidden {
+			t.Fatalf("a unit of %s past the limit: error %v, want it refused as forbidden", user, err)
+		}
+		if now, err := db.LastChange(ctx); err != nil || now != last {
+			t.Fatalf("the refused unit of %s moved the change log from %d to %d (error %v), want it left at %d", user, last, now, err, last)
+		}
+	}
+}
+
 func TestPrimary_CreateProject(t *testing.T) {
 	p, db, proj := fixture(t, time.Now)
 	valid := func() dream.CreateProject {

@@ -52,7 +52,11 @@ func (tx *Tx) touch(envID int64, userID string, now time.Time, counterOnly bool)
 	if *set == nil {
 		*set = make(map[UserRef]struct{})
 	}
-	(*set)[UserRef{envID, userID}] = struct{}{}
+	u := UserRef{envID, userID}
+	if _, ok := (*set)[u]; !ok {
+		(*set)[u] = struct{}{}
+		tx.touched = append(tx.touched, touchedUser{u, counterOnly})
+	}
 	tx.usersAt = now
 }
 

@@ -145,6 +145,16 @@ type Tx struct {
 	// changed; Commit logs them.
 	users, counters map[UserRef]struct{}
 	usersAt         time.Time
+	// touched are the users touch added to users or counters since the
+	// savepoint began, which rolling back to it takes out again: a write
+	// undone leaves nothing in the log either.
+	touched []touchedUser
+}
+
+// touchedUser is an end user touch added to one of a Tx's sets.
+type touchedUser struct {
+	user        UserRef
+	counterOnly bool
 }
 
 // Begin starts a write transaction. It holds SQLite's write lock until
@@ -161,9 +171,7 @@ func (db *DB) Begin(ctx context.Context) (*Tx, error) {
 }
 
 // Commit logs the end users whose state changed, then commits the
-// transaction. A write undone by its savepoint may leave its users in the
-// log: nodes then drop a cache entry that was still right, which costs one
-// read and is never wrong.
+// transaction.
 func (tx *Tx) Commit() error {
 	if err := tx.logUsers(context.Background()); err != nil {
 		return err
@@ -183,20 +191,30 @@ func (tx *Tx) Rollback() error {
 // its own: the primary applies many writes in one transaction and one
 // write's failure must not undo the others.
 func (tx *Tx) Savepoint(ctx context.Context) error {
+	tx.touched = tx.touched[:0]
 	_, err := tx.tx.ExecContext(ctx, `SAVEPOINT write`)
 	return err
 }
 
-// RollbackToSavepoint undoes the part since Savepoint and ends it.
+// RollbackToSavepoint undoes the part since Savepoint, the users it
+// touched included, and ends it.
 func (tx *Tx) RollbackToSavepoint(ctx context.Context) error {
 	if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT write`); err != nil {
 		return err
+	}
+	for _, t := range tx.touched {
+		if t.counterOnly {
+			delete(tx.counters, t.user)
+		} else {
+			delete(tx.users, t.user)
+		}
 	}
 	return tx.ReleaseSavepoint(ctx)
 }
 
 // ReleaseSavepoint keeps the part since Savepoint.
 func (tx *Tx) ReleaseSavepoint(ctx context.Context) error {
+	tx.touched = tx.touched[:0]
 	_, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT write`)
 	return err
 }
