@@ -61,17 +61,19 @@ FUZZ      ?= ^Fuzz
 FUZZTIME  ?= 2m
 FUZZFLAGS ?=
 
-## fuzz: every fuzz target of every package in turn, FUZZTIME each; the
-## list comes from go test -list, so a new target is never left out. The
-## seeds and testdata/fuzz corpora already run as tests in make test
+## fuzz: every fuzz target of every package in turn, FUZZTIME each, going
+## on past a failure and naming the failed at the end; the list comes from
+## go test -list, so a new target is never left out. The seeds and
+## testdata/fuzz corpora already run as tests in make test
 fuzz:
 	@set -e; targets=$$($(GO) test -list '$(FUZZ)' ./... | \
 		awk '/^Fuzz/ { names[++n] = $$1 } /^ok/ { for (i = 1; i <= n; i++) print $$2 "," names[i]; n = 0 }'); \
-	for target in $$targets; do \
+	failed=; for target in $$targets; do \
 		pkg=$${target%%,*}; name=$${target#*,}; \
 		echo "== $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS); \
-	done
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (the inputs are under the package's testdata/fuzz)"; exit 1; fi
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: tools
