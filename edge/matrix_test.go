@@ -348,17 +348,6 @@ func (m *matrix) send(r dream.Route, a attack) *httptest.ResponseRecorder {
 	return m.h.raw(r.Method, m.path(r), reqBody, headers...)
 }
 
-// allTables is every table of the database, for a dump that shows nothing
-// changed.
-func allTables(t *testing.T, db *store.DB) []string {
-	rows := storetest.Rows(t, db, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-	var names []string
-	for _, line := range strings.Fields(rows) {
-		names = append(names, strings.Trim(line, "[]"))
-	}
-	return names
-}
-
 // TestIsolationMatrix walks the server's own route table, with every
 // optional surface mounted, and tries each route with every credential its
 // class must refuse: none, another developer's keys and session, a test
@@ -375,8 +364,8 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatal("a route without a credential class passed the matrix, want it refused")
 		}
 	})
-	tables := allTables(t, h.db)
-	before := storetest.Dump(t, h.db, tables...)
+	dumper := storetest.NewDumper(t, h.db)
+	before := dumper.Dump(t)
 	classes := map[dream.Access]int{}
 	for _, r := range h.current().Routes() {
 		attacks, err := m.attacks(r)
@@ -407,7 +396,7 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Errorf("no route of class %s was mounted, want every class tried", class)
 		}
 	}
-	if after := storetest.Dump(t, h.db, tables...); after != before {
+	if after := dumper.Dump(t); after != before {
 		t.Errorf("the refused requests changed the database:\nbefore %s\nafter  %s", before, after)
 	}
 	if res := h.do("GET", "/v1/projects", "", m.stranger.bearer()...); len(res.body["projects"].([]any)) != 0 {
