@@ -19,12 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -316,14 +318,44 @@ func nodeConfig(shipped []byte, dir, litefsAddr string, lease map[string]any, dr
 }
 
 // FreeAddr returns a loopback address with a port nothing listens on at
-// the time of asking, for a node or anything run beside the cluster.
+// the time of asking, for a node or anything run beside the cluster. The
+// port is closed again until the node binds it, so it is drawn below the
+// kernel's ephemeral range: a port the kernel gives to another process's
+// listener on port 0, or to an outgoing connection, of a test package
+// running at the same time would otherwise take it in between.
 func FreeAddr() (string, error) {
+	low, high := 20000, ephemeralLow()-1
+	for range 100 {
+		if high <= low {
+			break
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", low+mathrand.IntN(high-low+1)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, Linux's
+// default when it cannot be read.
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // Close stops every node, replicas before the primary, the JWKS server
