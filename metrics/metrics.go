@@ -21,6 +21,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -53,6 +54,12 @@ var (
 	sizeBuckets     = prometheus.ExponentialBuckets(1, 2, 14) // 1 to 8192
 	jobBuckets      = []float64{.001, .01, .1, 1, 10, 60, 300}
 )
+
+// cpuClasses adds the Go runtime's estimate of where its CPU time goes
+// (go_cpu_classes_*_cpu_seconds_total: user code, the collector, the
+// scavenger, idle) to its standard metrics: the collector's share is what
+// tells a memory budget too small for the end users a node keeps warm.
+var cpuClasses = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)}
 
 // Metrics are one node's metrics and the registry that serves them.
 type Metrics struct {
@@ -152,7 +159,7 @@ func New(webhookTypes []string) *Metrics {
 		m.unmatched[method] = m.Route(method, Unmatched)
 	}
 	m.registry.MustRegister(
-		collectors.NewGoCollector(),
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(cpuClasses)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.cacheLookups, m.refusals, m.webhooks,
 		m.groupCommits, m.shipUnits, m.shipDuration, m.unitsApplied,

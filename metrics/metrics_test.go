@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -167,5 +168,24 @@ func TestJobs(t *testing.T) {
 	}
 	if got := s.Sum("dream_job_duration_seconds", "job", "daily"); got != 3 {
 		t.Errorf("daily's runs took %v s in all, want 3", got)
+	}
+}
+
+// TestCollectorCPUShare: the runtime's estimate of the CPU time its
+// collector took is served beside the time of user code and idle time, so
+// that the collector's share of the node's CPU can be read (and a memory
+// budget too small for the caches seen).
+func TestCollectorCPUShare(t *testing.T) {
+	m := metrics.New(nil)
+	runtime.GC()
+	s := metricstest.Get(t, m.Handler(slog.New(slog.DiscardHandler)))
+	for _, name := range []string{"go_cpu_classes_gc_total_cpu_seconds_total", "go_cpu_classes_user_cpu_seconds_total",
+		"go_cpu_classes_idle_cpu_seconds_total", "go_cpu_classes_total_cpu_seconds_total"} {
+		if len(s.Series(name)) != 1 {
+			t.Errorf("the metrics have %d series of %s, want one", len(s.Series(name)), name)
+		}
+	}
+	if got := s.Value("go_cpu_classes_gc_total_cpu_seconds_total"); got <= 0 {
+		t.Errorf("go_cpu_classes_gc_total_cpu_seconds_total is %v after a collection, want it above 0", got)
 	}
 }
