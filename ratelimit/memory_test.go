@@ -10,10 +10,12 @@ import (
 )
 
 // TestBucketBytes holds BucketBytes to what an end user's bucket costs:
-// its key (a project and a user id), the token bucket and the cache's
-// bookkeeping.
+// its key (a project and a user id, hashed), the token bucket and the
+// cache's bookkeeping.
 func TestBucketBytes(t *testing.T) {
-	const n = 20_000
+	// About what a full cache holds on the fly.toml Machine: what the
+	// cache's index costs an entry depends on how many it holds.
+	const n = 250_000
 	l, err := New(n)
 	if err != nil {
 		t.Fatal(err)

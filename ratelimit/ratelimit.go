@@ -9,46 +9,51 @@ package ratelimit
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
-	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
+	"github.com/dream-api/dream/internal/lru"
 )
 
 // Limiter holds one token bucket per key in a bounded LRU cache. It is safe
 // for concurrent use: it sits in front of every end-user request.
 type Limiter struct {
-	buckets *lru.Cache[string, *bucket]
+	buckets *lru.Cache[key, bucket]
+	// seeds hash keys: each node hashes with seeds of its own, so no one
+	// can choose two keys that share a bucket.
+	seeds [2]maphash.Seed
 }
 
-// BucketBytes is what one key's bucket costs in memory: the key, the token
-// bucket and the cache's bookkeeping, as TestBucketBytes measures it for an
-// end user's key.
-const BucketBytes = 360
+// key is a bucket's key hashed to 128 bits: a node keeps hundreds of
+// thousands of buckets, and a key of a project and a user id held as a
+// string was an object per bucket for the collector to follow.
+type key [2]uint64
 
-// bucket pairs a token bucket with the request rate it was last set to.
-//
-// The rate.Limiter locks itself on every call, but a Decision needs a take
-// and a read of what is left to be one step: otherwise two concurrent
-// requests could both be told the same Remaining, or a change of rate could
-// land between them. mu makes the whole decision atomic per key.
+// BucketBytes is what one key's bucket costs in memory: its hashed key,
+// the token bucket and the cache's bookkeeping, as TestBucketBytes measures
+// it.
+const BucketBytes = 110
+
+// bucket is a token bucket: it holds perMinute tokens when full and
+// refills at perMinute a minute, continuously. It holds no pointer, so
+// the cache of buckets is nothing for the collector to scan.
 type bucket struct {
-	mu        sync.Mutex
 	perMinute int
-	tokens    *rate.Limiter
+	// tokens is what the bucket held at, in Unix nanoseconds.
+	tokens float64
+	at     int64
 }
 
 // New returns a Limiter that keeps at most size buckets; the least recently
 // used bucket is dropped first (an evicted key starts again with a full
 // bucket).
 func New(size int) (*Limiter, error) {
-	buckets, err := lru.New[string, *bucket](size)
+	buckets, err := lru.New[key, bucket](size)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: size %d: %w", size, err)
 	}
-	return &Limiter{buckets: buckets}, nil
+	return &Limiter{buckets: buckets, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}, nil
 }
 
 // Decision is the outcome of one request against a key's bucket.
@@ -74,63 +79,54 @@ type Decision struct {
 //
 // Time is taken from now rather than the clock so that callers decide what
 // "now" is for a request and tests can step through time exactly.
-func (l *Limiter) Allow(key string, perMinute int, now time.Time) Decision {
+func (l *Limiter) Allow(k string, perMinute int, now time.Time) Decision {
 	if perMinute <= 0 {
 		return Decision{Allowed: true}
 	}
-
-	b := l.bucket(key, perMinute)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-
-	if b.perMinute != perMinute {
-		b.tokens.SetLimitAt(now, perSecond(perMinute))
-		b.tokens.SetBurstAt(now, perMinute)
-		b.perMinute = perMinute
-	}
-
-	allowed := b.tokens.AllowN(now, 1)
-	// left is never negative: AllowN refuses rather than borrow against
-	// the future, so truncating is flooring.
-	left := b.tokens.TokensAt(now)
-	d := Decision{
-		Allowed:   allowed,
-		Limit:     perMinute,
-		Remaining: int(left),
-		Reset:     refillTime(float64(perMinute)-left, perMinute),
-	}
-	if !allowed {
-		// A refusal takes nothing, so fewer than one token is left and the
-		// wait is always positive.
-		d.RetryAfter = refillTime(1-left, perMinute)
-	}
+	var d Decision
+	at := now.UnixNano()
+	// The take and the read of what is left are one step under the
+	// cache's lock: two concurrent requests are never told the same
+	// Remaining, and a change of rate never lands between them.
+	l.buckets.Update(key{maphash.String(l.seeds[0], k), maphash.String(l.seeds[1], k)}, func(b *bucket, found bool) {
+		switch {
+		case !found:
+			*b = bucket{perMinute: perMinute, tokens: float64(perMinute), at: at}
+		case b.perMinute != perMinute:
+			// What the bucket holds now at its old rate and size, then
+			// refilled and bounded at the new ones.
+			b.tokens, b.at, b.perMinute = b.tokensAt(at), at, perMinute
+		}
+		left := b.tokensAt(at)
+		d = Decision{Allowed: left >= 1, Limit: perMinute}
+		if d.Allowed {
+			left--
+			b.tokens, b.at = left, at
+		}
+		// left is never negative: a refusal takes nothing rather than
+		// borrow against the future, so truncating is flooring.
+		d.Remaining = int(left)
+		d.Reset = refillTime(float64(perMinute)-left, perMinute)
+		if !d.Allowed {
+			// Fewer than one token is left, so the wait is always
+			// positive.
+			d.RetryAfter = refillTime(1-left, perMinute)
+		}
+	})
 	return d
+}
+
+// tokensAt is what the bucket holds at, in Unix nanoseconds: what it held
+// refilled since, up to its size. A time before its last count counts
+// nothing, so a clock that steps back never takes tokens away.
+func (b *bucket) tokensAt(at int64) float64 {
+	elapsed := time.Duration(max(at-b.at, 0))
+	return min(b.tokens+elapsed.Seconds()*float64(b.perMinute)/60, float64(b.perMinute))
 }
 
 // Len is the number of buckets held.
 func (l *Limiter) Len() int {
 	return l.buckets.Len()
-}
-
-// bucket returns key's bucket, creating a full one for perMinute if there is
-// none. Two requests that miss at once must share one bucket, or each would
-// be admitted a full burst, so creation goes through PeekOrAdd, which keeps
-// whichever bucket got into the cache first.
-func (l *Limiter) bucket(key string, perMinute int) *bucket {
-	if b, ok := l.buckets.Get(key); ok {
-		return b
-	}
-	b := &bucket{perMinute: perMinute, tokens: rate.NewLimiter(perSecond(perMinute), perMinute)}
-	if prev, ok, _ := l.buckets.PeekOrAdd(key, b); ok {
-		return prev
-	}
-	return b
-}
-
-// perSecond converts a setting, which users think of per minute, to the
-// per-second rate that rate.Limiter counts in.
-func perSecond(perMinute int) rate.Limit {
-	return rate.Limit(float64(perMinute) / 60)
 }
 
 // refillTime is how long a bucket refilling at perMinute takes to gain
