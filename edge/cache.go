@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/lru"
 	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/store"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Cache sizes. Entries are small (an environment, a key record, a short
@@ -26,9 +26,28 @@ const (
 )
 
 // TokenEntryBytes is what one verified end-user token costs in the token
-// cache: its hash, its claims and the cache's bookkeeping, as
+// cache: its hash, the end user it names and the cache's bookkeeping, as
 // TestTokenEntryBytes measures it.
-const TokenEntryBytes = 480
+const TokenEntryBytes = 200
+
+// tokenKey is what the token cache keys a verified token by: the first
+// half of the SHA-256 of the mode, the publishable key it was checked
+// against and the token. Half is collision-free for any number of tokens a
+// node will see, and a token can only find the end user it names itself.
+type tokenKey [sha256.Size / 2]byte
+
+// endUser is a verified end user as a request needs them, which the token
+// cache keeps: a node keeps hundreds of thousands, so the entry holds what
+// the API's end-user routes read and nothing else, and no pointer but its
+// strings'.
+type endUser struct {
+	UserID, Email string
+	// Plan is the plan the token claims, the last resort of plan
+	// resolution.
+	Plan string
+	// expires is when the token expires, in Unix seconds.
+	expires int64
+}
 
 // caches hold what every request needs and rarely changes: environments by
 // publishable key, secret keys, platforms' subscriptions, catalogues and
@@ -42,7 +61,7 @@ type caches struct {
 	secretKeys   cache[dream.SecretKeyHash, *dream.SecretKeyRecord]
 	platforms    cache[string, dream.PlatformSubscription]
 	catalogues   cache[int64, *catalogue]
-	tokens       cache[[sha256.Size]byte, *dream.EndUserClaims]
+	tokens       cache[tokenKey, endUser]
 
 	// generation moves on every invalidation. A value read from the
 	// database is cached only if no invalidation happened while it was
@@ -67,7 +86,7 @@ func newCaches(m *metrics.Metrics, endUsers int) *caches {
 		secretKeys:   newCache[dream.SecretKeyHash, *dream.SecretKeyRecord](m, "secret_keys", cachedSecretKeys),
 		platforms:    newCache[string, dream.PlatformSubscription](m, "platforms", cachedPlatforms),
 		catalogues:   newCache[int64, *catalogue](m, "catalogues", cachedCatalogues),
-		tokens:       newCache[[sha256.Size]byte, *dream.EndUserClaims](m, "tokens", endUsers),
+		tokens:       newCache[tokenKey, endUser](m, "tokens", endUsers),
 	}
 }
 
@@ -104,9 +123,11 @@ func (cs *caches) invalidate(changes []store.Change) {
 		// key", so those entries go too.
 		case store.ChangeEnvironment:
 			cs.environments.Remove(c.Key)
-			removeIf(cs.secretKeys.Cache, func(k *dream.SecretKeyRecord) bool { return k == nil || k.Environment.PublishableKey == c.Key })
+			cs.secretKeys.RemoveIf(func(_ dream.SecretKeyHash, k *dream.SecretKeyRecord) bool {
+				return k == nil || k.Environment.PublishableKey == c.Key
+			})
 		case store.ChangeSecretKeys:
-			removeIf(cs.secretKeys.Cache, func(k *dream.SecretKeyRecord) bool {
+			cs.secretKeys.RemoveIf(func(_ dream.SecretKeyHash, k *dream.SecretKeyRecord) bool {
 				return k == nil || strconv.FormatInt(k.Environment.ID, 10) == c.Key
 			})
 		case store.ChangeTiers:
@@ -126,17 +147,6 @@ func (cs *caches) purge() {
 	cs.secretKeys.Purge()
 	cs.platforms.Purge()
 	cs.catalogues.Purge()
-}
-
-// removeIf drops the entries whose value matches. Secret keys are cached by
-// hash but invalidated by environment, which is rare enough (a rotation)
-// for a scan.
-func removeIf[K comparable, V any](c *lru.Cache[K, V], match func(V) bool) {
-	for _, k := range c.Keys() {
-		if v, ok := c.Peek(k); ok && match(v) {
-			c.Remove(k)
-		}
-	}
 }
 
 // Refresh reads the change log entries the node's copy has received since
@@ -261,24 +271,34 @@ func (s *Server) tiers(ctx context.Context, envID int64) ([]dream.Tier, error) {
 	return c.tiers, nil
 }
 
-// verifyToken verifies an end-user token for mode, remembering it until it
-// expires: verifying a signature costs tens of microseconds, the cache a
-// lookup. The key is the hash of the mode and the token, so a token
-// verified for one mode never passes for the other.
-func (s *Server) verifyToken(ctx context.Context, mode dream.Mode, token string) (*dream.EndUserClaims, error) {
-	key := sha256.Sum256([]byte(string(mode) + "\x00" + token))
-	if claims, ok := s.caches.tokens.Get(key); ok {
-		if s.now().Before(claims.ExpiresAt) {
+// verifyToken verifies an end-user token for the environment of the
+// publishable key presented with it, and returns the end user it names,
+// remembering them until the token expires: verifying a signature costs
+// tens of microseconds, the cache a lookup. The key hashes the mode, the
+// publishable key and the token, so a token verified for one mode or
+// project never passes for another.
+func (s *Server) verifyToken(ctx context.Context, env *dream.Environment, token string) (endUser, error) {
+	// Hashed from a buffer on the stack: a token is about a kilobyte.
+	var buf [2048]byte
+	sum := sha256.Sum256(append(append(append(append(append(buf[:0], env.Mode...), 0), env.PublishableKey...), 0), token...))
+	key := tokenKey(sum[:len(tokenKey{})])
+	now := s.now()
+	if u, ok := s.caches.tokens.Get(key); ok {
+		if now.Unix() < u.expires {
 			s.caches.tokens.lookups.Hit()
-			return claims, nil
+			return u, nil
 		}
 		s.caches.tokens.Remove(key)
 	}
 	s.caches.tokens.lookups.Miss()
-	claims, err := s.tokens.VerifyEndUserToken(ctx, mode, token)
+	claims, err := s.tokens.VerifyEndUserToken(ctx, env.Mode, token)
 	if err != nil {
-		return nil, err
+		return endUser{}, err
 	}
-	s.caches.tokens.Add(key, claims)
-	return claims, nil
+	if err := claims.CheckProject(env.PublishableKey); err != nil {
+		return endUser{}, err
+	}
+	u := endUser{UserID: claims.UserID, Email: claims.Email, Plan: claims.Plan, expires: claims.ExpiresAt.Unix()}
+	s.caches.tokens.Add(key, u)
+	return u, nil
 }

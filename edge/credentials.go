@@ -129,13 +129,10 @@ func (s *Server) authenticateEndUser(w http.ResponseWriter, r *http.Request, req
 	if token == "" {
 		return dream.ErrMissingEndUserToken
 	}
-	claims, err := s.verifyToken(r.Context(), req.key.Mode, token)
+	user, err := s.verifyToken(r.Context(), req.key, token)
 	if err != nil {
 		return err
 	}
-	if err := claims.CheckProject(req.key.PublishableKey); err != nil {
-		return err
-	}
-	req.user = claims
-	return s.limitEndUser(w, req.scope.Project, claims.UserID)
+	req.user = user
+	return s.limitEndUser(w, req.scope.Project, user.UserID)
 }

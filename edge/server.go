@@ -342,7 +342,7 @@ type request struct {
 	// when one is sent, otherwise key.
 	scope *dream.Environment
 	// user is the verified end user on endUser routes.
-	user *dream.EndUserClaims
+	user endUser
 	// developer is the signed-in developer on developer routes, and
 	// sessionToken the credential they presented.
 	developer    *dream.Platform

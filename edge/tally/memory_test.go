@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/lru"
 	"github.com/dream-api/dream/internal/memtest"
 	"github.com/dream-api/dream/store"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // TestViewEntryBytes holds ViewEntryBytes to what an end user's view costs
 // in the cache: the key, the state of a user who used the API this period
 // and the cache's bookkeeping.
 func TestViewEntryBytes(t *testing.T) {
-	const n = 20_000
+	// About what a full cache holds on the fly.toml Machine: what the
+	// cache's index costs an entry depends on how many it holds.
+	const n = 250_000
 	views, err := lru.New[store.UserRef, view](n)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +26,7 @@ func TestViewEntryBytes(t *testing.T) {
 	period := dream.PeriodStartingAt(time.Now())
 	per := memtest.BytesPerEntry(n, func(i int) {
 		views.Add(store.UserRef{EnvironmentID: int64(i % 7), UserID: fmt.Sprintf("user_%027d", i)},
-			view{state: dream.UserState{Counter: &dream.UsageCounter{Count: int64(i), Period: period}}, mark: int64(i)})
+			newView(dream.UserState{Counter: &dream.UsageCounter{Count: int64(i), Period: period}}, int64(i)))
 	})
 	runtime.KeepAlive(views)
 	t.Logf("a cached view costs %.0f bytes", per)

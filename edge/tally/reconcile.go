@@ -107,7 +107,8 @@ func (t *Tally) setCounters(fresh []freshCounter) {
 		if !ok || f.mark < v.mark {
 			continue
 		}
-		v.state.Counter, v.mark = f.counter, f.mark
+		v.setCounter(f.counter)
+		v.mark = f.mark
 		t.views.Add(f.user, v)
 	}
 }

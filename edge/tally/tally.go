@@ -29,16 +29,16 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/lru"
 	"github.com/dream-api/dream/metrics"
 	"github.com/dream-api/dream/outbox"
 	"github.com/dream-api/dream/store"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // ViewEntryBytes is what one end user's view costs in memory: its key, the
 // state of a user who used the API this period and the cache's
 // bookkeeping, as TestViewEntryBytes measures it.
-const ViewEntryBytes = 340
+const ViewEntryBytes = 250
 
 // DefaultCachedUsers is how many end users' views a node keeps when it is
 // not told.
@@ -81,10 +81,42 @@ type Options struct {
 
 // view is an end user's state as the node's copy of the database had it,
 // and this node's high-water mark in the same read: the state counts
-// exactly this node's units up to the mark.
+// exactly this node's units up to the mark. A node keeps hundreds of
+// thousands, so the counter is held in the view rather than behind a
+// pointer of its own.
 type view struct {
-	state dream.UserState
-	mark  int64
+	assignedPlan string
+	subscription *dream.Subscription
+	counter      dream.UsageCounter
+	// counted is false for a user who never used the API, whose counter
+	// is then the zero value.
+	counted bool
+	mark    int64
+}
+
+// newView is the view of a user's state read with mark.
+func newView(s dream.UserState, mark int64) view {
+	v := view{assignedPlan: s.AssignedPlan, subscription: s.Subscription, mark: mark}
+	v.setCounter(s.Counter)
+	return v
+}
+
+// setCounter replaces the view's counter; nil is a user who never used
+// the API.
+func (v *view) setCounter(c *dream.UsageCounter) {
+	v.counter, v.counted = dream.UsageCounter{}, c != nil
+	if c != nil {
+		v.counter = *c
+	}
+}
+
+// storedCounter is the counter as dream's rules take it, nil for a user
+// who never used the API.
+func (v *view) storedCounter() *dream.UsageCounter {
+	if !v.counted {
+		return nil
+	}
+	return &v.counter
 }
 
 // pendingUnit is a unit this node acknowledged that its copy of the
@@ -287,8 +319,8 @@ func (t *Tally) withUsage(ctx context.Context, tiers []dream.Tier, user store.Us
 	return t.withView(ctx, user, func(v view) error {
 		c := t.count(user, v, now)
 		plan := dream.ResolvePlan(tiers, dream.PlanSources{
-			Subscription: v.state.Subscription,
-			AssignedPlan: v.state.AssignedPlan,
+			Subscription: v.subscription,
+			AssignedPlan: v.assignedPlan,
 			TokenPlan:    tokenPlan,
 		})
 		return fn(dream.Usage{UserID: user.UserID, Plan: plan.Name, Count: c.Count, Limit: plan.Limit, Period: c.Period}, now)
@@ -311,7 +343,7 @@ func (t *Tally) withView(ctx context.Context, user store.UserRef, fn func(v view
 		if err != nil {
 			return err
 		}
-		v := view{state: state, mark: mark}
+		v := newView(state, mark)
 		t.mu.Lock()
 		if t.generation != generation {
 			t.mu.Unlock()
@@ -329,7 +361,7 @@ func (t *Tally) withView(ctx context.Context, user store.UserRef, fn func(v view
 // was acknowledged in, as the primary will add them. mu must be held.
 func (t *Tally) count(user store.UserRef, v view, now time.Time) dream.UsageCounter {
 	// Add never changes its counter, so the view's stays as it is.
-	counter := v.state.Counter
+	counter := v.storedCounter()
 	for _, u := range t.units[user] {
 		if u.seq != 0 && u.seq <= v.mark {
 			continue
