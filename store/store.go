@@ -71,7 +71,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 			}})
 		})
 		w, err := sql.Open(writeDriver, sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
-			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate", "_cache_size="+strconv.Itoa(-writeCacheKiB)))
+			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate", "_cache_size="+strconv.Itoa(-writeCacheKiB), stmtCache))
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +83,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		}
 		db.write = w
 	}
-	r, err := sql.Open("sqlite3", sqlite.DSN(path, "mode=ro", "_busy_timeout=5000", "_foreign_keys=on"))
+	r, err := sql.Open("sqlite3", sqlite.DSN(path, "mode=ro", "_busy_timeout=5000", "_foreign_keys=on", stmtCache))
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -108,6 +108,12 @@ func Open(path string, readOnly bool) (*DB, error) {
 const writeDriver = "sqlite3_store_write"
 
 var registerWriteDriver sync.Once
+
+// stmtCache keeps the statements each connection prepared, by their SQL,
+// for the next query with the same SQL: compiling a statement costs more
+// than running it, and a read of an end user's usage, which every end user
+// new to a node costs, compiled a join each time.
+const stmtCache = "_stmt_cache_size=64"
 
 // writeCacheKiB is the page cache of the writable connection, SQLite's
 // default being 2 MiB: a batch of usage units reads the pages of each of
