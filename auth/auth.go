@@ -14,15 +14,17 @@ package auth
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	clerkjwt "github.com/clerk/clerk-sdk-go/v2/jwt"
-	"github.com/go-jose/go-jose/v3/jwt"
+	josejson "github.com/go-jose/go-jose/v3/json"
 
 	"github.com/dream-api/dream"
 )
@@ -101,13 +103,12 @@ func (v tokenVerifier) claims(ctx context.Context, token string, lookup keyLooku
 	if !isCompact(token) {
 		return nil, errors.New("not a compact JWS")
 	}
-	parsed, err := jwt.ParseSigned(token)
+	// The algorithm is checked before the key is looked up so that a forged
+	// header cannot make the Clerk verifier fetch keys.
+	header, err := protectedHeader(token)
 	if err != nil {
 		return nil, err
 	}
-	// The algorithm is checked before the key is looked up so that a forged
-	// header cannot make the Clerk verifier fetch keys.
-	header := parsed.Headers[0]
 	if header.Algorithm != algorithm {
 		return nil, fmt.Errorf("algorithm %q is not %s", header.Algorithm, algorithm)
 	}
@@ -158,6 +159,31 @@ func isCompact(token string) bool {
 		}
 	}
 	return dots == 2
+}
+
+// header is what the verification reads of a token's protected header
+// before it has a key: the algorithm and the key's id.
+type header struct {
+	Algorithm string `json:"alg"`
+	KeyID     string `json:"kid"`
+}
+
+// protectedHeader decodes the header of a compact token. It reads the
+// header alone, with go-jose's own JSON decoding (whose names match case
+// for case): the whole token is parsed once, by the verification that
+// checks its signature, and parsing it twice was a seventh of the cost of
+// a token new to a node.
+func protectedHeader(token string) (header, error) {
+	encoded, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(encoded)
+	if err != nil {
+		return header{}, fmt.Errorf("token header: %w", err)
+	}
+	var h header
+	if err := josejson.Unmarshal(raw, &h); err != nil {
+		return header{}, fmt.Errorf("token header: %w", err)
+	}
+	return h, nil
 }
 
 // clock adapts a now function to clerk.Clock.
