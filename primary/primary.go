@@ -135,13 +135,18 @@ func (p *Primary) commit(batch []*pendingWrite) {
 	}
 	defer tx.Rollback()
 	now := p.now()
+	alone := len(batch) == 1
 	for i, w := range batch {
 		if err := w.ctx.Err(); err != nil {
 			// Given up on before its turn: never applied.
 			outcomes[i] = writeOutcome{err: err}
 			continue
 		}
-		outcomes[i] = p.applyOne(context.WithoutCancel(w.ctx), tx, w, now)
+		outcomes[i] = p.applyOne(context.WithoutCancel(w.ctx), tx, w, now, alone)
+	}
+	if alone && outcomes[0].err != nil {
+		// What the write did is rolled back with the transaction.
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		// Nothing of the batch is applied: every write fails, and their
@@ -179,13 +184,22 @@ func lostLease(err error) error {
 	return err
 }
 
-// applyOne applies one write in its own savepoint of the batch's
-// transaction.
-func (p *Primary) applyOne(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time) writeOutcome {
+// applyOne applies one write of a batch in its own savepoint of the
+// batch's transaction, so that a write that fails is undone alone. A write
+// alone in its batch needs none: if it fails, the transaction is rolled
+// back. SQLite copies every page a savepoint changes to a statement
+// journal, and for a batch of usage units of many end users that journal
+// was the largest part of what the primary wrote.
+func (p *Primary) applyOne(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time, alone bool) writeOutcome {
+	if alone {
+		o := p.run(ctx, tx, w, now)
+		o.err = lostLease(o.err)
+		return o
+	}
 	if err := tx.Savepoint(ctx); err != nil {
 		return writeOutcome{err: err}
 	}
-	o := p.applyInSavepoint(ctx, tx, w, now)
+	o := p.run(ctx, tx, w, now)
 	if o.err != nil {
 		o.err = lostLease(o.err)
 		if err := tx.RollbackToSavepoint(ctx); err != nil {
@@ -199,7 +213,9 @@ func (p *Primary) applyOne(ctx context.Context, tx *store.Tx, w *pendingWrite, n
 	return o
 }
 
-func (p *Primary) applyInSavepoint(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time) writeOutcome {
+// run applies the write and records its outcome under its write id, if
+// it has one.
+func (p *Primary) run(ctx context.Context, tx *store.Tx, w *pendingWrite, now time.Time) writeOutcome {
 	if w.writeID != "" {
 		recorded, ok, err := tx.AppliedWrite(ctx, w.writeID)
 		if err != nil {

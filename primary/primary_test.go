@@ -361,3 +361,26 @@ func TestForForwarding(t *testing.T) {
 		}
 	})
 }
+
+// A write alone in its group commit runs without a savepoint of its own:
+// when it fails, what it did before failing is rolled back with the
+// transaction. A track refused at the limit would have changed the end
+// user's email first.
+func TestPrimary_AWriteThatFailsAloneLeavesNothing(t *testing.T) {
+	p, db, proj := fixture(t, time.Now)
+	env := proj.Test.EnvironmentID
+	for range 100 {
+		if _, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "u", Email: "old@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := dream.Apply(ctx, p, dream.TrackUsage{EnvironmentID: env, UserID: "u", Email: "new@example.com"})
+	var e *dream.Error
+	if !errors.As(err, &e) || e.Code != "Tier limit reached" {
+		t.Fatalf("the 101st unit of the free tier: error %v, want the limit reached", err)
+	}
+	u, err := db.EndUser(ctx, env, "u")
+	if err != nil || u == nil || u.Email != "old@example.com" {
+		t.Fatalf("after a refused track with a new email the end user is %+v (error %v), want the old email kept", u, err)
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -64,13 +63,7 @@ func Open(path string, readOnly bool) (*DB, error) {
 		// and queuing in database/sql is cheaper than SQLITE_BUSY retries.
 		// Write transactions begin IMMEDIATE so that a transaction which
 		// reads before it writes holds the write lock from its first read.
-		registerWriteDriver.Do(func() {
-			sql.Register(writeDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-				_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
-				return err
-			}})
-		})
-		w, err := sql.Open(writeDriver, sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
+		w, err := sql.Open("sqlite3", sqlite.DSN(path, "_journal_mode=WAL", "_synchronous=NORMAL",
 			"_busy_timeout=5000", "_foreign_keys=on", "_txlock=immediate", "_cache_size="+strconv.Itoa(-writeCacheKiB), stmtCache))
 		if err != nil {
 			return nil, err
@@ -98,16 +91,6 @@ func Open(path string, readOnly bool) (*DB, error) {
 	db.read = &readPool{DB: r}
 	return db, nil
 }
-
-// writeDriver is go-sqlite3 for the writable connection, with SQLite's
-// temporary files in memory (temp_store = MEMORY): the primary runs every
-// write of a group commit in a savepoint, and SQLite copies each page a
-// savepoint changes to a statement journal, by default a temporary file,
-// which at many end users was the largest part of what the primary wrote
-// for a usage unit.
-const writeDriver = "sqlite3_store_write"
-
-var registerWriteDriver sync.Once
 
 // stmtCache keeps the statements each connection prepared, by their SQL,
 // for the next query with the same SQL: compiling a statement costs more
