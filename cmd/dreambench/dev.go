@@ -19,25 +19,28 @@ import (
 type devNode struct {
 	proc *process
 	base string
+	// data is the node's data directory.
+	data string
 	// publishableKey is the Demo SaaS project's.
 	publishableKey string
 }
 
-// startDev starts `dream dev` with its data in dir/dev, the rate limit off
-// so that the load measures the API and not the limiter, and waits until
-// it answers.
-func startDev(ctx context.Context, dream, dir string) (*devNode, error) {
+// startDev starts `dream dev` named name with its data in dir/name, its
+// log appended to dir/name.log, and flags besides its address and data
+// directory, and waits until it answers. A node started again with the
+// same name keeps its projects, users and usage.
+func startDev(ctx context.Context, dream, dir, name string, flags ...string) (*devNode, error) {
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "dev")
-	p, err := startProcess("dream dev", filepath.Join(dir, "dev.log"), dream,
-		"dev", "--addr", addr, "--data", data, "--rate-limit", "0")
+	data := filepath.Join(dir, name)
+	args := append([]string{"dev", "--addr", addr, "--data", data}, flags...)
+	p, err := startProcess("dream dev", filepath.Join(dir, name+".log"), dream, args...)
 	if err != nil {
 		return nil, err
 	}
-	d := &devNode{proc: p, base: "http://" + addr}
+	d := &devNode{proc: p, base: "http://" + addr, data: data}
 	if err := waitHealthy(ctx, d.base+"/health", 60*time.Second, p.exited); err != nil {
 		p.Stop()
 		return nil, fmt.Errorf("dream dev (log in %s): %w", p.log.Name(), err)

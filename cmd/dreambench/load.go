@@ -34,9 +34,20 @@ type Load struct {
 	// (up to a millisecond for Go's timers on an idle process) is not the
 	// server's.
 	Rate float64
-	// Servers are the processes serving the load, whose CPU time in the
-	// window Result.ServerCPU reports.
+	// Servers are the processes serving the load, whose CPU time and I/O
+	// in the window Result.Server reports.
 	Servers []int
+	// Metrics are the URLs of the servers' Prometheus metrics, read as
+	// the window opens and closes for the collector's share of their CPU;
+	// none leaves Result.Server's GC and Busy at zero.
+	Metrics []string
+	// Cold sends no request before the clock starts: each of the
+	// workers' requests is sent for the first time in the run, as a new
+	// end user's first request is.
+	Cold bool
+	// Step, when positive, has Result.Steps count the answers of each
+	// step of the window.
+	Step time.Duration
 }
 
 // Result is what a load run measured in its window.
@@ -52,8 +63,11 @@ type Result struct {
 	// ended it.
 	Elapsed time.Duration
 	Latency Histogram
-	// ServerCPU is the CPU time the Load's Servers used in the window.
-	ServerCPU time.Duration
+	// Server is what the Load's Servers used in the window.
+	Server Counters
+	// Steps are the answers to the requests sent in each Step of the
+	// window, by when they were answered.
+	Steps []uint64
 }
 
 // CPUPerRequest is the servers' CPU time per request of the window.
@@ -61,7 +75,7 @@ func (r *Result) CPUPerRequest() time.Duration {
 	if r.Requests == 0 {
 		return 0
 	}
-	return r.ServerCPU / time.Duration(r.Requests)
+	return r.Server.CPU / time.Duration(r.Requests)
 }
 
 // PerSecond is the throughput of the window.
@@ -95,6 +109,7 @@ type workerResult struct {
 	firstError       string
 	lastSent         time.Time
 	latency          Histogram
+	steps            []uint64
 }
 
 // Run drives the requests: worker i cycles through requests[i%len]. The
@@ -108,15 +123,9 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 	// figure includes a first use: a token verified or an end user's state
 	// read for the first time at that node. A paced warm-up alone may not
 	// reach every end user.
-	var primed sync.WaitGroup
-	for w := range l.Workers {
-		primed.Go(func() {
-			for _, req := range requests[w%len(requests)] {
-				send(client, req)
-			}
-		})
+	if !l.Cold {
+		sendEach(client, l.Workers, requests)
 	}
-	primed.Wait()
 	start := time.Now()
 	from := start.Add(l.Warmup)
 	until := from.Add(l.Window)
@@ -160,6 +169,13 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 					continue
 				}
 				out.latency.Record(answered.Sub(from))
+				if l.Step > 0 {
+					step := int(answered.Sub(start.Add(l.Warmup)) / l.Step)
+					for len(out.steps) <= step {
+						out.steps = append(out.steps, 0)
+					}
+					out.steps[step]++
+				}
 				out.requests++
 				out.lastSent = due
 				if failure != "" {
@@ -171,23 +187,23 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 			}
 		})
 	}
-	// The servers' CPU time is read as the window opens and closes.
-	var cpu time.Duration
+	// The servers' counters are read as the window opens and closes.
+	var used Counters
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-time.After(time.Until(from)):
-		cpu = -cpuTime(l.Servers)
+		opened := readCounters(l.Servers, l.Metrics)
 		select {
 		case <-time.After(time.Until(until)):
 		case <-done:
 		}
-		cpu += cpuTime(l.Servers)
+		used = readCounters(l.Servers, l.Metrics).Since(opened)
 	case <-done:
 	}
 	<-done
 
-	r := Result{ServerCPU: cpu}
+	r := Result{Server: used}
 	var last time.Time
 	for i := range results {
 		w := &results[i]
@@ -200,12 +216,42 @@ func (l Load) Run(ctx context.Context, requests [][]*http.Request) Result {
 			last = w.lastSent
 		}
 		r.Latency.Merge(&w.latency)
+		for len(r.Steps) < len(w.steps) {
+			r.Steps = append(r.Steps, 0)
+		}
+		for i, n := range w.steps {
+			r.Steps[i] += n
+		}
 	}
 	r.Elapsed = l.Window
 	if r.Requests >= l.MaxRequests && last.After(from) {
 		r.Elapsed = last.Sub(from)
 	}
 	return r
+}
+
+// sendEach has workers send each of their requests once, worker i those
+// of requests[i%len], and returns how many answers were errors and the
+// first of them.
+func sendEach(client *http.Client, workers int, requests [][]*http.Request) (errors uint64, first string) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for _, req := range requests[w%len(requests)] {
+				if _, failure := send(client, req); failure != "" {
+					mu.Lock()
+					errors++
+					if first == "" {
+						first = failure
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors, first
 }
 
 // send makes one request and reads its answer through, so the connection

@@ -9,7 +9,13 @@
 //     primary is delayed (usage acknowledged at the edge next to synchronous
 //     forwarding), increments per second the primary applies for three
 //     edges, replication lag, and how far concurrent tracks at every node
-//     overshoot a limit.
+//     overshoot a limit;
+//   - `dream dev` with the memory budget of the fly.toml Machine, at 256
+//     end users, at 100,000 and at users drawn at random from 1,000,000:
+//     throughput and p99 as ratios to the few users', the collector's
+//     share of its CPU, bytes read and written per track, its memory
+//     against the budget, and how soon it is warm again after a restart
+//     (scale.go).
 //
 // Every server runs as its own process on the same cores as the load
 // generator, and every run is bounded in time and in count. The tables show
@@ -79,8 +85,17 @@ type Main struct {
 	// 4 s at 200/s is the 8th slowest of 800 tracks, and one hiccup of the
 	// machine moves it.
 	PacedWindow time.Duration
-	// Cluster runs the LiteFS section.
+	// Single runs the bare server and the single node's section, Cluster
+	// the LiteFS section.
+	Single  bool
 	Cluster bool
+	// Scale runs the scale section: ScaleUsers end users, then
+	// ScaleRequests requests of each route from users drawn at random from
+	// ScalePopulation.
+	Scale           bool
+	ScaleUsers      int
+	ScalePopulation int
+	ScaleRequests   uint64
 
 	Stdout io.Writer
 	// Stderr receives progress while the bench runs.
@@ -111,7 +126,12 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.Delay, "delay", 100*time.Millisecond, "delay the proxy adds between replica-2 and the primary")
 	fs.Float64Var(&m.DelayedRate, "delayed-rate", 200, "tracks per second sent to replica-2 behind the delay")
 	fs.DurationVar(&m.PacedWindow, "paced-window", 10*time.Second, "measuring window of the paced latency rows")
+	fs.BoolVar(&m.Single, "single", true, "measure the bare server and dream dev")
 	fs.BoolVar(&m.Cluster, "cluster", true, "measure a LiteFS cluster too (needs root, FUSE and litefs)")
+	fs.BoolVar(&m.Scale, "scale", true, "measure a node of the fly.toml Machine's memory with many end users too")
+	fs.IntVar(&m.ScaleUsers, "scale-users", 100_000, "end users of the scale section's warm rows")
+	fs.IntVar(&m.ScalePopulation, "scale-population", 1_000_000, "end users the scale section's random rows draw from")
+	fs.Uint64Var(&m.ScaleRequests, "scale-requests", 16_000, "requests of each of the scale section's random rows")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: dreambench [flags]\n\nMeasures dream against a bare net/http server on this machine (docs/BENCHMARKS.md).\n\nflags:")
 		fs.PrintDefaults()
@@ -126,6 +146,10 @@ func (m *Main) ParseFlags(args []string) error {
 		err = fmt.Errorf("unexpected arguments %v", fs.Args())
 	} else if m.Workers < 1 || m.Users < 1 || m.Window <= 0 || m.DelayedRate <= 0 || m.PacedWindow <= 0 {
 		err = fmt.Errorf("-workers, -users, -window, -delayed-rate and -paced-window must be positive")
+	} else if m.Cluster && !m.Single {
+		err = fmt.Errorf("-cluster needs -single: the cluster's ratios are over the bare runs of the single node's section")
+	} else if m.Scale && (m.ScaleUsers < m.Users || m.ScalePopulation < m.ScaleUsers || m.ScaleRequests < 1) {
+		err = fmt.Errorf("-scale-users must be at least -users, -scale-population at least -scale-users, -scale-requests positive")
 	}
 	if err != nil {
 		fmt.Fprintln(fs.Output(), err)
@@ -161,20 +185,29 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.progress("the machine is %.0f%% busy before the run", 100*busy)
 		m.report.Note("the CPU was %.0f%% busy in the second before the run: other work skews these figures", 100*busy)
 	}
-	if err := m.runSingleNode(ctx); err != nil {
-		return err
+	if m.Single {
+		if err := m.runSingleNode(ctx); err != nil {
+			return err
+		}
 	}
 	if m.Cluster {
 		if err := m.runCluster(ctx); err != nil {
 			return err
 		}
 	}
+	if m.Scale {
+		if err := m.runScale(ctx); err != nil {
+			return err
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m.report.AddFigure(Figure{Name: "peak RSS of a dream process", Value: float64(m.peakRSS) / (1 << 20), Unit: "MB",
-		Target: atMost("", 150, "MB"), Note: "largest VmHWM of every dream process of the run"})
-	m.report.AddMetric("rss_mb_peak", fmt.Sprintf("%.1f", float64(m.peakRSS)/(1<<20)))
+	if m.Single || m.Cluster {
+		m.report.AddFigure(Figure{Name: "peak RSS of a dream process", Value: float64(m.peakRSS) / (1 << 20), Unit: "MB",
+			Target: atMost("", 150, "MB"), Note: "largest VmHWM of the dream processes of the single node's and the cluster's sections"})
+		m.report.AddMetric("rss_mb_peak", fmt.Sprintf("%.1f", float64(m.peakRSS)/(1<<20)))
+	}
 	m.progress("done in %s", time.Since(start).Round(time.Second))
 	fmt.Fprintln(m.Stdout)
 	m.report.Print(m.Stdout)
@@ -199,7 +232,9 @@ func (m *Main) Close() error {
 // runSingleNode measures the bare server and `dream dev`.
 func (m *Main) runSingleNode(ctx context.Context) error {
 	m.progress("starting dream dev")
-	dev, err := startDev(ctx, m.Dream, m.dir)
+	// The rate limit is off, so that the load measures the API and not
+	// the limiter.
+	dev, err := startDev(ctx, m.Dream, m.dir, "dev", "--rate-limit", "0")
 	if err != nil {
 		return err
 	}

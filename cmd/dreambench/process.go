@@ -28,9 +28,9 @@ type process struct {
 	exited chan struct{}
 }
 
-// startProcess starts path with args, logging its output to logPath.
+// startProcess starts path with args, appending its output to logPath.
 func startProcess(name, logPath, path string, args ...string) (*process, error) {
-	log, err := os.Create(logPath)
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ type LoadRow struct {
 type Figure struct {
 	Name  string
 	Value float64
-	// Unit is "ms", "MB", "/s" or "" for a count.
+	// Unit is "ms", "s", "MB", "B", "/s", "ratio" or "" for a count.
 	Unit   string
 	Target *Target
 	// Note says what the figure is compared with or why it has no target.
@@ -184,13 +184,17 @@ func formatDuration(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", milliseconds(d))
 }
 
-// formatValue writes v in its unit: milliseconds and ratios with two
-// decimals (ratios under 0.1 with three), megabytes with one, rates and
-// counts whole.
+// formatValue writes v in its unit: milliseconds, seconds and ratios with
+// two decimals (ratios under 0.1 with three), megabytes with one, rates,
+// bytes and counts whole.
 func formatValue(v float64, unit string) string {
 	switch unit {
 	case "ms":
 		return fmt.Sprintf("%.2f ms", v)
+	case "s":
+		return fmt.Sprintf("%.2f s", v)
+	case "B":
+		return thousands(v) + " B"
 	case "MB":
 		return fmt.Sprintf("%.1f MB", v)
 	case "/s":
