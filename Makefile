@@ -46,8 +46,10 @@ e2e-sdk: build sdk-deps
 	cd e2e/sdk && DREAM_BIN=$(CURDIR)/$(BIN) npm test
 
 ## bench: dream against a bare net/http server on this machine: `dream dev`
-## and a LiteFS primary with two replicas under the same load, with every
-## target of docs/BENCHMARKS.md (about a minute and a half)
+## and a LiteFS primary with two replicas under the same load, then a node
+## of the fly.toml Machine's budget with 256, 100,000 and random end users
+## of 1,000,000, with every target of docs/BENCHMARKS.md (about seven
+## minutes)
 bench: build $(LITEFS) fuse
 	$(GO) build -o bin/dreambench ./cmd/dreambench
 	./bin/dreambench -dream $(BIN)
