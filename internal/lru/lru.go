@@ -50,6 +50,17 @@ func New[K comparable, V any](size int) (*Cache[K, V], error) {
 
 // Get returns the value of key and marks it the most recently used.
 func (c *Cache[K, V]) Get(key K) (V, bool) {
+	return c.lookup(key, true)
+}
+
+// Peek returns the value of key without marking it used.
+func (c *Cache[K, V]) Peek(key K) (V, bool) {
+	return c.lookup(key, false)
+}
+
+// lookup returns the value of key, marking it the most recently used when
+// use is set.
+func (c *Cache[K, V]) lookup(key K, use bool) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, ok := c.index[key]
@@ -57,18 +68,8 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	c.toFront(i)
-	return c.nodes[i].value, true
-}
-
-// Peek returns the value of key without marking it used.
-func (c *Cache[K, V]) Peek(key K) (V, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i, ok := c.index[key]
-	if !ok {
-		var zero V
-		return zero, false
+	if use {
+		c.toFront(i)
 	}
 	return c.nodes[i].value, true
 }
@@ -84,15 +85,7 @@ func (c *Cache[K, V]) Contains(key K) bool {
 // Add sets the value of key and marks it the most recently used, dropping
 // the least recently used entry when the cache is full.
 func (c *Cache[K, V]) Add(key K, value V) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i, ok := c.index[key]
-	if ok {
-		c.toFront(i)
-	} else {
-		i = c.slot(key)
-	}
-	c.nodes[i].value = value
+	c.Update(key, func(v *V, _ bool) { *v = value })
 }
 
 // Update calls fn under the cache's lock with the entry of key, which it
