@@ -120,7 +120,9 @@ func (cs *caches) invalidate(changes []store.Change) {
 	for _, c := range changes {
 		switch c.Kind {
 		// A change of keys may also create the key behind a cached "no such
-		// key", so those entries go too.
+		// key", so those entries go too. Secret keys are cached by hash but
+		// dropped by environment, which is rare enough (a rotation) for a
+		// scan.
 		case store.ChangeEnvironment:
 			cs.environments.Remove(c.Key)
 			cs.secretKeys.RemoveIf(func(_ dream.SecretKeyHash, k *dream.SecretKeyRecord) bool {
