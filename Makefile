@@ -48,7 +48,7 @@ e2e-sdk: build sdk-deps
 ## bench: dream against a bare net/http server on this machine: `dream dev`
 ## and a LiteFS primary with two replicas under the same load, then a node
 ## of the fly.toml Machine's budget with 256, 100,000 and random end users
-## of 1,000,000, with every target of docs/BENCHMARKS.md (about seven
+## of 1,000,000, with every target of docs/BENCHMARKS.md (five to seven
 ## minutes)
 bench: build $(LITEFS) fuse
 	$(GO) build -o bin/dreambench ./cmd/dreambench
