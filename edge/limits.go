@@ -33,7 +33,11 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, route dream.Route
 	if r.ContentLength > route.MaxBody {
 		return errBodyTooLarge(route.MaxBody)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, route.MaxBody)
+	// A request without a body, as most reads are, has nothing to bound:
+	// the warm path allocates no reader for it.
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, route.MaxBody)
+	}
 	if route.Access == dream.AccessNone && !safeMethod(r.Method) {
 		return s.take(w, "address", "address\x00"+dream.ClientAddress(r), s.addressRateLimit)
 	}

@@ -461,11 +461,11 @@ func days(v string, d *time.Duration) error {
 
 // perMinute reads a rate limit in requests per minute, 0 for none.
 func perMinute(v string, n *int) error {
-	i, err := strconv.Atoi(v)
-	if err != nil || i < 0 {
+	var i int64
+	if err := wholeNumber(v, &i); err != nil {
 		return fmt.Errorf("must be a whole number of requests per minute, 0 or more")
 	}
-	*n = i
+	*n = int(i)
 	return nil
 }
 
