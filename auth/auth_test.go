@@ -254,6 +254,10 @@ func TestVerify_Refuses(t *testing.T) {
 				{"MissingIssuer", iss.token(now, func(c map[string]any) { delete(c, "iss") })},
 				{"UnknownKid", encodeToken(map[string]any{"alg": "RS256", "kid": "kid-unknown"}, iss.claims(now), rs256(iss.key))},
 				{"MissingKid", encodeToken(map[string]any{"alg": "RS256"}, iss.claims(now), rs256(iss.key))},
+				{"UpperCaseAlgName", encodeToken(map[string]any{"ALG": "RS256", "kid": iss.kid}, iss.claims(now), rs256(iss.key))},
+				{"CriticalHeader", encodeToken(map[string]any{"alg": "RS256", "kid": iss.kid, "crit": []string{"exp"}}, iss.claims(now), rs256(iss.key))},
+				{"UpperCaseSub", iss.token(now, func(c map[string]any) { c["SUB"] = c["sub"]; delete(c, "sub") })},
+				{"NonCanonicalSignature", nonCanonical(t, valid)},
 				{"Empty", ""},
 				{"TwoParts", "a.b"},
 				{"ThreeLetters", "a.b.c"},
@@ -286,6 +290,23 @@ func tamperPayload(t *testing.T, token string) string {
 	payload = bytes.Replace(payload, []byte("user_2abc"), []byte("user_2abd"), 1)
 	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
 	return strings.Join(parts, ".")
+}
+
+// nonCanonical returns token with its signature spelt otherwise: the
+// unused low bits of its last character set, which a lenient base64
+// decoder drops.
+func nonCanonical(t *testing.T, token string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if (len(token)-strings.LastIndexByte(token, '.')-1)%4 == 0 {
+		t.Fatal("the signature's encoding has no unused bits")
+	}
+	last := strings.IndexByte(alphabet, token[len(token)-1])
+	spelt := token[:len(token)-1] + string(alphabet[last|1])
+	if _, err := base64.RawURLEncoding.DecodeString(spelt[strings.LastIndexByte(spelt, '.')+1:]); err != nil {
+		t.Fatalf("the other spelling does not decode leniently: %v", err)
+	}
+	return spelt
 }
 
 // tamperSignature returns token with one bit of its signature flipped.

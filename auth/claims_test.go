@@ -99,15 +99,26 @@ var claimsLayouts = []struct {
 		payload: `{"sub":"user_1","exp":1748779200,"Plan":"pro","PUBLICMETADATA":{"plan":"team"},"Email":"a@x.test"}`,
 		want:    dream.EndUserClaims{UserID: "user_1"},
 	},
+	{
+		name:    "Audiences",
+		payload: `{"sub":"user_1","exp":1748779200,"aud":["a","b"],"iss":"https://clerk.example.test","jti":"j","nbf":1,"iat":1.5}`,
+		want:    dream.EndUserClaims{UserID: "user_1"},
+	},
+	{
+		name:    "OneAudience",
+		payload: `{"sub":"user_1","exp":1748779200,"aud":"a","sid":null}`,
+		want:    dream.EndUserClaims{UserID: "user_1"},
+	},
 }
 
 func TestEndUserClaims(t *testing.T) {
 	for _, tt := range claimsLayouts {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := endUserClaims([]byte(tt.payload))
+			claims, err := decodeClaims([]byte(tt.payload))
 			if err != nil {
 				t.Fatalf("reading the claims of the payload: %v, want them accepted", err)
 			}
+			got := claims.endUser()
 			want := tt.want
 			want.ExpiresAt = time.Unix(exp, 0).UTC()
 			if *got != want {
@@ -124,6 +135,17 @@ func TestEndUserClaims_Refuses(t *testing.T) {
 		{"MissingExp", `{"sub":"user_1"}`},
 		{"NullExp", `{"sub":"user_1","exp":null}`},
 		{"StringExp", `{"sub":"user_1","exp":"1748779200"}`},
+		{"ExpBeyondFloatPrecision", `{"sub":"user_1","exp":1e300}`},
+		{"ExpOverflowing", `{"sub":"user_1","exp":1e309}`},
+		{"NegativeExpBeyondRange", `{"sub":"user_1","exp":-1e18}`},
+		{"NumericIssuer", `{"sub":"user_1","exp":1748779200,"iss":5}`},
+		{"NumericAudience", `{"sub":"user_1","exp":1748779200,"aud":5}`},
+		{"NullAudience", `{"sub":"user_1","exp":1748779200,"aud":null}`},
+		{"AudienceOfNumbers", `{"sub":"user_1","exp":1748779200,"aud":["a",1]}`},
+		{"StringNotBefore", `{"sub":"user_1","exp":1748779200,"nbf":"0"}`},
+		{"NumericSessionID", `{"sub":"user_1","exp":1748779200,"sid":7}`},
+		{"UpperCaseSub", `{"SUB":"user_1","exp":1748779200}`},
+		{"UpperCaseExp", `{"sub":"user_1","EXP":1748779200}`},
 		{"MissingSub", `{"exp":1748779200}`},
 		{"EmptySub", `{"sub":"","exp":1748779200}`},
 		{"NumericSub", `{"sub":1,"exp":1748779200}`},
@@ -132,7 +154,7 @@ func TestEndUserClaims_Refuses(t *testing.T) {
 		{"Empty", ``},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if claims, err := endUserClaims([]byte(tt.payload)); err == nil {
+			if claims, err := decodeClaims([]byte(tt.payload)); err == nil {
 				t.Fatalf("reading claims of payload %s gave %+v, want a refusal", tt.payload, claims)
 			}
 		})
@@ -148,11 +170,11 @@ func FuzzClaims(f *testing.F) {
 	f.Add([]byte(`{"sub":"user_1","exp":1e309}`))
 	f.Add([]byte(`{"sub":"user_1","exp":-1e18,"publicMetadata":{"publicMetadata":{"plan":"x"}}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		claims, err := endUserClaims(payload)
+		claims, err := decodeClaims(payload)
 		if err != nil {
 			return
 		}
-		if claims.UserID == "" {
+		if claims.endUser().UserID == "" {
 			t.Fatalf("the claims of payload %q were accepted without an end user id, want a refusal", payload)
 		}
 	})

@@ -35,7 +35,7 @@ type ClerkVerifier struct {
 // nil httpClient clerk-sdk-go's default client (5 s timeout), and nil logger
 // no logging.
 func NewClerkVerifier(live, test ClerkInstance, now func() time.Time, httpClient *http.Client, logger *slog.Logger) *ClerkVerifier {
-	// A nil issuer keeps clerk-sdk-go's issuer rule: iss must look like a
+	// A nil issuer keeps Clerk's issuer rule: iss must be a
 	// Clerk Frontend API URL.
 	verifier := newTokenVerifier(nil, now, logger)
 	liveKeys := newKeySet(live, verifier.now, httpClient, verifier.logger)

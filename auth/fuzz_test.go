@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	josejson "github.com/go-jose/go-jose/v3/json"
+
 	"github.com/dream-api/dream"
 )
 
@@ -100,11 +102,12 @@ func checkVerified(t *testing.T, token string, claims *dream.EndUserClaims, err 
 		}
 		return
 	}
+	// Claim names are case-sensitive, as go-jose's JSON reads them.
 	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
 	var registered struct {
 		Subject string `json:"sub"`
 	}
-	if err != nil || json.Unmarshal(payload, &registered) != nil || registered.Subject != claims.UserID || claims.UserID == "" {
+	if err != nil || josejson.Unmarshal(payload, &registered) != nil || registered.Subject != claims.UserID || claims.UserID == "" {
 		t.Fatalf("the token %q was accepted as the end user %q, want the token's own non-empty sub", token, claims.UserID)
 	}
 	if !claims.ExpiresAt.After(now.Add(-leeway)) {
