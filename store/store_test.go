@@ -1,9 +1,13 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -389,6 +393,73 @@ func TestUserState(t *testing.T) {
 	if other, err := db.UserState(ctx, p.Test.EnvironmentID, "u1"); err != nil || other.Counter != nil || other.Subscription != nil {
 		t.Fatalf("the test environment sees end user u1 as %+v (error %v), "+
 			"want none of the live environment's counter or subscription", other, err)
+	}
+}
+
+// UserStates reads in bulk what UserStateAndMark reads of each user, past
+// the users of one statement.
+func TestUserStates(t *testing.T) {
+	db, p := fixture(t)
+	env := p.Live.EnvironmentID
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []store.UserRef
+	for i := range 600 {
+		id := fmt.Sprintf("u%d", i)
+		users = append(users, store.UserRef{EnvironmentID: env, UserID: id})
+		if i%3 == 0 {
+			continue // never seen
+		}
+		if err := tx.RegisterEndUser(ctx, env, id, id+"@example.com", now); err != nil {
+			t.Fatal(err)
+		}
+		for range i % 5 {
+			if _, _, err := tx.IncrementUsage(ctx, env, id, dream.Plan{Name: "pro", Limit: 10}, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tx.SetEdgeMark(ctx, "node_a", 42, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Exec(t, db, `UPDATE end_users SET plan = 'enterprise' WHERE user_id = 'u2'`)
+	storetest.Exec(t, db, `INSERT INTO subscriptions (environment_id, user_id, stripe_subscription_id, stripe_price_id, plan,
+			status, cancel_at_period_end, current_period_end, stripe_version, created_at, updated_at)
+		VALUES (?, 'u4', 'sub_1', 'price_pro', 'pro', 'active', 1, ?, 0, 0, 0)`, env, now.AddDate(0, 1, 0).UnixMilli())
+	// The same user in the other environment is another user.
+	users = append(users, store.UserRef{EnvironmentID: p.Test.EnvironmentID, UserID: "u1"})
+
+	var got []store.UserRef
+	err = db.UserStates(ctx, "node_a", users, func(u store.UserRef, state dream.UserState, mark int64) {
+		got = append(got, u)
+		want, wantMark, err := db.UserStateAndMark(ctx, u.EnvironmentID, u.UserID, "node_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(state, want) || mark != wantMark || mark != 42 {
+			t.Errorf("UserStates read %v as %+v with mark %d, want %+v with mark %d as UserStateAndMark reads it",
+				u, state, mark, want, wantMark)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUser := func(a, b store.UserRef) int {
+		return cmp.Or(cmp.Compare(a.EnvironmentID, b.EnvironmentID), cmp.Compare(a.UserID, b.UserID))
+	}
+	slices.SortFunc(got, byUser)
+	slices.SortFunc(users, byUser)
+	if !slices.Equal(got, users) {
+		t.Fatalf("UserStates read %d users, want each of the %d asked for once", len(got), len(users))
+	}
+	if err := db.UserStates(ctx, "node_a", nil, func(store.UserRef, dream.UserState, int64) { t.Error("called for no users") }); err != nil {
+		t.Fatal(err)
 	}
 }
 

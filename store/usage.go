@@ -33,25 +33,45 @@ func (tx *Tx) UserState(ctx context.Context, envID int64, userID string) (dream.
 }
 
 func userState(ctx context.Context, q queryer, envID int64, userID, nodeID string) (dream.UserState, int64, error) {
-	var state dream.UserState
-	var assigned, periodStart, periodEnd sql.NullString
-	var count sql.NullInt64
-	var mark int64
-	var sub nullableSubscription
-	err := q.QueryRowContext(ctx, `SELECT u.plan, c.count, c.period_start, c.period_end,
-			coalesce((SELECT seq FROM edge_marks WHERE node_id = ?3), 0), `+prefixed("s.", subscriptionFields)+`
-		FROM (SELECT ?1 AS environment_id, ?2 AS user_id) k
+	var row userStateRow
+	err := q.QueryRowContext(ctx, `SELECT `+userStateColumns("?3")+`
+		FROM (SELECT ?1 AS environment_id, ?2 AS user_id) k`+userStateJoins,
+		envID, userID, nodeID).Scan(row.dest()...)
+	if err != nil {
+		return dream.UserState{}, 0, fmt.Errorf("user state: %w", err)
+	}
+	state, err := row.state()
+	return state, row.mark, err
+}
+
+// userStateColumns and userStateJoins read an end user's state, and the
+// high-water mark of the node the parameter nodeParam names, for each row
+// of a table k of environment_id and user_id: into a userStateRow.
+func userStateColumns(nodeParam string) string {
+	return `u.plan, c.count, c.period_start, c.period_end,
+		coalesce((SELECT seq FROM edge_marks WHERE node_id = ` + nodeParam + `), 0), ` + prefixed("s.", subscriptionFields)
+}
+
+const userStateJoins = `
 		LEFT JOIN end_users u ON u.environment_id = k.environment_id AND u.user_id = k.user_id
 		LEFT JOIN subscriptions s ON s.environment_id = k.environment_id AND s.user_id = k.user_id
-		LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`,
-		envID, userID, nodeID).Scan(append([]any{&assigned, &count, &periodStart, &periodEnd, &mark}, sub.dest()...)...)
-	if err != nil {
-		return state, 0, fmt.Errorf("user state: %w", err)
-	}
-	state.AssignedPlan = assigned.String
-	state.Subscription = sub.subscription()
-	state.Counter, err = usageCounter(count, periodStart, periodEnd)
-	return state, mark, err
+		LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`
+
+// userStateRow is a row of userStateColumns.
+type userStateRow struct {
+	assigned, periodStart, periodEnd sql.NullString
+	count                            sql.NullInt64
+	mark                             int64
+	sub                              nullableSubscription
+}
+
+func (r *userStateRow) dest() []any {
+	return append([]any{&r.assigned, &r.count, &r.periodStart, &r.periodEnd, &r.mark}, r.sub.dest()...)
+}
+
+func (r *userStateRow) state() (dream.UserState, error) {
+	counter, err := usageCounter(r.count, r.periodStart, r.periodEnd)
+	return dream.UserState{AssignedPlan: r.assigned.String, Subscription: r.sub.subscription(), Counter: counter}, err
 }
 
 // usageCounter reads a counter a LEFT JOIN may have left NULL.
@@ -265,6 +285,47 @@ func (tx *Tx) SetEdgeMark(ctx context.Context, nodeID string, seq int64, now tim
 		nodeID, seq, now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("set edge mark: %w", err)
+	}
+	return nil
+}
+
+// UserStates reads the state of users as UserStateAndMark does, many users
+// to a statement: for a node that comes back with the end users it served
+// before it stopped. Each statement reads the high-water mark of node
+// nodeID from its own snapshot, as Counters does.
+func (db *DB) UserStates(ctx context.Context, nodeID string, users []UserRef, fn func(u UserRef, s dream.UserState, mark int64)) error {
+	for len(users) > 0 {
+		n := min(len(users), maxCountersPerQuery)
+		chunk := users[:n]
+		users = users[n:]
+		args := make([]any, 0, 1+2*len(chunk))
+		for _, u := range chunk {
+			args = append(args, u.EnvironmentID, u.UserID)
+		}
+		args = append(args, nodeID) // the parameter after the users'
+		rows, err := db.read.QueryContext(ctx, `WITH k (environment_id, user_id) AS (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")+`)
+			SELECT k.environment_id, k.user_id, `+userStateColumns("?")+` FROM k`+userStateJoins, args...)
+		if err != nil {
+			return fmt.Errorf("user states: %w", err)
+		}
+		for rows.Next() {
+			var u UserRef
+			var row userStateRow
+			if err = rows.Scan(append([]any{&u.EnvironmentID, &u.UserID}, row.dest()...)...); err != nil {
+				break
+			}
+			var state dream.UserState
+			if state, err = row.state(); err != nil {
+				break
+			}
+			fn(u, state, row.mark)
+		}
+		err = errors.Join(err, rows.Err())
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("user states: %w", err)
+		}
 	}
 	return nil
 }

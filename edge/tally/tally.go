@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// Metrics, when set, records the batches shipped.
 	Metrics *metrics.Metrics
+	// Warm are end users whose views Open reads at once, the most
+	// recently used first: those the node kept when it last stopped
+	// (Users), so that it comes back with them.
+	Warm []store.UserRef
 }
 
 // view is an end user's state as the node's copy of the database had it,
@@ -160,7 +165,8 @@ type Tally struct {
 // the node's last run count at once, and are shipped, with every new unit,
 // by a shipper that runs until Close.
 func Open(ctx context.Context, o Options) (*Tally, error) {
-	views, err := lru.New[store.UserRef, view](cmp.Or(o.CachedUsers, DefaultCachedUsers))
+	cachedUsers := cmp.Or(o.CachedUsers, DefaultCachedUsers)
+	views, err := lru.New[store.UserRef, view](cachedUsers)
 	if err != nil {
 		return nil, err
 	}
@@ -169,14 +175,20 @@ func Open(ctx context.Context, o Options) (*Tally, error) {
 		views: views, units: make(map[store.UserRef][]pendingUnit), maxPending: cmp.Or(o.MaxPending, DefaultMaxPending),
 		shipped: make(chan struct{}),
 	}
+	if t.outbox != nil {
+		t.nodeID = t.outbox.NodeID()
+		if err := t.restore(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.warm(ctx, o.Warm[:min(len(o.Warm), cachedUsers)]); err != nil {
+		// The views are read again one by one as their users come.
+		t.logger.Error("reading the views of the end users kept before the restart", "error", err)
+	}
 	if t.outbox == nil {
 		close(t.shipped)
 		t.stop = func() {}
 		return t, nil
-	}
-	t.nodeID = t.outbox.NodeID()
-	if err := t.restore(ctx); err != nil {
-		return nil, err
 	}
 	shipping, stop := context.WithCancel(context.Background())
 	t.stop = stop
@@ -185,6 +197,48 @@ func Open(ctx context.Context, o Options) (*Tally, error) {
 		t.ship(shipping)
 	}()
 	return t, nil
+}
+
+// warm reads the views of users, the most recently used first, in bulk,
+// and keeps them in that order of use. Open runs it before the tally
+// serves anything and before the change watcher starts, so no change can
+// overtake a view it reads.
+func (t *Tally) warm(ctx context.Context, users []store.UserRef) error {
+	if len(users) == 0 {
+		return nil
+	}
+	views := make(map[store.UserRef]view, len(users))
+	// In the order of the tables' keys, each page of them is read once.
+	sorted := slices.Clone(users)
+	slices.SortFunc(sorted, func(a, b store.UserRef) int {
+		return cmp.Or(cmp.Compare(a.EnvironmentID, b.EnvironmentID), strings.Compare(a.UserID, b.UserID))
+	})
+	err := t.db.UserStates(ctx, t.nodeID, sorted, func(u store.UserRef, s dream.UserState, mark int64) {
+		views[u] = newView(s, mark)
+	})
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, u := range slices.Backward(users) {
+		if v, ok := views[u]; ok {
+			t.views.Add(u, v)
+		}
+	}
+	return nil
+}
+
+// Users are the end users whose views the tally keeps, the most recently
+// used first.
+func (t *Tally) Users() []store.UserRef {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	users := make([]store.UserRef, 0, t.views.Len())
+	for u := range t.views.All() {
+		users = append(users, u)
+	}
+	return users
 }
 
 // Close stops the shipper and then ships what the outbox still holds, for

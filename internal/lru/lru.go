@@ -12,6 +12,7 @@ package lru
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"sync"
 )
@@ -122,6 +123,20 @@ func (c *Cache[K, V]) RemoveIf(match func(key K, value V) bool) {
 	for k, i := range c.index {
 		if match(k, c.nodes[i].value) {
 			c.remove(i)
+		}
+	}
+}
+
+// All yields the entries from the most recently used to the least, under
+// the cache's lock: the loop must not use the cache.
+func (c *Cache[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, n := c.head, 0; i != none && n < len(c.index); i, n = c.nodes[i].next, n+1 {
+			if !yield(c.nodes[i].key, c.nodes[i].value) {
+				return
+			}
 		}
 	}
 }

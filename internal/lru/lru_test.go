@@ -173,3 +173,33 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d entries, %d in the list; want at most 100, all in it", n, len(order(c)))
 	}
 }
+
+func TestAllGoesFromTheMostRecentlyUsed(t *testing.T) {
+	c, _ := New[string, int](4)
+	for i, k := range []string{"a", "b", "c", "d", "e"} {
+		c.Add(k, i)
+	}
+	c.Get("c")
+	c.Remove("d")
+	var keys []string
+	var values []int
+	for k, v := range c.All() {
+		keys, values = append(keys, k), append(values, v)
+	}
+	if want := order(c); !slices.Equal(keys, want) || !slices.Equal(keys, []string{"c", "e", "b"}) {
+		t.Errorf("All gave %v, want %v, the list from its head", keys, want)
+	}
+	if !slices.Equal(values, []int{2, 4, 1}) {
+		t.Errorf("All gave the values %v, want [2 4 1]", values)
+	}
+	for k := range c.All() {
+		if k != "c" {
+			t.Errorf("All went on to %q after the loop broke", k)
+		}
+		break
+	}
+	empty, _ := New[string, int](1)
+	for k := range empty.All() {
+		t.Errorf("an empty cache yielded %q", k)
+	}
+}
