@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,6 +29,8 @@ type ClerkVerifier struct {
 	live     *keySet
 	test     *keySet
 	verifier tokenVerifier
+	// fingerprint is Fingerprint's.
+	fingerprint string
 }
 
 // NewClerkVerifier verifies live-mode tokens against live and test-mode
@@ -43,7 +48,25 @@ func NewClerkVerifier(live, test ClerkInstance, now func() time.Time, httpClient
 	if test.SecretKey != "" {
 		testKeys = newKeySet(test, verifier.now, httpClient, verifier.logger)
 	}
-	return &ClerkVerifier{live: liveKeys, test: testKeys, verifier: verifier}
+	return &ClerkVerifier{live: liveKeys, test: testKeys, verifier: verifier,
+		fingerprint: fingerprint("clerk", live.SecretKey, live.APIURL, test.SecretKey, test.APIURL)}
+}
+
+// Fingerprint names the Clerk instances whose tokens the verifier
+// accepts: a hash of their secret keys and API addresses, which says
+// nothing of the keys. Verifiers of one fingerprint accept the same
+// tokens.
+func (c *ClerkVerifier) Fingerprint() string { return c.fingerprint }
+
+// fingerprint hashes the parts, each ended by a NUL so that no two lists
+// of parts hash alike.
+func fingerprint(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		io.WriteString(h, p)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // VerifyEndUserToken implements dream.TokenVerifier.

@@ -167,6 +167,10 @@ func (d *DevIssuer) JWKS() []byte {
 	return bytes.Clone(d.jwks)
 }
 
+// Fingerprint names the key whose tokens the issuer accepts: its kid, the
+// key's thumbprint. Issuers of one fingerprint accept the same tokens.
+func (d *DevIssuer) Fingerprint() string { return fingerprint("dev", d.key.KeyID) }
+
 // VerifyEndUserToken implements dream.TokenVerifier. mode is ignored: one
 // dev issuer serves both modes.
 func (d *DevIssuer) VerifyEndUserToken(ctx context.Context, mode dream.Mode, token string) (*dream.EndUserClaims, error) {

@@ -74,6 +74,9 @@ type harnessOptions struct {
 	noShip bool
 	// maxPending is the server's MaxPendingUnits.
 	maxPending int
+	// warm has the server save what it keeps of its end users at Close
+	// and read it back at Open.
+	warm bool
 }
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
@@ -164,6 +167,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		h.metrics.CollectOutbox(h.outbox)
 	}
 	o.MaxPendingUnits = opts.maxPending
+	if opts.warm {
+		o.WarmFile, o.TokenTrust = filepath.Join(t.TempDir(), "warm"), h.issuer.Fingerprint()
+	}
 	o.AddressRateLimitPerMinute, o.SecretKeyRateLimitPerMinute = opts.addressRateLimit, opts.secretKeyRateLimit
 	h.options = o
 	h.open()
@@ -223,6 +229,14 @@ func (h *harness) restart() {
 	old := h.current()
 	h.open()
 	old.Close()
+}
+
+// stopAndStart closes the server and opens a new one on the same
+// database and outbox, as a node stopped and started again.
+func (h *harness) stopAndStart() {
+	h.t.Helper()
+	h.current().Close()
+	h.open()
 }
 
 // refresh brings the server's caches in step with the database now.

@@ -10,6 +10,7 @@ package edge
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,14 @@ type Options struct {
 	// verified tokens and their usage views. 0 is
 	// tally.DefaultCachedUsers.
 	CachedEndUsers int
+	// WarmFile, when set, is a file on the node's own disk where Close
+	// saves what the node keeps of its end users, and where Open reads it
+	// back (warm.go).
+	WarmFile string
+	// TokenTrust names the identity configuration Tokens verifies
+	// against: tokens saved under another are not restored. Empty
+	// restores none.
+	TokenTrust string
 	// MaxPendingUnits bounds the units acknowledged at this node and not
 	// yet seen applied that it holds in memory; at the bound, tracks answer
 	// 503 until shipping catches up. 0 is tally.DefaultMaxPending.
@@ -163,6 +172,8 @@ type Server struct {
 	// has.
 	stopWatching context.CancelFunc
 	watched      chan struct{}
+	// warmFile and tokenTrust are the Options'.
+	warmFile, tokenTrust string
 }
 
 // Open returns the Server of a node with its routes, counting the usage
@@ -190,6 +201,8 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		router:             httprouter.New(),
 		caches:             newCaches(o.Metrics, cmp.Or(o.CachedEndUsers, tally.DefaultCachedUsers)),
 		watched:            make(chan struct{}),
+		warmFile:           o.WarmFile,
+		tokenTrust:         o.TokenTrust,
 	}
 	// Caches start empty: only changes from now on matter.
 	var err error
@@ -197,13 +210,24 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.writer = readYourWrites{Writer: o.Writer, server: s}
+	var warm []store.UserRef
+	var warmTokens int
+	warming := time.Now()
+	if o.WarmFile != "" {
+		warm, warmTokens = s.loadWarm(o.WarmFile, o.TokenTrust)
+	}
 	// The tally keeps its own state in step with its writes: a shipped
 	// batch needs no read of the change log, and a unit decided by the
 	// primary changes nothing but its user's usage.
 	s.tally, err = tally.Open(ctx, tally.Options{DB: o.DB, Writer: o.Writer, Outbox: o.Outbox,
-		CachedUsers: o.CachedEndUsers, MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger, Metrics: o.Metrics})
+		CachedUsers: o.CachedEndUsers, MaxPending: o.MaxPendingUnits, Now: o.Now, Logger: o.Logger, Metrics: o.Metrics,
+		Warm: warm})
 	if err != nil {
 		return nil, err
+	}
+	if len(warm) > 0 || warmTokens > 0 {
+		s.logger.Info("restored the end users kept before the restart", "file", o.WarmFile,
+			"tokens", warmTokens, "usage_views", len(warm), "duration", time.Since(warming).Round(time.Millisecond).String())
 	}
 	s.customers = &dream.Customers{Directory: o.DB, Writer: s.writer, Identity: o.Identity, Payments: o.Payments, Logger: o.Logger}
 	s.carts = &dream.Carts{Directory: o.DB, Writer: s.writer, Payments: o.Payments, Logger: o.Logger, Now: o.Now}
@@ -232,12 +256,18 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 
 // Close stops the server's background work once the requests are over:
 // the tally hands the units it holds to the primary, then the change
-// watcher stops. The writer, the outbox and the database must stay open
+// watcher stops, then what the node keeps of its end users is saved to
+// the warm file. The writer, the outbox and the database must stay open
 // until it returns.
 func (s *Server) Close() error {
 	err := s.tally.Close()
 	s.stopWatching()
 	<-s.watched
+	if s.warmFile != "" {
+		if saveErr := s.saveWarm(s.warmFile, s.tokenTrust); saveErr != nil {
+			err = errors.Join(err, fmt.Errorf("saving the end users kept: %w", saveErr))
+		}
+	}
 	return err
 }
 

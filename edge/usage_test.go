@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,6 +293,34 @@ func TestUsageAcknowledgedAtTheEdge(t *testing.T) {
 		}
 		if got := u.stored(); got != 5 {
 			t.Fatalf("the database counts %d, want 5", got)
+		}
+	})
+
+	t.Run("UnitsSurviveAWarmRestart", func(t *testing.T) {
+		// Stopped with units it could not ship, the node comes back with
+		// the view it kept, read afresh, and the units in its outbox on
+		// top of it, once.
+		h := newHarness(t, harnessOptions{noShip: true, warm: true})
+		u := h.saasUser("warm@example.com", "")
+		for i := 0; i < 3; i++ {
+			u.track()
+		}
+		h.stopAndStart()
+		if logs := h.logs.String(); !strings.Contains(logs, `"msg":"restored the end users kept before the restart"`) ||
+			!strings.Contains(logs, `"tokens":1,"usage_views":1`) {
+			t.Fatalf("the restarted node did not restore the end user's token and view; logs:\n%s", logs)
+		}
+		if res := u.usage(); res.body["usageCount"] != float64(3) {
+			t.Fatalf("usage after the restart is %s, want usageCount 3", res.raw)
+		}
+		u.track()
+		h.ship()
+		h.stopAndStart()
+		if res := u.usage(); res.body["usageCount"] != float64(4) {
+			t.Fatalf("usage after shipping and restarting is %s, want usageCount 4", res.raw)
+		}
+		if got := u.stored(); got != 4 {
+			t.Fatalf("the database counts %d, want 4", got)
 		}
 	})
 

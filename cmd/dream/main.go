@@ -145,6 +145,9 @@ type Main struct {
 	// passwords hashes local accounts' passwords; nil when developers sign
 	// in with Clerk.
 	passwords *auth.Passwords
+	// warmFile is where the server keeps its end users across a restart,
+	// beside the outbox.
+	warmFile string
 }
 
 // Migrate applies pending migrations to the configured database and gives
@@ -293,6 +296,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Now:                         m.Now,
 		LiteFS:                      m.LiteFS,
 		Outbox:                      m.Outbox,
+		WarmFile:                    m.warmFile,
 		CachedEndUsers:              m.Memory.CachedEndUsers,
 		Metrics:                     m.Metrics,
 	}
@@ -333,7 +337,7 @@ func (m *Main) Open(ctx context.Context) error {
 		if m.DevIssuer, err = auth.OpenDevIssuer(m.Config.DataDir, m.Now); err != nil {
 			return err
 		}
-		opts.Tokens, opts.Identity, opts.Dev = m.DevIssuer, m.DevIssuer, m.DevIssuer
+		opts.Tokens, opts.TokenTrust, opts.Identity, opts.Dev = m.DevIssuer, m.DevIssuer.Fingerprint(), m.DevIssuer, m.DevIssuer
 		opts.Payments, opts.DevPayments = m.Emulator, m.Emulator
 		console.Provider, console.Connect = m.Emulator, m.Emulator
 		operator, catalogue = m.Emulator, m.Emulator
@@ -346,7 +350,8 @@ func (m *Main) Open(ctx context.Context) error {
 	case "serve":
 		live := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKey, APIURL: m.Config.ClerkAPIURL}
 		test := auth.ClerkInstance{SecretKey: m.Config.ClerkSecretKeyTest, APIURL: m.Config.ClerkAPIURL}
-		opts.Tokens = auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
+		verifier := auth.NewClerkVerifier(live, test, m.Now, httpClient, m.Logger)
+		opts.Tokens, opts.TokenTrust = verifier, verifier.Fingerprint()
 		users := auth.NewClerkUsers(live, test, httpClient)
 		opts.Identity = users
 		opts.HostedClerk = &edge.HostedClerk{Template: m.Config.ClerkJWTTemplate, Sessions: users, PublishableKeys: map[dream.Mode]string{
@@ -415,6 +420,9 @@ func (m *Main) openOutbox() error {
 		return err
 	}
 	m.Outbox = o
+	// What the node keeps of its end users across a restart is its own
+	// too, and goes beside the outbox.
+	m.warmFile = path + "-warm"
 	m.Metrics.CollectOutbox(o)
 	return nil
 }

@@ -1,0 +1,126 @@
+package edge
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/dream-api/dream/store"
+)
+
+// A node's warm state is what it keeps of its end users that a restart
+// would otherwise rebuild one request at a time: the tokens it verified,
+// each a signature check, and the end users whose usage views it holds,
+// each a read. At 100,000 end users that rebuilding is some ten seconds of
+// a 2-core machine's CPU. Close saves it to a file on the node's own disk
+// and Open reads it back and removes the file, so a node that is stopped
+// and started again, as a deploy does, comes back warm; after a crash it
+// comes back cold, as before.
+//
+// The file holds no token: a token is saved as its cache key (128 bits of
+// the SHA-256 of mode, publishable key and token), with the claims the
+// cache keeps and its expiry. The tokens come back only under the same
+// identity configuration (Options.TokenTrust) and only if not expired; the
+// views come back as a list of end users, read afresh from the database.
+type warmState struct {
+	// Trust is the Options.TokenTrust the tokens were verified under.
+	Trust string
+	// Tokens and Users are each the most recently used first.
+	Tokens []warmToken
+	Users  []store.UserRef
+}
+
+// warmToken is a token cache entry as the file holds it.
+type warmToken struct {
+	Key                 tokenKey
+	UserID, Email, Plan string
+	Expires             int64
+}
+
+// maxWarmFile bounds the file Open reads: well above what the caches of
+// the largest memory budget save.
+const maxWarmFile = 1 << 30
+
+// saveWarm writes the node's warm state to path, replacing the file
+// whole: a node stopped while saving leaves the last state, or none.
+func (s *Server) saveWarm(path string, trust string) error {
+	state := warmState{Trust: trust, Users: s.tally.Users()}
+	now := s.now().Unix()
+	for key, u := range s.caches.tokens.All() {
+		if u.expires > now {
+			state.Tokens = append(state.Tokens, warmToken{Key: key, UserID: u.UserID, Email: u.Email, Plan: u.Plan, Expires: u.expires})
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // once renamed, there is nothing to remove
+	w := bufio.NewWriter(f)
+	err = gob.NewEncoder(w).Encode(&state)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	s.logger.Info("saved the end users kept for the next start", "file", path,
+		"tokens", len(state.Tokens), "usage_views", len(state.Users))
+	return nil
+}
+
+// loadWarm reads the warm state at path, removes the file, and keeps the
+// tokens in the token cache if they were verified under trust and have not
+// expired. It returns the end users whose views to read and how many
+// tokens it kept, none when there is no file. A file it cannot read costs
+// the node its warm start, nothing else.
+func (s *Server) loadWarm(path, trust string) ([]store.UserRef, int) {
+	state, err := readWarm(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.logger.Error("reading the end users kept before the restart", "file", path, "error", err)
+		}
+		return nil, 0
+	}
+	tokens := 0
+	if trust != "" && state.Trust == trust {
+		now := s.now().Unix()
+		// The least recently used first, so that the cache's order of use
+		// is the saved one.
+		for _, t := range slices.Backward(state.Tokens) {
+			if t.Expires > now {
+				s.caches.tokens.Add(t.Key, endUser{UserID: t.UserID, Email: t.Email, Plan: t.Plan, expires: t.Expires})
+				tokens++
+			}
+		}
+	}
+	return state.Users, tokens
+}
+
+// readWarm decodes the file at path and removes it, read or not: the
+// state it holds is that of one stop.
+func readWarm(path string) (warmState, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return warmState{}, err
+	}
+	defer f.Close()
+	defer os.Remove(path)
+	var state warmState
+	if err := gob.NewDecoder(bufio.NewReader(io.LimitReader(f, maxWarmFile))).Decode(&state); err != nil {
+		return warmState{}, fmt.Errorf("decoding: %w", err)
+	}
+	return state, nil
+}
