@@ -102,7 +102,7 @@ type Main struct {
 	Stderr io.Writer
 
 	// dir holds the data and logs of every server of the run; keep says
-	// a failed run leaves them for a look.
+	// they stay for a look, as a failed run or -keep leaves them.
 	dir    string
 	keep   bool
 	report Report
@@ -128,6 +128,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.PacedWindow, "paced-window", 10*time.Second, "measuring window of the paced latency rows")
 	fs.BoolVar(&m.Single, "single", true, "measure the bare server and dream dev")
 	fs.BoolVar(&m.Cluster, "cluster", true, "measure a LiteFS cluster too (needs root, FUSE and litefs)")
+	fs.BoolVar(&m.keep, "keep", false, "keep the servers' data and logs, which a run removes unless it fails")
 	fs.BoolVar(&m.Scale, "scale", true, "measure a node of the fly.toml Machine's memory with many end users too")
 	fs.IntVar(&m.ScaleUsers, "scale-users", 100_000, "end users of the scale section's warm rows")
 	fs.IntVar(&m.ScalePopulation, "scale-population", 1_000_000, "end users the scale section's random rows draw from")
@@ -223,7 +224,11 @@ const maxBusy = 0.1
 
 // Close removes the run's data, unless a failed run keeps it for its logs.
 func (m *Main) Close() error {
-	if m.dir == "" || m.keep {
+	if m.dir == "" {
+		return nil
+	}
+	if m.keep {
+		fmt.Fprintf(m.Stderr, "» the servers' data and logs are in %s\n", m.dir)
 		return nil
 	}
 	return os.RemoveAll(m.dir)

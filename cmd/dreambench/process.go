@@ -72,6 +72,13 @@ func (p *process) Stop() error {
 	return fmt.Errorf("%s did not stop within %s and was killed", p.name, stopGrace)
 }
 
+// Kill kills the process at once, as a crash would, and waits for it.
+func (p *process) Kill() {
+	defer p.log.Close()
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
 // Pid is the process id.
 func (p *process) Pid() int { return p.cmd.Process.Pid }
 
