@@ -102,25 +102,51 @@ func TestPrimary_ApplyIncrements(t *testing.T) {
 		}
 	})
 
-	t.Run("TheChangeNamesTheUsers", func(t *testing.T) {
+	t.Run("TheChangeHoldsTheUsersCountersAndTheMark", func(t *testing.T) {
 		last, err := db.LastChange(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n7", Items: []dream.Increment{unit(1, "e", now), unit(2, "f", now), unit(3, "e", now)}}); err != nil {
+		storetest.Exec(t, db, `INSERT INTO end_users (environment_id, user_id, created_at, updated_at) VALUES (?, 'f', 0, 0)`, env)
+		storetest.Exec(t, db, `INSERT INTO usage_counters (environment_id, user_id, period_start, period_end, count, plan, updated_at)
+			VALUES (?, 'f', ?, ?, 40, 'pro', 0)`, env, dream.PeriodStartingAt(now).StartString(), dream.PeriodStartingAt(now).EndString())
+		if _, err := dream.Apply(ctx, p, dream.ApplyIncrements{NodeID: "n7", Items: []dream.Increment{
+			unit(1, "e", now), unit(2, "f", now), unit(3, "e", now.AddDate(0, 0, 1)), unit(4, "e", now.AddDate(0, 0, 1))}}); err != nil {
 			t.Fatal(err)
 		}
 		changes, err := db.ChangesSince(ctx, last)
 		if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUsage {
 			t.Fatalf("changes after the batch: %+v, error %v; want one usage change", changes, err)
 		}
-		users, err := store.ParseUsers(changes[0].Key)
-		if err != nil {
-			t.Fatal(err)
+		users, e, err := store.ParseUsage(changes[0].Key)
+		if err != nil || e == nil {
+			t.Fatalf("the usage change %s reads as batch %+v (error %v), want the batch's", changes[0].Key, e, err)
 		}
-		slices.SortFunc(users, func(a, b store.UserRef) int { return strings.Compare(a.UserID, b.UserID) })
-		if len(users) != 2 || users[0] != (store.UserRef{EnvironmentID: env, UserID: "e"}) || users[1].UserID != "f" {
-			t.Fatalf("the usage change names end users %+v, want e and f of the test environment", users)
+		if len(users) != 2 {
+			t.Errorf("the usage change names %v, want e and f", users)
+		}
+		slices.SortFunc(e.Counters, func(a, b store.UserCounter) int { return strings.Compare(a.User.UserID, b.User.UserID) })
+		if e.NodeID != "n7" || e.Mark != 4 || len(e.Counters) != 2 {
+			t.Fatalf("the batch's usage change is %+v, want node n7, mark 4 and the counters of e and f", e)
+		}
+		// Each counter is the one the database holds after the batch.
+		for _, c := range e.Counters {
+			var stored dream.UsageCounter
+			err := db.Counters(ctx, "n7", []store.UserRef{c.User}, func(_ store.UserRef, got *dream.UsageCounter, mark int64) {
+				stored = *got
+				if mark != e.Mark {
+					t.Errorf("the node's mark is %d, want the change's %d", mark, e.Mark)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.User.EnvironmentID != env || c.Counter != stored {
+				t.Errorf("the change gives %+v, want %+v as the database holds it", c, stored)
+			}
+		}
+		if e.Counters[0].Counter.Count != 3 || e.Counters[1].Counter.Count != 41 {
+			t.Errorf("the change counts e %d and f %d, want 3 and 41", e.Counters[0].Counter.Count, e.Counters[1].Counter.Count)
 		}
 	})
 

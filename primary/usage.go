@@ -98,7 +98,7 @@ func applyIncrements(tx *store.Tx, ctx context.Context, w dream.ApplyIncrements,
 	// Units of an environment deleted after the node acknowledged
 	// them have nothing left to count against; refusing the batch
 	// would block the node's outbox for good.
-	skipped, err := tx.AddUsages(ctx, groups)
+	counters, skipped, err := tx.AddUsages(ctx, groups)
 	if err != nil {
 		return dream.IncrementsApplied{}, err
 	}
@@ -108,6 +108,13 @@ func applyIncrements(tx *store.Tx, ctx context.Context, w dream.ApplyIncrements,
 	result.Mark = max(mark, w.Items[len(w.Items)-1].Seq)
 	if err := tx.SetEdgeMark(ctx, w.NodeID, result.Mark, now); err != nil {
 		return dream.IncrementsApplied{}, err
+	}
+	// The counters after the batch, with the mark they go with: the node
+	// that sent it takes them for its views instead of reading them back.
+	if len(counters) > 0 {
+		if err := tx.LogBatchUsage(ctx, store.BatchUsage{NodeID: w.NodeID, Mark: result.Mark, Counters: counters}, now); err != nil {
+			return dream.IncrementsApplied{}, err
+		}
 	}
 	return result, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/dream-api/dream"
 )
 
 // ChangeKind names what a change invalidates in the nodes' caches.
@@ -29,12 +31,107 @@ const (
 	// user id] pairs: a transaction logs every user it changed in one
 	// entry.
 	ChangeUsers ChangeKind = "users"
-	// ChangeUsage: only the usage counters of end users changed. Key is as
-	// for ChangeUsers. Nodes read the new counters in one query instead of
-	// dropping what they know of the users, since this is the change every
-	// batch of usage units makes.
+	// ChangeUsage: only the usage counters of end users changed. Key is a
+	// JSON array with an element per user, as for ChangeUsers. Nodes read
+	// the new counters in one query instead of dropping what they know of
+	// the users. The entry of a batch of one node's units (LogBatchUsage)
+	// says more, and the node that sent the batch takes the counters from
+	// it instead of reading them back (ParseUsage).
 	ChangeUsage ChangeKind = "usage"
 )
+
+// BatchUsage is what a batch of one node's units changed, as the change
+// log holds it.
+type BatchUsage struct {
+	// NodeID is the node whose units the batch held, and Mark its
+	// high-water mark after the batch.
+	NodeID string
+	Mark   int64
+	// Counters are the end users' counters after the batch, in the same
+	// transaction as Mark: each counts exactly the node's units up to
+	// Mark, as Counters reads them.
+	Counters []UserCounter
+}
+
+// UserCounter is an end user's usage counter.
+type UserCounter struct {
+	User    UserRef
+	Counter dream.UsageCounter
+}
+
+// LogBatchUsage appends b to the change log as a ChangeUsage entry whose
+// key a release that reads only [environment id, user id] pairs reads as
+// the batch's users: its first element, [0, "", node id, mark], names no
+// end user (no environment has id 0), and each user's element is
+// [environment id, user id, count, period start, period end], whose
+// elements past the pair such a release skips.
+func (tx *Tx) LogBatchUsage(ctx context.Context, b BatchUsage, now time.Time) error {
+	elements := make([][]any, 0, 1+len(b.Counters))
+	elements = append(elements, []any{0, "", b.NodeID, b.Mark})
+	for _, c := range b.Counters {
+		elements = append(elements, []any{c.User.EnvironmentID, c.User.UserID, c.Counter.Count,
+			c.Counter.Period.StartString(), c.Counter.Period.EndString()})
+	}
+	key, err := json.Marshal(elements)
+	if err != nil {
+		return err
+	}
+	return tx.LogChange(ctx, ChangeUsage, string(key), now)
+}
+
+// ParseUsage reads the Key of a ChangeUsage entry: the users it names,
+// and, for the entry of a batch of one node's units, the batch.
+func ParseUsage(key string) ([]UserRef, *BatchUsage, error) {
+	var elements [][]json.RawMessage
+	if err := json.Unmarshal([]byte(key), &elements); err != nil {
+		return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+	}
+	var b *BatchUsage
+	if len(elements) > 0 && len(elements[0]) == 4 && string(elements[0][0]) == "0" {
+		b = &BatchUsage{}
+		if err := unmarshalAll(elements[0][2:], &b.NodeID, &b.Mark); err != nil {
+			return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+		}
+		elements = elements[1:]
+	}
+	users := make([]UserRef, len(elements))
+	for i, e := range elements {
+		if len(e) < 2 {
+			return nil, nil, fmt.Errorf("usage change %q: element %d names no user", key, i)
+		}
+		if err := unmarshalAll(e[:2], &users[i].EnvironmentID, &users[i].UserID); err != nil {
+			return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+		}
+		if b == nil {
+			continue
+		}
+		var count int64
+		var start, end string
+		if len(e) != 5 {
+			return nil, nil, fmt.Errorf("usage change %q: element %d has no counter", key, i)
+		}
+		if err := unmarshalAll(e[2:], &count, &start, &end); err != nil {
+			return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+		}
+		period, err := dream.ParsePeriod(start, end)
+		if err != nil {
+			return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+		}
+		b.Counters = append(b.Counters, UserCounter{User: users[i], Counter: dream.UsageCounter{Count: count, Period: period}})
+	}
+	return users, b, nil
+}
+
+// unmarshalAll decodes each of values into the destination of the same
+// index.
+func unmarshalAll(values []json.RawMessage, dsts ...any) error {
+	for i, dst := range dsts {
+		if err := json.Unmarshal(values[i], dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // UserRef names an end user of one environment.
 type UserRef struct {

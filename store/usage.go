@@ -215,22 +215,26 @@ const registerUnitUser = `INSERT INTO end_users (environment_id, user_id, email,
 // were deleted at or after the time in the parameter that follows it.
 const deletedSince = `SELECT 1 FROM end_user_tombstones WHERE environment_id = ?1 AND user_id = ?2 AND deleted_at >= `
 
-// AddUsages registers each end user and adds their units, in order. Each
+// AddUsages registers each end user and adds their units, in order, and
+// returns each end user's counter after the last of their units. Each
 // statement is compiled once for the whole batch: compiling costs more
 // than running them. It returns the indexes of units it skipped: those
 // whose environment no longer exists, and those acknowledged before their
-// user was deleted through the customers API.
-func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int, err error) {
+// user was deleted through the customers API. The users are logged by
+// the caller, with the counters (LogBatchUsage).
+func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (counters []UserCounter, skipped []int, err error) {
 	register, err := tx.tx.PrepareContext(ctx, registerUnitUser)
 	if err != nil {
-		return nil, fmt.Errorf("add usage: %w", err)
+		return nil, nil, fmt.Errorf("register end user: %w", err)
 	}
 	defer register.Close()
-	add, err := tx.tx.PrepareContext(ctx, addUsage)
+	add, err := tx.tx.PrepareContext(ctx, addUsage+` RETURNING count, period_start, period_end`)
 	if err != nil {
-		return nil, fmt.Errorf("add usage: %w", err)
+		return nil, nil, fmt.Errorf("add usage: %w", err)
 	}
 	defer add.Close()
+	// A user's later units (of a later day) give their counter anew.
+	index := make(map[UserRef]int)
 	for i, u := range units {
 		at := u.At.UnixMilli()
 		_, err := register.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, nullString(u.Email), at)
@@ -239,22 +243,33 @@ func (tx *Tx) AddUsages(ctx context.Context, units []UsageUnits) (skipped []int,
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("register end user: %w", err)
+			return nil, nil, fmt.Errorf("register end user: %w", err)
 		}
 		fresh := dream.PeriodStartingAt(u.At)
-		res, err := add.ExecContext(ctx, u.User.EnvironmentID, u.User.UserID, fresh.StartString(), fresh.EndString(), u.N, u.Plan, at)
-		if err != nil {
-			return nil, fmt.Errorf("add usage: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, err
-		} else if n == 0 {
+		var count sql.NullInt64
+		var start, end sql.NullString
+		err = add.QueryRowContext(ctx, u.User.EnvironmentID, u.User.UserID, fresh.StartString(), fresh.EndString(), u.N, u.Plan, at).
+			Scan(&count, &start, &end)
+		if errors.Is(err, sql.ErrNoRows) {
 			skipped = append(skipped, i)
 			continue
 		}
-		tx.touch(u.User.EnvironmentID, u.User.UserID, u.At, true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("add usage: %w", err)
+		}
+		counter, err := usageCounter(count, start, end)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := UserCounter{User: u.User, Counter: *counter}
+		if j, ok := index[u.User]; ok {
+			counters[j] = c
+		} else {
+			index[u.User] = len(counters)
+			counters = append(counters, c)
+		}
 	}
-	return skipped, nil
+	return counters, skipped, nil
 }
 
 // EdgeMark is the high-water mark of a node's shipped units: the highest

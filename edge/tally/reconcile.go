@@ -10,8 +10,10 @@ import (
 // Reconcile brings the tally in step with the node's copy of the database:
 // users whose plan or subscription changed are forgotten and read again
 // when next needed; users whose counter alone changed, which is what every
-// batch of units does, have it read afresh here, once for every user, so
-// that no request waits for it; and units the copy now counts are pruned.
+// batch of units does, take the counter the change log holds when the
+// batch was this node's, and have it read afresh here otherwise, once for
+// every user, so that no request waits for it; and units the copy now
+// counts are pruned.
 //
 // read returns the change log entries the copy received since the last
 // call. This node's high-water mark is read before them: every unit up to
@@ -37,22 +39,35 @@ func (t *Tally) Reconcile(ctx context.Context, read func() ([]store.Change, erro
 	return nil
 }
 
-// follow brings the views of the users the changes name in step.
+// follow brings the views of the users the changes name in step: those
+// whose plan or subscription changed are forgotten; those whose counters a
+// batch of this node's units changed take the counters the entry holds,
+// with the node's mark after the batch; the others have their counters
+// read afresh.
 func (t *Tally) follow(ctx context.Context, changes []store.Change) error {
 	var forget []store.UserRef
+	var own []freshCounter
 	counted := map[store.UserRef]bool{}
 	for _, c := range changes {
-		if c.Kind != store.ChangeUsers && c.Kind != store.ChangeUsage {
-			continue
-		}
-		users, err := store.ParseUsers(c.Key)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			if c.Kind == store.ChangeUsers {
-				forget = append(forget, u)
-			} else {
+		switch c.Kind {
+		case store.ChangeUsers:
+			users, err := store.ParseUsers(c.Key)
+			if err != nil {
+				return err
+			}
+			forget = append(forget, users...)
+		case store.ChangeUsage:
+			users, batch, err := store.ParseUsage(c.Key)
+			if err != nil {
+				return err
+			}
+			if batch != nil && t.nodeID != "" && batch.NodeID == t.nodeID {
+				for _, uc := range batch.Counters {
+					own = append(own, freshCounter{user: uc.User, counter: &uc.Counter, mark: batch.Mark})
+				}
+				continue
+			}
+			for _, u := range users {
 				counted[u] = true
 			}
 		}
@@ -60,6 +75,10 @@ func (t *Tally) follow(ctx context.Context, changes []store.Change) error {
 	if len(forget) > 0 {
 		t.forget(forget...)
 	}
+	// A view that has this node's mark after the batch already was read
+	// in or after the batch's transaction, which first gave the node that
+	// mark: it is at least as fresh as the entry's counter.
+	t.setCounters(own, true)
 	users := t.viewed(counted)
 	if len(users) == 0 {
 		return nil
@@ -71,7 +90,7 @@ func (t *Tally) follow(ctx context.Context, changes []store.Change) error {
 	if err != nil {
 		return err
 	}
-	t.setCounters(fresh)
+	t.setCounters(fresh, false)
 	return nil
 }
 
@@ -95,8 +114,12 @@ type freshCounter struct {
 	mark    int64
 }
 
-// setCounters replaces the counters of kept views with fresher ones.
-func (t *Tally) setCounters(fresh []freshCounter) {
+// setCounters replaces the counters of kept views with fresher ones: of a
+// higher mark, or, unless newerOnly, of the same mark.
+func (t *Tally) setCounters(fresh []freshCounter, newerOnly bool) {
+	if len(fresh) == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// Reads of views in flight started before these counters were read:
@@ -104,7 +127,7 @@ func (t *Tally) setCounters(fresh []freshCounter) {
 	t.generation++
 	for _, f := range fresh {
 		v, ok := t.views.Peek(f.user)
-		if !ok || f.mark < v.mark {
+		if !ok || f.mark < v.mark || newerOnly && f.mark == v.mark {
 			continue
 		}
 		v.setCounter(f.counter)
