@@ -184,7 +184,7 @@ func (m *Main) runScale(ctx context.Context) error {
 	if err := m.noteScaleMemory(n, len(many)+len(seen)); err != nil {
 		return err
 	}
-	return m.measureColdStart(ctx, n, many, m.report.Loads[manyRows[routeUsage]].Result.PerSecond())
+	return m.measureColdStart(ctx, n, many)
 }
 
 // scaleLoad is the load of the scale section's rows.
@@ -377,8 +377,17 @@ func cachedEndUsers(logPath string) (int, error) {
 // usage checks at once, each user's token new to the restarted node, and
 // times how long the throughput takes to reach coldShare of warm's, from
 // the restart: first after a stop, which lets the node save what it keeps
-// of its end users, then after a crash, which does not.
-func (m *Main) measureColdStart(ctx context.Context, n *scaleNode, tokens []string, warm float64) error {
+// of its end users, then after a crash, which does not. Warm's is measured
+// right before the first restart: this machine's speed drifts by a fifth
+// and more over the minutes since the many users' rows.
+func (m *Main) measureColdStart(ctx context.Context, n *scaleNode, tokens []string) error {
+	l := m.scaleLoad(n)
+	l.Cold = true
+	row, err := n.drive(ctx, m, routeUsage, fmt.Sprintf("%s users, before the restart", usersName(len(tokens))), tokens, l)
+	if err != nil {
+		return err
+	}
+	warm := m.report.Loads[row].Result.PerSecond()
 	for _, restart := range []struct {
 		name, metric string
 		stop         func() error
@@ -408,6 +417,10 @@ func (m *Main) measureColdStart(ctx context.Context, n *scaleNode, tokens []stri
 		m.setScaleRatio(row, m.report.Loads[row].Result.PerSecond()/warm, nil, "before the restart")
 		steps := m.report.Loads[row].Result.Steps
 		m.progress("answers in each second after %s: %s (warm: %s)", restart.name, perSecond(steps, coldStep), thousands(warm))
+		if server := m.report.Loads[row].Result.Server; server.Busy > 0 {
+			m.report.AddFigure(Figure{Name: fmt.Sprintf("collector's share of the node's CPU, usage check, after %s", restart.name),
+				Value: server.GCShare(), Unit: "ratio", Note: "go_cpu_classes: gc_total ÷ (total − idle), in the window"})
+		}
 		reached, ok := rampTime(steps, coldStep, coldShare*warm)
 		note := fmt.Sprintf("from the start of the node, which answered after %s", answering.Round(10*time.Millisecond))
 		value := answering + reached
