@@ -25,8 +25,9 @@ import (
 // browser reuses it. The figures are ratios to the few users' within the
 // run: throughput, p99, and what a track costs in bytes read and written,
 // with the collector's share of the node's CPU and its peak memory against
-// the budget. Last, the node is restarted with the many users' state and
-// timed until its throughput is back.
+// the budget. Last, the node is stopped and started again with the many
+// users' state, then killed and started again, and each time timed until
+// its throughput is back.
 
 const (
 	// scaleBudget is the --memory-budget of the node: what the default
@@ -374,9 +375,8 @@ func cachedEndUsers(logPath string) (int, error) {
 }
 
 // measureColdStart restarts the node on its data and sends the many users'
-// usage checks at once, each user's token new to the restarted node, and
-// times how long the throughput takes to reach coldShare of warm's, from
-// the restart: first after a stop, which lets the node save what it keeps
+// usage checks at once, each user in turn, and times how long the
+// throughput takes to reach coldShare of warm's, from the restart: first after a stop, which lets the node save what it keeps
 // of its end users, then after a crash, which does not. Warm's is measured
 // right before the first restart: this machine's speed drifts by a fifth
 // and more over the minutes since the many users' rows.
