@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/safefile"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -304,37 +305,8 @@ func createDevKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("auth: encoding dev issuer key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := safefile.WriteBytes(path, data); err != nil {
 		return nil, fmt.Errorf("auth: saving dev issuer key: %w", err)
 	}
 	return key, nil
-}
-
-// writeFileAtomic replaces the file at path with data, mode 0600, through a
-// temporary file and a rename, so that a crash leaves either the old file
-// or the new one and never a truncated key or users file. 0600 because both
-// files are secrets: the key signs tokens, the users file holds emails and
-// password hashes.
-func writeFileAtomic(path string, data []byte) (err error) {
-	// os.CreateTemp creates the file with mode 0600.
-	file, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			file.Close()
-			os.Remove(file.Name())
-		}
-	}()
-	if _, err := file.Write(data); err != nil {
-		return err
-	}
-	if err := file.Sync(); err != nil {
-		return err
-	}
-	if err := file.Close(); err != nil {
-		return err
-	}
-	return os.Rename(file.Name(), path)
 }

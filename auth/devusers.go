@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/safefile"
 )
 
 // defaultPlan is the plan of a dev user who was never given one, the plan
@@ -195,7 +196,7 @@ func (u *devUsers) compact() error {
 		}
 		data.Write(append(line, '\n'))
 	}
-	if err := writeFileAtomic(u.path, data.Bytes()); err != nil {
+	if err := safefile.WriteBytes(u.path, data.Bytes()); err != nil {
 		return fmt.Errorf("auth: saving dev users: %w", err)
 	}
 	journal, err := os.OpenFile(u.path, os.O_WRONLY|os.O_APPEND, 0o600)

@@ -213,8 +213,8 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 	var warm []store.UserRef
 	var warmTokens int
 	warming := time.Now()
-	if o.WarmFile != "" {
-		warm, warmTokens = s.loadWarm(o.WarmFile, o.TokenTrust)
+	if s.warmFile != "" {
+		warm, warmTokens = s.loadWarm()
 	}
 	// The tally keeps its own state in step with its writes: a shipped
 	// batch needs no read of the change log, and a unit decided by the
@@ -264,7 +264,7 @@ func (s *Server) Close() error {
 	s.stopWatching()
 	<-s.watched
 	if s.warmFile != "" {
-		if saveErr := s.saveWarm(s.warmFile, s.tokenTrust); saveErr != nil {
+		if saveErr := s.saveWarm(); saveErr != nil {
 			err = errors.Join(err, fmt.Errorf("saving the end users kept: %w", saveErr))
 		}
 	}

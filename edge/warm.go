@@ -8,9 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 
+	"github.com/dream-api/dream/internal/safefile"
 	"github.com/dream-api/dream/store"
 )
 
@@ -49,55 +49,40 @@ type warmToken struct {
 // the error logged.
 const maxWarmFile = 1 << 30
 
-// saveWarm writes the node's warm state to path, replacing the file
+// saveWarm writes the node's warm state to its warm file, replacing it
 // whole: a node stopped while saving leaves the last state, or none.
-func (s *Server) saveWarm(path string, trust string) error {
-	state := warmState{Trust: trust, Users: s.tally.Users()}
+func (s *Server) saveWarm() error {
+	state := warmState{Trust: s.tokenTrust, Users: s.tally.Users()}
 	now := s.now().Unix()
 	for key, u := range s.caches.tokens.All() {
 		if u.expires > now {
 			state.Tokens = append(state.Tokens, warmToken{Key: key, UserID: u.UserID, Email: u.Email, Plan: u.Plan, Expires: u.expires})
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	err := safefile.Write(s.warmFile, func(w io.Writer) error { return gob.NewEncoder(w).Encode(&state) })
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // once renamed, there is nothing to remove
-	w := bufio.NewWriter(f)
-	err = gob.NewEncoder(w).Encode(&state)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = errors.Join(err, f.Close()); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	s.logger.Info("saved the end users kept for the next start", "file", path,
+	s.logger.Info("saved the end users kept for the next start", "file", s.warmFile,
 		"tokens", len(state.Tokens), "usage_views", len(state.Users))
 	return nil
 }
 
-// loadWarm reads the warm state at path, removes the file, and keeps the
-// tokens in the token cache if they were verified under trust and have not
-// expired. It returns the end users whose views to read and how many
+// loadWarm reads the warm state in the node's warm file, removes the file,
+// and keeps the tokens in the token cache if they were verified under the
+// node's identity configuration and have not expired. It returns the end users whose views to read and how many
 // tokens it kept, none when there is no file. A file it cannot read costs
 // the node its warm start, nothing else.
-func (s *Server) loadWarm(path, trust string) ([]store.UserRef, int) {
-	state, err := readWarm(path)
+func (s *Server) loadWarm() ([]store.UserRef, int) {
+	state, err := readWarm(s.warmFile)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			s.logger.Error("reading the end users kept before the restart", "file", path, "error", err)
+			s.logger.Error("reading the end users kept before the restart", "file", s.warmFile, "error", err)
 		}
 		return nil, 0
 	}
 	tokens := 0
-	if trust != "" && state.Trust == trust {
+	if s.tokenTrust != "" && state.Trust == s.tokenTrust {
 		now := s.now().Unix()
 		// The least recently used first, so that the cache's order of use
 		// is the saved one.

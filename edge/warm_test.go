@@ -116,9 +116,13 @@ func TestWarmRestart(t *testing.T) {
 	now = now.Add(time.Minute)
 	mu.Unlock()
 	verified := tokens.verified()
+	logs.Reset()
 	s = open("issuer-a")
 	if _, err := os.Stat(warmFile); !os.IsNotExist(err) {
 		t.Errorf("after Open the warm file is still there (%v), want it removed", err)
+	}
+	if !strings.Contains(logs.String(), "tokens=1 usage_views=2") {
+		t.Errorf("the restarted node did not log 1 token kept of the 2 saved and 2 views; logs:\n%s", logs.String())
 	}
 	if users := s.tally.Users(); !slices.Contains(users, ann) || len(users) != 2 {
 		t.Errorf("the restarted node keeps the views of %v, want ann's and bob's", users)

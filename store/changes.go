@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,11 +97,8 @@ func ParseUsage(key string) ([]UserRef, *BatchUsage, error) {
 	}
 	users := make([]UserRef, len(elements))
 	for i, e := range elements {
-		if len(e) < 2 {
-			return nil, nil, fmt.Errorf("usage change %q: element %d names no user", key, i)
-		}
-		if err := unmarshalAll(e[:2], &users[i].EnvironmentID, &users[i].UserID); err != nil {
-			return nil, nil, fmt.Errorf("usage change %q: %w", key, err)
+		if err := userOf(e, &users[i]); err != nil {
+			return nil, nil, fmt.Errorf("usage change %q: element %d: %w", key, i, err)
 		}
 		if b == nil {
 			continue
@@ -189,20 +187,26 @@ func (tx *Tx) logUsers(ctx context.Context) error {
 
 // ParseUsers reads the Key of a ChangeUsers or ChangeUsage entry.
 func ParseUsers(key string) ([]UserRef, error) {
-	var pairs [][2]json.RawMessage
-	if err := json.Unmarshal([]byte(key), &pairs); err != nil {
+	var elements [][]json.RawMessage
+	if err := json.Unmarshal([]byte(key), &elements); err != nil {
 		return nil, fmt.Errorf("users change %q: %w", key, err)
 	}
-	users := make([]UserRef, len(pairs))
-	for i, p := range pairs {
-		if err := json.Unmarshal(p[0], &users[i].EnvironmentID); err != nil {
-			return nil, fmt.Errorf("users change %q: %w", key, err)
-		}
-		if err := json.Unmarshal(p[1], &users[i].UserID); err != nil {
-			return nil, fmt.Errorf("users change %q: %w", key, err)
+	users := make([]UserRef, len(elements))
+	for i, e := range elements {
+		if err := userOf(e, &users[i]); err != nil {
+			return nil, fmt.Errorf("users change %q: element %d: %w", key, i, err)
 		}
 	}
 	return users, nil
+}
+
+// userOf reads the [environment id, user id] an element of a users or
+// usage change begins with into u.
+func userOf(e []json.RawMessage, u *UserRef) error {
+	if len(e) < 2 {
+		return errors.New("it names no user")
+	}
+	return unmarshalAll(e[:2], &u.EnvironmentID, &u.UserID)
 }
 
 // Change is an entry of the change log.

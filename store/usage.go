@@ -309,88 +309,81 @@ func (tx *Tx) SetEdgeMark(ctx context.Context, nodeID string, seq int64, now tim
 // before it stopped. Each statement reads the high-water mark of node
 // nodeID from its own snapshot, as Counters does.
 func (db *DB) UserStates(ctx context.Context, nodeID string, users []UserRef, fn func(u UserRef, s dream.UserState, mark int64)) error {
+	err := db.queryUsers(ctx, users, nodeID, `SELECT k.environment_id, k.user_id, `+userStateColumns("?")+` FROM k`+userStateJoins,
+		func(rows *sql.Rows) error {
+			var u UserRef
+			var row userStateRow
+			if err := rows.Scan(append([]any{&u.EnvironmentID, &u.UserID}, row.dest()...)...); err != nil {
+				return err
+			}
+			state, err := row.state()
+			if err != nil {
+				return err
+			}
+			fn(u, state, row.mark)
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("user states: %w", err)
+	}
+	return nil
+}
+
+// maxUsersPerQuery bounds the users one statement of queryUsers names.
+const maxUsersPerQuery = 500
+
+// queryUsers runs query, which reads a table k of environment_id and
+// user_id and names the node nodeID by the parameter after the users', for
+// users maxUsersPerQuery at a time, and calls scan with each row.
+func (db *DB) queryUsers(ctx context.Context, users []UserRef, nodeID, query string, scan func(*sql.Rows) error) error {
 	for len(users) > 0 {
-		n := min(len(users), maxCountersPerQuery)
-		chunk := users[:n]
-		users = users[n:]
+		chunk := users[:min(len(users), maxUsersPerQuery)]
+		users = users[len(chunk):]
 		args := make([]any, 0, 1+2*len(chunk))
 		for _, u := range chunk {
 			args = append(args, u.EnvironmentID, u.UserID)
 		}
-		args = append(args, nodeID) // the parameter after the users'
+		args = append(args, nodeID)
 		rows, err := db.read.QueryContext(ctx, `WITH k (environment_id, user_id) AS (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")+`)
-			SELECT k.environment_id, k.user_id, `+userStateColumns("?")+` FROM k`+userStateJoins, args...)
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ")+`) `+query, args...)
 		if err != nil {
-			return fmt.Errorf("user states: %w", err)
+			return err
 		}
-		for rows.Next() {
-			var u UserRef
-			var row userStateRow
-			if err = rows.Scan(append([]any{&u.EnvironmentID, &u.UserID}, row.dest()...)...); err != nil {
-				break
-			}
-			var state dream.UserState
-			if state, err = row.state(); err != nil {
-				break
-			}
-			fn(u, state, row.mark)
+		for err == nil && rows.Next() {
+			err = scan(rows)
 		}
-		err = errors.Join(err, rows.Err())
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("user states: %w", err)
+		if err := errors.Join(err, rows.Err(), rows.Close()); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// maxCountersPerQuery bounds the users one Counters statement names.
-const maxCountersPerQuery = 500
-
 // Counters reads the usage counters of users (nil for a user without one)
 // and, in the same statement so that both come from one snapshot, the
-// high-water mark of node nodeID. Users past maxCountersPerQuery are read
+// high-water mark of node nodeID. Users past maxUsersPerQuery are read
 // by further statements, each with its own mark.
 func (db *DB) Counters(ctx context.Context, nodeID string, users []UserRef, fn func(u UserRef, c *dream.UsageCounter, mark int64)) error {
-	for len(users) > 0 {
-		n := min(len(users), maxCountersPerQuery)
-		chunk := users[:n]
-		users = users[n:]
-		args := make([]any, 0, 1+2*len(chunk))
-		values := strings.Repeat("(?, ?), ", len(chunk))
-		for _, u := range chunk {
-			args = append(args, u.EnvironmentID, u.UserID)
-		}
-		args = append(args, nodeID) // the last parameter of the statement
-		rows, err := db.read.QueryContext(ctx, `WITH k (environment_id, user_id) AS (VALUES `+strings.TrimSuffix(values, ", ")+`)
-			SELECT k.environment_id, k.user_id, c.count, c.period_start, c.period_end,
-				coalesce((SELECT seq FROM edge_marks WHERE node_id = ?), 0)
-			FROM k LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`, args...)
-		if err != nil {
-			return fmt.Errorf("counters: %w", err)
-		}
-		for rows.Next() {
+	err := db.queryUsers(ctx, users, nodeID, `SELECT k.environment_id, k.user_id, c.count, c.period_start, c.period_end,
+			coalesce((SELECT seq FROM edge_marks WHERE node_id = ?), 0)
+		FROM k LEFT JOIN usage_counters c ON c.environment_id = k.environment_id AND c.user_id = k.user_id`,
+		func(rows *sql.Rows) error {
 			var u UserRef
 			var count sql.NullInt64
 			var start, end sql.NullString
 			var mark int64
 			if err := rows.Scan(&u.EnvironmentID, &u.UserID, &count, &start, &end, &mark); err != nil {
-				rows.Close()
-				return fmt.Errorf("counters: %w", err)
+				return err
 			}
 			c, err := usageCounter(count, start, end)
 			if err != nil {
-				rows.Close()
 				return err
 			}
 			fn(u, c, mark)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("counters: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("counters: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dream-api/dream"
+	"github.com/dream-api/dream/internal/safefile"
 	"github.com/dream-api/dream/store"
 )
 
@@ -257,11 +258,7 @@ func writeDevFile(path string, f *devFile) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return safefile.WriteBytes(path, append(b, '\n'))
 }
 
 // printDevBanner prints how to sign in as the demo developer, the demo
